@@ -1,0 +1,455 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in this crate.
+///
+/// Each variant carries the facts needed to fix the input: the path (when a file is
+/// involved), the numbers that disagree, the offending dimension. The `Display` output
+/// reads as one lowercase sentence prefixed by the path, for example
+/// `data.f32: 1000 bytes is not a whole number of rows of 24 f32 (96 bytes each)`.
+///
+/// ```
+/// use ndarray_mmap::{bytes, Error, Order};
+///
+/// let err = bytes::view::<f32, _>(&[0u8; 6], ndarray::Ix1(2), Order::C).unwrap_err();
+/// assert!(matches!(err, Error::LengthMismatch { .. }));
+/// assert_eq!(err.to_string(), "shape [2] of f32 needs 8 bytes but 6 bytes are available");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call failed.
+    Io {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// What was being done, e.g. `"open for reading"`.
+        action: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The path is not a regular file (a directory, FIFO, device, ...).
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// Another map or process holds a conflicting advisory lock on the file.
+    Locked {
+        /// The path.
+        path: PathBuf,
+        /// `true` when an exclusive lock was wanted (to change the file's length).
+        exclusive: bool,
+    },
+    /// A shape specification is invalid on its own (before looking at any data).
+    InvalidShape {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// The shape as given.
+        shape: Vec<isize>,
+        /// What is wrong with it.
+        reason: ShapeProblem,
+    },
+    /// The number of bytes available is not a whole number of elements.
+    NotWholeElements {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// The byte count.
+        bytes: u64,
+        /// The element type's name.
+        elem: &'static str,
+        /// The element size in bytes.
+        elem_size: usize,
+    },
+    /// The number of bytes available is not a whole number of rows (the product of the
+    /// dimensions other than the inferred `-1`).
+    NotWholeRows {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// The byte count.
+        bytes: u64,
+        /// Elements per row.
+        row_elems: usize,
+        /// The element type's name.
+        elem: &'static str,
+        /// Bytes per row.
+        row_bytes: u64,
+    },
+    /// The shape needs a different number of bytes than are available.
+    LengthMismatch {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// The resolved shape.
+        shape: Vec<usize>,
+        /// The element type's name.
+        elem: &'static str,
+        /// Bytes the shape needs.
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+    /// The shape's element or byte count overflows (`isize::MAX` bytes at most).
+    Overflow {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// The shape.
+        shape: Vec<isize>,
+        /// The element type's name.
+        elem: &'static str,
+    },
+    /// A byte offset or buffer address is not a multiple of the element's alignment.
+    Misaligned {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// The offending offset (or address remainder).
+        offset: u64,
+        /// The element type's name.
+        elem: &'static str,
+        /// The alignment required.
+        align: usize,
+    },
+    /// The requested byte range lies (partly) past the end of the file.
+    OutOfBounds {
+        /// The path.
+        path: PathBuf,
+        /// Offset requested.
+        offset: u64,
+        /// Length requested, if one was given.
+        len: Option<u64>,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// The element type has size zero; nothing can be mapped as it.
+    ZeroSizedElement {
+        /// The element type's name.
+        elem: &'static str,
+    },
+    /// An element range lies outside the array.
+    ElementRange {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// First element asked for.
+        start: usize,
+        /// One past the last element asked for.
+        end: usize,
+        /// Elements in the array.
+        len: usize,
+    },
+    /// The array does not have the number of dimensions asked for.
+    Dimensionality {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// Dimensions asked for.
+        expected: usize,
+        /// Dimensions the array has.
+        found: usize,
+    },
+}
+
+/// Why a shape specification was rejected; carried by [`Error::InvalidShape`].
+///
+/// ```
+/// use ndarray_mmap::{Error, ShapeProblem};
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("x.f32");
+/// # std::fs::write(&path, [0u8; 16]).unwrap();
+/// let err = unsafe { ndarray_mmap::mmap_array::<f32>(&path, [-1, -1]) }.unwrap_err();
+/// assert!(matches!(err, Error::InvalidShape { reason: ShapeProblem::SeveralInferred, .. }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShapeProblem {
+    /// More than one dimension is `-1`.
+    SeveralInferred,
+    /// A dimension is negative and not `-1`.
+    Negative {
+        /// The axis.
+        axis: usize,
+    },
+    /// `-1` appears where every length must be given (creating a file).
+    InferredWhenCreating {
+        /// The axis.
+        axis: usize,
+    },
+    /// `-1` cannot be inferred because the other dimensions multiply to zero.
+    InferredWithZero {
+        /// The axis of the `-1`.
+        axis: usize,
+    },
+}
+
+impl Error {
+    /// The file this error is about, when there is one.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let path = tmp.path().join("missing.f32");
+    /// let err = unsafe { ndarray_mmap::mmap_array::<f32>(&path, [-1]) }.unwrap_err();
+    /// assert_eq!(err.path(), Some(path.as_path()));
+    /// ```
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::NotAFile { path, .. }
+            | Error::Locked { path, .. }
+            | Error::OutOfBounds { path, .. } => Some(path),
+            Error::Io { path, .. }
+            | Error::InvalidShape { path, .. }
+            | Error::NotWholeElements { path, .. }
+            | Error::NotWholeRows { path, .. }
+            | Error::LengthMismatch { path, .. }
+            | Error::Overflow { path, .. }
+            | Error::Misaligned { path, .. }
+            | Error::ElementRange { path, .. }
+            | Error::Dimensionality { path, .. } => path.as_deref(),
+            Error::ZeroSizedElement { .. } => None,
+        }
+    }
+
+    /// Attaches `path` to an error raised by a layer that does not know about files.
+    pub(crate) fn at(mut self, at: &Path) -> Self {
+        match &mut self {
+            Error::Io { path, .. }
+            | Error::InvalidShape { path, .. }
+            | Error::NotWholeElements { path, .. }
+            | Error::NotWholeRows { path, .. }
+            | Error::LengthMismatch { path, .. }
+            | Error::Overflow { path, .. }
+            | Error::Misaligned { path, .. }
+            | Error::ElementRange { path, .. }
+            | Error::Dimensionality { path, .. } => {
+                if path.is_none() {
+                    *path = Some(at.to_path_buf());
+                }
+            }
+            Error::NotAFile { .. }
+            | Error::Locked { .. }
+            | Error::OutOfBounds { .. }
+            | Error::ZeroSizedElement { .. } => {}
+        }
+        self
+    }
+
+    /// An I/O error on `path` while doing `action`.
+    pub(crate) fn io(path: &Path, action: &'static str, source: io::Error) -> Self {
+        Error::Io {
+            path: Some(path.to_path_buf()),
+            action,
+            source,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(source: io::Error) -> Self {
+        Error::Io {
+            path: None,
+            action: "i/o",
+            source,
+        }
+    }
+}
+
+/// Writes `[a, b, c]`.
+struct Dims<'a, T>(&'a [T]);
+
+impl<T: fmt::Display> fmt::Display for Dims<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(path) = self.path() {
+            write!(f, "{}: ", path.display())?;
+        }
+        match self {
+            Error::Io { action, source, .. } => write!(f, "cannot {action}: {source}"),
+            Error::NotAFile { kind, .. } => {
+                write!(f, "not a regular file ({kind}); only regular files can be mapped")
+            }
+            Error::Locked { exclusive, .. } => {
+                if *exclusive {
+                    write!(
+                        f,
+                        "the file is mapped elsewhere (another map or process holds a lock); \
+                         its length cannot be changed until every map of it is closed"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the file is locked by another process changing its length; try again"
+                    )
+                }
+            }
+            Error::InvalidShape { shape, reason, .. } => {
+                let shape = Dims(shape);
+                match reason {
+                    ShapeProblem::SeveralInferred => {
+                        write!(f, "shape {shape} has more than one -1; at most one length can be inferred")
+                    }
+                    ShapeProblem::Negative { axis } => write!(
+                        f,
+                        "shape {shape}: dimension {axis} is {}; lengths must be >= 0, or -1 to infer one",
+                        shape.0[*axis]
+                    ),
+                    ShapeProblem::InferredWhenCreating { axis } => write!(
+                        f,
+                        "shape {shape}: dimension {axis} is -1, but a new array needs every length given"
+                    ),
+                    ShapeProblem::InferredWithZero { axis } => write!(
+                        f,
+                        "shape {shape}: dimension {axis} (-1) cannot be inferred because the other dimensions multiply to 0"
+                    ),
+                }
+            }
+            Error::NotWholeElements {
+                bytes,
+                elem,
+                elem_size,
+                ..
+            } => write!(
+                f,
+                "{bytes} bytes is not a whole number of {elem} ({elem_size} bytes each)"
+            ),
+            Error::NotWholeRows {
+                bytes,
+                row_elems,
+                elem,
+                row_bytes,
+                ..
+            } => write!(
+                f,
+                "{bytes} bytes is not a whole number of rows of {row_elems} {elem} ({row_bytes} bytes each)"
+            ),
+            Error::LengthMismatch {
+                shape,
+                elem,
+                needed,
+                available,
+                ..
+            } => write!(
+                f,
+                "shape {} of {elem} needs {needed} bytes but {available} bytes are available",
+                Dims(shape)
+            ),
+            Error::Overflow { shape, elem, .. } => write!(
+                f,
+                "shape {} of {elem} is too large: its byte count overflows isize::MAX",
+                Dims(shape)
+            ),
+            Error::Misaligned {
+                offset,
+                elem,
+                align,
+                ..
+            } => write!(
+                f,
+                "offset {offset} is not a multiple of the alignment of {elem} ({align} bytes)"
+            ),
+            Error::OutOfBounds {
+                offset,
+                len,
+                file_len,
+                ..
+            } => match len {
+                Some(len) => write!(
+                    f,
+                    "bytes {offset}..{} lie past the end of the file ({file_len} bytes)",
+                    offset.saturating_add(*len)
+                ),
+                None => write!(
+                    f,
+                    "offset {offset} lies past the end of the file ({file_len} bytes)"
+                ),
+            },
+            Error::ZeroSizedElement { elem } => {
+                write!(f, "{elem} has size 0 and cannot be mapped")
+            }
+            Error::ElementRange { start, end, len, .. } => write!(
+                f,
+                "element range {start}..{end} lies outside the array of {len} elements"
+            ),
+            Error::Dimensionality {
+                expected, found, ..
+            } => write!(
+                f,
+                "the array has {found} dimension(s), not the {expected} asked for"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_traits<T: std::error::Error + Send + Sync + 'static>() {}
+
+    #[test]
+    fn error_is_send_sync_static() {
+        assert_traits::<Error>();
+    }
+
+    #[test]
+    fn path_prefix_and_source() {
+        let e = Error::io(
+            Path::new("a.f32"),
+            "open for reading",
+            io::Error::from(io::ErrorKind::NotFound),
+        );
+        assert!(e
+            .to_string()
+            .starts_with("a.f32: cannot open for reading: "));
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn at_fills_only_missing_paths() {
+        let e = Error::NotWholeElements {
+            path: None,
+            bytes: 5,
+            elem: "f32",
+            elem_size: 4,
+        }
+        .at(Path::new("x"));
+        assert_eq!(
+            e.to_string(),
+            "x: 5 bytes is not a whole number of f32 (4 bytes each)"
+        );
+        let e = e.at(Path::new("y"));
+        assert_eq!(e.path(), Some(Path::new("x")));
+    }
+
+    #[test]
+    fn shape_messages_name_the_axis() {
+        let e = Error::InvalidShape {
+            path: None,
+            shape: vec![3, -2],
+            reason: ShapeProblem::Negative { axis: 1 },
+        };
+        assert_eq!(
+            e.to_string(),
+            "shape [3, -2]: dimension 1 is -2; lengths must be >= 0, or -1 to infer one"
+        );
+    }
+}

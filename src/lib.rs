@@ -1,0 +1,61 @@
+//! Memory-mapped files as ordinary [`ndarray`] arrays.
+//!
+//! Map a file in one call and get an [`ArrayView`](ndarray::ArrayView): nothing is copied
+//! or read up front, pages load on demand, clean pages are evicted under memory pressure
+//! without touching swap, arrays can be bigger than RAM, writes reach the file page by
+//! page, and other programs mapping the same file see them.
+//!
+//! ```
+//! use ndarray_mmap::{create_array, mmap_array, MapOptions, Order};
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("a.f32");
+//!
+//! // Create a 1000 × 24 array of f32 in a new file (sparse: reads as zeros) and fill it.
+//! let mut a = unsafe { create_array::<f32>(&path, [1000, 24]) }?;
+//! a.view_mut().fill(0.5);
+//! a.close()?; // flush, unmap, unlock; errors are reported, not lost in Drop
+//!
+//! // Map it again read-only; -1 is inferred from the file's length.
+//! let a = unsafe { mmap_array::<f32>(&path, [-1, 24]) }?;
+//! assert_eq!(a.shape(), &[1000, 24]);
+//! let v = a.view(); // an ordinary ArrayViewD<f32>: every ndarray operation works
+//! assert_eq!(v.sum(), 12_000.0);
+//! assert_eq!(v.index_axis(ndarray::Axis(1), 3).mean(), Some(0.5));
+//!
+//! // Part of a file, Fortran order, through the options builder.
+//! let part = unsafe { MapOptions::new().offset(96).len(960).order(Order::Fortran).open::<f32>(&path, [-1, 4]) }?;
+//! assert_eq!(part.shape(), &[60, 4]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Layers
+//! - [`bytes`]: the pure layer, bytes + shape + order → views, with every check; no I/O.
+//! - [`MapOptions`], [`MmapArray`], [`MmapArrayMut`]: the owners that hold a map and lend
+//!   views; the only code with `unsafe`.
+//! - [`Error`]: the one error type; every message names the path and the numbers at fault.
+//!
+//! # Safety
+//! Mapping a file is `unsafe`: another process could truncate the file (reads would
+//! fault with SIGBUS) or change it under a `&[T]`. The constructors are `unsafe fn` with
+//! a `# Safety` section, as in memmap2; everything after construction is safe. The crate
+//! holds an advisory shared lock while a file is mapped and an exclusive one while
+//! changing its length, and never resizes a file it has mapped.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod bytes;
+mod element;
+mod error;
+#[allow(unsafe_code)]
+mod map;
+mod shape;
+
+pub use element::Element;
+pub use error::{Error, ShapeProblem};
+pub use map::{
+    create_array, mmap_array, mmap_array_mut, Advice, MapOptions, MmapArray, MmapArrayMut,
+};
+pub use shape::{Order, ShapeArg};

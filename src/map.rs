@@ -1,0 +1,1129 @@
+//! The mapped-owner layer: owner types that hold a memory map and lend ndarray views,
+//! the options builder, flush, hints and advisory locks. The only module with `unsafe`.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use bytemuck::Pod;
+use memmap2::{Mmap, MmapMut, MmapOptions};
+use ndarray::{ArrayView, ArrayViewMut, Dimension, IxDyn};
+
+use crate::bytes::{self, elem_size};
+use crate::element::type_name;
+use crate::error::Error;
+use crate::shape::{Order, ShapeArg, Spec};
+
+/// A paging hint for the kernel (`madvise`); a no-op where the platform has none.
+///
+/// ```
+/// use ndarray_mmap::{Advice, MapOptions};
+/// let opts = MapOptions::new().advise(Advice::Sequential);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Advice {
+    /// No special treatment (the default).
+    Normal,
+    /// Pages will be read in order: read ahead aggressively, drop pages soon after.
+    Sequential,
+    /// Pages will be read in no particular order: do not read ahead.
+    Random,
+    /// Pages will be needed soon: start reading them in now.
+    WillNeed,
+}
+
+#[cfg(unix)]
+impl From<Advice> for memmap2::Advice {
+    fn from(a: Advice) -> Self {
+        match a {
+            Advice::Normal => memmap2::Advice::Normal,
+            Advice::Sequential => memmap2::Advice::Sequential,
+            Advice::Random => memmap2::Advice::Random,
+            Advice::WillNeed => memmap2::Advice::WillNeed,
+        }
+    }
+}
+
+/// Options for mapping a file: offset, length, order, hints, creation.
+///
+/// Built by value, so a configured `MapOptions` can be kept and reused. The `open*` and
+/// `create` methods map a file with these options.
+///
+/// ```
+/// use ndarray_mmap::{MapOptions, Order};
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("x.bin");
+/// # std::fs::write(&path, vec![0u8; 128 + 4800]).unwrap();
+/// let part = unsafe {
+///     MapOptions::new()
+///         .offset(128)            // skip a 128-byte header
+///         .len(4800)              // map 4800 bytes: 600 f64
+///         .order(Order::Fortran)
+///         .open::<f64>(&path, [-1, 3])
+/// }?;
+/// assert_eq!(part.shape(), &[200, 3]);
+/// assert_eq!(part.view().strides(), &[1, 200]);
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use]
+pub struct MapOptions {
+    offset: u64,
+    len: Option<u64>,
+    order: Order,
+    advice: Option<Advice>,
+    populate: bool,
+    create_new: bool,
+}
+
+/// What `open_region` opens the file for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Read,
+    Write,
+    Copy,
+}
+
+/// An open, locked, regular file and the byte region of it to map.
+struct Region {
+    file: File,
+    path: PathBuf,
+    offset: u64,
+    shape: Vec<usize>,
+    nbytes: usize,
+}
+
+impl MapOptions {
+    /// Default options: whole file from offset 0, C order, no hints.
+    ///
+    /// ```
+    /// let opts = ndarray_mmap::MapOptions::new();
+    /// assert_eq!(opts, ndarray_mmap::MapOptions::default());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Skips `offset` bytes at the start of the file. Any offset that is a multiple of the
+    /// element's alignment works; the mapping itself is page-aligned by the crate.
+    ///
+    /// ```
+    /// let opts = ndarray_mmap::MapOptions::new().offset(64);
+    /// # let _ = opts;
+    /// ```
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Maps exactly `len` bytes after the offset (default: to the end of the file). A `-1`
+    /// in the shape is inferred from it; an explicit shape must use exactly `len` bytes.
+    ///
+    /// ```
+    /// let opts = ndarray_mmap::MapOptions::new().len(4800);
+    /// # let _ = opts;
+    /// ```
+    pub fn len(mut self, len: u64) -> Self {
+        self.len = Some(len);
+        self
+    }
+
+    /// The memory order of the data (default [`Order::C`]).
+    ///
+    /// ```
+    /// let opts = ndarray_mmap::MapOptions::new().order(ndarray_mmap::Order::Fortran);
+    /// # let _ = opts;
+    /// ```
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Gives the kernel a paging hint right after mapping (see [`MmapArray::advise`]).
+    ///
+    /// ```
+    /// let opts = ndarray_mmap::MapOptions::new().advise(ndarray_mmap::Advice::Random);
+    /// # let _ = opts;
+    /// ```
+    pub fn advise(mut self, advice: Advice) -> Self {
+        self.advice = Some(advice);
+        self
+    }
+
+    /// Reads the whole mapping in while mapping (`MAP_POPULATE` on Linux; ignored
+    /// elsewhere). Useful when every page will be touched soon.
+    ///
+    /// ```
+    /// let opts = ndarray_mmap::MapOptions::new().populate(true);
+    /// # let _ = opts;
+    /// ```
+    pub fn populate(mut self, populate: bool) -> Self {
+        self.populate = populate;
+        self
+    }
+
+    /// With [`create`](Self::create): fail if the file already exists instead of
+    /// truncating it.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("x.i32");
+    /// use ndarray_mmap::MapOptions;
+    /// let _a = unsafe { MapOptions::new().create_new(true).create::<i32>(&path, [4]) }?;
+    /// let again = unsafe { MapOptions::new().create_new(true).create::<i32>(&path, [4]) };
+    /// assert!(again.is_err());
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn create_new(mut self, create_new: bool) -> Self {
+        self.create_new = create_new;
+        self
+    }
+
+    /// Maps a file read-only. No mutable view can be had: the type has no such method.
+    ///
+    /// # Safety
+    /// The file must not be truncated or modified by this or another process while the
+    /// returned array (or a view of it) is alive: a truncation makes reads fault (SIGBUS),
+    /// and a change breaks the immutability `&T` promises. The crate takes an advisory
+    /// shared lock to stop cooperating programs from changing the length, but advisory
+    /// locks bind only those that ask for them.
+    ///
+    /// # Errors
+    /// An [`Error`] naming the path when the file cannot be opened, is not a regular
+    /// file, is locked for a length change, or its length does not fit the shape, offset
+    /// and element type.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.u16");
+    /// std::fs::write(&path, [1u8, 0, 2, 0, 3, 0, 4, 0])?;
+    /// let a = unsafe { ndarray_mmap::MapOptions::new().open::<u16>(&path, [2, -1]) }?;
+    /// # #[cfg(target_endian = "little")]
+    /// assert_eq!(a.view(), ndarray::arr2(&[[1u16, 2], [3, 4]]).into_dyn());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open<T: Pod>(
+        &self,
+        path: impl AsRef<Path>,
+        shape: impl ShapeArg,
+    ) -> Result<MmapArray<T>, Error> {
+        let r = self.open_region::<T>(path.as_ref(), shape, Mode::Read)?;
+        // SAFETY: the caller upholds the no-truncate/no-modify contract of this fn; the
+        // region lies inside the file (checked by `open_region`).
+        let map = unsafe { self.mmap_options(&r).map(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map", e))?;
+        MmapArray::new(Inner::new(map, r, self.order), self.advice)
+    }
+
+    /// Maps a file read-write, shared: writes reach the file (and every other process
+    /// mapping it); [`MmapArrayMut::flush`] makes them durable.
+    ///
+    /// # Safety
+    /// As for [`open`](Self::open): the file must not be truncated, nor modified other
+    /// than through this map, while the array is alive.
+    ///
+    /// # Errors
+    /// As for [`open`](Self::open), and when the file cannot be opened for writing.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("b.f64");
+    /// std::fs::write(&path, [0u8; 32])?;
+    /// let mut b = unsafe { ndarray_mmap::MapOptions::new().open_mut::<f64>(&path, [-1]) }?;
+    /// b.view_mut().fill(1.5);
+    /// b.close()?;
+    /// assert_eq!(std::fs::read(&path)?[..8], 1.5f64.to_ne_bytes());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open_mut<T: Pod>(
+        &self,
+        path: impl AsRef<Path>,
+        shape: impl ShapeArg,
+    ) -> Result<MmapArrayMut<T>, Error> {
+        let r = self.open_region::<T>(path.as_ref(), shape, Mode::Write)?;
+        // SAFETY: as in `open`; the file was opened read-write so a shared writable map is
+        // permitted.
+        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
+        MmapArrayMut::new(Inner::new(map, r, self.order), false, self.advice)
+    }
+
+    /// Maps a file copy-on-write: the view is mutable, but writes stay in this process's
+    /// memory and never reach the file (numpy's `mode='c'`). The file needs only read
+    /// permission.
+    ///
+    /// # Safety
+    /// As for [`open`](Self::open): pages not yet written may still show changes made
+    /// to the file by others, and truncation faults.
+    ///
+    /// # Errors
+    /// As for [`open`](Self::open).
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.u8");
+    /// std::fs::write(&path, [1u8, 2, 3])?;
+    /// let mut c = unsafe { ndarray_mmap::MapOptions::new().open_copy::<u8>(&path, [-1]) }?;
+    /// c.view_mut()[0] = 9;
+    /// assert_eq!(c.view()[0], 9);
+    /// c.close()?;
+    /// assert_eq!(std::fs::read(&path)?, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open_copy<T: Pod>(
+        &self,
+        path: impl AsRef<Path>,
+        shape: impl ShapeArg,
+    ) -> Result<MmapArrayMut<T>, Error> {
+        let r = self.open_region::<T>(path.as_ref(), shape, Mode::Copy)?;
+        // SAFETY: as in `open`; a private map never writes to the file.
+        let map = unsafe { self.mmap_options(&r).map_copy(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map copy-on-write", e))?;
+        MmapArrayMut::new(Inner::new(map, r, self.order), true, self.advice)
+    }
+
+    /// Creates a file holding an array of exactly `shape` (no `-1`), after `offset` bytes,
+    /// and maps it read-write. The file is sized with `set_len`: sparse, reading as zeros.
+    /// An existing file is truncated first unless [`create_new`](Self::create_new) is set.
+    /// [`len`](Self::len) is ignored: the shape gives the length.
+    ///
+    /// # Safety
+    /// As for [`open_mut`](Self::open_mut).
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] for a `-1` or negative length, [`Error::Overflow`] for a
+    /// shape too large, [`Error::Locked`] when the file is mapped elsewhere (its length
+    /// cannot change then), an I/O error naming the path otherwise. All are detected
+    /// before the file is touched, except I/O errors from the resize itself.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.i32");
+    /// let c = unsafe { ndarray_mmap::MapOptions::new().offset(64).create::<i32>(&path, [10, 3]) }?;
+    /// assert_eq!(c.view().sum(), 0);
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 64 + 120);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn create<T: Pod>(
+        &self,
+        path: impl AsRef<Path>,
+        shape: impl ShapeArg,
+    ) -> Result<MmapArrayMut<T>, Error> {
+        let path = path.as_ref();
+        let spec = Spec::parse_explicit(shape.to_spec()).map_err(|e| e.at(path))?;
+        let (shape, nbytes) = spec
+            .resolve(type_name::<T>(), elem_size::<T>()?, u64::MAX, false)
+            .map_err(|e| e.at(path))?;
+        check_offset::<T>(path, self.offset)?;
+        let total = self
+            .offset
+            .checked_add(nbytes as u64)
+            .ok_or_else(|| Error::Overflow {
+                path: Some(path.to_path_buf()),
+                shape: spec.given.clone(),
+                elem: type_name::<T>(),
+            })?;
+        let mut oo = OpenOptions::new();
+        oo.read(true).write(true);
+        if self.create_new {
+            oo.create_new(true);
+        } else {
+            oo.create(true);
+        }
+        let file = open_regular(path, &oo, "create")?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                    exclusive: true,
+                })
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(path, "lock", e)),
+        }
+        // Truncate, then size: the old contents are gone and the new ones read as zeros.
+        file.set_len(0)
+            .and_then(|()| file.set_len(total))
+            .map_err(|e| Error::io(path, "resize", e))?;
+        // Keep a shared lock while mapped, like every other map of the file.
+        file.lock_shared().map_err(|e| Error::io(path, "lock", e))?;
+        let r = Region {
+            file,
+            path: path.to_path_buf(),
+            offset: self.offset,
+            shape,
+            nbytes,
+        };
+        // SAFETY: as in `open_mut`; the region is exactly the file's new length.
+        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
+        MmapArrayMut::new(Inner::new(map, r, self.order), false, self.advice)
+    }
+
+    fn mmap_options(&self, r: &Region) -> MmapOptions {
+        let mut opts = MmapOptions::new();
+        opts.offset(r.offset).len(r.nbytes);
+        if self.populate {
+            opts.populate();
+        }
+        opts
+    }
+
+    /// Opens, checks and locks `path`, and resolves the shape against its length.
+    fn open_region<T: Pod>(
+        &self,
+        path: &Path,
+        shape: impl ShapeArg,
+        mode: Mode,
+    ) -> Result<Region, Error> {
+        let spec = Spec::parse(shape.to_spec()).map_err(|e| e.at(path))?;
+        let size = elem_size::<T>()?;
+        check_offset::<T>(path, self.offset)?;
+        let mut oo = OpenOptions::new();
+        oo.read(true).write(mode == Mode::Write);
+        let action = match mode {
+            Mode::Write => "open for reading and writing",
+            Mode::Read | Mode::Copy => "open for reading",
+        };
+        let file = open_regular(path, &oo, action)?;
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                    exclusive: false,
+                })
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(path, "lock", e)),
+        }
+        // Read the length under the lock: a cooperating resizer has finished by now.
+        let file_len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "read metadata of", e))?
+            .len();
+        let out_of_bounds = || Error::OutOfBounds {
+            path: path.to_path_buf(),
+            offset: self.offset,
+            len: self.len,
+            file_len,
+        };
+        let rest = file_len
+            .checked_sub(self.offset)
+            .ok_or_else(out_of_bounds)?;
+        let available = match self.len {
+            Some(len) if len > rest => return Err(out_of_bounds()),
+            Some(len) => len,
+            None => rest,
+        };
+        let (shape, nbytes) = spec
+            .resolve(type_name::<T>(), size, available, self.len.is_some())
+            .map_err(|e| e.at(path))?;
+        Ok(Region {
+            file,
+            path: path.to_path_buf(),
+            offset: self.offset,
+            shape,
+            nbytes,
+        })
+    }
+}
+
+fn check_offset<T>(path: &Path, offset: u64) -> Result<(), Error> {
+    let align = std::mem::align_of::<T>();
+    if !offset.is_multiple_of(align as u64) {
+        return Err(Error::Misaligned {
+            path: Some(path.to_path_buf()),
+            offset,
+            elem: type_name::<T>(),
+            align,
+        });
+    }
+    Ok(())
+}
+
+/// Opens `path` and checks that it is a regular file, without blocking on FIFOs.
+fn open_regular(path: &Path, oo: &OpenOptions, action: &'static str) -> Result<File, Error> {
+    let mut oo = oo.clone();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Opening a FIFO for reading would wait for a writer; the check below rejects it.
+        oo.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = oo.open(path).map_err(|e| Error::io(path, action, e))?;
+    let ft = file
+        .metadata()
+        .map_err(|e| Error::io(path, "read metadata of", e))?
+        .file_type();
+    if !ft.is_file() {
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+            kind: file_kind(&ft),
+        });
+    }
+    Ok(file)
+}
+
+fn file_kind(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO";
+        }
+        if ft.is_char_device() {
+            return "a character device";
+        }
+        if ft.is_block_device() {
+            return "a block device";
+        }
+        if ft.is_socket() {
+            return "a socket";
+        }
+    }
+    if ft.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// What both owner types hold: the map, the locked file, and how to view it.
+struct Inner<M, D> {
+    map: M,
+    file: File,
+    path: PathBuf,
+    dim: D,
+    order: Order,
+}
+
+impl<M> Inner<M, IxDyn> {
+    fn new(map: M, r: Region, order: Order) -> Self {
+        Inner {
+            map,
+            file: r.file,
+            path: r.path,
+            dim: IxDyn(&r.shape),
+            order,
+        }
+    }
+}
+
+impl<M, D: Dimension> Inner<M, D> {
+    fn into_dimensionality<D2: Dimension>(self) -> Result<Inner<M, D2>, Error> {
+        match D2::from_dimension(&self.dim) {
+            Some(dim) => Ok(Inner {
+                map: self.map,
+                file: self.file,
+                path: self.path,
+                dim,
+                order: self.order,
+            }),
+            None => Err(Error::Dimensionality {
+                path: Some(self.path),
+                expected: D2::NDIM.unwrap_or(0),
+                found: self.dim.ndim(),
+            }),
+        }
+    }
+
+    fn unlock(self) -> Result<(), Error> {
+        let Inner {
+            map, file, path, ..
+        } = self;
+        drop(map);
+        file.unlock().map_err(|e| Error::io(&path, "unlock", e))
+    }
+
+    fn elem_range<T>(&self, elems: Range<usize>) -> Result<(usize, usize), Error> {
+        let len = self.dim.size();
+        if elems.start > elems.end || elems.end > len {
+            return Err(Error::ElementRange {
+                path: Some(self.path.clone()),
+                start: elems.start,
+                end: elems.end,
+                len,
+            });
+        }
+        let size = std::mem::size_of::<T>();
+        Ok((elems.start * size, (elems.end - elems.start) * size))
+    }
+}
+
+/// A read-only memory-mapped array: owns the map and lends [`ArrayView`]s of it.
+///
+/// Made by [`mmap_array`] or [`MapOptions::open`]. The shape is dynamic (`IxDyn`) unless
+/// fixed with [`into_dimensionality`](Self::into_dimensionality).
+///
+/// Views borrow the owner, so a view cannot outlive it:
+/// ```compile_fail
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("a.f32");
+/// # std::fs::write(&path, [0u8; 8]).unwrap();
+/// let a = unsafe { ndarray_mmap::mmap_array::<f32>(&path, [-1]) }.unwrap();
+/// let v = a.view();
+/// drop(a); // error[E0505]: cannot move out of `a` because it is borrowed
+/// println!("{}", v[0]);
+/// ```
+/// and neither can it outlive [`close`](Self::close):
+/// ```compile_fail
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("a.f32");
+/// # std::fs::write(&path, [0u8; 8]).unwrap();
+/// let a = unsafe { ndarray_mmap::mmap_array::<f32>(&path, [-1]) }.unwrap();
+/// let v = a.view();
+/// a.close().unwrap();
+/// println!("{}", v[0]);
+/// ```
+pub struct MmapArray<T, D = IxDyn> {
+    inner: Inner<Mmap, D>,
+    elem: PhantomData<T>,
+}
+
+impl<T: Pod> MmapArray<T> {
+    fn new(inner: Inner<Mmap, IxDyn>, advice: Option<Advice>) -> Result<Self, Error> {
+        // Check the shape against the mapped bytes once, here; `view` relies on it.
+        bytes::view::<T, _>(&inner.map, inner.dim.clone(), inner.order)
+            .map_err(|e| e.at(&inner.path))?;
+        let a = MmapArray {
+            inner,
+            elem: PhantomData,
+        };
+        if let Some(advice) = advice {
+            a.advise(advice)?;
+        }
+        Ok(a)
+    }
+}
+
+impl<T: Pod, D: Dimension> MmapArray<T, D> {
+    /// A view of the whole array. Costs a few checks, no I/O: pages load on first touch.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.f32");
+    /// # std::fs::write(&path, bytemuck::cast_slice(&[1f32, 2., 3., 4.])).unwrap();
+    /// let a = unsafe { ndarray_mmap::mmap_array::<f32>(&path, [-1, 2]) }?;
+    /// assert_eq!(a.view().sum(), 10.0);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn view(&self) -> ArrayView<'_, T, D> {
+        bytes::view(&self.inner.map, self.inner.dim.clone(), self.inner.order)
+            .expect("shape and alignment were checked when the file was mapped")
+    }
+
+    /// The mapped bytes (after the offset, exactly the array's bytes).
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.u8");
+    /// # std::fs::write(&path, [7u8, 8]).unwrap();
+    /// let a = unsafe { ndarray_mmap::mmap_array::<u8>(&path, [-1]) }?;
+    /// assert_eq!(a.as_bytes(), &[7, 8]);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.inner.map
+    }
+
+    /// Gives the kernel a paging hint for the whole mapping (`madvise`; a no-op where the
+    /// platform has none).
+    ///
+    /// # Errors
+    /// The I/O error `madvise` reports, with the path.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.u8");
+    /// # std::fs::write(&path, [7u8, 8]).unwrap();
+    /// let a = unsafe { ndarray_mmap::mmap_array::<u8>(&path, [-1]) }?;
+    /// a.advise(ndarray_mmap::Advice::Sequential)?;
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn advise(&self, advice: Advice) -> Result<(), Error> {
+        #[cfg(unix)]
+        if !self.inner.map.is_empty() {
+            self.inner
+                .map
+                .advise(advice.into())
+                .map_err(|e| Error::io(&self.inner.path, "advise", e))?;
+        }
+        #[cfg(not(unix))]
+        let _ = advice;
+        Ok(())
+    }
+
+    /// Fixes the number of dimensions, e.g. `into_dimensionality::<Ix2>()`, so views are
+    /// `ArrayView2` and index with `[i, j]`.
+    ///
+    /// # Errors
+    /// [`Error::Dimensionality`] when the array has another number of dimensions.
+    ///
+    /// ```
+    /// use ndarray::Ix2;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.f32");
+    /// # std::fs::write(&path, [0u8; 96]).unwrap();
+    /// let a = unsafe { ndarray_mmap::mmap_array::<f32>(&path, [-1, 4]) }?.into_dimensionality::<Ix2>()?;
+    /// let v: ndarray::ArrayView2<f32> = a.view();
+    /// assert_eq!(v.dim(), (6, 4));
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn into_dimensionality<D2: Dimension>(self) -> Result<MmapArray<T, D2>, Error> {
+        Ok(MmapArray {
+            inner: self.inner.into_dimensionality()?,
+            elem: PhantomData,
+        })
+    }
+
+    /// Unmaps the file and releases its lock, reporting errors instead of hiding them in
+    /// `Drop`. Views cannot outlive this call (they borrow the array).
+    ///
+    /// # Errors
+    /// The I/O error from releasing the lock, with the path.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.u8");
+    /// # std::fs::write(&path, [7u8, 8]).unwrap();
+    /// let a = unsafe { ndarray_mmap::mmap_array::<u8>(&path, [-1]) }?;
+    /// a.close()?;
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn close(self) -> Result<(), Error> {
+        self.inner.unlock()
+    }
+}
+
+/// Accessors shared by both owner types.
+macro_rules! common_accessors {
+    ($ty:ident, $ctor:literal) => {
+        impl<T, D: Dimension> $ty<T, D> {
+            /// The file this array maps.
+            ///
+            /// ```
+            /// # let tmp = tempfile::tempdir().unwrap();
+            /// # let path = tmp.path().join("a.u8");
+            /// # std::fs::write(&path, [7u8, 8]).unwrap();
+            #[doc = concat!("let a = unsafe { ", $ctor, "::<u8>(&path, [-1]) }?;")]
+            /// assert_eq!(a.path(), path);
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            pub fn path(&self) -> &Path {
+                &self.inner.path
+            }
+
+            /// The array's lengths.
+            ///
+            /// ```
+            /// # let tmp = tempfile::tempdir().unwrap();
+            /// # let path = tmp.path().join("a.u8");
+            /// # std::fs::write(&path, [0u8; 6]).unwrap();
+            #[doc = concat!("let a = unsafe { ", $ctor, "::<u8>(&path, [-1, 3]) }?;")]
+            /// assert_eq!(a.shape(), &[2, 3]);
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            pub fn shape(&self) -> &[usize] {
+                self.inner.dim.slice()
+            }
+
+            /// The number of elements.
+            ///
+            /// ```
+            /// # let tmp = tempfile::tempdir().unwrap();
+            /// # let path = tmp.path().join("a.u8");
+            /// # std::fs::write(&path, [0u8; 6]).unwrap();
+            #[doc = concat!("let a = unsafe { ", $ctor, "::<u8>(&path, [-1, 3]) }?;")]
+            /// assert_eq!(a.len(), 6);
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            pub fn len(&self) -> usize {
+                self.inner.dim.size()
+            }
+
+            /// Whether the array has no elements.
+            ///
+            /// ```
+            /// # let tmp = tempfile::tempdir().unwrap();
+            /// # let path = tmp.path().join("a.u8");
+            /// # std::fs::write(&path, []).unwrap();
+            #[doc = concat!("let a = unsafe { ", $ctor, "::<u8>(&path, [-1]) }?;")]
+            /// assert!(a.is_empty());
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// The memory order of the data.
+            ///
+            /// ```
+            /// # let tmp = tempfile::tempdir().unwrap();
+            /// # let path = tmp.path().join("a.u8");
+            /// # std::fs::write(&path, [0u8; 6]).unwrap();
+            #[doc = concat!("let a = unsafe { ", $ctor, "::<u8>(&path, [-1]) }?;")]
+            /// assert_eq!(a.order(), ndarray_mmap::Order::C);
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            pub fn order(&self) -> Order {
+                self.inner.order
+            }
+        }
+
+        impl<T, D: Dimension> std::fmt::Debug for $ty<T, D> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("path", &self.inner.path)
+                    .field("elem", &type_name::<T>())
+                    .field("shape", &self.inner.dim.slice())
+                    .field("order", &self.inner.order)
+                    .finish()
+            }
+        }
+    };
+}
+
+common_accessors!(MmapArray, "ndarray_mmap::mmap_array");
+common_accessors!(MmapArrayMut, "ndarray_mmap::mmap_array_mut");
+
+/// A writable memory-mapped array: shared with the file (and other processes), or
+/// copy-on-write. Lends [`ArrayView`]s and [`ArrayViewMut`]s.
+///
+/// Made by [`mmap_array_mut`], [`create_array`], or [`MapOptions::open_mut`],
+/// [`open_copy`](MapOptions::open_copy) and [`create`](MapOptions::create).
+///
+/// ```compile_fail
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("a.f32");
+/// let mut a = unsafe { ndarray_mmap::create_array::<f32>(&path, [4]) }.unwrap();
+/// let mut v = a.view_mut();
+/// a.close().unwrap(); // error: `a` is borrowed by `v`
+/// v[0] = 1.0;
+/// ```
+pub struct MmapArrayMut<T, D = IxDyn> {
+    inner: Inner<MmapMut, D>,
+    copy_on_write: bool,
+    elem: PhantomData<T>,
+}
+
+impl<T: Pod> MmapArrayMut<T> {
+    fn new(
+        inner: Inner<MmapMut, IxDyn>,
+        copy_on_write: bool,
+        advice: Option<Advice>,
+    ) -> Result<Self, Error> {
+        bytes::view::<T, _>(&inner.map, inner.dim.clone(), inner.order)
+            .map_err(|e| e.at(&inner.path))?;
+        let a = MmapArrayMut {
+            inner,
+            copy_on_write,
+            elem: PhantomData,
+        };
+        if let Some(advice) = advice {
+            a.advise(advice)?;
+        }
+        Ok(a)
+    }
+}
+
+impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
+    /// A read-only view of the whole array.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.i32");
+    /// let c = unsafe { ndarray_mmap::create_array::<i32>(&path, [3, 2]) }?;
+    /// assert_eq!(c.view().shape(), &[3, 2]);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn view(&self) -> ArrayView<'_, T, D> {
+        bytes::view(&self.inner.map, self.inner.dim.clone(), self.inner.order)
+            .expect("shape and alignment were checked when the file was mapped")
+    }
+
+    /// A mutable view of the whole array. Writes go to the page cache at once (shared
+    /// maps) and reach the disk on [`flush`](Self::flush) or when the kernel writes back.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.i32");
+    /// let mut c = unsafe { ndarray_mmap::create_array::<i32>(&path, [3, 2]) }?;
+    /// c.view_mut()[[2, 1]] = 5;
+    /// assert_eq!(c.view().sum(), 5);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn view_mut(&mut self) -> ArrayViewMut<'_, T, D> {
+        bytes::view_mut(
+            &mut self.inner.map,
+            self.inner.dim.clone(),
+            self.inner.order,
+        )
+        .expect("shape and alignment were checked when the file was mapped")
+    }
+
+    /// The mapped bytes.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.u8");
+    /// let c = unsafe { ndarray_mmap::create_array::<u16>(&path, [3]) }?;
+    /// assert_eq!(c.as_bytes().len(), 6);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.inner.map
+    }
+
+    /// The mapped bytes, mutably.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.u8");
+    /// let mut c = unsafe { ndarray_mmap::create_array::<u8>(&path, [3]) }?;
+    /// c.as_bytes_mut()[1] = 4;
+    /// assert_eq!(c.view()[1], 4);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.inner.map
+    }
+
+    /// Whether this map is copy-on-write ([`MapOptions::open_copy`]): writes never reach
+    /// the file, and flushing does nothing.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.u8");
+    /// let c = unsafe { ndarray_mmap::create_array::<u8>(&path, [3]) }?;
+    /// assert!(!c.is_copy_on_write());
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn is_copy_on_write(&self) -> bool {
+        self.copy_on_write
+    }
+
+    /// Writes every modified page to the file and waits (`msync(MS_SYNC)`). When it
+    /// returns `Ok`, the data is in the file: other processes reading the file see it and
+    /// it survives this process crashing. A no-op for copy-on-write maps.
+    ///
+    /// # Errors
+    /// The I/O error `msync` reports (for example `EIO` after a failed write-back), with
+    /// the path.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.u8");
+    /// let mut c = unsafe { ndarray_mmap::create_array::<u8>(&path, [3]) }?;
+    /// c.view_mut().fill(1);
+    /// c.flush()?;
+    /// assert_eq!(std::fs::read(&path)?, [1, 1, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush(&self) -> Result<(), Error> {
+        if self.copy_on_write || self.inner.map.is_empty() {
+            return Ok(());
+        }
+        self.inner
+            .map
+            .flush()
+            .map_err(|e| Error::io(&self.inner.path, "flush", e))
+    }
+
+    /// Starts writing modified pages back without waiting (`MS_ASYNC`). On Linux the
+    /// kernel already tracks dirty pages, so this only guarantees write-back has been
+    /// scheduled; use [`flush`](Self::flush) for durability.
+    ///
+    /// # Errors
+    /// The I/O error `msync` reports, with the path.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.u8");
+    /// let c = unsafe { ndarray_mmap::create_array::<u8>(&path, [3]) }?;
+    /// c.flush_async()?;
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn flush_async(&self) -> Result<(), Error> {
+        if self.copy_on_write || self.inner.map.is_empty() {
+            return Ok(());
+        }
+        self.inner
+            .map
+            .flush_async()
+            .map_err(|e| Error::io(&self.inner.path, "flush", e))
+    }
+
+    /// Like [`flush`](Self::flush), for the elements `elems` (indices in memory order).
+    ///
+    /// # Errors
+    /// [`Error::ElementRange`] when the range lies outside the array; the I/O error
+    /// `msync` reports, with the path.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.f32");
+    /// let mut c = unsafe { ndarray_mmap::create_array::<f32>(&path, [1000]) }?;
+    /// c.view_mut().slice_mut(ndarray::s![..10]).fill(1.0);
+    /// c.flush_range(0..10)?;
+    /// assert!(c.flush_range(0..1001).is_err());
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn flush_range(&self, elems: Range<usize>) -> Result<(), Error> {
+        let (offset, len) = self.inner.elem_range::<T>(elems)?;
+        if self.copy_on_write || len == 0 {
+            return Ok(());
+        }
+        self.inner
+            .map
+            .flush_range(offset, len)
+            .map_err(|e| Error::io(&self.inner.path, "flush", e))
+    }
+
+    /// Gives the kernel a paging hint for the whole mapping (`madvise`).
+    ///
+    /// # Errors
+    /// The I/O error `madvise` reports, with the path.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.u8");
+    /// let c = unsafe { ndarray_mmap::create_array::<u8>(&path, [3]) }?;
+    /// c.advise(ndarray_mmap::Advice::WillNeed)?;
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn advise(&self, advice: Advice) -> Result<(), Error> {
+        #[cfg(unix)]
+        if !self.inner.map.is_empty() {
+            self.inner
+                .map
+                .advise(advice.into())
+                .map_err(|e| Error::io(&self.inner.path, "advise", e))?;
+        }
+        #[cfg(not(unix))]
+        let _ = advice;
+        Ok(())
+    }
+
+    /// Fixes the number of dimensions (see [`MmapArray::into_dimensionality`]).
+    ///
+    /// # Errors
+    /// [`Error::Dimensionality`] when the array has another number of dimensions.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.u8");
+    /// let mut c = unsafe { ndarray_mmap::create_array::<u8>(&path, [2, 3]) }?
+    ///     .into_dimensionality::<ndarray::Ix2>()?;
+    /// c.view_mut()[[1, 2]] = 1;
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn into_dimensionality<D2: Dimension>(self) -> Result<MmapArrayMut<T, D2>, Error> {
+        Ok(MmapArrayMut {
+            inner: self.inner.into_dimensionality()?,
+            copy_on_write: self.copy_on_write,
+            elem: PhantomData,
+        })
+    }
+
+    /// Flushes (for shared maps), unmaps and releases the lock, reporting any error
+    /// instead of hiding it in `Drop`. Dropping without `close` loses nothing that was
+    /// written (the page cache holds it) but does not wait for the disk.
+    ///
+    /// # Errors
+    /// The I/O error from flushing or unlocking, with the path.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.u8");
+    /// let mut c = unsafe { ndarray_mmap::create_array::<u8>(&path, [3]) }?;
+    /// c.view_mut()[0] = 1;
+    /// c.close()?;
+    /// assert_eq!(std::fs::read(&path)?, [1, 0, 0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(self) -> Result<(), Error> {
+        self.flush()?;
+        self.inner.unlock()
+    }
+}
+
+/// Maps `path` read-only as an array of `T` with `shape`; one length may be `-1`,
+/// inferred from the file's length. Shorthand for [`MapOptions::new().open(..)`](MapOptions::open).
+///
+/// # Safety
+/// See [`MapOptions::open`]: the file must not be truncated or modified while mapped.
+///
+/// # Errors
+/// See [`MapOptions::open`].
+///
+/// ```
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("a.f32");
+/// std::fs::write(&path, bytemuck::cast_slice(&[1f32; 48]))?;
+/// let a = unsafe { ndarray_mmap::mmap_array::<f32>(&path, [-1, 24]) }?;
+/// assert_eq!(a.shape(), &[2, 24]);
+/// assert_eq!(a.view().sum(), 48.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub unsafe fn mmap_array<T: Pod>(
+    path: impl AsRef<Path>,
+    shape: impl ShapeArg,
+) -> Result<MmapArray<T>, Error> {
+    // SAFETY: forwarded to the caller.
+    unsafe { MapOptions::new().open(path, shape) }
+}
+
+/// Maps `path` read-write (shared with the file) as an array of `T` with `shape`.
+/// Shorthand for [`MapOptions::new().open_mut(..)`](MapOptions::open_mut).
+///
+/// # Safety
+/// See [`MapOptions::open_mut`].
+///
+/// # Errors
+/// See [`MapOptions::open_mut`].
+///
+/// ```
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("b.f64");
+/// std::fs::write(&path, [0u8; 80])?;
+/// let mut b = unsafe { ndarray_mmap::mmap_array_mut::<f64>(&path, [-1]) }?;
+/// b.view_mut().fill(1.0);
+/// b.flush()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub unsafe fn mmap_array_mut<T: Pod>(
+    path: impl AsRef<Path>,
+    shape: impl ShapeArg,
+) -> Result<MmapArrayMut<T>, Error> {
+    // SAFETY: forwarded to the caller.
+    unsafe { MapOptions::new().open_mut(path, shape) }
+}
+
+/// Creates (or truncates) `path` as a zero-filled array of `T` with exactly `shape`, and
+/// maps it read-write. Shorthand for [`MapOptions::new().create(..)`](MapOptions::create).
+///
+/// # Safety
+/// See [`MapOptions::create`].
+///
+/// # Errors
+/// See [`MapOptions::create`].
+///
+/// ```
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("c.i32");
+/// let mut c = unsafe { ndarray_mmap::create_array::<i32>(&path, [1000, 24]) }?;
+/// c.view_mut()[[999, 23]] = -1;
+/// c.close()?;
+/// assert_eq!(std::fs::metadata(&path)?.len(), 96_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub unsafe fn create_array<T: Pod>(
+    path: impl AsRef<Path>,
+    shape: impl ShapeArg,
+) -> Result<MmapArrayMut<T>, Error> {
+    // SAFETY: forwarded to the caller.
+    unsafe { MapOptions::new().create(path, shape) }
+}

@@ -1,0 +1,360 @@
+//! Shape specifications with one inferred `-1`, checked size arithmetic, memory order.
+//!
+//! Pure arithmetic: no I/O, no unsafe. Errors carry no path; the file layer adds it.
+
+use crate::error::{Error, ShapeProblem};
+
+/// The memory order of an array's elements in the file.
+///
+/// ```
+/// use ndarray_mmap::Order;
+/// assert_eq!(Order::default(), Order::C);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Order {
+    /// Row-major: the last index varies fastest (numpy's default, `order='C'`).
+    #[default]
+    C,
+    /// Column-major: the first index varies fastest (`order='F'`).
+    Fortran,
+}
+
+/// A shape argument: a list of lengths where at most one may be `-1` (inferred).
+///
+/// Implemented for `[isize; N]` (so `[-1, 24]` needs no suffix), `&[isize; N]`,
+/// `&[isize]`, `Vec<isize>` and `&Vec<isize>`, and for ndarray's own shapes
+/// (`Ix1(5)`, `IxDyn(&[2, 3])`, ...), which have no `-1`.
+///
+/// ```
+/// use ndarray_mmap::ShapeArg;
+/// assert_eq!([-1, 24].to_spec(), vec![-1, 24]);
+/// assert_eq!(vec![2isize, 3].to_spec(), vec![2, 3]);
+/// assert_eq!(ndarray::Ix2(2, 3).to_spec(), vec![2, 3]);
+/// ```
+pub trait ShapeArg {
+    /// The lengths, `-1` meaning "infer from the data's length".
+    fn to_spec(&self) -> Vec<isize>;
+}
+
+impl<const N: usize> ShapeArg for [isize; N] {
+    fn to_spec(&self) -> Vec<isize> {
+        self.to_vec()
+    }
+}
+
+impl<const N: usize> ShapeArg for &[isize; N] {
+    fn to_spec(&self) -> Vec<isize> {
+        self.to_vec()
+    }
+}
+
+impl ShapeArg for &[isize] {
+    fn to_spec(&self) -> Vec<isize> {
+        self.to_vec()
+    }
+}
+
+impl ShapeArg for Vec<isize> {
+    fn to_spec(&self) -> Vec<isize> {
+        self.clone()
+    }
+}
+
+impl ShapeArg for &Vec<isize> {
+    fn to_spec(&self) -> Vec<isize> {
+        self.to_vec()
+    }
+}
+
+impl<I> ShapeArg for ndarray::Dim<I>
+where
+    ndarray::Dim<I>: ndarray::Dimension,
+{
+    fn to_spec(&self) -> Vec<isize> {
+        // A length above isize::MAX cannot be mapped; saturating keeps it an overflow error.
+        ndarray::Dimension::slice(self)
+            .iter()
+            .map(|&d| isize::try_from(d).unwrap_or(isize::MAX))
+            .collect()
+    }
+}
+
+/// A checked spec: lengths, with the axis to infer if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Spec {
+    pub(crate) given: Vec<isize>,
+    /// Lengths with the inferred axis (if any) set to 1.
+    known: Vec<usize>,
+    pub(crate) infer: Option<usize>,
+}
+
+impl Spec {
+    /// Validates the sign pattern: at most one `-1`, nothing else negative.
+    pub(crate) fn parse(given: Vec<isize>) -> Result<Spec, Error> {
+        let mut infer = None;
+        let mut known = Vec::with_capacity(given.len());
+        for (axis, &d) in given.iter().enumerate() {
+            let problem = match d {
+                -1 if infer.is_some() => Some(ShapeProblem::SeveralInferred),
+                -1 => {
+                    infer = Some(axis);
+                    None
+                }
+                d if d < 0 => Some(ShapeProblem::Negative { axis }),
+                _ => None,
+            };
+            if let Some(reason) = problem {
+                return Err(Error::InvalidShape {
+                    path: None,
+                    shape: given,
+                    reason,
+                });
+            }
+            // d >= 0 here, or -1 which counts as 1 in the known product
+            known.push(usize::try_from(d).unwrap_or(1));
+        }
+        Ok(Spec {
+            given,
+            known,
+            infer,
+        })
+    }
+
+    /// Like [`Spec::parse`] but rejects `-1` (creating needs every length).
+    pub(crate) fn parse_explicit(given: Vec<isize>) -> Result<Spec, Error> {
+        let spec = Spec::parse(given)?;
+        match spec.infer {
+            Some(axis) => Err(Error::InvalidShape {
+                path: None,
+                shape: spec.given,
+                reason: ShapeProblem::InferredWhenCreating { axis },
+            }),
+            None => Ok(spec),
+        }
+    }
+
+    /// Resolves the spec against `available` bytes of elements of `elem_size` bytes.
+    ///
+    /// With a `-1`, the available bytes must be a whole number of rows; without one, the
+    /// shape must fit (`exact` demands it uses every byte). Returns the shape and its byte
+    /// count.
+    pub(crate) fn resolve(
+        &self,
+        elem: &'static str,
+        elem_size: usize,
+        available: u64,
+        exact: bool,
+    ) -> Result<(Vec<usize>, usize), Error> {
+        let overflow = || Error::Overflow {
+            path: None,
+            shape: self.given.clone(),
+            elem,
+        };
+        let row_elems = checked_product(&self.known).ok_or_else(overflow)?;
+        let row_bytes = byte_count(row_elems, elem_size).ok_or_else(overflow)?;
+        match self.infer {
+            None => {
+                if exact && row_bytes as u64 != available || row_bytes as u64 > available {
+                    return Err(Error::LengthMismatch {
+                        path: None,
+                        shape: self.known.clone(),
+                        elem,
+                        needed: row_bytes as u64,
+                        available,
+                    });
+                }
+                Ok((self.known.clone(), row_bytes))
+            }
+            Some(axis) => {
+                if !available.is_multiple_of(elem_size as u64) {
+                    return Err(Error::NotWholeElements {
+                        path: None,
+                        bytes: available,
+                        elem,
+                        elem_size,
+                    });
+                }
+                if row_elems == 0 {
+                    // Any length would fit (numpy refuses too): ambiguous, so an error.
+                    return Err(Error::InvalidShape {
+                        path: None,
+                        shape: self.given.clone(),
+                        reason: ShapeProblem::InferredWithZero { axis },
+                    });
+                }
+                if !available.is_multiple_of(row_bytes as u64) {
+                    return Err(Error::NotWholeRows {
+                        path: None,
+                        bytes: available,
+                        row_elems,
+                        elem,
+                        row_bytes: row_bytes as u64,
+                    });
+                }
+                let rows = usize::try_from(available / row_bytes as u64).map_err(|_| overflow())?;
+                let mut shape = self.known.clone();
+                shape[axis] = rows;
+                let bytes = byte_count(checked_product(&shape).ok_or_else(overflow)?, elem_size)
+                    .ok_or_else(overflow)?;
+                Ok((shape, bytes))
+            }
+        }
+    }
+}
+
+/// The product of `dims`, or `None` on overflow. Any zero makes it zero, however large
+/// the others are.
+pub(crate) fn checked_product(dims: &[usize]) -> Option<usize> {
+    if dims.contains(&0) {
+        return Some(0);
+    }
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// `elems * elem_size`, or `None` past `isize::MAX` (the most a slice may span).
+pub(crate) fn byte_count(elems: usize, elem_size: usize) -> Option<usize> {
+    elems
+        .checked_mul(elem_size)
+        .filter(|&b| b <= isize::MAX as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn resolve(spec: &[isize], avail: u64) -> Result<Vec<usize>, Error> {
+        Spec::parse(spec.to_vec())?
+            .resolve("f32", 4, avail, false)
+            .map(|(s, _)| s)
+    }
+
+    #[test]
+    fn infers_leading_and_trailing() {
+        assert_eq!(resolve(&[-1, 24], 96 * 10).unwrap(), vec![10, 24]);
+        assert_eq!(resolve(&[24, -1], 96 * 10).unwrap(), vec![24, 10]);
+        assert_eq!(resolve(&[-1], 0).unwrap(), vec![0]);
+        assert_eq!(resolve(&[], 4).unwrap(), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        assert!(matches!(
+            resolve(&[-1, -1], 16),
+            Err(Error::InvalidShape {
+                reason: ShapeProblem::SeveralInferred,
+                ..
+            })
+        ));
+        assert!(matches!(
+            resolve(&[3, -2], 16),
+            Err(Error::InvalidShape {
+                reason: ShapeProblem::Negative { axis: 1 },
+                ..
+            })
+        ));
+        assert!(matches!(
+            resolve(&[0, -1], 16),
+            Err(Error::InvalidShape {
+                reason: ShapeProblem::InferredWithZero { axis: 1 },
+                ..
+            })
+        ));
+        assert!(matches!(
+            resolve(&[-1], 5),
+            Err(Error::NotWholeElements { bytes: 5, .. })
+        ));
+        let e = resolve(&[-1, 24], 1000).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "1000 bytes is not a whole number of rows of 24 f32 (96 bytes each)"
+        );
+        assert!(matches!(
+            resolve(&[10, 10], 399),
+            Err(Error::LengthMismatch {
+                needed: 400,
+                available: 399,
+                ..
+            })
+        ));
+        assert!(matches!(
+            resolve(&[isize::MAX, 2], 16),
+            Err(Error::Overflow { .. })
+        ));
+        assert!(matches!(
+            resolve(&[isize::MAX / 4 + 1], 16),
+            Err(Error::Overflow { .. })
+        ));
+        assert!(matches!(
+            Spec::parse_explicit(vec![3, -1]),
+            Err(Error::InvalidShape {
+                reason: ShapeProblem::InferredWhenCreating { axis: 1 },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn exact_demands_every_byte() {
+        let spec = Spec::parse(vec![2, 2]).unwrap();
+        assert!(spec.resolve("f32", 4, 20, false).is_ok());
+        assert!(matches!(
+            spec.resolve("f32", 4, 20, true),
+            Err(Error::LengthMismatch {
+                needed: 16,
+                available: 20,
+                ..
+            })
+        ));
+    }
+
+    /// A deliberately naive model of inference, in 128-bit arithmetic.
+    fn model(spec: &[isize], elem: u64, avail: u64) -> Option<Vec<usize>> {
+        if spec.iter().filter(|&&d| d == -1).count() > 1 || spec.iter().any(|&d| d < -1) {
+            return None;
+        }
+        // 128 bits hold any product of up to two isize lengths; more overflow the cap anyway
+        let known = spec
+            .iter()
+            .filter(|&&d| d != -1)
+            .try_fold(1i128, |acc, &d| acc.checked_mul(d as i128))
+            .filter(|&k| {
+                k.checked_mul(elem as i128)
+                    .is_some_and(|b| b <= isize::MAX as i128)
+            })?;
+        match spec.iter().position(|&d| d == -1) {
+            None => (known * elem as i128 <= avail as i128)
+                .then(|| spec.iter().map(|&d| d as usize).collect()),
+            Some(axis) => {
+                if !avail.is_multiple_of(elem) {
+                    return None;
+                }
+                let n = (avail / elem) as i128;
+                if known == 0 {
+                    return None;
+                }
+                if n % known != 0 {
+                    return None;
+                }
+                let mut out: Vec<usize> = spec.iter().map(|&d| d as usize).collect();
+                out[axis] = (n / known) as usize;
+                Some(out)
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn matches_naive_model(
+            spec in prop::collection::vec(prop_oneof![Just(-1isize), -3isize..0, 0isize..7, Just(isize::MAX / 3)], 0..5),
+            elem in prop_oneof![Just(1u64), Just(2), Just(4), Just(8)],
+            avail in prop_oneof![0u64..2000, Just(u64::MAX / 2)],
+        ) {
+            let got = Spec::parse(spec.clone())
+                .and_then(|s| s.resolve("t", elem as usize, avail, false))
+                .ok()
+                .map(|(s, _)| s);
+            prop_assert_eq!(got, model(&spec, elem, avail));
+        }
+    }
+}
