@@ -21,7 +21,8 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // 1. Create: a sparse file of rows × cols f32, reading as zeros.
     let t = Instant::now();
-    let mut a = unsafe { create_array::<f32>(&path, [rows, cols]) }?.into_dimensionality::<Ix2>()?;
+    let mut a =
+        unsafe { create_array::<f32>(&path, [rows, cols]) }?.into_dimensionality::<Ix2>()?;
     println!(
         "created {} ({} × {} f32, {} bytes) in {:?}",
         path.display(),
@@ -49,7 +50,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let t = Instant::now();
     let c = unsafe { mmap_array::<f32>(&path, [-1, cols]) }?;
     let v = c.view();
-    println!("mapped again read-only: shape {:?} in {:?}", v.shape(), t.elapsed());
+    println!(
+        "mapped again read-only: shape {:?} in {:?}",
+        v.shape(),
+        t.elapsed()
+    );
     let sum: f64 = v.iter().map(|&x| f64::from(x)).sum();
     let n = rows as f64;
     let expected = (cols as f64 - 2.0) * n * (n - 1.0) / 2.0;
@@ -64,6 +69,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             .len(10 * row_bytes)
             .open::<f32>(&path, [-1, cols])
     }?;
-    println!("rows 10..20 mapped alone: column 1 = {}", part.view().index_axis(Axis(1), 1));
+    println!(
+        "rows 10..20 mapped alone: column 1 = {}",
+        part.view().index_axis(Axis(1), 1)
+    );
     Ok(())
 }

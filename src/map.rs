@@ -446,13 +446,14 @@ fn check_offset<T>(path: &Path, offset: u64) -> Result<(), Error> {
 
 /// Opens `path` and checks that it is a regular file, without blocking on FIFOs.
 fn open_regular(path: &Path, oo: &OpenOptions, action: &'static str) -> Result<File, Error> {
-    let mut oo = oo.clone();
     #[cfg(unix)]
-    {
+    let oo = {
         use std::os::unix::fs::OpenOptionsExt;
+        let mut oo = oo.clone();
         // Opening a FIFO for reading would wait for a writer; the check below rejects it.
         oo.custom_flags(libc::O_NONBLOCK);
-    }
+        oo
+    };
     let file = oo.open(path).map_err(|e| Error::io(path, action, e))?;
     let ft = file
         .metadata()
