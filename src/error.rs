@@ -147,6 +147,23 @@ pub enum Error {
         /// Dimensions the array has.
         found: usize,
     },
+    /// An input of an elementwise operation cannot be broadcast to the output's shape.
+    Broadcast {
+        /// Which operand: `"input"`, `"first input"` or `"second input"`.
+        operand: &'static str,
+        /// The input's shape.
+        input: Vec<usize>,
+        /// The output's shape.
+        output: Vec<usize>,
+    },
+    /// A streaming operation was cancelled by its progress callback. The first `done`
+    /// bytes of the output (in its memory order) hold new values, the rest are unchanged.
+    Cancelled {
+        /// Bytes processed before cancelling.
+        done: u64,
+        /// Bytes in all.
+        total: u64,
+    },
 }
 
 /// Why a shape specification was rejected; carried by [`Error::InvalidShape`].
@@ -204,7 +221,9 @@ impl Error {
             | Error::Misaligned { path, .. }
             | Error::ElementRange { path, .. }
             | Error::Dimensionality { path, .. } => path.as_deref(),
-            Error::ZeroSizedElement { .. } => None,
+            Error::ZeroSizedElement { .. } | Error::Broadcast { .. } | Error::Cancelled { .. } => {
+                None
+            }
         }
     }
 
@@ -227,7 +246,9 @@ impl Error {
             Error::NotAFile { .. }
             | Error::Locked { .. }
             | Error::OutOfBounds { .. }
-            | Error::ZeroSizedElement { .. } => {}
+            | Error::ZeroSizedElement { .. }
+            | Error::Broadcast { .. }
+            | Error::Cancelled { .. } => {}
         }
         self
     }
@@ -385,6 +406,21 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "the array has {found} dimension(s), not the {expected} asked for"
+            ),
+            Error::Broadcast {
+                operand,
+                input,
+                output,
+            } => write!(
+                f,
+                "cannot broadcast the {operand}'s shape {} to the output's shape {}",
+                Dims(input),
+                Dims(output)
+            ),
+            Error::Cancelled { done, total } => write!(
+                f,
+                "cancelled by the progress callback after {done} of {total} bytes; \
+                 the output holds new values up to there (in memory order) and old ones after"
             ),
         }
     }

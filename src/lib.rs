@@ -51,6 +51,7 @@ mod element;
 mod error;
 #[allow(unsafe_code)]
 mod map;
+pub mod ops;
 mod shape;
 
 pub use element::Element;
@@ -58,4 +59,5 @@ pub use error::{Error, ShapeProblem};
 pub use map::{
     create_array, mmap_array, mmap_array_mut, Advice, MapOptions, MmapArray, MmapArrayMut,
 };
+pub use ops::{add_into, div_into, map_into, mul_into, sub_into, zip_map_into, StreamOptions};
 pub use shape::{Order, ShapeArg};

@@ -15,6 +15,8 @@ use crate::element::type_name;
 use crate::error::Error;
 use crate::shape::{Order, ShapeArg, Spec};
 
+pub(crate) mod stream;
+
 /// A paging hint for the kernel (`madvise`); a no-op where the platform has none.
 ///
 /// ```
@@ -499,6 +501,8 @@ struct Inner<M, D> {
     path: PathBuf,
     dim: D,
     order: Order,
+    /// Where the mapped bytes start in the file (for `sync_file_range`).
+    offset: u64,
 }
 
 impl<M> Inner<M, IxDyn> {
@@ -509,6 +513,7 @@ impl<M> Inner<M, IxDyn> {
             path: r.path,
             dim: IxDyn(&r.shape),
             order,
+            offset: r.offset,
         }
     }
 }
@@ -522,6 +527,7 @@ impl<M, D: Dimension> Inner<M, D> {
                 path: self.path,
                 dim,
                 order: self.order,
+                offset: self.offset,
             }),
             None => Err(Error::Dimensionality {
                 path: Some(self.path),

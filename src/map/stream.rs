@@ -1,0 +1,294 @@
+//! Page-level hooks for the streaming operations in `ops`: sequential read-ahead advice,
+//! dropping pages a stream has finished with, and bounded write-back of finished output.
+//!
+//! These are the only parts of the streaming path that need `unsafe` (raw `madvise`,
+//! `sync_file_range` and `msync` on ranges of a live mapping). They never change what a
+//! view reads: they are applied to shared file maps only, where the page cache holds
+//! every byte written through the map, and are no-ops on copy-on-write maps (where
+//! `MADV_DONTNEED` would discard the private copy).
+
+use std::fs::File;
+use std::marker::PhantomData;
+use std::path::Path;
+
+use bytemuck::Pod;
+use ndarray::{ArrayViewD, ArrayViewMutD, Dimension};
+
+use super::{MmapArray, MmapArrayMut};
+use crate::bytes;
+use crate::error::Error;
+
+/// Paging hooks for a map that a stream reads from.
+///
+/// Holds the address and length of the mapping it was made from, and borrows the owner
+/// for `'a`, so the mapping outlives it.
+pub struct InPager<'a> {
+    addr: usize,
+    len: usize,
+    /// Copy-on-write: dropping pages would lose private writes, so every hook is a no-op.
+    private: bool,
+    owner: PhantomData<&'a [u8]>,
+}
+
+/// Paging hooks for a map that a stream writes to.
+pub struct OutPager<'a> {
+    addr: usize,
+    len: usize,
+    private: bool,
+    /// Where byte 0 of the mapping lies in the file.
+    file_offset: u64,
+    file: &'a File,
+    path: &'a Path,
+}
+
+impl<T: Pod, D: Dimension> MmapArray<T, D> {
+    /// A view of the whole array plus its paging hooks, for the streaming operations.
+    pub(crate) fn stream_parts(&self) -> (ArrayViewD<'_, T>, InPager<'_>) {
+        let pager = InPager {
+            addr: self.inner.map.as_ptr() as usize,
+            len: self.inner.map.len(),
+            private: false,
+            owner: PhantomData,
+        };
+        (self.view().into_dyn(), pager)
+    }
+}
+
+impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
+    /// A view of the whole array plus its read-side paging hooks.
+    pub(crate) fn stream_parts(&self) -> (ArrayViewD<'_, T>, InPager<'_>) {
+        let pager = InPager {
+            addr: self.inner.map.as_ptr() as usize,
+            len: self.inner.map.len(),
+            private: self.copy_on_write,
+            owner: PhantomData,
+        };
+        (self.view().into_dyn(), pager)
+    }
+
+    /// A mutable view of the whole array plus its write-side paging hooks.
+    pub(crate) fn stream_parts_mut(&mut self) -> (ArrayViewMutD<'_, T>, OutPager<'_>) {
+        let private = self.copy_on_write;
+        let inner = &mut self.inner;
+        let addr = inner.map.as_ptr() as usize;
+        let len = inner.map.len();
+        let view = bytes::view_mut(&mut inner.map, inner.dim.clone(), inner.order)
+            .expect("shape and alignment were checked when the file was mapped")
+            .into_dyn();
+        let pager = OutPager {
+            addr,
+            len,
+            private,
+            file_offset: inner.offset,
+            file: &inner.file,
+            path: &inner.path,
+        };
+        (view, pager)
+    }
+}
+
+/// The system's page size (4096 where it cannot be asked).
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        #[cfg(unix)]
+        {
+            // SAFETY: sysconf has no preconditions; it reads a constant of the system.
+            let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            if n > 0 {
+                return n as usize;
+            }
+        }
+        4096
+    })
+}
+
+/// The whole pages of a mapping at `addr` (`len` bytes) inside its bytes `lo..hi`, as an
+/// address range. The page holding byte 0 and the page holding the last byte belong to
+/// the mapping as a whole (mmap maps whole pages), so `lo == 0` rounds down and
+/// `hi == len` rounds up; anywhere else the range shrinks to whole pages inside it.
+fn whole_pages(addr: usize, len: usize, lo: usize, hi: usize) -> Option<(usize, usize)> {
+    let page = page_size();
+    let hi = hi.min(len);
+    if lo >= hi {
+        return None;
+    }
+    let start = if lo == 0 {
+        addr / page * page
+    } else {
+        (addr + lo).div_ceil(page) * page
+    };
+    let end = if hi == len {
+        (addr + len).div_ceil(page) * page
+    } else {
+        (addr + hi) / page * page
+    };
+    (start < end).then_some((start, end))
+}
+
+/// `madvise` on whole pages; errors are ignored: these are hints.
+#[cfg(unix)]
+fn advise_pages(start: usize, end: usize, advice: libc::c_int) {
+    // SAFETY: `start..end` lies inside a live mapping (the pager borrows its owner) and
+    // is page-aligned (`whole_pages`). The advice is MADV_SEQUENTIAL/NORMAL (hints that
+    // never change contents) or MADV_DONTNEED on a MAP_SHARED file mapping (callers check
+    // `private`): the pages are dropped from this process's page tables, dirty bits move
+    // to the page cache, and the next access faults the same bytes back in from the page
+    // cache or the file. So no view ever observes a change.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, end - start, advice);
+    }
+}
+
+impl InPager<'_> {
+    /// Tells the kernel the whole map will be read in order (read ahead aggressively).
+    pub(crate) fn sequential(&self) {
+        #[cfg(unix)]
+        if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
+            advise_pages(s, e, libc::MADV_SEQUENTIAL);
+        }
+    }
+
+    /// Back to default paging behaviour after a stream.
+    pub(crate) fn normal(&self) {
+        #[cfg(unix)]
+        if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
+            advise_pages(s, e, libc::MADV_NORMAL);
+        }
+    }
+
+    /// The address of byte 0 of the mapping, to locate views' pointers in it.
+    pub(crate) fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// The mapping's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Drops this process's pages of bytes `lo..hi` (whole pages only): the stream is
+    /// done with them. Clean page-cache pages are then reclaimed first under pressure.
+    pub(crate) fn release(&self, lo: usize, hi: usize) {
+        if self.private {
+            return;
+        }
+        #[cfg(unix)]
+        if let Some((s, e)) = whole_pages(self.addr, self.len, lo, hi) {
+            advise_pages(s, e, libc::MADV_DONTNEED);
+        }
+        #[cfg(not(unix))]
+        let _ = (lo, hi);
+    }
+}
+
+impl OutPager<'_> {
+    /// The address of byte 0 of the mapping.
+    pub(crate) fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// The mapping's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Starts writing bytes `lo..hi` back to the file without waiting
+    /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)` on Linux; nothing elsewhere).
+    pub(crate) fn start_writeback(&self, lo: usize, hi: usize) {
+        if self.private || lo >= hi {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a plain system call on an open file descriptor; it reads no memory
+            // of ours. Errors show up again in `finish_writeback` (WAIT) or `flush`.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    (self.file_offset + lo as u64) as libc::off64_t,
+                    (hi - lo) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+        }
+    }
+
+    /// Waits until bytes `lo..hi` are written back, then drops this process's pages of
+    /// them: the stream will not touch them again, and they are now clean.
+    ///
+    /// # Errors
+    /// The I/O error write-back reported (e.g. `EIO`, `ENOSPC`), with the path.
+    pub(crate) fn finish_writeback(&self, lo: usize, hi: usize) -> Result<(), Error> {
+        if self.private || lo >= hi {
+            return Ok(());
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: as in `start_writeback`.
+            let rc = unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    (self.file_offset + lo as u64) as libc::off64_t,
+                    (hi - lo) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                        | libc::SYNC_FILE_RANGE_WRITE
+                        | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                )
+            };
+            if rc != 0 {
+                return Err(Error::io(
+                    self.path,
+                    "write back",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+        }
+        #[cfg(all(unix, not(target_os = "linux")))]
+        {
+            // No sync_file_range: msync(MS_SYNC) on the pages holding the range.
+            let page = page_size();
+            let start = (self.addr + lo) / page * page;
+            let end = (self.addr + hi).div_ceil(page) * page;
+            // SAFETY: `start..end` is page-aligned and lies inside the live mapping (the
+            // pages holding bytes lo..hi); msync only writes dirty pages to the file.
+            let rc = unsafe { libc::msync(start as *mut libc::c_void, end - start, libc::MS_SYNC) };
+            if rc != 0 {
+                return Err(Error::io(
+                    self.path,
+                    "write back",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = self.file;
+        #[cfg(unix)]
+        if let Some((s, e)) = whole_pages(self.addr, self.len, lo, hi) {
+            advise_pages(s, e, libc::MADV_DONTNEED);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_pages_rounds_inward_except_at_the_ends() {
+        let p = page_size();
+        let addr = 10 * p + 100; // a map starting mid-page (offset not page-aligned)
+        let len = 5 * p;
+        assert_eq!(whole_pages(addr, len, 0, len), Some((10 * p, 16 * p)));
+        // the first partial page is kept unless lo == 0
+        assert_eq!(whole_pages(addr, len, 1, len), Some((11 * p, 16 * p)));
+        // a range inside one page is no whole page
+        assert_eq!(whole_pages(addr, len, 10, 20), None);
+        assert_eq!(whole_pages(addr, len, 0, p), Some((10 * p, 11 * p)));
+        assert_eq!(whole_pages(addr, len, 5, 5), None);
+        assert_eq!(whole_pages(addr, len, 0, 0), None);
+    }
+}

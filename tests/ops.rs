@@ -1,0 +1,625 @@
+//! The elementwise operations and reductions against the plain in-memory result, over
+//! random shapes, layouts, broadcast shapes, element types and chunk sizes; on views and
+//! on mapped files (streaming), comparing the bytes on disk.
+
+use std::ops::ControlFlow;
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder, Slice, Zip};
+use ndarray_mmap::ops::{self, Numeric, StreamOptions};
+use ndarray_mmap::{add_into, create_array, Error, MapOptions, MmapArrayMut, Order};
+use proptest::prelude::*;
+
+/// How an operand is laid out in memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Layout {
+    C,
+    F,
+    /// Every other element of a C array twice the size.
+    Strided,
+    /// A C array with its first axis reversed (negative stride).
+    Reversed,
+}
+
+fn layout() -> impl Strategy<Value = Layout> {
+    prop_oneof![
+        Just(Layout::C),
+        Just(Layout::F),
+        Just(Layout::Strided),
+        Just(Layout::Reversed)
+    ]
+}
+
+/// Test-side element generation and the reference arithmetic, written from std's
+/// wrapping methods (not the crate's `Numeric`).
+trait Model: Numeric + std::fmt::Debug {
+    fn gen(x: u64) -> Self;
+    fn model(op: Op, a: Self, b: Self) -> Self;
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![Just(Op::Add), Just(Op::Sub), Just(Op::Mul), Just(Op::Div)]
+}
+
+macro_rules! model_int {
+    ($($t:ty),*) => {$(
+        impl Model for $t {
+            fn gen(x: u64) -> Self {
+                // mostly small values, sometimes extremes, sometimes 0 and -1
+                match x % 16 {
+                    0 => <$t>::MIN,
+                    1 => <$t>::MAX,
+                    2 => 0,
+                    3 => (0 as $t).wrapping_sub(1),
+                    _ => (x >> 8) as $t,
+                }
+            }
+            fn model(op: Op, a: Self, b: Self) -> Self {
+                match op {
+                    Op::Add => a.wrapping_add(b),
+                    Op::Sub => a.wrapping_sub(b),
+                    Op::Mul => a.wrapping_mul(b),
+                    Op::Div => a.checked_div(b).unwrap_or(if b == 0 { 0 } else { a.wrapping_div(b) }),
+                }
+            }
+        }
+    )*};
+}
+model_int!(i8, u8, i16, u16, i32, u32, i64, u64);
+
+macro_rules! model_float {
+    ($($t:ty),*) => {$(
+        impl Model for $t {
+            fn gen(x: u64) -> Self {
+                ((x % 2001) as $t - 1000.0) / 8.0
+            }
+            fn model(op: Op, a: Self, b: Self) -> Self {
+                match op {
+                    Op::Add => a + b,
+                    Op::Sub => a - b,
+                    Op::Mul => a * b,
+                    Op::Div => a / b,
+                }
+            }
+        }
+    )*};
+}
+model_float!(f32, f64);
+
+fn values<T: Model>(n: usize, seed: u64) -> Vec<T> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            // xorshift64*
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            T::gen(x.wrapping_mul(0x2545_F491_4F6C_DD1D))
+        })
+        .collect()
+}
+
+/// An owned array whose view has the requested layout.
+struct Held<T> {
+    data: ArrayD<T>,
+    layout: Layout,
+}
+
+impl<T: Model> Held<T> {
+    fn new(shape: &[usize], layout: Layout, seed: u64) -> Self {
+        let n: usize = shape.iter().product();
+        let data = match layout {
+            Layout::C | Layout::Reversed => ArrayD::from_shape_vec(shape, values(n, seed)).unwrap(),
+            Layout::F => ArrayD::from_shape_vec(IxDyn(shape).f(), values(n, seed)).unwrap(),
+            Layout::Strided => {
+                let big: Vec<usize> = shape.iter().map(|&d| 2 * d).collect();
+                let m = big.iter().product();
+                ArrayD::from_shape_vec(big, values(m, seed)).unwrap()
+            }
+        };
+        Held { data, layout }
+    }
+
+    fn slicer(&self) -> impl Fn(ndarray::AxisDescription) -> Slice + '_ {
+        move |d| match self.layout {
+            Layout::Strided => Slice::new(0, None, 2),
+            Layout::Reversed if d.axis.index() == 0 => Slice::new(0, None, -1),
+            _ => Slice::from(..),
+        }
+    }
+
+    fn view(&self) -> ArrayViewD<'_, T> {
+        self.data.slice_each_axis(self.slicer())
+    }
+
+    fn view_mut(&mut self) -> ArrayViewMutD<'_, T> {
+        let layout = self.layout;
+        self.data.slice_each_axis_mut(move |d| match layout {
+            Layout::Strided => Slice::new(0, None, 2),
+            Layout::Reversed if d.axis.index() == 0 => Slice::new(0, None, -1),
+            _ => Slice::from(..),
+        })
+    }
+}
+
+/// An output shape and two input shapes that broadcast to it.
+#[derive(Debug, Clone)]
+struct Shapes {
+    out: Vec<usize>,
+    a: Vec<usize>,
+    b: Vec<usize>,
+}
+
+fn broadcast_of(out: &[usize], drop: usize, mask: u32) -> Vec<usize> {
+    let drop = drop.min(out.len());
+    out[drop..]
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if mask >> i & 1 == 1 { 1 } else { d })
+        .collect()
+}
+
+fn shapes() -> impl Strategy<Value = Shapes> {
+    (
+        prop::collection::vec(0usize..6, 0..4),
+        0usize..3,
+        any::<u32>(),
+        0usize..3,
+        any::<u32>(),
+        any::<bool>(),
+    )
+        .prop_map(|(out, da, ma, db, mb, full_a)| {
+            // half the time `a` has the full shape (the common case and the streaming one)
+            let a = if full_a {
+                out.clone()
+            } else {
+                broadcast_of(&out, da, ma)
+            };
+            let b = broadcast_of(&out, db, mb);
+            Shapes { out, a, b }
+        })
+}
+
+fn chunk() -> impl Strategy<Value = usize> {
+    prop_oneof![1usize..64, Just(4096usize), Just(1 << 20)]
+}
+
+/// The reference: broadcast with ndarray and apply the model element by element.
+fn expected<T: Model>(op: Op, a: &ArrayViewD<T>, b: &ArrayViewD<T>, out: &[usize]) -> ArrayD<T> {
+    let a = a.broadcast(out).unwrap();
+    let b = b.broadcast(out).unwrap();
+    let mut c = ArrayD::from_elem(out, T::gen(2));
+    Zip::from(&mut c)
+        .and(&a)
+        .and(&b)
+        .for_each(|c, &a, &b| *c = T::model(op, a, b));
+    c
+}
+
+fn run_op<T: Model>(
+    op: Op,
+    a: &ArrayViewD<T>,
+    b: &ArrayViewD<T>,
+    c: &mut ArrayViewMutD<T>,
+    opts: StreamOptions<'_>,
+) -> Result<(), Error> {
+    match op {
+        Op::Add => ops::add_into_with(a, b, c, opts),
+        Op::Sub => ops::sub_into_with(a, b, c, opts),
+        Op::Mul => ops::mul_into_with(a, b, c, opts),
+        Op::Div => ops::div_into_with(a, b, c, opts),
+    }
+}
+
+fn bits<T: bytemuck::Pod>(a: impl IntoIterator<Item = T>) -> Vec<u8> {
+    a.into_iter()
+        .flat_map(|x| bytemuck::bytes_of(&x).to_vec())
+        .collect()
+}
+
+fn check_views<T: Model>(
+    op: Op,
+    s: &Shapes,
+    la: Layout,
+    lb: Layout,
+    lc: Layout,
+    chunk: usize,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let a = Held::<T>::new(&s.a, la, seed);
+    let b = Held::<T>::new(&s.b, lb, seed ^ 0x55);
+    let mut c = Held::<T>::new(&s.out, lc, seed ^ 0xAA);
+    let want = expected(op, &a.view(), &b.view(), &s.out);
+    run_op(
+        op,
+        &a.view(),
+        &b.view(),
+        &mut c.view_mut(),
+        StreamOptions::new().chunk_bytes(chunk),
+    )
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(bits(c.view().iter().copied()), bits(want.iter().copied()));
+    // Strided outputs: the elements between the selected ones are untouched.
+    if lc == Layout::Strided {
+        let orig = Held::<T>::new(&s.out, lc, seed ^ 0xAA);
+        let untouched = |h: &Held<T>| -> Vec<u8> {
+            bits(
+                h.data
+                    .indexed_iter()
+                    .filter(|(ix, _)| ix.slice().iter().any(|i| i % 2 == 1))
+                    .map(|(_, &x)| x),
+            )
+        };
+        prop_assert_eq!(untouched(&c), untouched(&orig));
+    }
+    Ok(())
+}
+
+macro_rules! view_props {
+    ($($name:ident: $t:ty),*) => {
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+            $(
+            #[test]
+            #[cfg_attr(miri, ignore)]
+            fn $name(op in op(), s in shapes(), la in layout(), lb in layout(), lc in layout(), chunk in chunk(), seed in any::<u64>()) {
+                check_views::<$t>(op, &s, la, lb, lc, chunk, seed)?;
+            }
+            )*
+        }
+    };
+}
+
+view_props!(views_f32: f32, views_f64: f64, views_i8: i8, views_u8: u8, views_i16: i16, views_u32: u32, views_i64: i64, views_u64: u64);
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Floats against ndarray's own broadcasting `&a + &b`.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn add_matches_ndarray_operator(s in shapes(), la in layout(), lb in layout(), chunk in chunk(), seed in any::<u64>()) {
+        let a = Held::<f32>::new(&s.out, la, seed);
+        let b = Held::<f32>::new(&s.b, lb, seed ^ 1);
+        let mut c = ArrayD::<f32>::zeros(s.out.clone());
+        ops::add_into_with(&a.view(), &b.view(), &mut c, StreamOptions::new().chunk_bytes(chunk)).unwrap();
+        prop_assert_eq!(c, &a.view() + &b.view());
+    }
+
+    /// Shapes that do not broadcast give an error naming both and write nothing.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn shape_errors_write_nothing(out in prop::collection::vec(1usize..5, 1..4), axis in 0usize..3, extra in 1usize..3, second in any::<bool>(), seed in any::<u64>()) {
+        let axis = axis % out.len();
+        let mut bad = out.clone();
+        bad[axis] = out[axis] + extra; // neither equal nor 1
+        let good = Held::<i32>::new(&out, Layout::C, seed);
+        let bad = Held::<i32>::new(&bad, Layout::C, seed);
+        let mut c = Held::<i32>::new(&out, Layout::C, seed ^ 3);
+        let before = c.data.clone();
+        let (x, y) = if second { (&good, &bad) } else { (&bad, &good) };
+        let err = add_into(&x.view(), &y.view(), &mut c.view_mut()).unwrap_err();
+        let is_broadcast = matches!(err, Error::Broadcast { .. });
+        prop_assert!(is_broadcast);
+        let msg = err.to_string();
+        prop_assert!(msg.contains(&format!("{:?}", bad.data.shape())), "{}", msg);
+        prop_assert!(msg.contains(&format!("{:?}", out)), "{}", msg);
+        prop_assert_eq!(c.data, before);
+    }
+
+    /// map_into with a type change, on every layout.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn map_into_changes_type(s in shapes(), la in layout(), lc in layout(), chunk in chunk(), seed in any::<u64>()) {
+        let a = Held::<i16>::new(&s.a, la, seed);
+        let mut c = Held::<f64>::new(&s.out, lc, seed);
+        ops::map_into_with(&a.view(), &mut c.view_mut(), |x| f64::from(x) * 0.5, StreamOptions::new().chunk_bytes(chunk)).unwrap();
+        let want = a.view().broadcast(s.out.clone()).unwrap().mapv(|x| f64::from(x) * 0.5);
+        prop_assert_eq!(c.view(), want.view());
+    }
+
+    /// Reductions against ndarray's, on every layout and chunk size.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn reductions_match(shape in prop::collection::vec(0usize..7, 0..4), la in layout(), chunk in chunk(), seed in any::<u64>()) {
+        let a = Held::<i32>::new(&shape, la, seed);
+        let v = a.view();
+        let opts = || StreamOptions::new().chunk_bytes(chunk);
+        let want_sum = v.iter().fold(0i64, |s, &x| s.wrapping_add(i64::from(x)));
+        prop_assert_eq!(ops::sum_with(&v, opts()).unwrap(), want_sum);
+        prop_assert_eq!(ops::min_with(&v, opts()).unwrap(), v.iter().copied().min());
+        prop_assert_eq!(ops::max_with(&v, opts()).unwrap(), v.iter().copied().max());
+        let mean = ops::mean_with(&v, opts()).unwrap();
+        if v.is_empty() {
+            prop_assert_eq!(mean, None);
+        } else {
+            let want = v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
+            let got = mean.unwrap();
+            prop_assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{} vs {}", got, want);
+        }
+        let f = Held::<f32>::new(&shape, la, seed);
+        let want = f.view().iter().map(|&x| f64::from(x)).sum::<f64>();
+        prop_assert_eq!(ops::sum_with(&f.view(), opts()).unwrap(), want); // exact: eighths
+    }
+}
+
+// ---- mapped files: the streaming path ------------------------------------------------
+
+fn order_of(l: Layout) -> Order {
+    if l == Layout::F {
+        Order::Fortran
+    } else {
+        Order::C
+    }
+}
+
+/// A new file holding `data` as an array in `order`.
+fn file_with<T: Model>(
+    dir: &std::path::Path,
+    name: &str,
+    data: &ArrayViewD<T>,
+    order: Order,
+) -> MmapArrayMut<T> {
+    let shape: Vec<isize> = data.shape().iter().map(|&d| d as isize).collect();
+    let mut m = unsafe {
+        MapOptions::new()
+            .order(order)
+            .create::<T>(dir.join(name), shape)
+    }
+    .unwrap();
+    m.view_mut().assign(data);
+    m
+}
+
+fn file_bytes_in_order<T: Model>(a: &ArrayViewD<T>, order: Order) -> Vec<u8> {
+    match order {
+        Order::C => bits(a.iter().copied()),
+        _ => bits(a.t().iter().copied()),
+    }
+}
+
+fn check_files<T: Model>(
+    op: Op,
+    s: &Shapes,
+    la: Layout,
+    lb: Layout,
+    lc: Layout,
+    chunk: usize,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let a0 = Held::<T>::new(&s.a, Layout::C, seed);
+    let b0 = Held::<T>::new(&s.b, Layout::C, seed ^ 0x55);
+    let want = expected(op, &a0.view(), &b0.view(), &s.out);
+    let a = {
+        let m = file_with(dir.path(), "a", &a0.view(), order_of(la));
+        m.close().unwrap();
+        let shape: Vec<isize> = s.a.iter().map(|&d| d as isize).collect();
+        unsafe {
+            MapOptions::new()
+                .order(order_of(la))
+                .open::<T>(dir.path().join("a"), shape)
+        }
+        .unwrap()
+    };
+    let b = file_with(dir.path(), "b", &b0.view(), order_of(lb)); // a writable map as input
+    let c_init = Held::<T>::new(&s.out, Layout::C, seed ^ 0xAA);
+    let mut c = file_with(dir.path(), "c", &c_init.view(), order_of(lc));
+    c.flush().unwrap();
+    let r = match op {
+        Op::Add => ops::add_into_with(&a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk)),
+        Op::Sub => ops::sub_into_with(&a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk)),
+        Op::Mul => ops::mul_into_with(&a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk)),
+        Op::Div => ops::div_into_with(&a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk)),
+    };
+    r.map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(bits(c.view().iter().copied()), bits(want.iter().copied()));
+    c.close().unwrap();
+    let on_disk = std::fs::read(dir.path().join("c")).unwrap();
+    prop_assert_eq!(on_disk, file_bytes_in_order(&want.view(), order_of(lc)));
+    // the inputs are unchanged
+    prop_assert_eq!(
+        std::fs::read(dir.path().join("a")).unwrap(),
+        file_bytes_in_order(&a0.view(), order_of(la))
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn files_f32(op in op(), s in shapes(), la in layout(), lb in layout(), lc in layout(), chunk in chunk(), seed in any::<u64>()) {
+        check_files::<f32>(op, &s, la, lb, lc, chunk, seed)?;
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn files_i16(op in op(), s in shapes(), la in layout(), lb in layout(), lc in layout(), chunk in chunk(), seed in any::<u64>()) {
+        check_files::<i16>(op, &s, la, lb, lc, chunk, seed)?;
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn files_u64(op in op(), s in shapes(), la in layout(), lb in layout(), lc in layout(), chunk in chunk(), seed in any::<u64>()) {
+        check_files::<u64>(op, &s, la, lb, lc, chunk, seed)?;
+    }
+
+    /// Reductions over mapped files agree with the in-memory ones.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn file_reductions(shape in prop::collection::vec(0usize..9, 0..4), fortran in any::<bool>(), chunk in chunk(), seed in any::<u64>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let order = if fortran { Order::Fortran } else { Order::C };
+        let a0 = Held::<f64>::new(&shape, Layout::C, seed);
+        let m = file_with(dir.path(), "a", &a0.view(), order);
+        m.close().unwrap();
+        let ishape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
+        let a = unsafe { MapOptions::new().order(order).open::<f64>(dir.path().join("a"), ishape) }.unwrap();
+        let opts = || StreamOptions::new().chunk_bytes(chunk);
+        prop_assert_eq!(ops::sum_with(&a, opts()).unwrap(), a0.view().sum());
+        let fold = |f: fn(f64, f64) -> f64| a0.view().iter().copied().reduce(f);
+        prop_assert_eq!(ops::min_with(&a, opts()).unwrap(), fold(f64::min));
+        prop_assert_eq!(ops::max_with(&a, opts()).unwrap(), fold(f64::max));
+        prop_assert_eq!(ops::mean_with(&a, opts()).unwrap().is_some(), !a0.view().is_empty());
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn the_two_call_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = unsafe { create_array::<f32>(dir.path().join("a"), [100, 24]) }.unwrap();
+    let mut b = unsafe { create_array::<f32>(dir.path().join("b"), [24]) }.unwrap();
+    let mut c = unsafe { create_array::<f32>(dir.path().join("c"), [100, 24]) }.unwrap();
+    a.view_mut().fill(1.0);
+    b.view_mut().fill(2.0);
+    // on views
+    add_into(&a.view(), &b.view(), &mut c.view_mut()).unwrap();
+    assert_eq!(c.view().sum(), 7200.0);
+    // on the owners: the streaming path, the row broadcast to every row
+    ndarray_mmap::sub_into(&a, &b, &mut c).unwrap();
+    assert_eq!(ops::sum(&c).unwrap(), -2400.0);
+    // mixed: a view and an owner into an owned array
+    let mut d = ndarray::Array2::<f32>::zeros((100, 24));
+    ndarray_mmap::mul_into(&a, &b.view(), &mut d).unwrap();
+    assert_eq!(ops::mean(&d).unwrap(), Some(2.0));
+    assert_eq!(ops::min(&d).unwrap(), Some(2.0));
+    assert_eq!(ops::max(&c).unwrap(), Some(-1.0));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn mapped_shape_error_leaves_the_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = unsafe { create_array::<u8>(dir.path().join("a"), [4, 3]) }.unwrap();
+    let b = unsafe { create_array::<u8>(dir.path().join("b"), [4]) }.unwrap();
+    let mut c = unsafe { create_array::<u8>(dir.path().join("c"), [4, 3]) }.unwrap();
+    c.view_mut().fill(7);
+    c.flush().unwrap();
+    let err = add_into(&a, &b, &mut c).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot broadcast the second input's shape [4] to the output's shape [4, 3]"
+    );
+    c.close().unwrap();
+    assert_eq!(std::fs::read(dir.path().join("c")).unwrap(), vec![7u8; 12]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn cancelling_a_stream_keeps_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = unsafe { create_array::<i32>(dir.path().join("a"), [64, 64]) }.unwrap();
+    a.view_mut().fill(5);
+    let mut c = unsafe { create_array::<i32>(dir.path().join("c"), [64, 64]) }.unwrap();
+    let mut calls = Vec::new();
+    let opts = StreamOptions::new().chunk_bytes(4096).progress(|p| {
+        calls.push(p);
+        if calls.len() == 3 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    let err = ops::add_into_with(&a, &a, &mut c, opts).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Cancelled {
+                done: 12288,
+                total: 16384
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(calls.len(), 3);
+    assert_eq!(
+        calls[0],
+        ops::Progress {
+            done: 4096,
+            total: 16384
+        }
+    );
+    c.close().unwrap();
+    let bytes = std::fs::read(dir.path().join("c")).unwrap();
+    let vals: &[i32] = bytemuck::cast_slice(&bytes);
+    assert!(vals[..3072].iter().all(|&x| x == 10));
+    assert!(vals[3072..].iter().all(|&x| x == 0));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn copy_on_write_output_never_reaches_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    std::fs::write(&path, vec![1u8; 3 * 8192]).unwrap();
+    let mut c = unsafe { MapOptions::new().open_copy::<u8>(&path, [-1]) }.unwrap();
+    let a = ndarray::Array1::<u8>::from_elem(3 * 8192, 4);
+    ops::add_into_with(
+        &a,
+        &a.view(),
+        &mut c,
+        StreamOptions::new().chunk_bytes(4096),
+    )
+    .unwrap();
+    // the private pages kept their values through the stream's paging hooks
+    assert!(c.view().iter().all(|&x| x == 8));
+    c.close().unwrap();
+    assert!(std::fs::read(&path).unwrap().iter().all(|&x| x == 1));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn integer_overflow_wraps_in_debug_builds() {
+    let a = ndarray::array![i8::MAX, i8::MIN, 100, i8::MIN];
+    let b = ndarray::array![1i8, -1, 100, -1];
+    let mut c = ndarray::Array1::<i8>::zeros(4);
+    add_into(&a, &b, &mut c).unwrap();
+    assert_eq!(c, ndarray::array![i8::MIN, i8::MAX, -56, i8::MAX]);
+    ndarray_mmap::mul_into(&a, &b, &mut c).unwrap();
+    assert_eq!(c, ndarray::array![i8::MAX, i8::MIN, 16, i8::MIN]);
+    ndarray_mmap::div_into(&a, &ndarray::array![0i8, -1, 3, 0], &mut c).unwrap();
+    assert_eq!(c, ndarray::array![0, i8::MIN, 33, 0]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn nan_propagates_in_reductions() {
+    let a = ndarray::array![1.0f32, f32::NAN, -3.0];
+    assert!(ops::min(&a).unwrap().unwrap().is_nan());
+    assert!(ops::max(&a).unwrap().unwrap().is_nan());
+    assert!(ops::sum(&a).unwrap().is_nan());
+    assert_eq!(
+        ops::min(&ndarray::array![[2.0f64, -1.0]]).unwrap(),
+        Some(-1.0)
+    );
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn zero_dimensional_and_empty() {
+    let a = ndarray::arr0(3u32);
+    let mut c = ndarray::arr0(0u32);
+    add_into(&a, &a, &mut c).unwrap();
+    assert_eq!(c[()], 6);
+    assert_eq!(ops::sum(&a).unwrap(), 3);
+    assert_eq!(ops::max(&a).unwrap(), Some(3));
+    let e = ndarray::Array2::<u32>::zeros((0, 5));
+    let mut ce = ndarray::Array2::<u32>::zeros((0, 5));
+    add_into(&e, &ndarray::array![1u32, 2, 3, 4, 5], &mut ce).unwrap();
+    assert_eq!(ops::min(&e).unwrap(), None);
+    // a scalar broadcast to a whole file
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = unsafe { create_array::<u32>(dir.path().join("f"), [10, 10]) }.unwrap();
+    ndarray_mmap::map_into(&a, &mut f, |x| x + 1).unwrap();
+    assert_eq!(ops::sum(&f).unwrap(), 400);
+}
