@@ -138,6 +138,25 @@ pub enum Error {
         /// Elements in the array.
         len: usize,
     },
+    /// Reserving disk space for the file failed (typically a full disk); the file was
+    /// left as it was (a file the failed call created is removed again).
+    Reserve {
+        /// The path.
+        path: PathBuf,
+        /// The file's length before the call.
+        from: u64,
+        /// The length the call needed.
+        to: u64,
+        /// The underlying error (`ENOSPC` for a full disk).
+        source: io::Error,
+    },
+    /// An array cannot be grown or appended to as asked; nothing was changed.
+    CannotGrow {
+        /// The path.
+        path: PathBuf,
+        /// Why not.
+        reason: GrowProblem,
+    },
     /// The array does not have the number of dimensions asked for.
     Dimensionality {
         /// The file, when one is involved.
@@ -198,6 +217,50 @@ pub enum ShapeProblem {
     },
 }
 
+/// Why an array cannot grow; carried by [`Error::CannotGrow`].
+///
+/// ```
+/// use ndarray_mmap::{Error, GrowProblem};
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("x.f32");
+/// let mut a = unsafe { ndarray_mmap::create_array::<f32>(&path, [4, 2]) }?;
+/// let err = a.grow(3).unwrap_err();
+/// assert!(matches!(err, Error::CannotGrow { reason: GrowProblem::Shrink { from: 4, to: 3 }, .. }));
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GrowProblem {
+    /// The map is copy-on-write: its writes never reach the file, so neither can growth.
+    CopyOnWrite,
+    /// A 0-dimensional array has no axis to grow along.
+    ZeroDimensional,
+    /// The new length is below the current one (`grow` never drops data).
+    Shrink {
+        /// The current length of the growth axis.
+        from: usize,
+        /// The length asked for.
+        to: usize,
+    },
+    /// The array does not end where the file ends (bytes follow it, or the file was
+    /// changed by someone else), so growing would overwrite or misplace data.
+    NotAtEnd {
+        /// Where the array's bytes end.
+        end: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// The rows to append do not match the array's other lengths.
+    RowShape {
+        /// The array's shape.
+        array: Vec<usize>,
+        /// The shape of the rows given.
+        rows: Vec<usize>,
+        /// The axis the array grows along.
+        axis: usize,
+    },
+}
+
 impl Error {
     /// The file this error is about, when there is one.
     ///
@@ -211,7 +274,9 @@ impl Error {
         match self {
             Error::NotAFile { path, .. }
             | Error::Locked { path, .. }
-            | Error::OutOfBounds { path, .. } => Some(path),
+            | Error::OutOfBounds { path, .. }
+            | Error::Reserve { path, .. }
+            | Error::CannotGrow { path, .. } => Some(path),
             Error::Io { path, .. }
             | Error::InvalidShape { path, .. }
             | Error::NotWholeElements { path, .. }
@@ -248,7 +313,9 @@ impl Error {
             | Error::OutOfBounds { .. }
             | Error::ZeroSizedElement { .. }
             | Error::Broadcast { .. }
-            | Error::Cancelled { .. } => {}
+            | Error::Cancelled { .. }
+            | Error::Reserve { .. }
+            | Error::CannotGrow { .. } => {}
         }
         self
     }
@@ -401,6 +468,38 @@ impl fmt::Display for Error {
                 f,
                 "element range {start}..{end} lies outside the array of {len} elements"
             ),
+            Error::Reserve {
+                from, to, source, ..
+            } => write!(
+                f,
+                "cannot reserve disk space to make the file {to} bytes long (it was {from} bytes): \
+                 {source}; the file was left as it was"
+            ),
+            Error::CannotGrow { reason, .. } => match reason {
+                GrowProblem::CopyOnWrite => write!(
+                    f,
+                    "cannot grow a copy-on-write map: its writes never reach the file"
+                ),
+                GrowProblem::ZeroDimensional => {
+                    write!(f, "cannot grow a 0-dimensional array: it has no axis")
+                }
+                GrowProblem::Shrink { from, to } => write!(
+                    f,
+                    "cannot grow from length {from} to {to}: growing never drops rows"
+                ),
+                GrowProblem::NotAtEnd { end, file_len } => write!(
+                    f,
+                    "cannot grow: the array ends at byte {end} but the file is {file_len} bytes \
+                     long, so growing would overwrite or misplace data"
+                ),
+                GrowProblem::RowShape { array, rows, axis } => write!(
+                    f,
+                    "cannot append rows of shape {} to an array of shape {} along axis {axis}: \
+                     the other lengths must match",
+                    Dims(rows),
+                    Dims(array)
+                ),
+            },
             Error::Dimensionality {
                 expected, found, ..
             } => write!(
@@ -429,7 +528,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::Reserve { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -55,7 +55,7 @@ pub mod ops;
 mod shape;
 
 pub use element::Element;
-pub use error::{Error, ShapeProblem};
+pub use error::{Error, GrowProblem, ShapeProblem};
 pub use map::{
     create_array, mmap_array, mmap_array_mut, Advice, MapOptions, MmapArray, MmapArrayMut,
 };

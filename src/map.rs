@@ -16,6 +16,9 @@ use crate::error::Error;
 use crate::shape::{Order, ShapeArg, Spec};
 
 pub(crate) mod stream;
+mod grow;
+
+use grow::{reserve, PendingSync};
 
 /// A paging hint for the kernel (`madvise`); a no-op where the platform has none.
 ///
@@ -79,6 +82,8 @@ pub struct MapOptions {
     advice: Option<Advice>,
     populate: bool,
     create_new: bool,
+    /// `true` when [`MapOptions::preallocate`] was turned off (the default reserves).
+    sparse: bool,
 }
 
 /// What `open_region` opens the file for.
@@ -184,6 +189,30 @@ impl MapOptions {
         self
     }
 
+    /// Whether [`create`](Self::create) and [`MmapArrayMut::grow`] reserve the file's disk
+    /// blocks (`fallocate` on Linux) before mapping. Default `true`: a full disk is then an
+    /// [`Error::Reserve`] from the call, with the file left as it was, instead of a SIGBUS
+    /// when a write later touches a page the filesystem has no room for.
+    ///
+    /// Set it to `false` for a huge sparse file of which only parts will ever be written:
+    /// creating is then instant and takes no space, and writing to a full disk faults.
+    /// Filesystems that cannot reserve space (and platforms other than Linux and Android)
+    /// behave as if it were `false`.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("sparse.f64");
+    /// use ndarray_mmap::MapOptions;
+    /// // 8 GiB of address space, no disk space used until pages are written.
+    /// let a = unsafe { MapOptions::new().preallocate(false).create::<f64>(&path, [1 << 30]) }?;
+    /// assert_eq!(a.len(), 1 << 30);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn preallocate(mut self, preallocate: bool) -> Self {
+        self.sparse = !preallocate;
+        self
+    }
+
     /// Maps a file read-only. No mutable view can be had: the type has no such method.
     ///
     /// # Safety
@@ -250,7 +279,7 @@ impl MapOptions {
         // permitted.
         let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
             .map_err(|e| Error::io(&r.path, "map read-write", e))?;
-        MmapArrayMut::new(Inner::new(map, r, self.order), false, self.advice)
+        MmapArrayMut::new(Inner::new(map, r, self.order), false, self)
     }
 
     /// Maps a file copy-on-write: the view is mutable, but writes stay in this process's
@@ -284,13 +313,15 @@ impl MapOptions {
         // SAFETY: as in `open`; a private map never writes to the file.
         let map = unsafe { self.mmap_options(&r).map_copy(&r.file) }
             .map_err(|e| Error::io(&r.path, "map copy-on-write", e))?;
-        MmapArrayMut::new(Inner::new(map, r, self.order), true, self.advice)
+        MmapArrayMut::new(Inner::new(map, r, self.order), true, self)
     }
 
     /// Creates a file holding an array of exactly `shape` (no `-1`), after `offset` bytes,
-    /// and maps it read-write. The file is sized with `set_len`: sparse, reading as zeros.
-    /// An existing file is truncated first unless [`create_new`](Self::create_new) is set.
-    /// [`len`](Self::len) is ignored: the shape gives the length.
+    /// and maps it read-write. The new bytes read as zeros. Their disk blocks are reserved
+    /// first (see [`preallocate`](Self::preallocate)), so a full disk is an error here and
+    /// not a SIGBUS later. An existing file is truncated first unless
+    /// [`create_new`](Self::create_new) is set. [`len`](Self::len) is ignored: the shape
+    /// gives the length.
     ///
     /// # Safety
     /// As for [`open_mut`](Self::open_mut).
@@ -298,8 +329,10 @@ impl MapOptions {
     /// # Errors
     /// [`Error::InvalidShape`] for a `-1` or negative length, [`Error::Overflow`] for a
     /// shape too large, [`Error::Locked`] when the file is mapped elsewhere (its length
-    /// cannot change then), an I/O error naming the path otherwise. All are detected
-    /// before the file is touched, except I/O errors from the resize itself.
+    /// cannot change then), [`Error::Reserve`] when the disk has no room, an I/O error
+    /// naming the path otherwise. All of these leave an existing file as it was (a full
+    /// disk is detected before truncating) and remove a file the call created, except
+    /// I/O errors from the truncation itself.
     ///
     /// ```
     /// # let tmp = tempfile::tempdir().unwrap();
@@ -328,30 +361,85 @@ impl MapOptions {
                 shape: spec.given.clone(),
                 elem: type_name::<T>(),
             })?;
+        // Open with `create_new` first so we know whether the file is ours to remove if a
+        // later step fails.
         let mut oo = OpenOptions::new();
-        oo.read(true).write(true);
-        if self.create_new {
-            oo.create_new(true);
-        } else {
-            oo.create(true);
-        }
-        let file = open_regular(path, &oo, "create")?;
+        oo.read(true).write(true).create_new(true);
+        let (file, created) = match open_regular(path, &oo, "create") {
+            Ok(file) => (file, true),
+            Err(Error::Io { source, .. })
+                if !self.create_new && source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                let mut oo = OpenOptions::new();
+                oo.read(true).write(true);
+                (
+                    open_regular(path, &oo, "open for reading and writing")?,
+                    false,
+                )
+            }
+            Err(e) => return Err(e),
+        };
+        let fail = |e: Error| {
+            if created {
+                // Best effort: the file is ours and half made; the error says what failed.
+                let _ = std::fs::remove_file(path);
+            }
+            e
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                return Err(Error::Locked {
+                return Err(fail(Error::Locked {
                     path: path.to_path_buf(),
                     exclusive: true,
-                })
+                }))
             }
-            Err(TryLockError::Error(e)) => return Err(Error::io(path, "lock", e)),
+            Err(TryLockError::Error(e)) => return Err(fail(Error::io(path, "lock", e))),
+        }
+        let old_len = file
+            .metadata()
+            .map_err(|e| fail(Error::io(path, "read metadata of", e)))?
+            .len();
+        if !self.sparse && old_len > 0 {
+            // Reserve before truncating, keeping the old contents: on a full disk this fails
+            // with the file's bytes unchanged (its length is restored below).
+            if let Err(source) = reserve(&file, 0, total) {
+                let restored = file.set_len(old_len);
+                return Err(match restored {
+                    Ok(()) => Error::Reserve {
+                        path: path.to_path_buf(),
+                        from: old_len,
+                        to: total,
+                        source,
+                    },
+                    Err(e) => Error::io(path, "restore the length of", e),
+                });
+            }
         }
         // Truncate, then size: the old contents are gone and the new ones read as zeros.
         file.set_len(0)
-            .and_then(|()| file.set_len(total))
-            .map_err(|e| Error::io(path, "resize", e))?;
+            .map_err(|e| fail(Error::io(path, "truncate", e)))?;
+        if !self.sparse {
+            reserve(&file, 0, total).map_err(|source| {
+                fail(if created {
+                    Error::Reserve {
+                        path: path.to_path_buf(),
+                        from: 0,
+                        to: total,
+                        source,
+                    }
+                } else {
+                    // Only a race with another writer of the disk gets here: the space was
+                    // reserved above and freed by the truncation.
+                    Error::io(path, "reserve disk space (after truncating it) for", source)
+                })
+            })?;
+        }
+        file.set_len(total)
+            .map_err(|e| fail(Error::io(path, "resize", e)))?;
         // Keep a shared lock while mapped, like every other map of the file.
-        file.lock_shared().map_err(|e| Error::io(path, "lock", e))?;
+        file.lock_shared()
+            .map_err(|e| fail(Error::io(path, "lock", e)))?;
         let r = Region {
             file,
             path: path.to_path_buf(),
@@ -361,8 +449,16 @@ impl MapOptions {
         };
         // SAFETY: as in `open_mut`; the region is exactly the file's new length.
         let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
-            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
-        MmapArrayMut::new(Inner::new(map, r, self.order), false, self.advice)
+            .map_err(|e| fail(Error::io(&r.path, "map read-write", e)))?;
+        let a = MmapArrayMut::new(Inner::new(map, r, self.order), false, self).map_err(fail)?;
+        // The file's length (and for a new file, its directory entry) must reach the disk
+        // on the first flush.
+        a.sync.set(if created {
+            PendingSync::FILE_AND_DIR
+        } else {
+            PendingSync::FILE
+        });
+        Ok(a)
     }
 
     fn mmap_options(&self, r: &Region) -> MmapOptions {
@@ -813,6 +909,10 @@ common_accessors!(MmapArrayMut, "ndarray_mmap::mmap_array_mut");
 pub struct MmapArrayMut<T, D = IxDyn> {
     inner: Inner<MmapMut, D>,
     copy_on_write: bool,
+    /// Whether [`MmapArrayMut::grow`] reserves disk blocks ([`MapOptions::preallocate`]).
+    preallocate: bool,
+    /// What the next flush must sync beyond the data pages (after a create or a resize).
+    sync: PendingSync,
     elem: PhantomData<T>,
 }
 
@@ -820,16 +920,18 @@ impl<T: Pod> MmapArrayMut<T> {
     fn new(
         inner: Inner<MmapMut, IxDyn>,
         copy_on_write: bool,
-        advice: Option<Advice>,
+        opts: &MapOptions,
     ) -> Result<Self, Error> {
         bytes::view::<T, _>(&inner.map, inner.dim.clone(), inner.order)
             .map_err(|e| e.at(&inner.path))?;
         let a = MmapArrayMut {
             inner,
             copy_on_write,
+            preallocate: !opts.sparse,
+            sync: PendingSync::default(),
             elem: PhantomData,
         };
-        if let Some(advice) = advice {
+        if let Some(advice) = opts.advice {
             a.advise(advice)?;
         }
         Ok(a)
@@ -914,11 +1016,17 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
 
     /// Writes every modified page to the file and waits (`msync(MS_SYNC)`). When it
     /// returns `Ok`, the data is in the file: other processes reading the file see it and
-    /// it survives this process crashing. A no-op for copy-on-write maps.
+    /// it survives this process being killed. A no-op for copy-on-write maps.
+    ///
+    /// On Linux `msync(MS_SYNC)` also writes the pages to the disk. The first flush after
+    /// [`create`](MapOptions::create) or [`grow`](Self::grow) also syncs the file's
+    /// length and block map (`fsync`), and after creating a new file, its directory
+    /// entry, so that the data survives a power loss too (see the README's "Reliability"
+    /// section for what the disk itself may still lose).
     ///
     /// # Errors
-    /// The I/O error `msync` reports (for example `EIO` after a failed write-back), with
-    /// the path.
+    /// The I/O error `msync` or `fsync` reports (for example `EIO` after a failed
+    /// write-back), with the path.
     ///
     /// ```
     /// # let tmp = tempfile::tempdir().unwrap();
@@ -930,13 +1038,16 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush(&self) -> Result<(), Error> {
-        if self.copy_on_write || self.inner.map.is_empty() {
+        if self.copy_on_write {
             return Ok(());
         }
-        self.inner
-            .map
-            .flush()
-            .map_err(|e| Error::io(&self.inner.path, "flush", e))
+        if !self.inner.map.is_empty() {
+            self.inner
+                .map
+                .flush()
+                .map_err(|e| Error::io(&self.inner.path, "flush", e))?;
+        }
+        self.sync.run(&self.inner.file, &self.inner.path)
     }
 
     /// Starts writing modified pages back without waiting (`MS_ASYNC`). On Linux the
@@ -980,13 +1091,16 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// ```
     pub fn flush_range(&self, elems: Range<usize>) -> Result<(), Error> {
         let (offset, len) = self.inner.elem_range::<T>(elems)?;
-        if self.copy_on_write || len == 0 {
+        if self.copy_on_write {
             return Ok(());
         }
-        self.inner
-            .map
-            .flush_range(offset, len)
-            .map_err(|e| Error::io(&self.inner.path, "flush", e))
+        if len > 0 {
+            self.inner
+                .map
+                .flush_range(offset, len)
+                .map_err(|e| Error::io(&self.inner.path, "flush", e))?;
+        }
+        self.sync.run(&self.inner.file, &self.inner.path)
     }
 
     /// Gives the kernel a paging hint for the whole mapping (`madvise`).
@@ -1031,6 +1145,8 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         Ok(MmapArrayMut {
             inner: self.inner.into_dimensionality()?,
             copy_on_write: self.copy_on_write,
+            preallocate: self.preallocate,
+            sync: self.sync,
             elem: PhantomData,
         })
     }
