@@ -371,6 +371,9 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
 }
 
 #[cfg(all(test, not(miri)))]
+// SAFETY (for every block below): each test maps only files in its own temporary
+// directory, which nothing else truncates or modifies while they are mapped.
+#[allow(clippy::undocumented_unsafe_blocks)]
 mod tests {
     use crate::{create_array, mmap_array, Error, GrowProblem, MapOptions, Order};
     use ndarray::{arr1, arr2, Array2};

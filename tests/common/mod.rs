@@ -1,0 +1,161 @@
+//! A small test runner for test files that re-invoke themselves as child processes
+//! (`harness = false`): `--child NAME ARGS..` runs a helper instead of the tests, so no
+//! test exists only to be called by another. Unlike libtest it never captures output, so
+//! a skip message always reaches the terminal.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+/// A test: a name and a function that panics on failure.
+pub type Test = (&'static str, fn());
+/// A child helper: a name and a function given the remaining arguments.
+pub type Helper = (&'static str, fn(&[String]));
+
+/// Runs the helper named after `--child`, or else every test whose name contains the
+/// first free argument (libtest-style flags are accepted and ignored).
+pub fn main(tests: &[Test], helpers: &[Helper]) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        let name = &args[1];
+        let (_, f) = helpers
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no child helper named {name}"));
+        f(&args[2..]);
+        std::process::exit(0);
+    }
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in tests {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let filter = args.iter().find(|a| !a.starts_with('-'));
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, f) in tests {
+        if filter.is_some_and(|flt| !name.contains(flt.as_str())) {
+            continue;
+        }
+        ran += 1;
+        println!("test {name} ...");
+        match std::panic::catch_unwind(f) {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed.push(*name);
+            }
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        ran - failed.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        println!("failures: {failed:?}");
+        std::process::exit(101);
+    }
+}
+
+/// A visible skip message (never a silent skip).
+pub fn skip(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// `Command` for this test binary running helper `name`.
+pub fn child(name: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(std::env::current_exe().expect("test binary path"));
+    c.arg("--child").arg(name).args(args);
+    c
+}
+
+/// Spawns a helper with piped stdin/stdout and waits for it to print `line`.
+pub fn spawn_until(mut cmd: Command, line: &str) -> (Child, BufReader<ChildStdout>) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut got = String::new();
+    out.read_line(&mut got).expect("read child's stdout");
+    assert_eq!(got.trim_end(), line, "child said {got:?}");
+    (child, out)
+}
+
+/// Prints `line` for the parent and flushes.
+pub fn tell_parent(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// Blocks until the parent closes our stdin (or dies).
+pub fn wait_for_parent() {
+    let mut sink = String::new();
+    while std::io::stdin()
+        .read_line(&mut sink)
+        .map(|n| n > 0)
+        .unwrap_or(false)
+    {}
+}
+
+/// Runs `f` on a thread and fails if it has not returned within `secs`: for calls that
+/// must not hang (a liveness check, not a speed target).
+pub fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("the call did not return within {secs} s (it hangs)"))
+}
+
+/// A tmpfs of `size` mounted on `dir` for the life of the value.
+pub struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts, or says why it cannot (not root, no mount command, in a sandbox, ...).
+    pub fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size},mode=0755"))
+            .arg("tmpfs")
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed (needs root or CAP_SYS_ADMIN): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs(dir.to_path_buf()))
+    }
+
+    /// Remounts read-only.
+    pub fn remount_ro(&self) {
+        let st = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .expect("run mount");
+        assert!(st.success(), "remount read-only failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Whether this process runs as root (mounts work, permissions do not stop writes).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
