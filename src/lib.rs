@@ -10,7 +10,7 @@
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("a.f32");
 //!
-//! // Create a 1000 × 24 array of f32 in a new file (sparse: reads as zeros) and fill it.
+//! // Create a 1000 × 24 array of f32 in a new file (zero-filled, disk space reserved) and fill it.
 //! let mut a = unsafe { create_array::<f32>(&path, [1000, 24]) }?;
 //! a.view_mut().fill(0.5);
 //! a.close()?; // flush, unmap, unlock; errors are reported, not lost in Drop

@@ -203,9 +203,9 @@ impl MapOptions {
     /// # let tmp = tempfile::tempdir().unwrap();
     /// # let path = tmp.path().join("sparse.f64");
     /// use ndarray_mmap::MapOptions;
-    /// // 8 GiB of address space, no disk space used until pages are written.
-    /// let a = unsafe { MapOptions::new().preallocate(false).create::<f64>(&path, [1 << 30]) }?;
-    /// assert_eq!(a.len(), 1 << 30);
+    /// // 1 GiB of address space, no disk space used until pages are written.
+    /// let a = unsafe { MapOptions::new().preallocate(false).create::<f64>(&path, [1 << 27]) }?;
+    /// assert_eq!(a.len(), 1 << 27);
     /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn preallocate(mut self, preallocate: bool) -> Self {
