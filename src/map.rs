@@ -15,8 +15,8 @@ use crate::element::type_name;
 use crate::error::Error;
 use crate::shape::{Order, ShapeArg, Spec};
 
-pub(crate) mod stream;
 mod grow;
+pub(crate) mod stream;
 
 use grow::{reserve, PendingSync};
 
