@@ -392,8 +392,13 @@ mod tests {
             a.view(),
             arr2(&[[1u16, 2, 3], [4, 5, 6], [0, 0, 0], [0, 0, 0]]).into_dyn()
         );
+        // A fixed dimensionality grows the same way.
+        let mut a = a.into_dimensionality::<ndarray::Ix2>().unwrap();
+        a.append(&arr2(&[[7u16, 8, 9]])).unwrap();
+        assert_eq!(a.view().dim(), (5, 3));
+        assert_eq!(a.view()[[4, 2]], 9);
         a.close().unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 30);
     }
 
     #[test]
