@@ -361,6 +361,31 @@ impl MapOptions {
                 shape: spec.given.clone(),
                 elem: type_name::<T>(),
             })?;
+        let file = self.create_file(path, &[], total)?;
+        let r = Region {
+            file,
+            path: path.to_path_buf(),
+            offset: self.offset,
+            shape,
+            nbytes,
+        };
+        // SAFETY: as in `open_mut`; the region is exactly the file's new length.
+        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
+        let a = MmapArrayMut::new(Inner::new(map, r, self.order), false, self)?;
+        a.created();
+        Ok(a)
+    }
+
+    /// Creates (or truncates) `path` under an exclusive lock, writes `head` at its start,
+    /// sizes it to `total` bytes (zeros after `head`, disk blocks reserved unless
+    /// [`preallocate(false)`](Self::preallocate)), and keeps a shared lock.
+    ///
+    /// On error the file is as it was: a file this call created is removed, and an
+    /// existing file's space is reserved before it is truncated, so a full disk leaves its
+    /// bytes alone. Only an I/O error from the truncation or later can leave an existing
+    /// file truncated (and says so).
+    fn create_file(&self, path: &Path, head: &[u8], total: u64) -> Result<File, Error> {
         // Open with `create_new` first so we know whether the file is ours to remove if a
         // later step fails.
         let mut oo = OpenOptions::new();
@@ -435,30 +460,18 @@ impl MapOptions {
                 })
             })?;
         }
+        if !head.is_empty() {
+            use std::io::Write;
+            (&file)
+                .write_all(head)
+                .map_err(|e| fail(Error::io(path, "write the header of", e)))?;
+        }
         file.set_len(total)
             .map_err(|e| fail(Error::io(path, "resize", e)))?;
         // Keep a shared lock while mapped, like every other map of the file.
         file.lock_shared()
             .map_err(|e| fail(Error::io(path, "lock", e)))?;
-        let r = Region {
-            file,
-            path: path.to_path_buf(),
-            offset: self.offset,
-            shape,
-            nbytes,
-        };
-        // SAFETY: as in `open_mut`; the region is exactly the file's new length.
-        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
-            .map_err(|e| fail(Error::io(&r.path, "map read-write", e)))?;
-        let a = MmapArrayMut::new(Inner::new(map, r, self.order), false, self).map_err(fail)?;
-        // The file's length (and for a new file, its directory entry) must reach the disk
-        // on the first flush.
-        a.sync.set(if created {
-            PendingSync::FILE_AND_DIR
-        } else {
-            PendingSync::FILE
-        });
-        Ok(a)
+        Ok(file)
     }
 
     fn mmap_options(&self, r: &Region) -> MmapOptions {

@@ -35,7 +35,7 @@ impl PendingSync {
     /// The file's length and block map (`fsync`).
     pub(super) const FILE: u8 = 1;
     /// The file's directory entry too (a file this crate created).
-    pub(super) const FILE_AND_DIR: u8 = 3;
+    const FILE_AND_DIR: u8 = 3;
     const DIR: u8 = 2;
 
     pub(super) fn set(&self, bits: u8) {
@@ -267,6 +267,12 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             .slice_axis_mut(Axis(axis), Slice::from(old..))
             .assign(&rows);
         Ok(())
+    }
+
+    /// Marks a freshly created file: the first flush syncs its length and its directory
+    /// entry too.
+    pub(super) fn created(&self) {
+        self.sync.set(PendingSync::FILE_AND_DIR);
     }
 
     fn overflow(&self, shape: &[usize]) -> Error {
