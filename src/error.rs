@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::npy::NpyProblem;
+
 /// Everything that can go wrong in this crate.
 ///
 /// Each variant carries the facts needed to fix the input: the path (when a file is
@@ -183,6 +185,13 @@ pub enum Error {
         /// Bytes in all.
         total: u64,
     },
+    /// A `.npy` file or header is malformed or does not fit the element type asked for.
+    Npy {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// What is wrong, naming the header field at fault.
+        problem: NpyProblem,
+    },
 }
 
 /// Why a shape specification was rejected; carried by [`Error::InvalidShape`].
@@ -285,7 +294,8 @@ impl Error {
             | Error::Overflow { path, .. }
             | Error::Misaligned { path, .. }
             | Error::ElementRange { path, .. }
-            | Error::Dimensionality { path, .. } => path.as_deref(),
+            | Error::Dimensionality { path, .. }
+            | Error::Npy { path, .. } => path.as_deref(),
             Error::ZeroSizedElement { .. } | Error::Broadcast { .. } | Error::Cancelled { .. } => {
                 None
             }
@@ -303,7 +313,8 @@ impl Error {
             | Error::Overflow { path, .. }
             | Error::Misaligned { path, .. }
             | Error::ElementRange { path, .. }
-            | Error::Dimensionality { path, .. } => {
+            | Error::Dimensionality { path, .. }
+            | Error::Npy { path, .. } => {
                 if path.is_none() {
                     *path = Some(at.to_path_buf());
                 }
@@ -521,6 +532,7 @@ impl fmt::Display for Error {
                 "cancelled by the progress callback after {done} of {total} bytes; \
                  the output holds new values up to there (in memory order) and old ones after"
             ),
+            Error::Npy { problem, .. } => write!(f, "{problem}"),
         }
     }
 }

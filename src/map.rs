@@ -16,7 +16,9 @@ use crate::error::Error;
 use crate::shape::{Order, ShapeArg, Spec};
 
 mod grow;
+mod npy;
 pub(crate) mod stream;
+pub use npy::{create_npy, open_npy, open_npy_mut};
 
 use grow::{reserve, PendingSync};
 
@@ -493,28 +495,7 @@ impl MapOptions {
         let spec = Spec::parse(shape.to_spec()).map_err(|e| e.at(path))?;
         let size = elem_size::<T>()?;
         check_offset::<T>(path, self.offset)?;
-        let mut oo = OpenOptions::new();
-        oo.read(true).write(mode == Mode::Write);
-        let action = match mode {
-            Mode::Write => "open for reading and writing",
-            Mode::Read | Mode::Copy => "open for reading",
-        };
-        let file = open_regular(path, &oo, action)?;
-        match file.try_lock_shared() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::Locked {
-                    path: path.to_path_buf(),
-                    exclusive: false,
-                })
-            }
-            Err(TryLockError::Error(e)) => return Err(Error::io(path, "lock", e)),
-        }
-        // Read the length under the lock: a cooperating resizer has finished by now.
-        let file_len = file
-            .metadata()
-            .map_err(|e| Error::io(path, "read metadata of", e))?
-            .len();
+        let (file, file_len) = open_locked(path, mode)?;
         let out_of_bounds = || Error::OutOfBounds {
             path: path.to_path_buf(),
             offset: self.offset,
@@ -540,6 +521,34 @@ impl MapOptions {
             nbytes,
         })
     }
+}
+
+/// Opens `path` for `mode`, checks that it is a regular file, takes the shared lock, and
+/// returns the file with its length (read under the lock).
+fn open_locked(path: &Path, mode: Mode) -> Result<(File, u64), Error> {
+    let mut oo = OpenOptions::new();
+    oo.read(true).write(mode == Mode::Write);
+    let action = match mode {
+        Mode::Write => "open for reading and writing",
+        Mode::Read | Mode::Copy => "open for reading",
+    };
+    let file = open_regular(path, &oo, action)?;
+    match file.try_lock_shared() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(Error::Locked {
+                path: path.to_path_buf(),
+                exclusive: false,
+            })
+        }
+        Err(TryLockError::Error(e)) => return Err(Error::io(path, "lock", e)),
+    }
+    // Read the length under the lock: a cooperating resizer has finished by now.
+    let file_len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "read metadata of", e))?
+        .len();
+    Ok((file, file_len))
 }
 
 fn check_offset<T>(path: &Path, offset: u64) -> Result<(), Error> {

@@ -1,0 +1,376 @@
+//! Mapping `.npy` files: the header tells the element type, shape and order; the data
+//! after it is mapped with the same owners as raw files.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::{open_locked, open_regular, Inner, MapOptions, MmapArray, MmapArrayMut, Mode, Region};
+use crate::bytes;
+use crate::element::Element;
+use crate::error::Error;
+use crate::npy::{NpyHeader, NpyProblem, MAX_HEADER_BYTES};
+use crate::shape::{Order, ShapeArg, Spec};
+
+/// Reads at most [`MAX_HEADER_BYTES`] (and at most `avail`) bytes at `offset`.
+fn read_prefix(file: &File, path: &Path, offset: u64, avail: u64) -> Result<Vec<u8>, Error> {
+    let want = avail.min(MAX_HEADER_BYTES as u64);
+    let mut buf = Vec::with_capacity(want as usize);
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))
+        .and_then(|_| f.take(want).read_to_end(&mut buf))
+        .map_err(|e| Error::io(path, "read the header of", e))?;
+    Ok(buf)
+}
+
+fn npy_err(path: &Path, problem: NpyProblem) -> Error {
+    Error::Npy {
+        path: Some(path.to_path_buf()),
+        problem,
+    }
+}
+
+impl NpyHeader {
+    /// Reads and parses the header of the `.npy` file at `path`, without mapping it. Reads
+    /// at most [`MAX_HEADER_BYTES`] bytes.
+    ///
+    /// # Errors
+    /// An I/O error naming the path, [`Error::NotAFile`], or [`Error::Npy`] as for
+    /// [`parse`](Self::parse).
+    ///
+    /// ```
+    /// use ndarray_mmap::{create_npy, NpyHeader, Order};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.npy");
+    /// unsafe { create_npy::<f64>(&path, [10, 3]) }?.close()?;
+    /// let h = NpyHeader::from_path(&path)?;
+    /// assert_eq!(h.shape(), &[10, 3]);
+    /// assert_eq!(h.order(), Order::C);
+    /// assert_eq!(h.data_offset(), 128);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn from_path(path: impl AsRef<Path>) -> Result<NpyHeader, Error> {
+        let path = path.as_ref();
+        let file = open_regular(path, OpenOptions::new().read(true), "open for reading")?;
+        let buf = read_prefix(&file, path, 0, u64::MAX)?;
+        NpyHeader::parse(&buf).map_err(|e| e.at(path))
+    }
+}
+
+impl MapOptions {
+    /// Maps a `.npy` file read-only. The element type must match the header's `descr`;
+    /// the shape and memory order come from the header.
+    ///
+    /// [`offset`](Self::offset) is where the `.npy` starts in the file (default 0) and
+    /// [`len`](Self::len) its length (default: to the end of the file); the header's data
+    /// must fill it exactly. [`order`](Self::order) is ignored: the header gives it.
+    ///
+    /// # Safety
+    /// As for [`open`](Self::open): the file must not be truncated or modified while the
+    /// array is alive.
+    ///
+    /// # Errors
+    /// [`Error::Npy`] when the header is malformed ([`NpyHeader::parse`]), its `descr` is
+    /// not `T`'s ([`NpyProblem::DtypeMismatch`], [`NpyProblem::UnsupportedDtype`]), the
+    /// data is not aligned for `T` ([`NpyProblem::MisalignedData`]), or the file's length
+    /// is not the header's plus the data's ([`NpyProblem::DataLength`]);
+    /// [`Error::Overflow`] for a shape too large to map; otherwise as for
+    /// [`open`](Self::open).
+    ///
+    /// ```
+    /// use ndarray_mmap::{create_npy, MapOptions};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.npy");
+    /// let mut w = unsafe { create_npy::<i32>(&path, [2, 3]) }?;
+    /// w.view_mut().fill(7);
+    /// w.close()?;
+    /// let a = unsafe { MapOptions::new().open_npy::<i32>(&path) }?;
+    /// assert_eq!(a.shape(), &[2, 3]);
+    /// assert_eq!(a.view().sum(), 42);
+    /// assert!(unsafe { MapOptions::new().open_npy::<f32>(&path) }.is_err());
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub unsafe fn open_npy<T: Element>(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<MmapArray<T>, Error> {
+        let (r, order) = self.npy_region::<T>(path.as_ref(), Mode::Read)?;
+        // SAFETY: the caller upholds the no-truncate/no-modify contract of this fn; the
+        // region lies inside the file (checked by `npy_region`).
+        let map = unsafe { self.mmap_options(&r).map(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map", e))?;
+        MmapArray::new(Inner::new(map, r, order), self.advice)
+    }
+
+    /// Maps a `.npy` file read-write, shared with the file: numpy (or anyone) mapping the
+    /// same file sees the writes. The header is never changed.
+    ///
+    /// # Safety
+    /// As for [`open_mut`](Self::open_mut).
+    ///
+    /// # Errors
+    /// As for [`open_npy`](Self::open_npy), and when the file cannot be opened for
+    /// writing.
+    ///
+    /// ```
+    /// use ndarray_mmap::{create_npy, MapOptions};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("b.npy");
+    /// unsafe { create_npy::<f64>(&path, [4]) }?.close()?;
+    /// let mut b = unsafe { MapOptions::new().open_npy_mut::<f64>(&path) }?;
+    /// b.view_mut()[3] = 2.5;
+    /// b.close()?;
+    /// let bytes = std::fs::read(&path)?;
+    /// assert_eq!(bytes[128 + 24..], 2.5f64.to_ne_bytes());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open_npy_mut<T: Element>(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<MmapArrayMut<T>, Error> {
+        let (r, order) = self.npy_region::<T>(path.as_ref(), Mode::Write)?;
+        // SAFETY: as in `open_npy`; the file was opened read-write so a shared writable
+        // map is permitted.
+        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
+        MmapArrayMut::new(Inner::new(map, r, order), false, self)
+    }
+
+    /// Maps a `.npy` file copy-on-write: the view is mutable but writes never reach the
+    /// file (numpy's `mmap_mode='c'`).
+    ///
+    /// # Safety
+    /// As for [`open_copy`](Self::open_copy).
+    ///
+    /// # Errors
+    /// As for [`open_npy`](Self::open_npy).
+    ///
+    /// ```
+    /// use ndarray_mmap::{create_npy, MapOptions};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c.npy");
+    /// unsafe { create_npy::<u8>(&path, [3]) }?.close()?;
+    /// let mut c = unsafe { MapOptions::new().open_npy_copy::<u8>(&path) }?;
+    /// c.view_mut().fill(9);
+    /// c.close()?;
+    /// assert_eq!(std::fs::read(&path)?[128..], [0, 0, 0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open_npy_copy<T: Element>(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<MmapArrayMut<T>, Error> {
+        let (r, order) = self.npy_region::<T>(path.as_ref(), Mode::Copy)?;
+        // SAFETY: as in `open_npy`; a private map never writes to the file.
+        let map = unsafe { self.mmap_options(&r).map_copy(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map copy-on-write", e))?;
+        MmapArrayMut::new(Inner::new(map, r, order), true, self)
+    }
+
+    /// Creates a `.npy` file for an array of exactly `shape` (no `-1`) in the
+    /// [`order`](Self::order) set (default C), writing the header numpy would write
+    /// (version 1.0, data at a 64-byte boundary, numpy's spare room for growth), and maps
+    /// its data read-write. The data is sparse and reads as zeros. An existing file is
+    /// truncated first unless [`create_new`](Self::create_new) is set.
+    /// [`offset`](Self::offset) and [`len`](Self::len) do not apply: the file is the
+    /// `.npy`.
+    ///
+    /// # Safety
+    /// As for [`open_mut`](Self::open_mut).
+    ///
+    /// # Errors
+    /// As for [`create`](Self::create), and [`Error::Npy`] with
+    /// [`NpyProblem::HeaderTooLong`] for a shape with thousands of dimensions. All are
+    /// detected before the file is touched, except I/O errors from writing it.
+    ///
+    /// ```
+    /// use ndarray_mmap::{MapOptions, NpyHeader, Order};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("f.npy");
+    /// let mut f = unsafe { MapOptions::new().order(Order::Fortran).create_npy::<f32>(&path, [2, 3]) }?;
+    /// f.view_mut()[[1, 0]] = 1.0;
+    /// assert_eq!(f.view().strides(), &[1, 2]);
+    /// f.close()?;
+    /// assert!(NpyHeader::from_path(&path)?.fortran_order());
+    /// assert_eq!(std::fs::read(&path)?[128 + 4..128 + 8], 1f32.to_ne_bytes());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn create_npy<T: Element>(
+        &self,
+        path: impl AsRef<Path>,
+        shape: impl ShapeArg,
+    ) -> Result<MmapArrayMut<T>, Error> {
+        let path = path.as_ref();
+        let spec = Spec::parse_explicit(shape.to_spec()).map_err(|e| e.at(path))?;
+        let (shape, nbytes) = spec
+            .resolve(T::NAME, std::mem::size_of::<T>(), u64::MAX, false)
+            .map_err(|e| e.at(path))?;
+        let header = NpyHeader::for_element::<T>(&shape, self.order).map_err(|e| e.at(path))?;
+        let head = header.to_bytes();
+        let total = (head.len() as u64)
+            .checked_add(nbytes as u64)
+            .ok_or_else(|| Error::Overflow {
+                path: Some(path.to_path_buf()),
+                shape: spec.given.clone(),
+                elem: T::NAME,
+            })?;
+        let file = self.create_file(path, &head, total)?;
+        let r = Region {
+            file,
+            path: path.to_path_buf(),
+            offset: head.len() as u64,
+            shape,
+            nbytes,
+        };
+        // SAFETY: as in `open_npy_mut`; the region is exactly the data after the header,
+        // inside the file's new length.
+        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
+        let a = MmapArrayMut::new(Inner::new(map, r, self.order), false, self)?;
+        a.created();
+        Ok(a)
+    }
+
+    /// Opens and locks `path`, reads and checks its header against `T`, and returns the
+    /// data region with the header's order.
+    fn npy_region<T: Element>(&self, path: &Path, mode: Mode) -> Result<(Region, Order), Error> {
+        let (file, file_len) = open_locked(path, mode)?;
+        let out_of_bounds = || Error::OutOfBounds {
+            path: path.to_path_buf(),
+            offset: self.offset,
+            len: self.len,
+            file_len,
+        };
+        let rest = file_len
+            .checked_sub(self.offset)
+            .ok_or_else(out_of_bounds)?;
+        let avail = match self.len {
+            Some(len) if len > rest => return Err(out_of_bounds()),
+            Some(len) => len,
+            None => rest,
+        };
+        let buf = read_prefix(&file, path, self.offset, avail)?;
+        let header = NpyHeader::parse(&buf).map_err(|e| e.at(path))?;
+        header.check_element::<T>().map_err(|e| e.at(path))?;
+        let nbytes = bytes::byte_len::<T>(header.shape()).map_err(|e| e.at(path))?;
+        let data_offset = header.data_offset() as u64;
+        // offset + data_offset <= offset + avail <= file_len: parse saw the whole header
+        let data_start = self.offset + data_offset;
+        let align = std::mem::align_of::<T>();
+        if !data_start.is_multiple_of(align as u64) {
+            return Err(npy_err(
+                path,
+                NpyProblem::MisalignedData {
+                    data_offset: data_start,
+                    elem: T::NAME,
+                    align,
+                },
+            ));
+        }
+        let expected = data_offset.checked_add(nbytes as u64);
+        if expected != Some(avail) {
+            return Err(npy_err(
+                path,
+                NpyProblem::DataLength {
+                    shape: header.shape().to_vec(),
+                    descr: header.descr().to_string(),
+                    data_offset,
+                    expected: expected.unwrap_or(u64::MAX),
+                    file_len: avail,
+                },
+            ));
+        }
+        let region = Region {
+            file,
+            path: path.to_path_buf(),
+            offset: data_start,
+            shape: header.shape().to_vec(),
+            nbytes,
+        };
+        Ok((region, header.order()))
+    }
+}
+
+/// Maps the `.npy` file at `path` read-only as an array of `T`; shape and order come from
+/// its header. Shorthand for [`MapOptions::new().open_npy(..)`](MapOptions::open_npy).
+///
+/// # Safety
+/// See [`MapOptions::open_npy`]: the file must not be truncated or modified while mapped.
+///
+/// # Errors
+/// See [`MapOptions::open_npy`]: a malformed header, another dtype than `T`'s, misaligned
+/// data, or a file length that does not match the header.
+///
+/// ```
+/// use ndarray_mmap::{create_npy, open_npy};
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("a.npy");
+/// let mut w = unsafe { create_npy::<f32>(&path, [1000, 3]) }?;
+/// w.view_mut().fill(0.5);
+/// w.close()?;
+///
+/// let a = unsafe { open_npy::<f32>(&path) }?;
+/// assert_eq!(a.shape(), &[1000, 3]);
+/// assert_eq!(a.view().sum(), 1500.0);
+/// let err = unsafe { open_npy::<f64>(&path) }.unwrap_err();
+/// # #[cfg(target_endian = "little")]
+/// assert!(err.to_string().ends_with("dtype mismatch: the file holds '<f4' but f64 ('<f8') was asked for"));
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+pub unsafe fn open_npy<T: Element>(path: impl AsRef<Path>) -> Result<MmapArray<T>, Error> {
+    // SAFETY: forwarded to the caller.
+    unsafe { MapOptions::new().open_npy(path) }
+}
+
+/// Maps the `.npy` file at `path` read-write (shared with the file) as an array of `T`.
+/// Shorthand for [`MapOptions::new().open_npy_mut(..)`](MapOptions::open_npy_mut).
+///
+/// # Safety
+/// See [`MapOptions::open_npy_mut`].
+///
+/// # Errors
+/// See [`MapOptions::open_npy_mut`].
+///
+/// ```
+/// use ndarray_mmap::{create_npy, open_npy, open_npy_mut};
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("b.npy");
+/// unsafe { create_npy::<i64>(&path, [5]) }?.close()?;
+/// let mut b = unsafe { open_npy_mut::<i64>(&path) }?;
+/// b.view_mut()[4] = -3;
+/// b.close()?;
+/// assert_eq!(unsafe { open_npy::<i64>(&path) }?.view()[4], -3);
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+pub unsafe fn open_npy_mut<T: Element>(path: impl AsRef<Path>) -> Result<MmapArrayMut<T>, Error> {
+    // SAFETY: forwarded to the caller.
+    unsafe { MapOptions::new().open_npy_mut(path) }
+}
+
+/// Creates (or truncates) the `.npy` file at `path` for a zero-filled C-order array of
+/// `T` with exactly `shape`, writing the header numpy writes, and maps its data
+/// read-write. Shorthand for [`MapOptions::new().create_npy(..)`](MapOptions::create_npy).
+///
+/// # Safety
+/// See [`MapOptions::create_npy`].
+///
+/// # Errors
+/// See [`MapOptions::create_npy`].
+///
+/// ```
+/// use ndarray_mmap::create_npy;
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("c.npy");
+/// let mut c = unsafe { create_npy::<i64>(&path, [1000, 3]) }?;
+/// c.view_mut()[[999, 2]] = 1;
+/// c.close()?;
+/// assert_eq!(std::fs::metadata(&path)?.len(), 128 + 24_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub unsafe fn create_npy<T: Element>(
+    path: impl AsRef<Path>,
+    shape: impl ShapeArg,
+) -> Result<MmapArrayMut<T>, Error> {
+    // SAFETY: forwarded to the caller.
+    unsafe { MapOptions::new().create_npy(path, shape) }
+}

@@ -1,0 +1,1434 @@
+//! The `.npy` header: parse and write it on bytes. No I/O, no unsafe.
+//!
+//! A `.npy` file is a magic string, a version, a header length, a Python dict literal
+//! (`{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`) padded with spaces to
+//! a 64-byte boundary, then the raw data. [`NpyHeader::parse`] reads the first part from a
+//! byte prefix of the file; [`NpyHeader::to_bytes`] writes exactly the bytes numpy writes.
+//! The file layer ([`open_npy`](crate::open_npy) and friends, [`NpyHeader::from_path`])
+//! does the I/O and the mapping.
+//!
+//! ```
+//! use ndarray_mmap::{NpyHeader, Order};
+//!
+//! let h = NpyHeader::new("<f4", &[3, 4], Order::C)?;
+//! let bytes = h.to_bytes();
+//! assert_eq!(bytes.len(), 128); // the data starts on a 64-byte boundary
+//! assert!(bytes.starts_with(b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }"));
+//!
+//! let back = NpyHeader::parse(&bytes)?;
+//! assert_eq!(back, h);
+//! assert_eq!(back.shape(), &[3, 4]);
+//! assert_eq!(back.data_offset(), 128);
+//! # Ok::<(), ndarray_mmap::Error>(())
+//! ```
+
+use std::fmt;
+
+use crate::element::Element;
+use crate::error::Error;
+use crate::shape::Order;
+
+/// The 6 bytes every `.npy` file starts with.
+pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
+
+/// The largest header (the dict and its padding, `HEADER_LEN` in numpy's terms) that is
+/// read or written: numpy's default `max_header_size`. numpy itself refuses larger headers
+/// unless told to trust the file.
+pub const MAX_HEADER_LEN: usize = 10_000;
+
+/// The most bytes [`NpyHeader::parse`] ever needs: the longest prefix (12 bytes for
+/// versions 2.0 and 3.0) plus [`MAX_HEADER_LEN`]. Reading this many bytes of a file (or
+/// all of it, if shorter) is always enough.
+pub const MAX_HEADER_BYTES: usize = 12 + MAX_HEADER_LEN;
+
+/// numpy pads the data start to a multiple of this many bytes (numpy >= 1.14).
+pub const ARRAY_ALIGN: usize = 64;
+
+/// numpy leaves `GROWTH_AXIS_MAX_DIGITS - len(str(shape[growth axis]))` spare spaces.
+const GROWTH_AXIS_MAX_DIGITS: usize = 21;
+
+/// How deeply tuples and lists may nest in a header before it is rejected.
+const MAX_DEPTH: usize = 16;
+
+/// A parsed (or planned) `.npy` header: the dtype descriptor, shape, memory order, where
+/// the data starts, and the format version.
+///
+/// Made by [`parse`](Self::parse) from a file's first bytes, by
+/// [`from_path`](Self::from_path) from a file, or by [`new`](Self::new) to write one.
+///
+/// ```
+/// use ndarray_mmap::{NpyHeader, Order};
+/// let h = NpyHeader::new("<f8", &[2, 3], Order::Fortran)?;
+/// assert_eq!(h.descr(), "<f8");
+/// assert_eq!(h.order(), Order::Fortran);
+/// assert!(h.fortran_order());
+/// assert_eq!(h.version(), (1, 0));
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NpyHeader {
+    version: (u8, u8),
+    descr: String,
+    fortran_order: bool,
+    shape: Vec<usize>,
+    data_offset: usize,
+}
+
+/// What is wrong with a `.npy` file or header; carried by [`Error::Npy`].
+///
+/// ```
+/// use ndarray_mmap::{Error, NpyHeader, NpyProblem};
+/// let err = NpyHeader::parse(b"PK\x03\x04").unwrap_err();
+/// assert!(matches!(err, Error::Npy { problem: NpyProblem::NotNpy { .. }, .. }));
+/// assert_eq!(err.to_string(), r#"not a .npy file: it starts with b"PK\x03\x04", not b"\x93NUMPY""#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NpyProblem {
+    /// The bytes do not start with [`MAGIC`].
+    NotNpy {
+        /// The first bytes found (at most 6).
+        found: Vec<u8>,
+    },
+    /// A format version other than 1.0, 2.0 and 3.0.
+    Version {
+        /// Major version byte.
+        major: u8,
+        /// Minor version byte.
+        minor: u8,
+    },
+    /// The bytes end inside the header.
+    Truncated {
+        /// Bytes the header needs (up to where the data starts).
+        needed: u64,
+        /// Bytes there are.
+        found: u64,
+    },
+    /// The header is longer than [`MAX_HEADER_LEN`].
+    HeaderTooLong {
+        /// Its length in bytes.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A version 3.0 header is not valid UTF-8.
+    NotUtf8 {
+        /// Byte offset in the file of the first invalid byte.
+        at: u64,
+    },
+    /// The header is not a Python dict literal of the form numpy writes.
+    Syntax {
+        /// Byte offset in the file where parsing stopped.
+        at: u64,
+        /// What was expected there.
+        expected: &'static str,
+    },
+    /// One of `descr`, `fortran_order`, `shape` is missing.
+    MissingKey {
+        /// The key.
+        key: &'static str,
+    },
+    /// A key other than `descr`, `fortran_order`, `shape`.
+    UnexpectedKey {
+        /// The key.
+        key: String,
+    },
+    /// A key appears twice.
+    DuplicateKey {
+        /// The key.
+        key: &'static str,
+    },
+    /// A field has a value of the wrong kind.
+    BadValue {
+        /// The field.
+        key: &'static str,
+        /// The value as written (shortened when long).
+        found: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// A shape dimension is negative or does not fit in `usize`.
+    BadDim {
+        /// The axis.
+        axis: usize,
+        /// The dimension as written.
+        found: String,
+    },
+    /// The dtype cannot be mapped as any element type (objects, strings, structured
+    /// records, non-native byte order, ...).
+    UnsupportedDtype {
+        /// The descriptor as written.
+        descr: String,
+        /// Why, and what to do.
+        reason: &'static str,
+    },
+    /// The file holds another element type than the one asked for.
+    DtypeMismatch {
+        /// The file's descriptor.
+        descr: String,
+        /// The Rust element type asked for.
+        elem: &'static str,
+        /// Its descriptor.
+        expected: &'static str,
+    },
+    /// The data does not start at a multiple of the element's alignment (numpy before
+    /// 1.14 wrote such files).
+    MisalignedData {
+        /// Where the data starts.
+        data_offset: u64,
+        /// The element type.
+        elem: &'static str,
+        /// Its alignment.
+        align: usize,
+    },
+    /// The file's length is not the header's length plus the data's.
+    DataLength {
+        /// The header's shape.
+        shape: Vec<usize>,
+        /// The header's descriptor.
+        descr: String,
+        /// Where the data starts.
+        data_offset: u64,
+        /// The file length the header implies.
+        expected: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+}
+
+/// Writes `b"..."` with non-printable bytes escaped.
+struct ByteStr<'a>(&'a [u8]);
+
+impl fmt::Display for ByteStr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("b\"")?;
+        for &b in self.0 {
+            write!(f, "{}", std::ascii::escape_default(b))?;
+        }
+        f.write_str("\"")
+    }
+}
+
+impl fmt::Display for NpyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NpyProblem::NotNpy { found } => write!(
+                f,
+                "not a .npy file: it starts with {}, not {}",
+                ByteStr(found),
+                ByteStr(MAGIC)
+            ),
+            NpyProblem::Version { major, minor } => write!(
+                f,
+                "unsupported .npy format version {major}.{minor} (1.0, 2.0 and 3.0 are known)"
+            ),
+            NpyProblem::Truncated { needed, found } => write!(
+                f,
+                "the .npy header needs {needed} bytes but the file has only {found}"
+            ),
+            NpyProblem::HeaderTooLong { len, max } => write!(
+                f,
+                "the .npy header is {len} bytes long, more than the {max} numpy reads by default (max_header_size)"
+            ),
+            NpyProblem::NotUtf8 { at } => {
+                write!(f, "the .npy 3.0 header is not valid UTF-8 (byte {at})")
+            }
+            NpyProblem::Syntax { at, expected } => write!(
+                f,
+                "the .npy header is not a valid dict literal: expected {expected} at byte {at}"
+            ),
+            NpyProblem::MissingKey { key } => write!(f, "the .npy header has no '{key}' key"),
+            NpyProblem::UnexpectedKey { key } => write!(
+                f,
+                "the .npy header has an unexpected key {key:?} (only 'descr', 'fortran_order' and 'shape' are allowed)"
+            ),
+            NpyProblem::DuplicateKey { key } => {
+                write!(f, "the .npy header has the key '{key}' more than once")
+            }
+            NpyProblem::BadValue {
+                key,
+                found,
+                expected,
+            } => write!(
+                f,
+                "the .npy header's '{key}' is {found}; expected {expected}"
+            ),
+            NpyProblem::BadDim { axis, found } => write!(
+                f,
+                "the .npy header's 'shape' has dimension {axis} = {found}; dimensions must be integers from 0 to {}",
+                usize::MAX
+            ),
+            NpyProblem::UnsupportedDtype { descr, reason } => {
+                write!(f, "dtype '{descr}' cannot be mapped: {reason}")
+            }
+            NpyProblem::DtypeMismatch {
+                descr,
+                elem,
+                expected,
+            } => write!(
+                f,
+                "dtype mismatch: the file holds '{descr}' but {elem} ('{expected}') was asked for"
+            ),
+            NpyProblem::MisalignedData {
+                data_offset,
+                elem,
+                align,
+            } => write!(
+                f,
+                "the data starts at byte {data_offset}, not a multiple of the alignment of {elem} ({align} bytes); \
+                 numpy before 1.14 wrote such files: load and save it again with a current numpy"
+            ),
+            NpyProblem::DataLength {
+                shape,
+                descr,
+                data_offset,
+                expected,
+                file_len,
+            } => {
+                write!(f, "the .npy header describes shape (")?;
+                for (i, d) in shape.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{d}")?;
+                }
+                if shape.len() == 1 {
+                    f.write_str(",")?;
+                }
+                write!(
+                    f,
+                    ") of '{descr}': {} data bytes after the {data_offset}-byte header, {expected} in all, \
+                     but the file has {file_len} bytes",
+                    expected.saturating_sub(*data_offset)
+                )
+            }
+        }
+    }
+}
+
+impl NpyHeader {
+    /// Plans the header numpy would write for an array of `descr`, `shape` and `order`:
+    /// format version 1.0, numpy's spare room for growth along the first axis (the last
+    /// in Fortran order), data aligned to [`ARRAY_ALIGN`] bytes.
+    ///
+    /// # Errors
+    /// [`NpyProblem::UnsupportedDtype`] when `descr` is not a plain descriptor (ASCII
+    /// letters, digits and `<>|=[]` only); [`NpyProblem::HeaderTooLong`] when the header
+    /// would exceed [`MAX_HEADER_LEN`] (thousands of dimensions).
+    ///
+    /// ```
+    /// use ndarray_mmap::{NpyHeader, Order};
+    /// let h = NpyHeader::new("|u1", &[], Order::C)?; // a 0-d array
+    /// assert_eq!(h.data_offset(), 128);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn new(descr: &str, shape: &[usize], order: Order) -> Result<NpyHeader, Error> {
+        Self::with_version(descr, shape, order, (1, 0))
+    }
+
+    /// Plans the header for an array of element type `T`: [`new`](Self::new) with
+    /// [`Element::NPY_DESCR`].
+    ///
+    /// # Errors
+    /// As for [`new`](Self::new).
+    ///
+    /// ```
+    /// use ndarray_mmap::{NpyHeader, Order};
+    /// let h = NpyHeader::for_element::<i16>(&[7], Order::C)?;
+    /// # #[cfg(target_endian = "little")]
+    /// assert_eq!(h.descr(), "<i2");
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn for_element<T: Element>(shape: &[usize], order: Order) -> Result<NpyHeader, Error> {
+        Self::new(T::NPY_DESCR, shape, order)
+    }
+
+    /// Like [`new`](Self::new) in a given format version, as numpy's
+    /// `np.lib.format.write_array(f, a, version=...)` writes it.
+    ///
+    /// # Errors
+    /// As for [`new`](Self::new), and [`NpyProblem::Version`] for a version other than
+    /// (1, 0), (2, 0) and (3, 0).
+    ///
+    /// ```
+    /// use ndarray_mmap::{NpyHeader, Order};
+    /// let h = NpyHeader::with_version("<f4", &[3, 4], Order::C, (2, 0))?;
+    /// assert_eq!(&h.to_bytes()[..12], b"\x93NUMPY\x02\x00t\x00\x00\x00");
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn with_version(
+        descr: &str,
+        shape: &[usize],
+        order: Order,
+        version: (u8, u8),
+    ) -> Result<NpyHeader, Error> {
+        let err = |problem| Error::Npy {
+            path: None,
+            problem,
+        };
+        let prefix = prefix_len(version).ok_or_else(|| {
+            err(NpyProblem::Version {
+                major: version.0,
+                minor: version.1,
+            })
+        })?;
+        let plain = !descr.is_empty()
+            && descr
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"<>|=[]".contains(&b));
+        if !plain {
+            return Err(err(NpyProblem::UnsupportedDtype {
+                descr: descr.to_string(),
+                reason: "a descriptor written to a .npy header must be a plain numpy type string such as '<f4'",
+            }));
+        }
+        let fortran_order = order == Order::Fortran;
+        let dict = dict_text(descr, fortran_order, shape);
+        let dict_len = dict.len() + growth_room(shape, fortran_order);
+        let header_len = padded_header_len(prefix, dict_len);
+        if header_len > MAX_HEADER_LEN {
+            return Err(err(NpyProblem::HeaderTooLong {
+                len: header_len as u64,
+                max: MAX_HEADER_LEN as u64,
+            }));
+        }
+        Ok(NpyHeader {
+            version,
+            descr: descr.to_string(),
+            fortran_order,
+            shape: shape.to_vec(),
+            data_offset: prefix + header_len,
+        })
+    }
+
+    /// The format version, `(1, 0)`, `(2, 0)` or `(3, 0)`.
+    ///
+    /// ```
+    /// let h = ndarray_mmap::NpyHeader::new("<f4", &[1], ndarray_mmap::Order::C)?;
+    /// assert_eq!(h.version(), (1, 0));
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn version(&self) -> (u8, u8) {
+        self.version
+    }
+
+    /// The dtype descriptor as written, e.g. `"<f4"`.
+    ///
+    /// ```
+    /// let h = ndarray_mmap::NpyHeader::new("<f4", &[1], ndarray_mmap::Order::C)?;
+    /// assert_eq!(h.descr(), "<f4");
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn descr(&self) -> &str {
+        &self.descr
+    }
+
+    /// The shape; empty for a 0-d array (which holds one element).
+    ///
+    /// ```
+    /// let h = ndarray_mmap::NpyHeader::new("<f4", &[0, 3], ndarray_mmap::Order::C)?;
+    /// assert_eq!(h.shape(), &[0, 3]);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Whether the data is in Fortran (column-major) order.
+    ///
+    /// ```
+    /// let h = ndarray_mmap::NpyHeader::new("<f4", &[2, 2], ndarray_mmap::Order::C)?;
+    /// assert!(!h.fortran_order());
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn fortran_order(&self) -> bool {
+        self.fortran_order
+    }
+
+    /// The memory order of the data, as an [`Order`].
+    ///
+    /// ```
+    /// use ndarray_mmap::{NpyHeader, Order};
+    /// let h = NpyHeader::new("<f4", &[2, 2], Order::Fortran)?;
+    /// assert_eq!(h.order(), Order::Fortran);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn order(&self) -> Order {
+        if self.fortran_order {
+            Order::Fortran
+        } else {
+            Order::C
+        }
+    }
+
+    /// Where the data starts: the length of the magic, version, length field and header.
+    ///
+    /// ```
+    /// let h = ndarray_mmap::NpyHeader::new("<f4", &[2, 2], ndarray_mmap::Order::C)?;
+    /// assert_eq!(h.data_offset(), 128);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn data_offset(&self) -> usize {
+        self.data_offset
+    }
+
+    /// The exact bytes numpy writes before the data of this array, in this header's
+    /// version: magic, version, length, the dict with sorted keys, numpy's spare room for
+    /// growth, spaces up to a 64-byte boundary, and `\n`.
+    ///
+    /// For a header made by [`new`](Self::new) or [`with_version`](Self::with_version),
+    /// or parsed from a file numpy wrote, the length is [`data_offset`](Self::data_offset).
+    ///
+    /// ```
+    /// use ndarray_mmap::{NpyHeader, Order};
+    /// let bytes = NpyHeader::new("<i8", &[5], Order::C)?.to_bytes();
+    /// assert_eq!(bytes.len(), 128);
+    /// assert_eq!(bytes[127], b'\n');
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let prefix = prefix_len(self.version).unwrap_or(12);
+        let mut dict = dict_text(&self.descr, self.fortran_order, &self.shape);
+        let room = growth_room(&self.shape, self.fortran_order);
+        let header_len = padded_header_len(prefix, dict.len() + room);
+        dict.extend(std::iter::repeat_n(' ', header_len - 1 - dict.len()));
+        dict.push('\n');
+        let mut out = Vec::with_capacity(prefix + header_len);
+        out.extend_from_slice(MAGIC);
+        out.push(self.version.0);
+        out.push(self.version.1);
+        if prefix == 10 {
+            // header_len <= MAX_HEADER_LEN < u16::MAX by construction
+            out.extend_from_slice(&(header_len as u16).to_le_bytes());
+        } else {
+            out.extend_from_slice(&(header_len as u32).to_le_bytes());
+        }
+        out.extend_from_slice(dict.as_bytes());
+        out
+    }
+
+    /// The header rewritten in place for `shape`: the same version and length
+    /// ([`data_offset`](Self::data_offset) bytes), the spare spaces absorbing the longer
+    /// shape. `None` when the new dict does not fit. For growing an array along its growth
+    /// axis without moving the data.
+    #[allow(dead_code)] // used by .npy growth
+    pub(crate) fn encode_with_shape(&self, shape: &[usize]) -> Option<Vec<u8>> {
+        let prefix = prefix_len(self.version)?;
+        let header_len = self.data_offset.checked_sub(prefix)?;
+        let mut dict = dict_text(&self.descr, self.fortran_order, shape);
+        if dict.len() + 1 > header_len {
+            return None;
+        }
+        dict.extend(std::iter::repeat_n(' ', header_len - 1 - dict.len()));
+        dict.push('\n');
+        let mut out = Vec::with_capacity(self.data_offset);
+        out.extend_from_slice(MAGIC);
+        out.push(self.version.0);
+        out.push(self.version.1);
+        if prefix == 10 {
+            out.extend_from_slice(&u16::try_from(header_len).ok()?.to_le_bytes());
+        } else {
+            out.extend_from_slice(&u32::try_from(header_len).ok()?.to_le_bytes());
+        }
+        out.extend_from_slice(dict.as_bytes());
+        Some(out)
+    }
+
+    /// Parses a `.npy` header from the first bytes of a file. `bytes` may hold more (the
+    /// whole file, or [`MAX_HEADER_BYTES`] of it); only the header is read. Versions 1.0,
+    /// 2.0 and 3.0; keys in any order; the shape's dimensions as Python ints (with
+    /// Python 2's `L` suffix in 1.0 and 2.0 files).
+    ///
+    /// Never panics, whatever the bytes; headers longer than [`MAX_HEADER_LEN`] are
+    /// refused before anything is read from them.
+    ///
+    /// # Errors
+    /// [`Error::Npy`] with the [`NpyProblem`]: not a .npy file, an unknown version, a
+    /// header cut short or too long, a syntax error (with its byte offset), a missing,
+    /// extra or repeated key, a value of the wrong kind, a dimension that is negative or
+    /// too large, or a structured dtype (a list of fields).
+    ///
+    /// ```
+    /// use ndarray_mmap::{Error, NpyHeader, NpyProblem};
+    /// let mut bytes = b"\x93NUMPY\x01\x00\x46\x00{'shape': (2,), 'fortran_order': False, 'descr': '<u2'}".to_vec();
+    /// bytes.resize(10 + 0x46 - 1, b' ');
+    /// bytes.push(b'\n');
+    /// let h = NpyHeader::parse(&bytes)?;
+    /// assert_eq!((h.descr(), h.shape(), h.data_offset()), ("<u2", &[2usize][..], 80));
+    ///
+    /// let err = NpyHeader::parse(&bytes[..40]).unwrap_err();
+    /// assert_eq!(err.to_string(), "the .npy header needs 80 bytes but the file has only 40");
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn parse(bytes: &[u8]) -> Result<NpyHeader, Error> {
+        parse(bytes).map_err(|problem| Error::Npy {
+            path: None,
+            problem,
+        })
+    }
+
+    /// Checks that this header's data can be viewed as elements of type `T`: the
+    /// descriptor must be `T`'s in this machine's byte order (`'|b1'` is accepted as `u8`;
+    /// byte order is irrelevant for one-byte types).
+    ///
+    /// # Errors
+    /// [`NpyProblem::DtypeMismatch`] naming both descriptors, or
+    /// [`NpyProblem::UnsupportedDtype`] for non-native byte order, objects, strings,
+    /// records, datetimes and `|b1` asked for as anything but `u8`.
+    ///
+    /// ```
+    /// use ndarray_mmap::{NpyHeader, Order};
+    /// let h = NpyHeader::new(">f8", &[4], Order::C)?;
+    /// let err = h.check_element::<i32>().unwrap_err();
+    /// # #[cfg(target_endian = "little")]
+    /// assert_eq!(err.to_string(), "dtype mismatch: the file holds '>f8' but i32 ('<i4') was asked for");
+    /// # #[cfg(target_endian = "little")]
+    /// assert!(h.check_element::<f64>().unwrap_err().to_string().contains("byte order"));
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn check_element<T: Element>(&self) -> Result<(), Error> {
+        check_descr::<T>(&self.descr).map_err(|problem| Error::Npy {
+            path: None,
+            problem,
+        })
+    }
+}
+
+/// Bytes before the dict: magic, version, and the length field.
+fn prefix_len(version: (u8, u8)) -> Option<usize> {
+    match version {
+        (1, 0) => Some(10),
+        (2, 0) | (3, 0) => Some(12),
+        _ => None,
+    }
+}
+
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`, as numpy's repr does it.
+fn dict_text(descr: &str, fortran_order: bool, shape: &[usize]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(64 + shape.len() * 8);
+    s.push_str("{'descr': '");
+    s.push_str(descr);
+    s.push_str("', 'fortran_order': ");
+    s.push_str(if fortran_order { "True" } else { "False" });
+    s.push_str(", 'shape': (");
+    for (i, d) in shape.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{d}");
+    }
+    if shape.len() == 1 {
+        s.push(',');
+    }
+    s.push_str("), }");
+    s
+}
+
+/// numpy's spare spaces: `21 - len(repr(shape[growth axis]))`, none for 0-d.
+fn growth_room(shape: &[usize], fortran_order: bool) -> usize {
+    let axis = if fortran_order {
+        shape.last()
+    } else {
+        shape.first()
+    };
+    match axis {
+        Some(d) => GROWTH_AXIS_MAX_DIGITS.saturating_sub(d.to_string().len()),
+        None => 0,
+    }
+}
+
+/// `HEADER_LEN` for a dict of `dict_len` bytes: the dict, the `\n`, and the spaces that
+/// put the data on an [`ARRAY_ALIGN`] boundary (numpy adds a whole 64 when already
+/// aligned).
+fn padded_header_len(prefix: usize, dict_len: usize) -> usize {
+    let hlen = dict_len + 1;
+    let pad = ARRAY_ALIGN - (prefix + hlen) % ARRAY_ALIGN;
+    hlen + pad
+}
+
+/// Why a descriptor does not fit `T`.
+fn check_descr<T: Element>(descr: &str) -> Result<(), NpyProblem> {
+    if descr == T::NPY_DESCR {
+        return Ok(());
+    }
+    let unsupported = |reason: &'static str| {
+        Err(NpyProblem::UnsupportedDtype {
+            descr: descr.to_string(),
+            reason,
+        })
+    };
+    let mismatch = || {
+        Err(NpyProblem::DtypeMismatch {
+            descr: descr.to_string(),
+            elem: T::NAME,
+            expected: T::NPY_DESCR,
+        })
+    };
+    let (order, code) = match descr.as_bytes().first() {
+        Some(&c @ (b'<' | b'>' | b'|' | b'=')) => (Some(c), &descr[1..]),
+        _ => (None, descr),
+    };
+    match code.as_bytes().first() {
+        Some(b'O') => return unsupported("it holds Python objects (pickles), which have no fixed layout"),
+        Some(b'S' | b'a' | b'U') => return unsupported("string dtypes are not numeric; convert the array in numpy first"),
+        Some(b'V') => return unsupported("void and structured dtypes are records, not numbers"),
+        Some(b'M' | b'm') => return unsupported("datetime and timedelta arrays are not supported; save a.view('i8') from numpy to map them as i64"),
+        Some(b'b') if code == "b1" => {
+            return if T::NAME == "u8" {
+                Ok(())
+            } else {
+                unsupported("bool arrays map only as u8 (a bool must be 0 or 1, which a mapped view cannot guarantee)")
+            }
+        }
+        _ => {}
+    }
+    let t_code = &T::NPY_DESCR[1..];
+    if code != t_code {
+        return mismatch();
+    }
+    let one_byte = T::NPY_DESCR.starts_with('|');
+    let native = T::NPY_DESCR.as_bytes()[0];
+    match order {
+        _ if one_byte => Ok(()),
+        None | Some(b'=' | b'|') => Ok(()),
+        Some(c) if c == native => Ok(()),
+        Some(_) => unsupported(if cfg!(target_endian = "little") {
+            "big-endian data is not in this machine's byte order; convert it in numpy with a.astype(a.dtype.newbyteorder('<'))"
+        } else {
+            "little-endian data is not in this machine's byte order; convert it in numpy with a.astype(a.dtype.newbyteorder('>'))"
+        }),
+    }
+}
+
+/// A parsed Python literal, as far as .npy headers use them.
+enum Value {
+    Str(Vec<u8>),
+    Bool(bool),
+    /// A non-negative integer that fits in u64.
+    Int(u64),
+    /// An integer that is negative or does not fit in u64.
+    BadInt,
+    Tuple(Vec<Spanned>),
+    List,
+}
+
+struct Spanned {
+    value: Value,
+    start: usize,
+    end: usize,
+}
+
+/// A cursor over the header's dict text; positions are reported as file offsets.
+struct Parser<'a> {
+    text: &'a [u8],
+    pos: usize,
+    /// File offset of `text[0]`.
+    base: usize,
+    /// Python 2's `L` suffix on ints (1.0 and 2.0 only).
+    allow_long: bool,
+}
+
+impl Parser<'_> {
+    fn err(&self, expected: &'static str) -> NpyProblem {
+        NpyProblem::Syntax {
+            at: (self.base + self.pos) as u64,
+            expected,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8, what: &'static str) -> Result<(), NpyProblem> {
+        self.skip_ws();
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.err(what))
+        }
+    }
+
+    fn string(&mut self) -> Result<Vec<u8>, NpyProblem> {
+        let quote = match self.peek() {
+            Some(q @ (b'\'' | b'"')) => q,
+            _ => return Err(self.err("a quoted string")),
+        };
+        self.pos += 1;
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None | Some(b'\n') => return Err(self.err("the end of the string")),
+                Some(b'\\') => {
+                    // Keep the escaped byte as it is: numeric descriptors have none.
+                    self.pos += 1;
+                    match self.peek() {
+                        None => return Err(self.err("an escaped character")),
+                        Some(b) => out.push(b),
+                    }
+                    self.pos += 1;
+                }
+                Some(b) if b == quote => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b) => {
+                    out.push(b);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Spanned, NpyProblem> {
+        self.skip_ws();
+        let start = self.pos;
+        let value = match self.peek() {
+            Some(b'\'' | b'"') => Value::Str(self.string()?),
+            Some(b'(' | b'[') if depth >= MAX_DEPTH => return Err(self.err("less nesting")),
+            Some(b'(') => {
+                self.pos += 1;
+                let (items, trailing_comma) = self.items(b')', depth)?;
+                if items.len() == 1 && !trailing_comma {
+                    // `(5)` is a parenthesised 5, not a tuple
+                    let mut inner = items;
+                    return match inner.pop() {
+                        Some(v) => Ok(Spanned {
+                            value: v.value,
+                            start,
+                            end: self.pos,
+                        }),
+                        None => Err(self.err("a value")),
+                    };
+                }
+                Value::Tuple(items)
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                self.items(b']', depth)?;
+                Value::List
+            }
+            Some(b'-' | b'+' | b'0'..=b'9') => self.int()?,
+            Some(b'T' | b'F') => {
+                let rest = &self.text[self.pos..];
+                if rest.starts_with(b"True") {
+                    self.pos += 4;
+                    Value::Bool(true)
+                } else if rest.starts_with(b"False") {
+                    self.pos += 5;
+                    Value::Bool(false)
+                } else {
+                    return Err(self.err("a value"));
+                }
+            }
+            _ => return Err(self.err("a value")),
+        };
+        if let Some(b) = self.peek() {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                return Err(self.err("a separator after the value"));
+            }
+        }
+        Ok(Spanned {
+            value,
+            start,
+            end: self.pos,
+        })
+    }
+
+    /// Comma-separated values up to `close`; returns them and whether a comma trailed.
+    fn items(&mut self, close: u8, depth: usize) -> Result<(Vec<Spanned>, bool), NpyProblem> {
+        let mut items = Vec::new();
+        let mut trailing = false;
+        loop {
+            self.skip_ws();
+            if self.peek() == Some(close) {
+                self.pos += 1;
+                return Ok((items, trailing));
+            }
+            items.push(self.value(depth + 1)?);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    trailing = true;
+                }
+                Some(c) if c == close => trailing = false,
+                _ => {
+                    return Err(self.err(if close == b')' {
+                        "',' or ')'"
+                    } else {
+                        "',' or ']'"
+                    }))
+                }
+            }
+        }
+    }
+
+    fn int(&mut self) -> Result<Value, NpyProblem> {
+        let mut negative = false;
+        while let Some(sign @ (b'-' | b'+')) = self.peek() {
+            negative ^= sign == b'-';
+            self.pos += 1;
+            self.skip_ws();
+        }
+        let digits_start = self.pos;
+        let mut value = Some(0u64);
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            value = value
+                .and_then(|v| v.checked_mul(10))
+                .and_then(|v| v.checked_add(u64::from(d - b'0')));
+            self.pos += 1;
+            // Python allows one underscore between digits
+            if self.peek() == Some(b'_') && matches!(self.text.get(self.pos + 1), Some(b'0'..=b'9'))
+            {
+                self.pos += 1;
+            }
+        }
+        if self.pos == digits_start {
+            return Err(self.err("a digit"));
+        }
+        if self.allow_long && matches!(self.peek(), Some(b'L' | b'l')) {
+            self.pos += 1;
+        }
+        Ok(match value {
+            Some(0) => Value::Int(0),
+            Some(v) if !negative => Value::Int(v),
+            _ => Value::BadInt,
+        })
+    }
+}
+
+const KEYS: [&str; 3] = ["descr", "fortran_order", "shape"];
+
+fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
+    let head = &bytes[..bytes.len().min(MAGIC.len())];
+    if head != &MAGIC[..head.len()] {
+        return Err(NpyProblem::NotNpy {
+            found: head.to_vec(),
+        });
+    }
+    let truncated = |needed: usize| NpyProblem::Truncated {
+        needed: needed as u64,
+        found: bytes.len() as u64,
+    };
+    let (major, minor) = match bytes.get(6..8) {
+        Some(v) => (v[0], v[1]),
+        None => return Err(truncated(8)),
+    };
+    let prefix = prefix_len((major, minor)).ok_or(NpyProblem::Version { major, minor })?;
+    let len_field = bytes.get(8..prefix).ok_or_else(|| truncated(prefix))?;
+    let header_len = match *len_field {
+        [a, b] => u64::from(u16::from_le_bytes([a, b])),
+        [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
+        _ => return Err(truncated(prefix)),
+    };
+    if header_len > MAX_HEADER_LEN as u64 {
+        return Err(NpyProblem::HeaderTooLong {
+            len: header_len,
+            max: MAX_HEADER_LEN as u64,
+        });
+    }
+    // header_len <= MAX_HEADER_LEN, so this cannot overflow
+    let data_offset = prefix + header_len as usize;
+    let text = bytes
+        .get(prefix..data_offset)
+        .ok_or_else(|| truncated(data_offset))?;
+    let utf8 = major == 3;
+    if utf8 {
+        if let Err(e) = std::str::from_utf8(text) {
+            return Err(NpyProblem::NotUtf8 {
+                at: (prefix + e.valid_up_to()) as u64,
+            });
+        }
+    }
+    let mut p = Parser {
+        text,
+        pos: 0,
+        base: prefix,
+        allow_long: major < 3,
+    };
+    p.expect(b'{', "'{'")?;
+    let mut descr: Option<String> = None;
+    let mut fortran_order: Option<bool> = None;
+    let mut shape: Option<Vec<usize>> = None;
+    loop {
+        p.skip_ws();
+        if p.peek() == Some(b'}') {
+            p.pos += 1;
+            break;
+        }
+        let key_at = p.pos;
+        let key = p.string()?;
+        p.expect(b':', "':'")?;
+        let v = p.value(0)?;
+        let found = || shorten(&text[v.start..v.end]);
+        let key = match KEYS.iter().find(|k| k.as_bytes() == key.as_slice()) {
+            Some(&k) => k,
+            None => {
+                return Err(NpyProblem::UnexpectedKey {
+                    key: decode(&key, utf8),
+                })
+            }
+        };
+        let seen = match key {
+            "descr" => descr.is_some(),
+            "fortran_order" => fortran_order.is_some(),
+            _ => shape.is_some(),
+        };
+        if seen {
+            let _ = key_at;
+            return Err(NpyProblem::DuplicateKey { key });
+        }
+        match (key, v.value) {
+            ("descr", Value::Str(s)) => descr = Some(decode(&s, utf8)),
+            ("descr", Value::List) => {
+                return Err(NpyProblem::UnsupportedDtype {
+                    descr: found(),
+                    reason: "structured dtypes (records with named fields) cannot be mapped as one numeric type",
+                })
+            }
+            ("descr", _) => {
+                return Err(NpyProblem::BadValue {
+                    key,
+                    found: found(),
+                    expected: "a dtype string such as '<f4'",
+                })
+            }
+            ("fortran_order", Value::Bool(b)) => fortran_order = Some(b),
+            ("fortran_order", _) => {
+                return Err(NpyProblem::BadValue {
+                    key,
+                    found: found(),
+                    expected: "True or False",
+                })
+            }
+            (_, Value::Tuple(items)) => {
+                let mut dims = Vec::with_capacity(items.len());
+                for (axis, item) in items.iter().enumerate() {
+                    let bad = || NpyProblem::BadDim {
+                        axis,
+                        found: shorten(&text[item.start..item.end]),
+                    };
+                    match item.value {
+                        Value::Int(d) => dims.push(usize::try_from(d).map_err(|_| bad())?),
+                        Value::BadInt => return Err(bad()),
+                        _ => {
+                            return Err(NpyProblem::BadValue {
+                                key,
+                                found: found(),
+                                expected: "a tuple of integers such as (3, 4)",
+                            })
+                        }
+                    }
+                }
+                shape = Some(dims);
+            }
+            (_, _) => {
+                return Err(NpyProblem::BadValue {
+                    key,
+                    found: found(),
+                    expected: "a tuple of integers such as (3, 4)",
+                })
+            }
+        }
+        p.skip_ws();
+        match p.peek() {
+            Some(b',') => p.pos += 1,
+            Some(b'}') => {}
+            _ => return Err(p.err("',' or '}'")),
+        }
+    }
+    p.skip_ws();
+    if p.pos != text.len() {
+        return Err(p.err("only spaces after the dict"));
+    }
+    let (descr, fortran_order, shape) = match (descr, fortran_order, shape) {
+        (Some(d), Some(f), Some(s)) => (d, f, s),
+        (None, _, _) => return Err(NpyProblem::MissingKey { key: "descr" }),
+        (_, None, _) => {
+            return Err(NpyProblem::MissingKey {
+                key: "fortran_order",
+            })
+        }
+        (_, _, None) => return Err(NpyProblem::MissingKey { key: "shape" }),
+    };
+    Ok(NpyHeader {
+        version: (major, minor),
+        descr,
+        fortran_order,
+        shape,
+        data_offset,
+    })
+}
+
+/// Header bytes as text: UTF-8 for 3.0 (already validated), latin-1 before.
+fn decode(bytes: &[u8], utf8: bool) -> String {
+    if utf8 {
+        String::from_utf8_lossy(bytes).into_owned()
+    } else {
+        bytes.iter().map(|&b| char::from(b)).collect()
+    }
+}
+
+/// A value's source text for a message, cut to 40 bytes.
+fn shorten(src: &[u8]) -> String {
+    const MAX: usize = 40;
+    let s: String = src.iter().take(MAX).map(|&b| char::from(b)).collect();
+    if src.len() > MAX {
+        format!("{s}...")
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn problem(bytes: &[u8]) -> NpyProblem {
+        match NpyHeader::parse(bytes) {
+            Err(Error::Npy { problem, .. }) => problem,
+            other => panic!("expected an npy error, got {other:?}"),
+        }
+    }
+
+    /// A v1 file prefix around `dict`, padded as numpy pads.
+    fn v1(dict: &str) -> Vec<u8> {
+        let header_len = padded_header_len(10, dict.len());
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&[1, 0]);
+        out.extend_from_slice(&(header_len as u16).to_le_bytes());
+        out.extend_from_slice(dict.as_bytes());
+        out.resize(10 + header_len - 1, b' ');
+        out.push(b'\n');
+        out
+    }
+
+    #[test]
+    fn writes_exactly_what_numpy_writes() {
+        // Captured from numpy 2.4: np.save(f, np.zeros((3, 4), '<f4')) etc.
+        let cases: [(&str, &[usize], Order, &str); 5] = [
+            (
+                "<f4",
+                &[3, 4],
+                Order::C,
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }",
+            ),
+            (
+                "<i8",
+                &[],
+                Order::C,
+                "{'descr': '<i8', 'fortran_order': False, 'shape': (), }",
+            ),
+            (
+                "|u1",
+                &[5],
+                Order::C,
+                "{'descr': '|u1', 'fortran_order': False, 'shape': (5,), }",
+            ),
+            (
+                "<f8",
+                &[2, 3],
+                Order::Fortran,
+                "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }",
+            ),
+            (
+                "<i2",
+                &[0, 3],
+                Order::C,
+                "{'descr': '<i2', 'fortran_order': False, 'shape': (0, 3), }",
+            ),
+        ];
+        for (descr, shape, order, dict) in cases {
+            let h = NpyHeader::new(descr, shape, order).unwrap();
+            let bytes = h.to_bytes();
+            assert_eq!(bytes.len(), 128, "{dict}");
+            assert_eq!(&bytes[..10], b"\x93NUMPY\x01\x00v\x00");
+            assert_eq!(&bytes[10..10 + dict.len()], dict.as_bytes());
+            assert!(bytes[10 + dict.len()..127].iter().all(|&b| b == b' '));
+            assert_eq!(bytes[127], b'\n');
+            assert_eq!(NpyHeader::parse(&bytes).unwrap(), h);
+        }
+        let v2 = NpyHeader::with_version("<f4", &[3, 4], Order::C, (2, 0)).unwrap();
+        assert_eq!(&v2.to_bytes()[..12], b"\x93NUMPY\x02\x00t\x00\x00\x00");
+        assert_eq!(v2.data_offset(), 128);
+    }
+
+    #[test]
+    fn growth_room_and_whole_block_padding() {
+        // The growth axis is the first (C) or last (Fortran); its digits eat the room.
+        let c = NpyHeader::new("<f4", &[1_000_000, 3], Order::C).unwrap();
+        let f = NpyHeader::new("<f4", &[3, 1_000_000], Order::Fortran).unwrap();
+        assert_eq!(c.data_offset(), 128);
+        assert_eq!(f.data_offset(), 128);
+        // numpy adds a whole 64 bytes of padding when the dict already ends on a boundary
+        assert_eq!(padded_header_len(10, 53), 64 - 10 + 64);
+        assert_eq!(padded_header_len(10, 52), 64 - 10);
+        // in-place rewrite keeps the length and absorbs up to 21 digits
+        let grown = c.encode_with_shape(&[usize::MAX, 3]).unwrap();
+        assert_eq!(grown.len(), 128);
+        let back = NpyHeader::parse(&grown).unwrap();
+        assert_eq!(back.shape(), &[usize::MAX, 3]);
+        assert_eq!(back.data_offset(), 128);
+        let many = vec![usize::MAX; 8];
+        assert!(c.encode_with_shape(&many).is_none());
+    }
+
+    #[test]
+    fn reads_any_key_order_spacing_and_python2_longs() {
+        let h = NpyHeader::parse(&v1(
+            "{ \"shape\" :(3L,4L) ,'fortran_order':True,\n'descr':'<f8' }",
+        ))
+        .unwrap();
+        assert_eq!(
+            (h.descr(), h.shape(), h.fortran_order()),
+            ("<f8", &[3, 4][..], true)
+        );
+        let h =
+            NpyHeader::parse(&v1("{'descr': '|u1', 'fortran_order': False, 'shape': ()}")).unwrap();
+        assert!(h.shape().is_empty());
+        // 3.0 headers are UTF-8 and do not take `L` (numpy 2.4, write_array(version=(3, 0)))
+        let v3 = |dict: &str| {
+            let mut b = b"\x93NUMPY\x03\x00t\x00\x00\x00".to_vec();
+            b.extend_from_slice(dict.as_bytes());
+            b.resize(127, b' ');
+            b.push(b'\n');
+            b
+        };
+        let h = NpyHeader::parse(&v3(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }",
+        ))
+        .unwrap();
+        assert_eq!(
+            (h.version(), h.data_offset(), h.shape()),
+            ((3, 0), 128, &[3, 4][..])
+        );
+        assert!(matches!(
+            problem(&v3(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 4), }"
+            )),
+            NpyProblem::Syntax {
+                at: 64,
+                expected: "a separator after the value"
+            }
+        ));
+        let e = NpyHeader::parse(&v3(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), 'é': 1}",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("unexpected key \"é\""), "{e}");
+        let mut bad = v3("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }");
+        bad[20] = 0xff;
+        assert!(matches!(problem(&bad), NpyProblem::NotUtf8 { at: 20 }));
+        // latin-1 in 1.0: any byte decodes
+        let e = NpyHeader::parse(&v1(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), '\u{e9}': 1}",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("unexpected key"), "{e}");
+    }
+
+    #[test]
+    fn rejects_bad_headers_with_the_reason() {
+        assert!(matches!(
+            problem(b""),
+            NpyProblem::Truncated {
+                needed: 8,
+                found: 0
+            }
+        ));
+        assert!(matches!(problem(b"\x93NUM"), NpyProblem::Truncated { .. }));
+        assert!(matches!(
+            problem(b"\x93NUMPZ\x01\x00"),
+            NpyProblem::NotNpy { .. }
+        ));
+        assert!(matches!(
+            problem(b"\x93NUMPY\x04\x00\x00\x00"),
+            NpyProblem::Version { major: 4, minor: 0 }
+        ));
+        assert!(matches!(
+            problem(b"\x93NUMPY\x02\x00\xff\xff\xff\xff"),
+            NpyProblem::HeaderTooLong {
+                len: 0xffff_ffff,
+                ..
+            }
+        ));
+        type Check = fn(&NpyProblem) -> bool;
+        let cases: [(&str, Check); 12] = [
+            ("{'descr': '<f4', 'fortran_order': False}", |p| {
+                matches!(p, NpyProblem::MissingKey { key: "shape" })
+            }),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}",
+                |p| matches!(p, NpyProblem::UnexpectedKey { .. }),
+            ),
+            (
+                "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': ()}",
+                |p| matches!(p, NpyProblem::DuplicateKey { key: "descr" }),
+            ),
+            ("{'descr': '<f4', 'fortran_order': 0, 'shape': ()}", |p| {
+                matches!(
+                    p,
+                    NpyProblem::BadValue {
+                        key: "fortran_order",
+                        ..
+                    }
+                )
+            }),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (5)}",
+                |p| matches!(p, NpyProblem::BadValue { key: "shape", .. }),
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': [5]}",
+                |p| matches!(p, NpyProblem::BadValue { key: "shape", .. }),
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, -1)}",
+                |p| matches!(p, NpyProblem::BadDim { axis: 1, .. }),
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,)}",
+                |p| matches!(p, NpyProblem::BadDim { axis: 0, .. }),
+            ),
+            (
+                "{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': ()}",
+                |p| matches!(p, NpyProblem::UnsupportedDtype { .. }),
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': Falsey, 'shape': ()}",
+                |p| matches!(p, NpyProblem::Syntax { .. }),
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': ()} x",
+                |p| matches!(p, NpyProblem::Syntax { .. }),
+            ),
+            (
+                "{'descr': '<f4' 'fortran_order': False, 'shape': ()}",
+                |p| matches!(p, NpyProblem::Syntax { .. }),
+            ),
+        ];
+        for (dict, ok) in cases {
+            let p = problem(&v1(dict));
+            assert!(ok(&p), "{dict}: {p:?}");
+        }
+        let deep = format!("{{'descr': {}1{}}}", "(".repeat(100), ")".repeat(100));
+        assert!(matches!(problem(&v1(&deep)), NpyProblem::Syntax { .. }));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = NpyHeader::new("<f4", &[3, 4], Order::C).unwrap().to_bytes();
+        for n in 0..bytes.len() {
+            assert!(NpyHeader::parse(&bytes[..n]).is_err(), "{n}");
+        }
+        let e = NpyHeader::parse(&bytes[..100]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the .npy header needs 128 bytes but the file has only 100"
+        );
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn element_checks_name_both_descriptors() {
+        let h = |d: &str| NpyHeader::new(d, &[1], Order::C).unwrap();
+        assert!(h("<f4").check_element::<f32>().is_ok());
+        assert!(h("=f4").check_element::<f32>().is_ok());
+        assert!(h("|u1").check_element::<u8>().is_ok());
+        assert!(h("<u1").check_element::<u8>().is_ok());
+        assert!(h("|b1").check_element::<u8>().is_ok());
+        assert!(h("|i1").check_element::<i8>().is_ok());
+        let msg = |d: &str| h(d).check_element::<f32>().unwrap_err().to_string();
+        assert_eq!(
+            msg("<f8"),
+            "dtype mismatch: the file holds '<f8' but f32 ('<f4') was asked for"
+        );
+        assert!(msg(">f4").contains("big-endian"), "{}", msg(">f4"));
+        assert!(msg("|O").contains("Python objects"));
+        assert!(msg("<U3").contains("string"));
+        assert!(msg("|V8").contains("structured"));
+        assert!(msg("<M8[ns]").contains("datetime"));
+        assert!(h("|b1")
+            .check_element::<i8>()
+            .unwrap_err()
+            .to_string()
+            .contains("only as u8"));
+        assert!(NpyHeader::new("'", &[1], Order::C).is_err());
+    }
+
+    #[test]
+    fn too_many_dimensions_to_write() {
+        let shape = vec![1usize; 4000];
+        assert!(matches!(
+            NpyHeader::new("<f4", &shape, Order::C),
+            Err(Error::Npy {
+                problem: NpyProblem::HeaderTooLong { .. },
+                ..
+            })
+        ));
+        let shape = vec![1usize; 2000];
+        let h = NpyHeader::new("<f4", &shape, Order::C).unwrap();
+        assert_eq!(NpyHeader::parse(&h.to_bytes()).unwrap(), h);
+    }
+
+    fn header_strategy() -> impl Strategy<Value = NpyHeader> {
+        let descr = prop::sample::select(vec![
+            "<f4", "<f8", "|u1", "|i1", "<i2", ">u2", "<i4", "<u4", "<i8", ">u8", "|b1", "<c16",
+        ]);
+        let dim = prop_oneof![
+            0usize..10,
+            0usize..100_000,
+            Just(usize::MAX),
+            any::<usize>()
+        ];
+        let shape = prop::collection::vec(dim, 0..8);
+        let order = prop_oneof![Just(Order::C), Just(Order::Fortran)];
+        let version = prop::sample::select(vec![(1u8, 0u8), (2, 0), (3, 0)]);
+        (descr, shape, order, version)
+            .prop_map(|(d, s, o, v)| NpyHeader::with_version(d, &s, o, v).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        #[cfg_attr(miri, ignore)]
+        fn write_then_parse_round_trips(h in header_strategy(), tail in prop::collection::vec(any::<u8>(), 0..64)) {
+            let mut bytes = h.to_bytes();
+            prop_assert_eq!(bytes.len(), h.data_offset());
+            prop_assert_eq!(bytes.len() % ARRAY_ALIGN, 0);
+            bytes.extend_from_slice(&tail);
+            prop_assert_eq!(NpyHeader::parse(&bytes).unwrap(), h);
+        }
+
+        #[test]
+        #[cfg_attr(miri, ignore)]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = NpyHeader::parse(&bytes);
+            let mut with_magic = MAGIC.to_vec();
+            with_magic.extend_from_slice(&bytes);
+            let _ = NpyHeader::parse(&with_magic);
+        }
+
+        #[test]
+        #[cfg_attr(miri, ignore)]
+        fn mutated_headers_never_panic(h in header_strategy(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+            let mut bytes = h.to_bytes();
+            for (i, b) in edits {
+                let i = i.index(bytes.len());
+                bytes[i] = b;
+            }
+            if let Ok(back) = NpyHeader::parse(&bytes) {
+                prop_assert!(back.data_offset() <= bytes.len());
+            }
+        }
+    }
+}
