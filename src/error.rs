@@ -259,6 +259,11 @@ pub enum GrowProblem {
         /// The file's length.
         file_len: u64,
     },
+    /// The `.npy` header no longer describes this map (another program rewrote it).
+    HeaderChanged {
+        /// The shape the header gives now.
+        shape: Vec<usize>,
+    },
     /// The rows to append do not match the array's other lengths.
     RowShape {
         /// The array's shape.
@@ -502,6 +507,12 @@ impl fmt::Display for Error {
                     f,
                     "cannot grow: the array ends at byte {end} but the file is {file_len} bytes \
                      long, so growing would overwrite or misplace data"
+                ),
+                GrowProblem::HeaderChanged { shape } => write!(
+                    f,
+                    "cannot grow: the .npy header now gives shape {}, not this map's; \
+                     another program changed the file",
+                    Dims(shape)
                 ),
                 GrowProblem::RowShape { array, rows, axis } => write!(
                     f,

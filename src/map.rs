@@ -935,6 +935,9 @@ pub struct MmapArrayMut<T, D = IxDyn> {
     preallocate: bool,
     /// What the next flush must sync beyond the data pages (after a create or a resize).
     sync: PendingSync,
+    /// Where the `.npy` header starts, for a map of a `.npy` file's data: growth rewrites
+    /// the header's shape.
+    npy_start: Option<u64>,
     elem: PhantomData<T>,
 }
 
@@ -951,6 +954,7 @@ impl<T: Pod> MmapArrayMut<T> {
             copy_on_write,
             preallocate: !opts.sparse,
             sync: PendingSync::default(),
+            npy_start: None,
             elem: PhantomData,
         };
         if let Some(advice) = opts.advice {
@@ -1169,6 +1173,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             copy_on_write: self.copy_on_write,
             preallocate: self.preallocate,
             sync: self.sync,
+            npy_start: self.npy_start,
             elem: PhantomData,
         })
     }

@@ -25,6 +25,7 @@ use super::MmapArrayMut;
 use crate::bytes::{self, elem_size};
 use crate::element::type_name;
 use crate::error::{Error, GrowProblem};
+use crate::npy::NpyHeader;
 use crate::shape::{byte_count, checked_product, Order};
 
 /// Metadata the next flush must sync beyond the data pages.
@@ -205,7 +206,10 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             .filter(|&e| i64::try_from(e).is_ok())
             .ok_or_else(overflow)?;
         self.lock_exclusive()?;
-        let grown = self.grow_locked(dim, nbytes, end);
+        let grown = match self.npy_start {
+            None => self.grow_locked(dim, nbytes, end),
+            Some(start) => self.grow_npy_locked(start, dim, nbytes),
+        };
         let relocked = self.lock_shared_again();
         grown.and(relocked)
     }
@@ -267,12 +271,6 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             .slice_axis_mut(Axis(axis), Slice::from(old..))
             .assign(&rows);
         Ok(())
-    }
-
-    /// Marks a freshly created file: the first flush syncs its length and its directory
-    /// entry too.
-    pub(super) fn created(&self) {
-        self.sync.set(PendingSync::FILE_AND_DIR);
     }
 
     fn overflow(&self, shape: &[usize]) -> Error {
@@ -342,6 +340,142 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         }
         self.inner.map = map;
         self.inner.dim = dim;
+        self.sync.set(PendingSync::FILE);
+        Ok(())
+    }
+
+    /// Marks a freshly created file: the first flush syncs its length and its directory
+    /// entry too.
+    pub(super) fn created(&self) {
+        self.sync.set(PendingSync::FILE_AND_DIR);
+    }
+
+    /// Marks this as the data of a `.npy` file whose header starts at `start`.
+    pub(super) fn npy_at(mut self, start: u64) -> Self {
+        self.npy_start = Some(start);
+        self
+    }
+
+    /// [`grow_locked`](Self::grow_locked) for a `.npy` file: the header's shape is
+    /// rewritten in place when numpy's spare room holds it; otherwise the data is moved
+    /// after a new, larger header. The header is written last, after the data region
+    /// exists, so a reader never sees a shape the file is too short for.
+    fn grow_npy_locked(&mut self, start: u64, dim: D, nbytes: usize) -> Result<(), Error> {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let inner = &self.inner;
+        let (mut file, path) = (&inner.file, &inner.path);
+        let mapped_end = inner.offset + inner.map.len() as u64;
+        let file_len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "read metadata of", e))?
+            .len();
+        if file_len != mapped_end {
+            return Err(Error::CannotGrow {
+                path: path.clone(),
+                reason: GrowProblem::NotAtEnd {
+                    end: mapped_end,
+                    file_len,
+                },
+            });
+        }
+        // Re-read the header under the lock: it must still describe this map.
+        let head_len = inner.offset - start;
+        let mut old_head = vec![0u8; head_len as usize];
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_exact(&mut old_head))
+            .map_err(|e| Error::io(path, "read the header of", e))?;
+        let header = NpyHeader::parse(&old_head).map_err(|e| e.at(path))?;
+        if header.shape() != inner.dim.slice() || header.data_offset() as u64 != head_len {
+            return Err(Error::CannotGrow {
+                path: path.clone(),
+                reason: GrowProblem::HeaderChanged {
+                    shape: header.shape().to_vec(),
+                },
+            });
+        }
+        let (new_head, data_start) = match header.encode_with_shape(dim.slice()) {
+            Some(h) => (h, inner.offset),
+            None => {
+                let h = NpyHeader::new(header.descr(), dim.slice(), header.order())
+                    .map(|h| h.to_bytes())
+                    .map_err(|e| e.at(path))?;
+                let data_start = start + h.len() as u64;
+                let align = std::mem::align_of::<T>() as u64;
+                if !data_start.is_multiple_of(align) {
+                    return Err(Error::Misaligned {
+                        path: Some(path.clone()),
+                        offset: data_start,
+                        elem: type_name::<T>(),
+                        align: align as usize,
+                    });
+                }
+                (h, data_start)
+            }
+        };
+        let end = data_start
+            .checked_add(nbytes as u64)
+            .filter(|&e| i64::try_from(e).is_ok())
+            .ok_or_else(|| self.overflow(dim.slice()))?;
+        let restore = |e: Error| match file.set_len(file_len) {
+            Ok(()) => e,
+            Err(re) => Error::io(path, "restore the length of", re),
+        };
+        if self.preallocate {
+            reserve(file, file_len, end).map_err(|source| {
+                restore(Error::Reserve {
+                    path: path.clone(),
+                    from: file_len,
+                    to: end,
+                    source,
+                })
+            })?;
+        }
+        file.set_len(end)
+            .map_err(|e| restore(Error::io(path, "resize", e)))?;
+        // SAFETY: as in `grow_locked`: the file is `end` bytes long and exclusively locked.
+        let map = unsafe {
+            MmapOptions::new()
+                .offset(data_start)
+                .len(nbytes)
+                .map_mut(file)
+        }
+        .map_err(|e| restore(Error::io(path, "map read-write", e)))?;
+        let checked = bytes::view::<T, _>(&map, dim.clone(), inner.order)
+            .map(drop)
+            .map_err(|e| e.at(path));
+        if let Err(e) = checked {
+            drop(map);
+            return Err(restore(e));
+        }
+        if data_start != inner.offset {
+            // Move the data to after the larger header, through a map of the whole .npy.
+            // SAFETY: as above; `start..end` lies inside the file.
+            let mut whole = unsafe {
+                MmapOptions::new()
+                    .offset(start)
+                    .len((end - start) as usize)
+                    .map_mut(file)
+            }
+            .map_err(|e| restore(Error::io(path, "map read-write", e)))?;
+            let old = head_len as usize..(head_len as usize + inner.map.len());
+            whole.copy_within(old, new_head.len());
+            whole[..new_head.len()].copy_from_slice(&new_head);
+        } else {
+            let written = file
+                .seek(SeekFrom::Start(start))
+                .and_then(|_| file.write_all(&new_head));
+            if let Err(e) = written {
+                // Put the old header back (same length, so one write) and the old length.
+                let _ = file
+                    .seek(SeekFrom::Start(start))
+                    .and_then(|_| file.write_all(&old_head));
+                drop(map);
+                return Err(restore(Error::io(path, "write the header of", e)));
+            }
+        }
+        self.inner.map = map;
+        self.inner.dim = dim;
+        self.inner.offset = data_start;
         self.sync.set(PendingSync::FILE);
         Ok(())
     }

@@ -133,7 +133,7 @@ impl MapOptions {
         // map is permitted.
         let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
             .map_err(|e| Error::io(&r.path, "map read-write", e))?;
-        MmapArrayMut::new(Inner::new(map, r, order), false, self)
+        MmapArrayMut::new(Inner::new(map, r, order), false, self).map(|a| a.npy_at(self.offset))
     }
 
     /// Maps a `.npy` file copy-on-write: the view is mutable but writes never reach the
@@ -226,7 +226,7 @@ impl MapOptions {
         // inside the file's new length.
         let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
             .map_err(|e| Error::io(&r.path, "map read-write", e))?;
-        let a = MmapArrayMut::new(Inner::new(map, r, self.order), false, self)?;
+        let a = MmapArrayMut::new(Inner::new(map, r, self.order), false, self)?.npy_at(0);
         a.created();
         Ok(a)
     }
