@@ -147,6 +147,12 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// new elements read as zeros; the old ones keep their values. Views taken before
     /// cannot be used after: they borrow the array, and this takes `&mut self`.
     ///
+    /// For the data of a `.npy` file ([`open_npy_mut`](crate::MapOptions::open_npy_mut),
+    /// [`create_npy`](crate::MapOptions::create_npy)) the header's shape is updated too:
+    /// in place, within the spare room numpy leaves in headers, after the new data region
+    /// exists; or, for a header without room, the data moves after a new, larger header
+    /// (not crash-safe: a crash in the middle leaves the file unreadable).
+    ///
     /// The new disk blocks are reserved first unless the map was made with
     /// [`MapOptions::preallocate(false)`](crate::MapOptions::preallocate), so a full disk
     /// is an error here rather than a SIGBUS on a later write. The next
@@ -162,6 +168,8 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     ///   below the current length, or an array that does not end where the file ends
     ///   (mapped with [`len`](crate::MapOptions::len) short of the end).
     /// - [`Error::Overflow`] when the new shape's byte count overflows.
+    /// - [`Error::CannotGrow`] with [`GrowProblem::HeaderChanged`](crate::GrowProblem::HeaderChanged)
+    ///   when a `.npy` header no longer matches the map (another program rewrote it).
     /// - [`Error::Reserve`] when the disk has no room; an I/O error naming the path
     ///   otherwise.
     ///
