@@ -27,18 +27,22 @@ fn numpy_sees(path: &Path) -> Option<String> {
             Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
         }
         Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED numpy check: numpy is not installed"
-            );
-            None
+            skip_numpy("numpy is not installed")
         }
         Ok(out) => panic!("numpy failed: {}", String::from_utf8_lossy(&out.stderr)),
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "SKIPPED numpy check: no python3 ({e})");
-            None
-        }
+        Err(e) => skip_numpy(&format!("no python3 ({e})")),
     }
+}
+
+/// Says why numpy is not checked; fails instead where CI requires numpy
+/// (`NDARRAY_MMAP_REQUIRE_NUMPY`, as in `tests/npy_numpy.rs`).
+fn skip_numpy(why: &str) -> Option<String> {
+    assert!(
+        std::env::var_os("NDARRAY_MMAP_REQUIRE_NUMPY").is_none(),
+        "numpy is required here: {why}"
+    );
+    let _ = writeln!(std::io::stderr(), "SKIPPED numpy check: {why}");
+    None
 }
 
 #[test]
