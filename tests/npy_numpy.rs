@@ -428,3 +428,41 @@ np.save(os.path.join(d, 'dt.npy'), np.zeros(2, dtype='M8[ns]'))
         "{msg}"
     );
 }
+
+/// The README's ".npy and numpy" round trip, as written there.
+#[test]
+fn readme_round_trip() {
+    if !numpy_available("readme_round_trip") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (x_path, y_path) = (tmp.path().join("x.npy"), tmp.path().join("y.npy"));
+    run_python(
+        "import sys, numpy as np\n\
+         np.save(sys.argv[1], np.arange(12, dtype=np.float32).reshape(3, 4))",
+        &[&x_path],
+    );
+    let x = unsafe { open_npy::<f32>(&x_path) }.unwrap();
+    assert_eq!(x.view().sum(), 66.0);
+    let h = NpyHeader::from_path(&x_path).unwrap();
+    assert_eq!((h.descr(), h.shape()), (f32::NPY_DESCR, &[3, 4][..]));
+
+    let mut y = unsafe {
+        MapOptions::new()
+            .order(Order::Fortran)
+            .create_npy::<i64>(&y_path, [1000, 3])
+    }
+    .unwrap()
+    .into_dimensionality::<ndarray::Ix2>()
+    .unwrap();
+    y.view_mut().column_mut(2).fill(7);
+    y.close().unwrap();
+    run_python(
+        "import sys, numpy as np\n\
+         y = np.load(sys.argv[1], mmap_mode='r')\n\
+         assert isinstance(y, np.memmap)\n\
+         assert y.dtype == np.int64 and y.shape == (1000, 3) and y.flags.f_contiguous\n\
+         assert (y[:, 2] == 7).all() and (y[:, :2] == 0).all()",
+        &[&y_path],
+    );
+}
