@@ -30,6 +30,9 @@
 //!
 //! # Layers
 //! - [`bytes`]: the pure layer, bytes + shape + order → views, with every check; no I/O.
+//! - [`npy`]: `.npy` headers parsed from and written to bytes ([`NpyHeader`]); no I/O.
+//!   [`open_npy`], [`open_npy_mut`] and [`create_npy`] map `.npy` files that numpy reads
+//!   and writes.
 //! - [`MapOptions`], [`MmapArray`], [`MmapArrayMut`]: the owners that hold a map and lend
 //!   views; the only code with `unsafe`.
 //! - [`Error`]: the one error type; every message names the path and the numbers at fault.
