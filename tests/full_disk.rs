@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::{skip, Tmpfs};
-use ndarray_mmap::{create_array, mmap_array_mut, Error, MapOptions};
+use ndarray_mmap::{create_array, create_npy, mmap_array_mut, open_npy, Error, MapOptions};
 
 const MIB: usize = 1 << 20;
 
@@ -35,6 +35,7 @@ fn main() {
                 "writes_to_a_reserved_map_never_fault_on_a_full_disk",
                 reserved_writes_succeed,
             ),
+            ("npy_create_and_grow_on_a_full_disk", npy_full_disk),
         ],
         &[],
     );
@@ -175,4 +176,32 @@ fn reserved_writes_succeed() {
     let b = unsafe { mmap_array_mut::<u8>(&path, [-1]) }.unwrap();
     assert_eq!(b.len(), 2 * MIB);
     assert!(b.view().iter().all(|&x| x == 0xAB));
+}
+
+fn npy_full_disk() {
+    let Some((_tmp, _fs, dir)) = small_disk("npy_create_and_grow_on_a_full_disk") else {
+        return;
+    };
+    let path = dir.join("a.npy");
+    let err = unsafe { create_npy::<f64>(&path, [MIB as isize]) }.unwrap_err();
+    assert!(is_no_space(&err), "{err:?}");
+    assert!(err.to_string().contains("a.npy"), "{err}");
+    assert!(!path.exists(), "a failed create_npy left a file behind");
+    let mut a = unsafe { create_npy::<u8>(&path, [1024, 1024]) }.unwrap(); // 1 MiB
+    a.view_mut().fill(3);
+    let before = std::fs::read(&path).unwrap();
+    let err = a.grow(8 * 1024).unwrap_err();
+    assert!(is_no_space(&err), "{err:?}");
+    assert!(
+        std::fs::read(&path).unwrap() == before,
+        "a failed grow changed the .npy"
+    );
+    a.grow(2048).unwrap();
+    a.close().unwrap();
+    let b = unsafe { open_npy::<u8>(&path) }.unwrap();
+    assert_eq!(b.shape(), &[2048, 1024]);
+    assert_eq!(
+        b.view().iter().map(|&x| x as u64).sum::<u64>(),
+        3 * MIB as u64
+    );
 }
