@@ -4,7 +4,7 @@
 //! - any ndarray array or view, of any layout (C, Fortran, sliced, strided, reversed):
 //!   `add_into(&a.view(), &b.view(), &mut c.view_mut())`;
 //! - the mapped owners [`MmapArray`] and [`MmapArrayMut`]: `add_into(&a, &b, &mut c)`.
-//!   This is the streaming path: the work goes in chunks (16 MiB by default) in the
+//!   This is the streaming path: the work goes in chunks (8 MiB by default) in the
 //!   output's file order, the kernel is told the inputs are read sequentially, input pages
 //!   are dropped from the process once a chunk is done, and finished output chunks are
 //!   written back while the next ones are computed (at most two chunks of dirty pages in
@@ -59,8 +59,11 @@ use crate::map::stream::{InPager, OutPager};
 use crate::map::{MmapArray, MmapArrayMut};
 
 /// Default chunk size of the streaming path, in bytes of output (or of input, for the
-/// reductions).
-pub const DEFAULT_CHUNK_BYTES: usize = 16 << 20;
+/// reductions). Chosen by measurement (`benches/out_of_core.sh`): at a 64 MiB memory
+/// limit, 16 MiB chunks (two inputs, the output and its write-back in flight, plus the
+/// kernel's read-ahead) no longer fit and pages get evicted before use; 4 to 8 MiB ran
+/// as fast as larger chunks with nothing read twice.
+pub const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
 
 /// Below this many bytes of output per chunk, work stays on the calling thread.
 #[cfg(feature = "rayon")]

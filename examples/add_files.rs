@@ -1,0 +1,258 @@
+//! Adds two large f32 files into a third, streaming through memory maps with bounded
+//! memory: the seed experiment of the original package, made the fast path.
+//!
+//! ```text
+//! cargo run --release --example add_files                    # 2 × 512 MiB in a temp dir, verified
+//! cargo run --release --example add_files -- --size 4G       # other sizes (K, M, G suffixes)
+//! cargo run --release --example add_files -- a.f32 b.f32 out.f32   # your files (out is created)
+//! cargo run --release --example add_files -- a.npy b.npy out.npy   # .npy files, where supported
+//! ```
+//!
+//! Options: `--size N` (bytes per array, default 512M), `--chunk N` (bytes per chunk,
+//! default 8M), `--dir DIR` (where the temporary files go, default the system's temp
+//! dir), `--serial` (one thread even with the `rayon` feature), `--verify` (check the
+//! result of a run on your files too; always done on generated ones).
+//!
+//! Under a memory limit (Linux, root; caches dropped first):
+//! ```text
+//! cargo build --release --example add_files
+//! DROP_CACHES=1 ../shared/tools/memlimit 64 -- target/release/examples/add_files
+//! ```
+
+use std::error::Error;
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray_mmap::ops::{self, StreamOptions};
+use ndarray_mmap::{create_array, mmap_array, MmapArray};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+struct Args {
+    size: u64,
+    chunk: usize,
+    dir: Option<PathBuf>,
+    serial: bool,
+    verify: bool,
+    paths: Vec<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mul) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mul = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size suffix in {s:?} (use K, M, G or T)")),
+            };
+            (&s[..i], mul)
+        }
+        _ => (s, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    Ok((n * mul as f64) as u64)
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        size: 512 << 20,
+        chunk: ops::DEFAULT_CHUNK_BYTES,
+        dir: None,
+        serial: false,
+        verify: false,
+        paths: Vec::new(),
+    };
+    let mut it = std::env::args_os().skip(1);
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy().into_owned();
+        let mut value = |name: &str| {
+            it.next()
+                .map(|v| v.to_string_lossy().into_owned())
+                .ok_or(format!("{name} needs a value"))
+        };
+        match s.as_str() {
+            "--size" => args.size = parse_size(&value("--size")?)?,
+            "--chunk" => args.chunk = parse_size(&value("--chunk")?)? as usize,
+            "--dir" => args.dir = Some(PathBuf::from(value("--dir")?)),
+            "--serial" => args.serial = true,
+            "--verify" => args.verify = true,
+            "-h" | "--help" => {
+                println!(
+                    "usage: add_files [--size N] [--chunk N] [--dir DIR] [--serial] [--verify] [A B OUT]"
+                );
+                std::process::exit(0);
+            }
+            _ if s.starts_with("--") => return Err(format!("unknown option {s}")),
+            _ => args.paths.push(PathBuf::from(a)),
+        }
+    }
+    if !(args.paths.is_empty() || args.paths.len() == 3) {
+        return Err("give no paths, or three: A B OUT".into());
+    }
+    Ok(args)
+}
+
+/// Peak resident memory of this process (VmHWM), where the system reports it.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The generated inputs: a[i] and b[i] are small integers, so every sum is exact.
+fn value_a(i: usize) -> f32 {
+    (i % 1000) as f32
+}
+fn value_b(i: usize) -> f32 {
+    ((i * 7) % 1000) as f32 * 0.5
+}
+
+/// Writes `n` f32 values `f(i)` with plain writes, syncs them, and drops them from the
+/// page cache, so the add that follows reads from the disk like a fresh run would.
+fn write_input(path: &Path, n: usize, f: fn(usize) -> f32) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    let block = 1 << 20; // elements per write
+    let mut buf = vec![0f32; block];
+    let mut i = 0;
+    while i < n {
+        let m = block.min(n - i);
+        for (k, x) in buf[..m].iter_mut().enumerate() {
+            *x = f(i + k);
+        }
+        file.write_all(bytemuck::cast_slice(&buf[..m]))?;
+        i += m;
+    }
+    file.sync_all()?;
+    drop_cache(&file);
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn drop_cache(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a hint on an open descriptor; it touches no memory of ours.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
+}
+#[cfg(not(target_os = "linux"))]
+fn drop_cache(_: &std::fs::File) {}
+
+fn open_input(path: &Path) -> Result<MmapArray<f32>, Box<dyn Error>> {
+    // SAFETY (of the map): the example's inputs are not modified while it runs.
+    Ok(unsafe { mmap_array::<f32>(path, [-1]) }?)
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = parse_args().map_err(|e| format!("add_files: {e}"))?;
+    let tmp;
+    let (a_path, b_path, out_path, generated) = if args.paths.is_empty() {
+        tmp = match &args.dir {
+            Some(d) => tempfile::tempdir_in(d)?,
+            None => tempfile::tempdir()?,
+        };
+        let n = (args.size / 4) as usize;
+        let (a, b) = (tmp.path().join("a.f32"), tmp.path().join("b.f32"));
+        let t = Instant::now();
+        write_input(&a, n, value_a)?;
+        write_input(&b, n, value_b)?;
+        println!(
+            "created 2 × {:.0} MiB of f32 in {} in {:.2} s (synced, dropped from the page cache)",
+            args.size as f64 / MIB,
+            tmp.path().display(),
+            t.elapsed().as_secs_f64()
+        );
+        (a, b, tmp.path().join("out.f32"), true)
+    } else {
+        let p = &args.paths;
+        (p[0].clone(), p[1].clone(), p[2].clone(), false)
+    };
+
+    // --- the measured part: map, add (streaming), flush -------------------------------
+    let t = Instant::now();
+    let a = open_input(&a_path)?;
+    let b = open_input(&b_path)?;
+    let shape: Vec<isize> = a.shape().iter().map(|&d| d as isize).collect();
+    // A new (sparse) output file: writing into it reads nothing from the disk.
+    let mut out = unsafe { create_array::<f32>(&out_path, shape) }?;
+    let total = out.len() as u64 * 4;
+    let bar = progress_bar(total);
+    let opts = StreamOptions::new()
+        .chunk_bytes(args.chunk)
+        .parallel(!args.serial)
+        .progress(|p| {
+            bar.set_position(p.done);
+            ControlFlow::Continue(())
+        });
+    ops::add_into_with(&a, &b, &mut out, opts)?;
+    out.close()?; // msync: the result is in the file
+    let secs = t.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let moved = 3.0 * total as f64 / MIB;
+    println!(
+        "added {} + {} into {} ({:.0} MiB each) in {:.3} s: {:.0} MiB/s of disk traffic ({:.0} MiB/s of output)",
+        a_path.display(),
+        b_path.display(),
+        out_path.display(),
+        total as f64 / MIB,
+        secs,
+        moved / secs,
+        total as f64 / MIB / secs
+    );
+    println!("add_s {secs:.4}");
+    match peak_rss_mib() {
+        Some(p) => println!("peak resident memory (VmHWM): {p:.1} MiB\nvmhwm_mib {p:.1}"),
+        None => println!("peak resident memory: not reported on this system"),
+    }
+    drop((a, b));
+
+    // --- verification (not timed) --------------------------------------------------------
+    if generated || args.verify {
+        let t = Instant::now();
+        let c = open_input(&out_path)?;
+        let bad = if generated {
+            let v = c.view();
+            let s = v.as_slice().expect("a fresh map is contiguous");
+            s.iter()
+                .enumerate()
+                .filter(|&(i, &x)| x != value_a(i) + value_b(i))
+                .count()
+        } else {
+            let (a, b) = (open_input(&a_path)?, open_input(&b_path)?);
+            let mut bad = 0usize;
+            ndarray::Zip::from(&a.view())
+                .and(&b.view())
+                .and(&c.view())
+                .for_each(|&x, &y, &z| bad += usize::from((x + y).to_bits() != z.to_bits()));
+            bad
+        };
+        if bad != 0 {
+            return Err(format!("verification failed: {bad} elements differ").into());
+        }
+        println!(
+            "verified all {} elements in {:.2} s",
+            c.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
