@@ -70,9 +70,7 @@ fn compute(c: &mut Criterion) {
             black_box(&cc);
         })
     });
-    group.bench_function("ndarray_alloc", |bench| {
-        bench.iter(|| black_box(&aa + &bb))
-    });
+    group.bench_function("ndarray_alloc", |bench| bench.iter(|| black_box(&aa + &bb)));
     for (label, parallel) in thread_modes() {
         group.bench_function(format!("add_into_views/{label}"), |bench| {
             bench.iter(|| {

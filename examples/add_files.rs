@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray_mmap::ops::{self, StreamOptions};
-use ndarray_mmap::{create_array, mmap_array, MmapArray};
+use ndarray_mmap::{create_array, create_npy, mmap_array, open_npy, MmapArray, MmapArrayMut};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -145,9 +145,32 @@ fn drop_cache(file: &std::fs::File) {
 #[cfg(not(target_os = "linux"))]
 fn drop_cache(_: &std::fs::File) {}
 
+fn is_npy(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// Maps an input: a `.npy` file of f32 (any shape, C or Fortran order), or a raw file of
+/// f32 as one long vector.
 fn open_input(path: &Path) -> Result<MmapArray<f32>, Box<dyn Error>> {
-    // SAFETY (of the map): the example's inputs are not modified while it runs.
-    Ok(unsafe { mmap_array::<f32>(path, [-1]) }?)
+    // SAFETY (of the maps): the example's inputs are not modified while it runs.
+    Ok(if is_npy(path) {
+        unsafe { open_npy::<f32>(path) }?
+    } else {
+        unsafe { mmap_array::<f32>(path, [-1]) }?
+    })
+}
+
+/// Creates the output (truncating an existing file): new and sparse, so writing it reads
+/// nothing from the disk.
+fn create_output(path: &Path, shape: &[usize]) -> Result<MmapArrayMut<f32>, Box<dyn Error>> {
+    let shape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
+    // SAFETY (of the maps): nothing else touches the output while the example runs.
+    Ok(if is_npy(path) {
+        unsafe { create_npy::<f32>(path, shape) }?
+    } else {
+        unsafe { create_array::<f32>(path, shape) }?
+    })
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
@@ -162,8 +185,15 @@ fn progress_bar(total: u64) -> ProgressBar {
     bar
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let args = parse_args().map_err(|e| format!("add_files: {e}"))?;
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("add_files: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
+    let args = parse_args()?;
     let tmp;
     let (a_path, b_path, out_path, generated) = if args.paths.is_empty() {
         tmp = match &args.dir {
@@ -191,9 +221,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     let t = Instant::now();
     let a = open_input(&a_path)?;
     let b = open_input(&b_path)?;
-    let shape: Vec<isize> = a.shape().iter().map(|&d| d as isize).collect();
-    // A new (sparse) output file: writing into it reads nothing from the disk.
-    let mut out = unsafe { create_array::<f32>(&out_path, shape) }?;
+    if b.view().broadcast(a.shape()).is_none() {
+        // checked before creating (and so truncating) the output file
+        return Err(format!(
+            "{} (shape {:?}) cannot be added to {} (shape {:?})",
+            b_path.display(),
+            b.shape(),
+            a_path.display(),
+            a.shape()
+        )
+        .into());
+    }
+    let mut out = create_output(&out_path, a.shape())?;
     let total = out.len() as u64 * 4;
     let bar = progress_bar(total);
     let opts = StreamOptions::new()

@@ -31,6 +31,8 @@ pub struct InPager<'a> {
 }
 
 /// Paging hooks for a map that a stream writes to.
+// Without unix system calls (Windows) the hooks do nothing and some fields go unread.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub struct OutPager<'a> {
     addr: usize,
     len: usize,
@@ -88,6 +90,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
 }
 
 /// The system's page size (4096 where it cannot be asked).
+#[cfg_attr(not(unix), allow(dead_code))]
 fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *PAGE.get_or_init(|| {
@@ -107,6 +110,7 @@ fn page_size() -> usize {
 /// address range. The page holding byte 0 and the page holding the last byte belong to
 /// the mapping as a whole (mmap maps whole pages), so `lo == 0` rounds down and
 /// `hi == len` rounds up; anywhere else the range shrinks to whole pages inside it.
+#[cfg_attr(not(unix), allow(dead_code))]
 fn whole_pages(addr: usize, len: usize, lo: usize, hi: usize) -> Option<(usize, usize)> {
     let page = page_size();
     let hi = hi.min(len);
