@@ -11,7 +11,7 @@ export OPS_BENCH_MIB=${OPS_BENCH_MIB:-64}
 REPEAT=${REPEAT:-20}
 python3 -c 'import numpy' 2>/dev/null || pip install --quiet numpy
 
-cargo bench --bench ops --features rayon 2>&1 | grep -E '^(compute|maps_flush)/|time:' || true
+cargo bench --bench ops --features rayon 2>&1 | grep -E '^(compute|maps_flush)/|time:|^interleaved' || true
 
 DIR=$(mktemp -d -p target)
 trap 'rm -rf "$DIR"' EXIT

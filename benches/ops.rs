@@ -119,5 +119,49 @@ fn maps_flush(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compute, maps_flush);
+/// The compute rows again, interleaved round by round (A, B, C, A, B, C, ...) so that load
+/// from other processes hits every contender alike; prints medians and ratios to the
+/// `Vec<f32>` loop. Not a criterion benchmark: a same-run ratio for a shared machine.
+fn interleaved(_: &mut Criterion) {
+    use std::time::Instant;
+    let n = mib() << 18;
+    let a = Array1::from_elem(n, 1.5f32);
+    let b = Array1::from_elem(n, 2.25f32);
+    let mut c = Array1::<f32>::zeros(n);
+    let (va, vb) = (a.as_slice().unwrap(), b.as_slice().unwrap());
+    let mut vc = vec![0f32; n];
+    let modes = thread_modes();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); 1 + modes.len()];
+    for _ in 0..41 {
+        let t = Instant::now();
+        for ((c, x), y) in vc.iter_mut().zip(va).zip(vb) {
+            *c = x + y;
+        }
+        black_box(&vc);
+        times[0].push(t.elapsed().as_secs_f64());
+        for (k, (_, parallel)) in modes.iter().enumerate() {
+            let t = Instant::now();
+            let opts = StreamOptions::new().parallel(*parallel);
+            add_into_with(&a.view(), &b.view(), &mut c.view_mut(), opts).unwrap();
+            black_box(&c);
+            times[k + 1].push(t.elapsed().as_secs_f64());
+        }
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let base = med(&mut times[0]);
+    println!("interleaved/vec_loop: median {:.3} ms", base * 1e3);
+    for (k, (label, _)) in modes.iter().enumerate() {
+        let m = med(&mut times[k + 1]);
+        println!(
+            "interleaved/add_into/{label}: median {:.3} ms, vec_loop / add_into = {:.2}x",
+            m * 1e3,
+            base / m
+        );
+    }
+}
+
+criterion_group!(benches, interleaved, compute, maps_flush);
 criterion_main!(benches);
