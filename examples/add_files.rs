@@ -161,8 +161,8 @@ fn open_input(path: &Path) -> Result<MmapArray<f32>, Box<dyn Error>> {
     })
 }
 
-/// Creates the output (truncating an existing file): new and sparse, so writing it reads
-/// nothing from the disk.
+/// Creates the output (truncating an existing file): new, its blocks reserved but
+/// unwritten, so writing it reads nothing from the disk.
 fn create_output(path: &Path, shape: &[usize]) -> Result<MmapArrayMut<f32>, Box<dyn Error>> {
     let shape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
     // SAFETY (of the maps): nothing else touches the output while the example runs.
