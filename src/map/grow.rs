@@ -529,6 +529,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
 mod tests {
     use crate::{create_array, mmap_array, Error, GrowProblem, MapOptions, Order};
     use ndarray::{arr1, arr2, Array2};
+    use std::io::Write;
 
     #[test]
     fn grow_c_keeps_data_and_zero_fills() {
@@ -636,6 +637,29 @@ mod tests {
         assert!(z.grow(1).is_err());
         drop(z);
         assert_eq!(std::fs::read(&path).unwrap(), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_file_changed_behind_our_back_is_not_grown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("g.u8");
+        std::fs::write(&path, [1u8; 16]).unwrap();
+        let mut a = unsafe { MapOptions::new().open_mut::<u8>(&path, [-1]) }.unwrap();
+        // A program that ignores locks appends to the file: growing would clobber it.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&[2u8; 4])
+            .unwrap();
+        let err = a.grow(32).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("ends at byte 16 but the file is 20 bytes"),
+            "{err}"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 20);
+        assert_eq!(a.shape(), &[16]);
     }
 
     #[test]
