@@ -313,15 +313,20 @@ mod tests {
         if spec.iter().filter(|&&d| d == -1).count() > 1 || spec.iter().any(|&d| d < -1) {
             return None;
         }
-        // 128 bits hold any product of up to two isize lengths; more overflow the cap anyway
-        let known = spec
-            .iter()
-            .filter(|&&d| d != -1)
-            .try_fold(1i128, |acc, &d| acc.checked_mul(d as i128))
-            .filter(|&k| {
-                k.checked_mul(elem as i128)
-                    .is_some_and(|b| b <= isize::MAX as i128)
-            })?;
+        // 128 bits hold any product of up to two isize lengths; more overflow the cap anyway.
+        // A zero length makes the product zero however large the others are (as documented
+        // for `checked_product`), even where the running product would overflow first.
+        let known = if spec.contains(&0) {
+            Some(0i128)
+        } else {
+            spec.iter()
+                .filter(|&&d| d != -1)
+                .try_fold(1i128, |acc, &d| acc.checked_mul(d as i128))
+        }
+        .filter(|&k| {
+            k.checked_mul(elem as i128)
+                .is_some_and(|b| b <= isize::MAX as i128)
+        })?;
         match spec.iter().position(|&d| d == -1) {
             None => (known * elem as i128 <= avail as i128)
                 .then(|| spec.iter().map(|&d| d as usize).collect()),
