@@ -623,3 +623,72 @@ fn zero_dimensional_and_empty() {
     ndarray_mmap::map_into(&a, &mut f, |x| x + 1).unwrap();
     assert_eq!(ops::sum(&f).unwrap(), 400);
 }
+
+/// Many chunks through real write-back, into an output that starts mid-page in its file
+/// (a header before it) and a `.npy` output: the bytes before the array are untouched and
+/// the array's bytes are right.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn streaming_many_chunks_with_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let n: usize = 1 << 19; // 2 MiB of f32 per array
+    let a0 = ndarray::Array1::from_iter((0..n).map(|i| (i % 1000) as f32));
+    let b0 = ndarray::Array1::from_iter((0..n).map(|i| (i % 7) as f32));
+    let want: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 + (i % 7) as f32).collect();
+    let mut a = unsafe { create_array::<f32>(dir.path().join("a"), [n as isize]) }.unwrap();
+    a.view_mut().assign(&a0);
+    a.close().unwrap();
+    let a = unsafe { ndarray_mmap::mmap_array::<f32>(dir.path().join("a"), [-1]) }.unwrap();
+    let mut bm =
+        unsafe { ndarray_mmap::create_npy::<f32>(dir.path().join("b.npy"), [n as isize]) }.unwrap();
+    bm.view_mut().assign(&b0);
+    bm.close().unwrap();
+    let b = unsafe { ndarray_mmap::open_npy::<f32>(dir.path().join("b.npy")) }.unwrap();
+
+    for chunk in [4096usize, 65536, 300_000] {
+        // raw output after a 100-byte header
+        let path = dir.path().join("c");
+        let mut c = unsafe {
+            MapOptions::new()
+                .offset(100)
+                .create::<f32>(&path, [n as isize])
+        }
+        .unwrap();
+        {
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.write_all_at(&[0xAB; 100], 0).unwrap();
+        }
+        let mut calls = 0;
+        let opts = StreamOptions::new().chunk_bytes(chunk).progress(|_| {
+            calls += 1;
+            ControlFlow::Continue(())
+        });
+        ops::add_into_with(&a, &b, &mut c, opts).unwrap();
+        assert_eq!(calls, (4 * n).div_ceil(chunk));
+        c.close().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            &bytes[..100],
+            &[0xAB; 100][..],
+            "chunk {chunk}: header changed"
+        );
+        assert_eq!(
+            &bytes[100..],
+            bytemuck::cast_slice::<f32, u8>(&want),
+            "chunk {chunk}"
+        );
+
+        // .npy output
+        let npath = dir.path().join("c.npy");
+        let mut c = unsafe { ndarray_mmap::create_npy::<f32>(&npath, [n as isize]) }.unwrap();
+        ops::add_into_with(&a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk)).unwrap();
+        c.close().unwrap();
+        let c = unsafe { ndarray_mmap::open_npy::<f32>(&npath) }.unwrap();
+        assert_eq!(c.view().as_slice().unwrap(), &want[..], "chunk {chunk}");
+        assert_eq!(
+            ops::sum(&c).unwrap(),
+            want.iter().map(|&x| f64::from(x)).sum::<f64>()
+        );
+    }
+}
