@@ -1040,6 +1040,7 @@ fn fold_piece<T: Copy, R>(
 ) -> R {
     match p.as_slice_memory_order() {
         Some(s) => slice(acc, s),
+        // (a 0-d view is always contiguous, so `p` has an axis here)
         None => {
             // Lane by lane: each lane along the last axis is often contiguous.
             let mut acc = acc;
@@ -1074,13 +1075,6 @@ pub fn sum_with<T: Numeric, S: Source<T> + ?Sized>(
     a: &S,
     opts: StreamOptions<'_>,
 ) -> Result<T::Sum, Error> {
-    if a.source_parts().0.ndim() == 0 {
-        // a 0-d array: one element (no lanes to walk)
-        let (v, _) = a.source_parts();
-        return Ok(v
-            .iter()
-            .fold(T::sum_zero(), |s, &x| T::sum_add(s, x.to_sum())));
-    }
     fold_stream(a.source_parts(), opts, T::sum_zero(), |acc, p| {
         fold_piece(
             p,
@@ -1122,22 +1116,19 @@ pub fn mean_with<T: Numeric, S: Source<T> + ?Sized>(
     a: &S,
     opts: StreamOptions<'_>,
 ) -> Result<Option<f64>, Error> {
-    let n = a.source_parts().0.len();
+    let parts = a.source_parts();
+    let n = parts.0.len();
     if n == 0 {
         return Ok(None);
     }
-    let total = if a.source_parts().0.ndim() == 0 {
-        a.source_parts().0.iter().map(|x| x.to_f64()).sum()
-    } else {
-        fold_stream(a.source_parts(), opts, 0.0f64, |acc, p| {
-            fold_piece(
-                p,
-                acc,
-                |acc, s| acc + fold8(s, 0.0, T::to_f64, |x, y| x + y),
-                |acc, x| acc + x.to_f64(),
-            )
-        })?
-    };
+    let total = fold_stream(parts, opts, 0.0f64, |acc, p| {
+        fold_piece(
+            p,
+            acc,
+            |acc, s| acc + fold8(s, 0.0, T::to_f64, |x, y| x + y),
+            |acc, x| acc + x.to_f64(),
+        )
+    })?;
     Ok(Some(total / n as f64))
 }
 
@@ -1161,11 +1152,6 @@ fn extremum<T: Numeric, S: Source<T> + ?Sized>(
     opts: StreamOptions<'_>,
     pick: fn(T, T) -> T,
 ) -> Result<Option<T>, Error> {
-    let (v, _) = a.source_parts();
-    if v.ndim() == 0 {
-        return Ok(v.iter().next().copied());
-    }
-    drop(v);
     fold_stream(a.source_parts(), opts, None, |acc: Option<T>, p| {
         fold_piece(
             p,
