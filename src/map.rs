@@ -496,20 +496,7 @@ impl MapOptions {
         let size = elem_size::<T>()?;
         check_offset::<T>(path, self.offset)?;
         let (file, file_len) = open_locked(path, mode)?;
-        let out_of_bounds = || Error::OutOfBounds {
-            path: path.to_path_buf(),
-            offset: self.offset,
-            len: self.len,
-            file_len,
-        };
-        let rest = file_len
-            .checked_sub(self.offset)
-            .ok_or_else(out_of_bounds)?;
-        let available = match self.len {
-            Some(len) if len > rest => return Err(out_of_bounds()),
-            Some(len) => len,
-            None => rest,
-        };
+        let available = self.window(path, file_len)?;
         let (shape, nbytes) = spec
             .resolve(type_name::<T>(), size, available, self.len.is_some())
             .map_err(|e| e.at(path))?;
@@ -520,6 +507,27 @@ impl MapOptions {
             shape,
             nbytes,
         })
+    }
+}
+
+impl MapOptions {
+    /// The number of bytes from [`offset`](Self::offset) that [`len`](Self::len) (or the
+    /// rest of a `file_len`-byte file) selects, checked to lie inside the file.
+    fn window(&self, path: &Path, file_len: u64) -> Result<u64, Error> {
+        let out_of_bounds = || Error::OutOfBounds {
+            path: path.to_path_buf(),
+            offset: self.offset,
+            len: self.len,
+            file_len,
+        };
+        let rest = file_len
+            .checked_sub(self.offset)
+            .ok_or_else(out_of_bounds)?;
+        match self.len {
+            Some(len) if len > rest => Err(out_of_bounds()),
+            Some(len) => Ok(len),
+            None => Ok(rest),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use bytemuck::Pod;
-use memmap2::MmapOptions;
+use memmap2::{MmapMut, MmapOptions};
 use ndarray::{ArrayBase, Axis, Data, Dimension, Slice};
 
 use super::MmapArrayMut;
@@ -296,30 +296,50 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         }
     }
 
-    /// Extends the file to `end` and remaps `nbytes` at the same offset as `dim`. Under
-    /// the exclusive lock. On error the file has its old length and the old map is kept.
-    fn grow_locked(&mut self, dim: D, nbytes: usize, end: u64) -> Result<(), Error> {
+    /// The file's length, checked to end where this map ends: growing a file someone
+    /// appended to would overwrite their data.
+    fn file_len_at_end(&self) -> Result<u64, Error> {
         let inner = &self.inner;
-        let (file, path) = (&inner.file, &inner.path);
         let mapped_end = inner.offset + inner.map.len() as u64;
-        let file_len = file
+        let file_len = inner
+            .file
             .metadata()
-            .map_err(|e| Error::io(path, "read metadata of", e))?
+            .map_err(|e| Error::io(&inner.path, "read metadata of", e))?
             .len();
         if file_len != mapped_end {
             return Err(Error::CannotGrow {
-                path: path.clone(),
+                path: inner.path.clone(),
                 reason: GrowProblem::NotAtEnd {
                     end: mapped_end,
                     file_len,
                 },
             });
         }
-        // Cutting back to `file_len` never takes a page the old map uses: it ends there.
-        let restore = |e: Error| match file.set_len(file_len) {
+        Ok(file_len)
+    }
+
+    /// Cuts the file back to `file_len` after `e`. That never takes a page the old map
+    /// uses: it ends there.
+    fn restore_len(&self, file_len: u64, e: Error) -> Error {
+        match self.inner.file.set_len(file_len) {
             Ok(()) => e,
-            Err(re) => Error::io(path, "restore the length of", re),
-        };
+            Err(re) => Error::io(&self.inner.path, "restore the length of", re),
+        }
+    }
+
+    /// Extends the file from `file_len` to `end` (reserving the blocks unless
+    /// preallocation is off) and maps `nbytes` at `data_start` read-write, checked to
+    /// view as `dim`. Under the exclusive lock. On error the file has its old length.
+    fn extend_and_map(
+        &self,
+        file_len: u64,
+        end: u64,
+        data_start: u64,
+        nbytes: usize,
+        dim: &D,
+    ) -> Result<MmapMut, Error> {
+        let (file, path) = (&self.inner.file, &self.inner.path);
+        let restore = |e: Error| self.restore_len(file_len, e);
         if self.preallocate {
             reserve(file, file_len, end).map_err(|source| {
                 restore(Error::Reserve {
@@ -337,19 +357,23 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         // (no truncation by others while mapped) covers the rest.
         let map = unsafe {
             MmapOptions::new()
-                .offset(inner.offset)
+                .offset(data_start)
                 .len(nbytes)
                 .map_mut(file)
         }
         .map_err(|e| restore(Error::io(path, "map read-write", e)))?;
-        // Same offset, so the same alignment; check anyway, since `view` relies on it.
-        let checked = bytes::view::<T, _>(&map, dim.clone(), inner.order)
-            .map(drop)
-            .map_err(|e| e.at(path));
-        if let Err(e) = checked {
-            drop(map);
-            return Err(restore(e));
+        // `view` relies on the shape and alignment fitting the map: check them once here.
+        match bytes::view::<T, _>(&map, dim.clone(), self.inner.order) {
+            Ok(_) => Ok(map),
+            Err(e) => Err(restore(e.at(path))),
         }
+    }
+
+    /// Extends the file to `end` and remaps `nbytes` at the same offset as `dim`. Under
+    /// the exclusive lock. On error the file has its old length and the old map is kept.
+    fn grow_locked(&mut self, dim: D, nbytes: usize, end: u64) -> Result<(), Error> {
+        let file_len = self.file_len_at_end()?;
+        let map = self.extend_and_map(file_len, end, self.inner.offset, nbytes, &dim)?;
         self.inner.map = map;
         self.inner.dim = dim;
         self.sync.set(PendingSync::FILE);
@@ -376,20 +400,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         use std::io::{Read, Seek, SeekFrom, Write};
         let inner = &self.inner;
         let (mut file, path) = (&inner.file, &inner.path);
-        let mapped_end = inner.offset + inner.map.len() as u64;
-        let file_len = file
-            .metadata()
-            .map_err(|e| Error::io(path, "read metadata of", e))?
-            .len();
-        if file_len != mapped_end {
-            return Err(Error::CannotGrow {
-                path: path.clone(),
-                reason: GrowProblem::NotAtEnd {
-                    end: mapped_end,
-                    file_len,
-                },
-            });
-        }
+        let file_len = self.file_len_at_end()?;
         // Re-read the header under the lock: it must still describe this map.
         let head_len = inner.offset - start;
         let mut old_head = vec![0u8; head_len as usize];
@@ -428,40 +439,12 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             .checked_add(nbytes as u64)
             .filter(|&e| i64::try_from(e).is_ok())
             .ok_or_else(|| self.overflow(dim.slice()))?;
-        let restore = |e: Error| match file.set_len(file_len) {
-            Ok(()) => e,
-            Err(re) => Error::io(path, "restore the length of", re),
-        };
-        if self.preallocate {
-            reserve(file, file_len, end).map_err(|source| {
-                restore(Error::Reserve {
-                    path: path.clone(),
-                    from: file_len,
-                    to: end,
-                    source,
-                })
-            })?;
-        }
-        file.set_len(end)
-            .map_err(|e| restore(Error::io(path, "resize", e)))?;
-        // SAFETY: as in `grow_locked`: the file is `end` bytes long and exclusively locked.
-        let map = unsafe {
-            MmapOptions::new()
-                .offset(data_start)
-                .len(nbytes)
-                .map_mut(file)
-        }
-        .map_err(|e| restore(Error::io(path, "map read-write", e)))?;
-        let checked = bytes::view::<T, _>(&map, dim.clone(), inner.order)
-            .map(drop)
-            .map_err(|e| e.at(path));
-        if let Err(e) = checked {
-            drop(map);
-            return Err(restore(e));
-        }
+        let map = self.extend_and_map(file_len, end, data_start, nbytes, &dim)?;
+        let restore = |e: Error| self.restore_len(file_len, e);
         if data_start != inner.offset {
             // Move the data to after the larger header, through a map of the whole .npy.
-            // SAFETY: as above; `start..end` lies inside the file.
+            // SAFETY: as in `extend_and_map`: the file is `end` bytes long and exclusively
+            // locked, and `start..end` lies inside it.
             let mut whole = unsafe {
                 MmapOptions::new()
                     .offset(start)

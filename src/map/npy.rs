@@ -235,20 +235,7 @@ impl MapOptions {
     /// data region with the header's order.
     fn npy_region<T: Element>(&self, path: &Path, mode: Mode) -> Result<(Region, Order), Error> {
         let (file, file_len) = open_locked(path, mode)?;
-        let out_of_bounds = || Error::OutOfBounds {
-            path: path.to_path_buf(),
-            offset: self.offset,
-            len: self.len,
-            file_len,
-        };
-        let rest = file_len
-            .checked_sub(self.offset)
-            .ok_or_else(out_of_bounds)?;
-        let avail = match self.len {
-            Some(len) if len > rest => return Err(out_of_bounds()),
-            Some(len) => len,
-            None => rest,
-        };
+        let avail = self.window(path, file_len)?;
         let buf = read_prefix(&file, path, self.offset, avail)?;
         let header = NpyHeader::parse(&buf).map_err(|e| e.at(path))?;
         header.check_element::<T>().map_err(|e| e.at(path))?;
