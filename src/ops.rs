@@ -13,6 +13,10 @@
 //! Inputs broadcast to the output's shape as in numpy's `out=`; integer arithmetic wraps
 //! (in debug and release builds alike) and never panics.
 //!
+//! In place, numpy's `a += b` on a memmap: [`add_assign`]`(&mut a, &b)` and its family,
+//! [`zip_map_inplace`] and [`map_inplace`] take the output as their first operand and
+//! stream the same way.
+//!
 //! ```
 //! use ndarray::{array, Array2};
 //! use ndarray_mmap::add_into;
@@ -66,7 +70,6 @@ use crate::map::{MmapArray, MmapArrayMut};
 pub const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
 
 /// Below this many bytes of output per chunk, work stays on the calling thread.
-#[cfg(feature = "rayon")]
 const PARALLEL_MIN_BYTES: usize = 1 << 20;
 
 /// How far a streaming operation has got: `done` of `total` bytes (of output for the
@@ -647,36 +650,69 @@ fn broadcast_to<'v, T>(
 }
 
 /// Whether `n` elements of `T` are worth splitting across threads.
-#[cfg(feature = "rayon")]
 fn go_parallel<T>(opts: &StreamOptions<'_>, n: usize) -> bool {
-    opts.parallel && n.saturating_mul(std::mem::size_of::<T>()) >= PARALLEL_MIN_BYTES
+    cfg!(feature = "rayon")
+        && opts.parallel
+        && n.saturating_mul(std::mem::size_of::<T>()) >= PARALLEL_MIN_BYTES
 }
 
-/// The driver behind every `*_into` function: `c[i] = f(a[i], b[i])` over the output's
-/// pieces in memory order, with the paging hooks of whichever operands are mapped.
-fn zip_stream<A, B, C, F>(
-    a: (ArrayViewD<'_, A>, Option<InPager<'_>>),
-    b: Option<(ArrayViewD<'_, B>, Option<InPager<'_>>)>,
+/// Runs `$f` over the `Zip` `$zip`, split across threads when `$par` (and `rayon` is on).
+macro_rules! zip_for_each {
+    ($zip:expr, $par:expr, $f:expr) => {{
+        let z = $zip;
+        #[cfg(feature = "rayon")]
+        if $par {
+            z.par_for_each($f);
+        } else {
+            z.for_each($f);
+        }
+        #[cfg(not(feature = "rayon"))]
+        {
+            let _: bool = $par;
+            z.for_each($f);
+        }
+    }};
+}
+
+/// A view of an input and its paging hooks, if it is mapped.
+type InParts<'v, T> = (ArrayViewD<'v, T>, Option<InPager<'v>>);
+
+/// The engine behind every elementwise function: visits the output `c` piece by piece in
+/// its memory order, with the paging hooks of whichever operands are mapped, and calls
+/// `kernel(piece of c, piece of a, piece of b, parallel)` with the inputs broadcast to
+/// `c`'s shape and sliced alike.
+///
+/// `a` is `None` for the in-place functions, where the output is itself the first input
+/// (the kernel reads it through its piece of `c`): its pages then get the output's
+/// handling only — read ahead in order, written back before they are dropped — and never
+/// the inputs' early drop, which would lose nothing on a shared map but read them twice.
+fn zip_stream<A, B, C, K>(
+    a: Option<InParts<'_, A>>,
+    b: Option<InParts<'_, B>>,
     c: (ArrayViewMutD<'_, C>, Option<OutPager<'_>>),
     mut opts: StreamOptions<'_>,
-    f: F,
+    mut kernel: K,
 ) -> Result<(), Error>
 where
-    A: Copy + Send + Sync,
-    B: Copy + Send + Sync,
-    C: Copy + Send + Sync,
-    F: Fn(A, Option<B>) -> C + Send + Sync,
+    K: FnMut(ArrayViewMutD<'_, C>, Option<ArrayViewD<'_, A>>, Option<ArrayViewD<'_, B>>, bool),
 {
     let (mut cv, cpager) = c;
     let shape = cv.shape().to_vec();
     let cstrides = cv.strides().to_vec();
+    let in_place = a.is_none();
     // Check every shape before writing anything.
-    let (av, apager) = a;
-    let a_name = if b.is_some() { "first input" } else { "input" };
-    let ab = broadcast_to(&av, &shape, a_name)?;
+    let (av, apager) = match a {
+        Some((v, p)) => (Some(v), p),
+        None => (None, None),
+    };
     let (bv, bpager) = match b {
         Some((v, p)) => (Some(v), p),
         None => (None, None),
+    };
+    let a_name = if bv.is_some() { "first input" } else { "input" };
+    let ab = match &av {
+        Some(v) => Some(broadcast_to(v, &shape, a_name)?),
+        None => None,
     };
     let bb = match &bv {
         Some(v) => Some(broadcast_to(v, &shape, "second input")?),
@@ -689,30 +725,36 @@ where
     let chunk = (opts.chunk_bytes / csize).max(1);
     let plan = Plan::new(&shape, &cstrides, chunk);
 
-    let c_in_order = same_order(&shape, &cstrides, &cstrides);
-    let mut a_stream = InStream::new(
-        apager,
-        av.shape() == shape && same_order(&shape, ab.strides(), &cstrides),
-    );
-    let mut b_stream = match &bb {
-        Some(bb) => InStream::new(
-            bpager,
-            bv.as_ref().is_some_and(|v| v.shape() == shape.as_slice())
-                && same_order(&shape, bb.strides(), &cstrides),
-        ),
-        None => None,
+    // An input is read in its file order when it is not broadcast and its layout
+    // matches the output's.
+    let in_order = |input: &[usize], strides: &[isize]| {
+        input == shape.as_slice() && same_order(&shape, strides, &cstrides)
     };
+    let mut a_stream = match (&av, &ab) {
+        (Some(av), Some(ab)) => InStream::new(apager, in_order(av.shape(), ab.strides())),
+        _ => None,
+    };
+    let mut b_stream = match (&bv, &bb) {
+        (Some(bv), Some(bb)) => InStream::new(bpager, in_order(bv.shape(), bb.strides())),
+        _ => None,
+    };
+    let c_in_order = same_order(&shape, &cstrides, &cstrides);
     let mut c_stream = OutStream::new(cpager, c_in_order);
     let c_base = c_stream.as_ref().map_or(0, |s| s.pager.addr());
+    if in_place {
+        if let Some(s) = &c_stream {
+            s.pager.sequential();
+        }
+    }
 
     let mut done_elems = 0usize;
     let mut result = Ok(());
     for piece in plan {
-        let pa = slice_view(&ab, &piece);
+        let pa = ab.as_ref().map(|v| slice_view(v, &piece));
         let pb = bb.as_ref().map(|v| slice_view(v, &piece));
-        let mut pc = cv.slice_each_axis_mut(|d| piece[d.axis.index()]);
-        if let Some(s) = a_stream.as_mut() {
-            s.at(&pa);
+        let pc = cv.slice_each_axis_mut(|d| piece[d.axis.index()]);
+        if let (Some(s), Some(pa)) = (a_stream.as_mut(), pa.as_ref()) {
+            s.at(pa);
         }
         if let (Some(s), Some(pb)) = (b_stream.as_mut(), pb.as_ref()) {
             s.at(pb);
@@ -725,30 +767,7 @@ where
             }
         }
         let n = pc.len();
-        match pb {
-            Some(pb) => {
-                let z = Zip::from(&mut pc).and(&pa).and(&pb);
-                #[cfg(feature = "rayon")]
-                if go_parallel::<C>(&opts, n) {
-                    z.par_for_each(|c, &a, &b| *c = f(a, Some(b)));
-                } else {
-                    z.for_each(|c, &a, &b| *c = f(a, Some(b)));
-                }
-                #[cfg(not(feature = "rayon"))]
-                z.for_each(|c, &a, &b| *c = f(a, Some(b)));
-            }
-            None => {
-                let z = Zip::from(&mut pc).and(&pa);
-                #[cfg(feature = "rayon")]
-                if go_parallel::<C>(&opts, n) {
-                    z.par_for_each(|c, &a| *c = f(a, None));
-                } else {
-                    z.for_each(|c, &a| *c = f(a, None));
-                }
-                #[cfg(not(feature = "rayon"))]
-                z.for_each(|c, &a| *c = f(a, None));
-            }
-        }
+        kernel(pc, pa, pb, go_parallel::<C>(&opts, n));
         done_elems += n;
         if let Err(e) = report(&mut opts, (done_elems * csize) as u64, total) {
             result = Err(e);
@@ -763,6 +782,9 @@ where
         s.finish();
     }
     if let Some(s) = c_stream {
+        if in_place {
+            s.pager.normal();
+        }
         let r = s.finish(completed);
         if result.is_ok() {
             result = r;
@@ -805,11 +827,20 @@ where
     F: Fn(A, B) -> C + Send + Sync,
 {
     zip_stream(
-        a.source_parts(),
+        Some(a.source_parts()),
         Some(b.source_parts()),
         c.sink_parts(),
         opts,
-        move |x, y: Option<B>| f(x, y.expect("two inputs")),
+        |mut pc, pa, pb, par| {
+            let (Some(pa), Some(pb)) = (pa, pb) else {
+                unreachable!("the engine slices every input it is given")
+            };
+            zip_for_each!(
+                Zip::from(&mut pc).and(&pa).and(&pb),
+                par,
+                |c, &a, &b| *c = f(a, b)
+            );
+        },
     )
 }
 
@@ -866,9 +897,18 @@ where
     SC: Sink<C> + ?Sized,
     F: Fn(A) -> C + Send + Sync,
 {
-    zip_stream::<A, A, C, _>(a.source_parts(), None, c.sink_parts(), opts, move |x, _| {
-        f(x)
-    })
+    zip_stream::<A, (), C, _>(
+        Some(a.source_parts()),
+        None,
+        c.sink_parts(),
+        opts,
+        |mut pc, pa, _, par| {
+            let Some(pa) = pa else {
+                unreachable!("the engine slices every input it is given")
+            };
+            zip_for_each!(Zip::from(&mut pc).and(&pa), par, |c, &a| *c = f(a));
+        },
+    )
 }
 
 /// `c = f(a)` elementwise, `a` broadcast to `c`'s shape.
@@ -993,6 +1033,223 @@ binary_op!(
 let mut c = ndarray::Array1::<i32>::zeros(3);
 ndarray_mmap::div_into(&a, &ndarray::array![2, 0, -1], &mut c)?;
 assert_eq!(c, ndarray::array![3, 0, i32::MIN]); // x / 0 == 0, MIN / -1 wraps"
+);
+
+// ---------------------------------------------------------------------------------------
+// In place: `a = f(a, b)`, numpy's `np.add(a, b, out=a)` or `a += b`.
+
+/// `a = f(a, b)` elementwise in place, `b` broadcast to `a`'s shape, with options.
+///
+/// The in-place form of [`zip_map_into_with`] (which the borrow rules forbid calling as
+/// `zip_map_into(&a, &b, &mut a, f)`): `a` is read and written chunk by chunk, in its
+/// memory order; a mapped `a` is read ahead and its finished chunks are written back as
+/// for any output.
+///
+/// # Errors
+/// [`Error::Broadcast`] when `b`'s shape cannot be broadcast to `a`'s (nothing is
+/// written then); [`Error::Cancelled`] when the progress callback cancels (the first
+/// `done` bytes of `a` in its memory order are updated, the rest unchanged); an I/O
+/// error when write-back of a mapped `a` fails.
+///
+/// ```
+/// use ndarray::array;
+/// use ndarray_mmap::ops::{zip_map_inplace_with, StreamOptions};
+/// let mut a = array![[1.0f32, 2.0], [3.0, 4.0]];
+/// let scale = array![10u8, 100];
+/// zip_map_inplace_with(&mut a, &scale, |x, s| x * f32::from(s), StreamOptions::new())?;
+/// assert_eq!(a, array![[10.0, 200.0], [30.0, 400.0]]);
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+pub fn zip_map_inplace_with<A, B, SA, SB, F>(
+    a: &mut SA,
+    b: &SB,
+    f: F,
+    opts: StreamOptions<'_>,
+) -> Result<(), Error>
+where
+    A: Copy + Send + Sync,
+    B: Copy + Send + Sync,
+    SA: Sink<A> + ?Sized,
+    SB: Source<B> + ?Sized,
+    F: Fn(A, B) -> A + Send + Sync,
+{
+    zip_stream::<(), B, A, _>(
+        None,
+        Some(b.source_parts()),
+        a.sink_parts(),
+        opts,
+        |mut pa, _, pb, par| {
+            let Some(pb) = pb else {
+                unreachable!("the engine slices every input it is given")
+            };
+            zip_for_each!(Zip::from(&mut pa).and(&pb), par, |a, &b| *a = f(*a, b));
+        },
+    )
+}
+
+/// `a = f(a, b)` elementwise in place, `b` broadcast to `a`'s shape. The element types
+/// may differ. Streams when `a` or `b` is mapped (see the [module docs](self)).
+///
+/// # Errors
+/// As for [`zip_map_inplace_with`].
+///
+/// ```
+/// use ndarray::array;
+/// let mut a = array![[1i32, 2], [3, 4]];
+/// ndarray_mmap::ops::zip_map_inplace(&mut a, &array![true, false], |x, keep| {
+///     if keep { x } else { 0 }
+/// })?;
+/// assert_eq!(a, array![[1, 0], [3, 0]]);
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+pub fn zip_map_inplace<A, B, SA, SB, F>(a: &mut SA, b: &SB, f: F) -> Result<(), Error>
+where
+    A: Copy + Send + Sync,
+    B: Copy + Send + Sync,
+    SA: Sink<A> + ?Sized,
+    SB: Source<B> + ?Sized,
+    F: Fn(A, B) -> A + Send + Sync,
+{
+    zip_map_inplace_with(a, b, f, StreamOptions::new())
+}
+
+/// `a = f(a)` elementwise in place, with options.
+///
+/// # Errors
+/// [`Error::Cancelled`] when the progress callback cancels; an I/O error when
+/// write-back of a mapped `a` fails. Never for in-memory arrays without a callback.
+///
+/// ```
+/// use ndarray_mmap::ops::{map_inplace_with, StreamOptions};
+/// let mut a = ndarray::array![1.0f64, 4.0, 9.0];
+/// map_inplace_with(&mut a, f64::sqrt, StreamOptions::new().chunk_bytes(8))?;
+/// assert_eq!(a, ndarray::array![1.0, 2.0, 3.0]);
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+pub fn map_inplace_with<A, SA, F>(a: &mut SA, f: F, opts: StreamOptions<'_>) -> Result<(), Error>
+where
+    A: Copy + Send + Sync,
+    SA: Sink<A> + ?Sized,
+    F: Fn(A) -> A + Send + Sync,
+{
+    zip_stream::<(), (), A, _>(None, None, a.sink_parts(), opts, |mut pa, _, _, par| {
+        zip_for_each!(Zip::from(&mut pa), par, |a| *a = f(*a));
+    })
+}
+
+/// `a = f(a)` elementwise in place; streams when `a` is a mapped [`MmapArrayMut`].
+///
+/// # Errors
+/// As for [`map_inplace_with`].
+///
+/// ```
+/// let mut a = ndarray::array![[1u8, 200], [3, 4]];
+/// ndarray_mmap::ops::map_inplace(&mut a.view_mut(), |x| x.wrapping_mul(2))?;
+/// assert_eq!(a, ndarray::array![[2, 144], [6, 8]]);
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+pub fn map_inplace<A, SA, F>(a: &mut SA, f: F) -> Result<(), Error>
+where
+    A: Copy + Send + Sync,
+    SA: Sink<A> + ?Sized,
+    F: Fn(A) -> A + Send + Sync,
+{
+    map_inplace_with(a, f, StreamOptions::new())
+}
+
+macro_rules! assign_op {
+    ($name:ident, $name_with:ident, $into:ident, $method:ident, $sym:literal, $example:literal) => {
+        #[doc = concat!("`a ", $sym, "= b` elementwise in place, with options (chunk size, threads, progress).")]
+        ///
+        /// # Errors
+        /// As for [`zip_map_inplace_with`].
+        ///
+        /// ```
+        /// use ndarray_mmap::ops::StreamOptions;
+        /// let mut a = ndarray::array![[6i32, 8], [10, 12]];
+        /// let b = ndarray::array![2i32, 4];
+        #[doc = concat!("ndarray_mmap::ops::", stringify!($name_with), "(&mut a, &b, StreamOptions::new())?;")]
+        #[doc = concat!("assert_eq!(a[[1, 1]], 12 ", $sym, " 4);")]
+        /// # Ok::<(), ndarray_mmap::Error>(())
+        /// ```
+        pub fn $name_with<T, SA, SB>(a: &mut SA, b: &SB, opts: StreamOptions<'_>) -> Result<(), Error>
+        where
+            T: Numeric,
+            SA: Sink<T> + ?Sized,
+            SB: Source<T> + ?Sized,
+        {
+            zip_map_inplace_with(a, b, T::$method, opts)
+        }
+
+        #[doc = concat!("`a ", $sym, "= b` elementwise in place, `b` broadcast to `a`'s shape: numpy's `a ", $sym, "= b` on a memmap.")]
+        ///
+        #[doc = concat!("The in-place form of [`", stringify!($into), "`]. Works on any ndarray arrays or views")]
+        /// (any layout), and streams through files when given mapped owners (`&mut
+        /// MmapArrayMut`, [`MmapArray`]); see the [module docs](crate::ops). Integers wrap
+        /// and never panic (see [`Numeric`]).
+        ///
+        /// # Errors
+        /// [`Error::Broadcast`] when `b` cannot be broadcast to `a`'s shape (nothing is
+        /// written then); an I/O error when write-back of a mapped `a` fails.
+        ///
+        /// ```
+        #[doc = $example]
+        /// # Ok::<(), ndarray_mmap::Error>(())
+        /// ```
+        pub fn $name<T, SA, SB>(a: &mut SA, b: &SB) -> Result<(), Error>
+        where
+            T: Numeric,
+            SA: Sink<T> + ?Sized,
+            SB: Source<T> + ?Sized,
+        {
+            $name_with(a, b, StreamOptions::new())
+        }
+    };
+}
+
+assign_op!(
+    add_assign,
+    add_assign_with,
+    add_into,
+    elem_add,
+    "+",
+    "let mut a = ndarray::array![[1.0f32, 2.0], [3.0, 4.0]];
+ndarray_mmap::ops::add_assign(&mut a, &ndarray::array![10.0f32, 20.0])?; // a row to every row
+assert_eq!(a, ndarray::array![[11.0, 22.0], [13.0, 24.0]]);
+let err = ndarray_mmap::ops::add_assign(&mut a, &ndarray::array![1.0f32, 2.0, 3.0]).unwrap_err();
+assert_eq!(err.to_string(), \"cannot broadcast the second input's shape [3] to the output's shape [2, 2]\");
+assert_eq!(a, ndarray::array![[11.0, 22.0], [13.0, 24.0]]); // unchanged"
+);
+assign_op!(
+    sub_assign,
+    sub_assign_with,
+    sub_into,
+    elem_sub,
+    "-",
+    "let mut a = ndarray::array![0u8, 5];
+ndarray_mmap::ops::sub_assign(&mut a.view_mut(), &ndarray::array![1u8])?;
+assert_eq!(a, ndarray::array![255, 4]); // wraps"
+);
+assign_op!(
+    mul_assign,
+    mul_assign_with,
+    mul_into,
+    elem_mul,
+    "*",
+    "let mut a = ndarray::array![3.0f64, -2.0];
+let b = a.clone();
+ndarray_mmap::ops::mul_assign(&mut a, &b)?;
+assert_eq!(a, ndarray::array![9.0, 4.0]);"
+);
+assign_op!(
+    div_assign,
+    div_assign_with,
+    div_into,
+    elem_div,
+    "/",
+    "let mut a = ndarray::array![7i32, 7, i32::MIN];
+ndarray_mmap::ops::div_assign(&mut a, &ndarray::array![2, 0, -1])?;
+assert_eq!(a, ndarray::array![3, 0, i32::MIN]); // x / 0 == 0, MIN / -1 wraps"
 );
 
 // ---------------------------------------------------------------------------------------

@@ -192,6 +192,23 @@ impl OutPager<'_> {
         self.addr
     }
 
+    /// Tells the kernel the whole map will be read in order (for an output that is also
+    /// read: the in-place operations).
+    pub(crate) fn sequential(&self) {
+        #[cfg(unix)]
+        if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
+            advise_pages(s, e, libc::MADV_SEQUENTIAL);
+        }
+    }
+
+    /// Back to default paging behaviour after a stream.
+    pub(crate) fn normal(&self) {
+        #[cfg(unix)]
+        if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
+            advise_pages(s, e, libc::MADV_NORMAL);
+        }
+    }
+
     /// The mapping's length in bytes.
     pub(crate) fn len(&self) -> usize {
         self.len
