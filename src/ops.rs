@@ -835,11 +835,8 @@ where
             let (Some(pa), Some(pb)) = (pa, pb) else {
                 unreachable!("the engine slices every input it is given")
             };
-            zip_for_each!(
-                Zip::from(&mut pc).and(&pa).and(&pb),
-                par,
-                |c, &a, &b| *c = f(a, b)
-            );
+            zip_for_each!(Zip::from(&mut pc).and(&pa).and(&pb), par, |c, &a, &b| *c =
+                f(a, b));
         },
     )
 }

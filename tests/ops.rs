@@ -692,3 +692,294 @@ fn streaming_many_chunks_with_offsets() {
         );
     }
 }
+
+// ---- in place: `a op= b` -------------------------------------------------------------
+
+fn run_assign<T: Model, SA: ops::Sink<T> + ?Sized, SB: ops::Source<T> + ?Sized>(
+    op: Op,
+    a: &mut SA,
+    b: &SB,
+    opts: StreamOptions<'_>,
+) -> Result<(), Error> {
+    match op {
+        Op::Add => ops::add_assign_with(a, b, opts),
+        Op::Sub => ops::sub_assign_with(a, b, opts),
+        Op::Mul => ops::mul_assign_with(a, b, opts),
+        Op::Div => ops::div_assign_with(a, b, opts),
+    }
+}
+
+/// `a op= b` on views of every layout against the reference computed from a copy of `a`.
+fn check_assign_views<T: Model>(
+    op: Op,
+    s: &Shapes,
+    la: Layout,
+    lb: Layout,
+    chunk: usize,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let mut a = Held::<T>::new(&s.out, la, seed);
+    let b = Held::<T>::new(&s.b, lb, seed ^ 0x55);
+    let want = expected(op, &a.view(), &b.view(), &s.out);
+    let orig = a.data.clone();
+    run_assign(
+        op,
+        &mut a.view_mut(),
+        &b.view(),
+        StreamOptions::new().chunk_bytes(chunk),
+    )
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(bits(a.view().iter().copied()), bits(want.iter().copied()));
+    if la == Layout::Strided {
+        // the elements between the selected ones are untouched
+        let between = |d: &ArrayD<T>| -> Vec<u8> {
+            bits(
+                d.indexed_iter()
+                    .filter(|(ix, _)| ix.slice().iter().any(|i| i % 2 == 1))
+                    .map(|(_, &x)| x),
+            )
+        };
+        prop_assert_eq!(between(&a.data), between(&orig));
+    }
+    Ok(())
+}
+
+macro_rules! assign_view_props {
+    ($($name:ident: $t:ty),*) => {
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+            $(
+            #[test]
+            #[cfg_attr(miri, ignore)]
+            fn $name(op in op(), s in shapes(), la in layout(), lb in layout(), chunk in chunk(), seed in any::<u64>()) {
+                check_assign_views::<$t>(op, &s, la, lb, chunk, seed)?;
+            }
+            )*
+        }
+    };
+}
+
+assign_view_props!(assign_f32: f32, assign_f64: f64, assign_i8: i8, assign_u16: u16, assign_i32: i32, assign_u64: u64);
+
+/// `a op= b` on a mapped `a` (C or Fortran order file) with a mapped `b`, comparing the
+/// bytes on disk.
+fn check_assign_files<T: Model>(
+    op: Op,
+    s: &Shapes,
+    la: Layout,
+    lb: Layout,
+    chunk: usize,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let a0 = Held::<T>::new(&s.out, Layout::C, seed);
+    let b0 = Held::<T>::new(&s.b, Layout::C, seed ^ 0x55);
+    let want = expected(op, &a0.view(), &b0.view(), &s.out);
+    let b = {
+        let m = file_with(dir.path(), "b", &b0.view(), order_of(lb));
+        m.close().unwrap();
+        let shape: Vec<isize> = s.b.iter().map(|&d| d as isize).collect();
+        unsafe {
+            MapOptions::new()
+                .order(order_of(lb))
+                .open::<T>(dir.path().join("b"), shape)
+        }
+        .unwrap()
+    };
+    let mut a = file_with(dir.path(), "a", &a0.view(), order_of(la));
+    a.flush().unwrap();
+    run_assign(op, &mut a, &b, StreamOptions::new().chunk_bytes(chunk))
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(bits(a.view().iter().copied()), bits(want.iter().copied()));
+    a.close().unwrap();
+    let on_disk = std::fs::read(dir.path().join("a")).unwrap();
+    prop_assert_eq!(on_disk, file_bytes_in_order(&want.view(), order_of(la)));
+    prop_assert_eq!(
+        std::fs::read(dir.path().join("b")).unwrap(),
+        file_bytes_in_order(&b0.view(), order_of(lb))
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn assign_files_f32(op in op(), s in shapes(), la in layout(), lb in layout(), chunk in chunk(), seed in any::<u64>()) {
+        check_assign_files::<f32>(op, &s, la, lb, chunk, seed)?;
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn assign_files_i16(op in op(), s in shapes(), la in layout(), lb in layout(), chunk in chunk(), seed in any::<u64>()) {
+        check_assign_files::<i16>(op, &s, la, lb, chunk, seed)?;
+    }
+
+    /// Floats against ndarray's own `a += &b` on a clone.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn add_assign_matches_ndarray_operator(s in shapes(), la in layout(), lb in layout(), chunk in chunk(), seed in any::<u64>()) {
+        let mut a = Held::<f32>::new(&s.out, la, seed);
+        let b = Held::<f32>::new(&s.b, lb, seed ^ 1);
+        let mut want = a.view().to_owned();
+        want += &b.view();
+        ops::add_assign_with(&mut a.view_mut(), &b.view(), StreamOptions::new().chunk_bytes(chunk)).unwrap();
+        prop_assert_eq!(a.view(), want.view());
+    }
+
+    /// `map_inplace` and `zip_map_inplace` (with another element type) on every layout.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn map_and_zip_map_inplace(s in shapes(), la in layout(), lb in layout(), chunk in chunk(), seed in any::<u64>()) {
+        let opts = || StreamOptions::new().chunk_bytes(chunk);
+        let mut a = Held::<f64>::new(&s.out, la, seed);
+        let want = a.view().mapv(|x| x * 0.5 - 1.0);
+        ops::map_inplace_with(&mut a.view_mut(), |x| x * 0.5 - 1.0, opts()).unwrap();
+        prop_assert_eq!(a.view(), want.view());
+        let b = Held::<i16>::new(&s.b, lb, seed ^ 7);
+        let mut want = a.view().to_owned();
+        Zip::from(&mut want).and(&b.view().broadcast(s.out.clone()).unwrap()).for_each(|x, &y| *x += f64::from(y));
+        ops::zip_map_inplace_with(&mut a.view_mut(), &b.view(), |x, y| x + f64::from(y), opts()).unwrap();
+        prop_assert_eq!(a.view(), want.view());
+    }
+
+    /// A `b` that does not broadcast to `a` gives an error naming both shapes and leaves
+    /// `a` untouched, on views and on a mapped file.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn assign_shape_errors_leave_a_untouched(out in prop::collection::vec(1usize..5, 1..4), axis in 0usize..3, extra in 1usize..3, op in op(), seed in any::<u64>()) {
+        let axis = axis % out.len();
+        let mut bad = out.clone();
+        bad[axis] = out[axis] + extra; // neither equal nor 1
+        let b = Held::<i32>::new(&bad, Layout::C, seed);
+        let mut a = Held::<i32>::new(&out, Layout::C, seed ^ 3);
+        let before = a.data.clone();
+        let err = run_assign(op, &mut a.view_mut(), &b.view(), StreamOptions::new()).unwrap_err();
+        prop_assert_eq!(
+            err.to_string(),
+            format!("cannot broadcast the second input's shape {bad:?} to the output's shape {out:?}")
+        );
+        prop_assert_eq!(&a.data, &before);
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = file_with(dir.path(), "a", &before.view(), Order::C);
+        m.flush().unwrap();
+        let err = run_assign(op, &mut m, &b.data, StreamOptions::new().chunk_bytes(4)).unwrap_err();
+        let is_broadcast = matches!(err, Error::Broadcast { .. });
+        prop_assert!(is_broadcast);
+        m.close().unwrap();
+        prop_assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), bits(before.iter().copied()));
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn cancelling_in_place_keeps_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = unsafe { create_array::<i32>(dir.path().join("a"), [64, 64]) }.unwrap();
+    a.view_mut().fill(5);
+    let b = ndarray::Array1::<i32>::from_elem(64, 2);
+    let mut calls = 0;
+    let opts = StreamOptions::new().chunk_bytes(4096).progress(|p| {
+        calls += 1;
+        assert_eq!(p.total, 16384);
+        if p.done >= 8192 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    let err = ops::mul_assign_with(&mut a, &b, opts).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Cancelled {
+                done: 8192,
+                total: 16384
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(calls, 2);
+    a.close().unwrap();
+    let bytes = std::fs::read(dir.path().join("a")).unwrap();
+    let vals: &[i32] = bytemuck::cast_slice(&bytes);
+    assert!(vals[..2048].iter().all(|&x| x == 10));
+    assert!(vals[2048..].iter().all(|&x| x == 5));
+}
+
+/// Many chunks through real write-back, in place on a file that starts mid-page (a
+/// header before the array) and on a `.npy`, with a mapped `b`; the header is untouched.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn in_place_streaming_many_chunks_with_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let n: usize = 1 << 18; // 1 MiB of f32
+    let a0: Vec<f32> = (0..n).map(|i| (i % 1000) as f32).collect();
+    let mut bm = unsafe { create_array::<f32>(dir.path().join("b"), [n as isize]) }.unwrap();
+    bm.view_mut()
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, x)| *x = (i % 7) as f32);
+    bm.close().unwrap();
+    let b = unsafe { ndarray_mmap::mmap_array::<f32>(dir.path().join("b"), [-1]) }.unwrap();
+    let want: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 - (i % 7) as f32).collect();
+
+    for chunk in [4096usize, 65536, 300_000] {
+        let path = dir.path().join("a");
+        let mut a = unsafe {
+            MapOptions::new()
+                .offset(100)
+                .create::<f32>(&path, [n as isize])
+        }
+        .unwrap();
+        a.view_mut().assign(&ndarray::ArrayView1::from(&a0[..]));
+        a.flush().unwrap();
+        {
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.write_all_at(&[0xAB; 100], 0).unwrap();
+        }
+        let mut calls = 0;
+        let opts = StreamOptions::new().chunk_bytes(chunk).progress(|_| {
+            calls += 1;
+            ControlFlow::Continue(())
+        });
+        ops::sub_assign_with(&mut a, &b, opts).unwrap();
+        assert_eq!(calls, (4 * n).div_ceil(chunk));
+        a.close().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..100], &[0xAB; 100][..], "chunk {chunk}: header");
+        assert_eq!(
+            &bytes[100..],
+            bytemuck::cast_slice::<f32, u8>(&want),
+            "chunk {chunk}"
+        );
+
+        let npath = dir.path().join("a.npy");
+        let mut a = unsafe { ndarray_mmap::create_npy::<f32>(&npath, [n as isize]) }.unwrap();
+        a.view_mut().assign(&ndarray::ArrayView1::from(&a0[..]));
+        ops::sub_assign_with(&mut a, &b, StreamOptions::new().chunk_bytes(chunk)).unwrap();
+        ops::map_inplace_with(&mut a, |x| x * 2.0, StreamOptions::new().chunk_bytes(chunk))
+            .unwrap();
+        a.close().unwrap();
+        let a = unsafe { ndarray_mmap::open_npy::<f32>(&npath) }.unwrap();
+        let want2: Vec<f32> = want.iter().map(|x| x * 2.0).collect();
+        assert_eq!(a.view().as_slice().unwrap(), &want2[..], "chunk {chunk}");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn in_place_on_copy_on_write_never_reaches_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a");
+    std::fs::write(&path, vec![1u8; 3 * 8192]).unwrap();
+    let mut a = unsafe { MapOptions::new().open_copy::<u8>(&path, [-1]) }.unwrap();
+    let b = ndarray::arr0(4u8);
+    ops::add_assign_with(&mut a, &b, StreamOptions::new().chunk_bytes(4096)).unwrap();
+    assert!(a.view().iter().all(|&x| x == 5));
+    a.close().unwrap();
+    assert!(std::fs::read(&path).unwrap().iter().all(|&x| x == 1));
+}
