@@ -6,6 +6,7 @@
 //! - `compute/*`: the arithmetic alone. `vec_loop` is a plain `Vec<f32>` add (the
 //!   memory-bandwidth bound), `ndarray_zip` ndarray's `Zip`, `ndarray_alloc` is `&a + &b`
 //!   (allocates its result), `add_into_views` the crate on in-memory arrays,
+//!   `add_assign_views` its in-place form `c += b`,
 //!   `add_into_maps` the crate on mapped files already in the page cache.
 //! - `maps_flush/*`: `add_into` on mapped files including `flush()` (the data reaches the
 //!   disk), the figure to put next to numpy's `np.add(a, b, out=c); c.flush()` on
@@ -15,7 +16,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::{Array1, Zip};
-use ndarray_mmap::ops::{add_into_with, StreamOptions};
+use ndarray_mmap::ops::{add_assign_with, add_into_with, StreamOptions};
 use ndarray_mmap::{create_array, MmapArrayMut};
 
 fn mib() -> usize {
@@ -80,6 +81,16 @@ fn compute(c: &mut Criterion) {
             })
         });
     }
+
+    // In place, `cc += bb`: two arrays of traffic instead of three (the throughput
+    // figure counts three, to compare times with the rows above).
+    group.bench_function("add_assign_views/1thread", |bench| {
+        bench.iter(|| {
+            let opts = StreamOptions::new().parallel(false);
+            add_assign_with(&mut cc.view_mut(), &bb.view(), opts).unwrap();
+            black_box(&cc);
+        })
+    });
 
     let dir = tempfile::tempdir().expect("temp dir");
     let ma = filled(dir.path(), "a", n, 1.5);
