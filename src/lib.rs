@@ -36,7 +36,7 @@
 //! - [`MapOptions`], [`MmapArray`], [`MmapArrayMut`]: the owners that hold a map and lend
 //!   views; the only code with `unsafe`.
 //! - [`ops`]: elementwise math ([`add_into`] and its family, [`zip_map_into`],
-//!   [`map_into`]) and reductions, on any ndarray views or streaming through mapped files
+//!   [`map_into`], the in-place [`ops::add_assign`] family for `a += b`) and reductions, on any ndarray views or streaming through mapped files
 //!   with bounded memory.
 //! - [`Error`]: the one error type; every message names the path and the numbers at fault.
 //!

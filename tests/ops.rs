@@ -983,3 +983,23 @@ fn in_place_on_copy_on_write_never_reaches_the_file() {
     a.close().unwrap();
     assert!(std::fs::read(&path).unwrap().iter().all(|&x| x == 1));
 }
+
+/// Default options on 2 MiB arrays: one chunk big enough to be split across threads
+/// with the `rayon` feature (`cargo test --features rayon`), on one thread without.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn in_place_big_chunks_match_the_reference() {
+    let n = 1usize << 19;
+    let mut a = ndarray::Array2::from_shape_fn((n / 64, 64), |(i, j)| (i * 64 + j) as u32);
+    let b = ndarray::Array1::from_shape_fn(64, |j| u32::MAX - j as u32);
+    let mut want = a.clone();
+    want.zip_mut_with(&b.broadcast((n / 64, 64)).unwrap(), |x, &y| {
+        *x = x.wrapping_mul(y).wrapping_add(1)
+    });
+    ops::mul_assign(&mut a, &b).unwrap();
+    ops::map_inplace(&mut a.view_mut(), |x| x.wrapping_add(1)).unwrap();
+    assert_eq!(a, want);
+    let mut t = a.t().to_owned(); // Fortran order: `to_owned` keeps the transposed layout
+    ops::zip_map_inplace(&mut t.view_mut(), &a.t(), |x, y| x ^ y).unwrap();
+    assert!(t.iter().all(|&x| x == 0));
+}
