@@ -685,7 +685,8 @@ type InParts<'v, T> = (ArrayViewD<'v, T>, Option<InPager<'v>>);
 /// `a` is `None` for the in-place functions, where the output is itself the first input
 /// (the kernel reads it through its piece of `c`): its pages then get the output's
 /// handling only — read ahead in order, written back before they are dropped — and never
-/// the inputs' early drop, which would lose nothing on a shared map but read them twice.
+/// the inputs' early drop, which would push its dirty pages into the page cache before
+/// write-back was started and so lose the bound on dirty pages in flight.
 fn zip_stream<A, B, C, K>(
     a: Option<InParts<'_, A>>,
     b: Option<InParts<'_, B>>,
