@@ -18,11 +18,11 @@ use super::{MmapArray, MmapArrayMut};
 use crate::bytes;
 use crate::error::Error;
 
-/// Paging hooks for a map that a stream reads from.
+/// The pages of one live mapping, with the hints both directions of a stream give.
 ///
 /// Holds the address and length of the mapping it was made from, and borrows the owner
 /// for `'a`, so the mapping outlives it.
-pub struct InPager<'a> {
+pub struct Pages<'a> {
     addr: usize,
     len: usize,
     /// Copy-on-write: dropping pages would lose private writes, so every hook is a no-op.
@@ -30,28 +30,91 @@ pub struct InPager<'a> {
     owner: PhantomData<&'a [u8]>,
 }
 
+/// Paging hooks for a map that a stream reads from.
+pub struct InPager<'a>(Pages<'a>);
+
 /// Paging hooks for a map that a stream writes to.
 // Without unix system calls (Windows) the hooks do nothing and some fields go unread.
 #[cfg_attr(not(unix), allow(dead_code))]
 pub struct OutPager<'a> {
-    addr: usize,
-    len: usize,
-    private: bool,
+    pages: Pages<'a>,
     /// Where byte 0 of the mapping lies in the file.
     file_offset: u64,
     file: &'a File,
     path: &'a Path,
 }
 
+impl<'a> std::ops::Deref for InPager<'a> {
+    type Target = Pages<'a>;
+    fn deref(&self) -> &Pages<'a> {
+        &self.0
+    }
+}
+
+impl<'a> std::ops::Deref for OutPager<'a> {
+    type Target = Pages<'a>;
+    fn deref(&self) -> &Pages<'a> {
+        &self.pages
+    }
+}
+
+impl Pages<'_> {
+    fn of(map: &[u8], private: bool) -> Self {
+        Pages {
+            addr: map.as_ptr() as usize,
+            len: map.len(),
+            private,
+            owner: PhantomData,
+        }
+    }
+
+    /// The address of byte 0 of the mapping, to locate views' pointers in it.
+    pub(crate) fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// The mapping's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Tells the kernel the whole map will be read in order (read ahead aggressively).
+    pub(crate) fn sequential(&self) {
+        #[cfg(unix)]
+        self.advise_all(libc::MADV_SEQUENTIAL);
+    }
+
+    /// Back to default paging behaviour after a stream.
+    pub(crate) fn normal(&self) {
+        #[cfg(unix)]
+        self.advise_all(libc::MADV_NORMAL);
+    }
+
+    #[cfg(unix)]
+    fn advise_all(&self, advice: libc::c_int) {
+        if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
+            advise_pages(s, e, advice);
+        }
+    }
+
+    /// Drops this process's whole pages of bytes `lo..hi` (not for copy-on-write maps).
+    fn drop_pages(&self, lo: usize, hi: usize) {
+        if self.private {
+            return;
+        }
+        #[cfg(unix)]
+        if let Some((s, e)) = whole_pages(self.addr, self.len, lo, hi) {
+            advise_pages(s, e, libc::MADV_DONTNEED);
+        }
+        #[cfg(not(unix))]
+        let _ = (lo, hi);
+    }
+}
+
 impl<T: Pod, D: Dimension> MmapArray<T, D> {
     /// A view of the whole array plus its paging hooks, for the streaming operations.
     pub(crate) fn stream_parts(&self) -> (ArrayViewD<'_, T>, InPager<'_>) {
-        let pager = InPager {
-            addr: self.inner.map.as_ptr() as usize,
-            len: self.inner.map.len(),
-            private: false,
-            owner: PhantomData,
-        };
+        let pager = InPager(Pages::of(&self.inner.map, false));
         (self.view().into_dyn(), pager)
     }
 }
@@ -59,12 +122,7 @@ impl<T: Pod, D: Dimension> MmapArray<T, D> {
 impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// A view of the whole array plus its read-side paging hooks.
     pub(crate) fn stream_parts(&self) -> (ArrayViewD<'_, T>, InPager<'_>) {
-        let pager = InPager {
-            addr: self.inner.map.as_ptr() as usize,
-            len: self.inner.map.len(),
-            private: self.copy_on_write,
-            owner: PhantomData,
-        };
+        let pager = InPager(Pages::of(&self.inner.map, self.copy_on_write));
         (self.view().into_dyn(), pager)
     }
 
@@ -72,15 +130,12 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     pub(crate) fn stream_parts_mut(&mut self) -> (ArrayViewMutD<'_, T>, OutPager<'_>) {
         let private = self.copy_on_write;
         let inner = &mut self.inner;
-        let addr = inner.map.as_ptr() as usize;
-        let len = inner.map.len();
+        let pages = Pages::of(&inner.map, private);
         let view = bytes::view_mut(&mut inner.map, inner.dim.clone(), inner.order)
             .expect("shape and alignment were checked when the file was mapped")
             .into_dyn();
         let pager = OutPager {
-            addr,
-            len,
-            private,
+            pages,
             file_offset: inner.offset,
             file: &inner.file,
             path: &inner.path,
@@ -145,75 +200,14 @@ fn advise_pages(start: usize, end: usize, advice: libc::c_int) {
 }
 
 impl InPager<'_> {
-    /// Tells the kernel the whole map will be read in order (read ahead aggressively).
-    pub(crate) fn sequential(&self) {
-        #[cfg(unix)]
-        if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
-            advise_pages(s, e, libc::MADV_SEQUENTIAL);
-        }
-    }
-
-    /// Back to default paging behaviour after a stream.
-    pub(crate) fn normal(&self) {
-        #[cfg(unix)]
-        if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
-            advise_pages(s, e, libc::MADV_NORMAL);
-        }
-    }
-
-    /// The address of byte 0 of the mapping, to locate views' pointers in it.
-    pub(crate) fn addr(&self) -> usize {
-        self.addr
-    }
-
-    /// The mapping's length in bytes.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     /// Drops this process's pages of bytes `lo..hi` (whole pages only): the stream is
     /// done with them. Clean page-cache pages are then reclaimed first under pressure.
     pub(crate) fn release(&self, lo: usize, hi: usize) {
-        if self.private {
-            return;
-        }
-        #[cfg(unix)]
-        if let Some((s, e)) = whole_pages(self.addr, self.len, lo, hi) {
-            advise_pages(s, e, libc::MADV_DONTNEED);
-        }
-        #[cfg(not(unix))]
-        let _ = (lo, hi);
+        self.drop_pages(lo, hi);
     }
 }
 
 impl OutPager<'_> {
-    /// The address of byte 0 of the mapping.
-    pub(crate) fn addr(&self) -> usize {
-        self.addr
-    }
-
-    /// Tells the kernel the whole map will be read in order (for an output that is also
-    /// read: the in-place operations).
-    pub(crate) fn sequential(&self) {
-        #[cfg(unix)]
-        if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
-            advise_pages(s, e, libc::MADV_SEQUENTIAL);
-        }
-    }
-
-    /// Back to default paging behaviour after a stream.
-    pub(crate) fn normal(&self) {
-        #[cfg(unix)]
-        if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
-            advise_pages(s, e, libc::MADV_NORMAL);
-        }
-    }
-
-    /// The mapping's length in bytes.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     /// Starts writing bytes `lo..hi` back to the file without waiting
     /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)` on Linux; nothing elsewhere).
     pub(crate) fn start_writeback(&self, lo: usize, hi: usize) {
@@ -286,10 +280,7 @@ impl OutPager<'_> {
         }
         #[cfg(not(unix))]
         let _ = self.file;
-        #[cfg(unix)]
-        if let Some((s, e)) = whole_pages(self.addr, self.len, lo, hi) {
-            advise_pages(s, e, libc::MADV_DONTNEED);
-        }
+        self.drop_pages(lo, hi);
         Ok(())
     }
 }
