@@ -1003,3 +1003,36 @@ fn in_place_big_chunks_match_the_reference() {
     ops::zip_map_inplace(&mut t.view_mut(), &a.t(), |x, y| x ^ y).unwrap();
     assert!(t.iter().all(|&x| x == 0));
 }
+
+/// Default options on 2 MiB arrays for the `*_into` family: one chunk big enough to be
+/// split across threads with the `rayon` feature, on one thread without; on views and on
+/// mapped files.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn into_big_chunks_match_the_reference() {
+    let n = 1usize << 19;
+    let a = ndarray::Array2::from_shape_fn((n / 64, 64), |(i, j)| (i * 64 + j) as i32);
+    let b = ndarray::Array1::from_shape_fn(64, |j| i32::MAX - j as i32);
+    let want = ndarray::Array2::from_shape_fn((n / 64, 64), |(i, j)| a[[i, j]].wrapping_sub(b[j]));
+    let mut c = ndarray::Array2::<i32>::zeros((n / 64, 64));
+    ndarray_mmap::sub_into(&a, &b, &mut c).unwrap();
+    assert_eq!(c, want);
+    let mut f = ndarray::Array2::<i32>::zeros((64, n / 64));
+    let mut ft = f.view_mut().reversed_axes(); // Fortran-order output of the same shape
+    ndarray_mmap::zip_map_into(&a.view(), &b.view(), &mut ft, |x, y| x.wrapping_sub(y)).unwrap();
+    assert_eq!(f.t(), want);
+
+    let dir = tempfile::tempdir().unwrap();
+    let pa = dir.path().join("a.i32");
+    let mut fa = unsafe { create_array::<i32>(&pa, [(n / 64) as isize, 64]) }.unwrap();
+    fa.view_mut().assign(&a.view().into_dyn());
+    let mut out =
+        unsafe { create_array::<i32>(dir.path().join("c.i32"), [(n / 64) as isize, 64]) }.unwrap();
+    ndarray_mmap::sub_into(&fa, &b, &mut out).unwrap();
+    out.flush().unwrap();
+    assert_eq!(out.view(), want.view().into_dyn());
+    assert_eq!(
+        ops::sum(&out).unwrap(),
+        want.iter().fold(0i64, |s, &x| s.wrapping_add(x as i64))
+    );
+}
