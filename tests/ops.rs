@@ -378,6 +378,23 @@ fn file_with<T: Model>(
     m
 }
 
+/// A new file holding `data` in `order`, closed and mapped again read-only.
+fn read_only_file_with<T: Model>(
+    dir: &std::path::Path,
+    name: &str,
+    data: &ArrayViewD<T>,
+    order: Order,
+) -> ndarray_mmap::MmapArray<T> {
+    file_with(dir, name, data, order).close().unwrap();
+    let shape: Vec<isize> = data.shape().iter().map(|&d| d as isize).collect();
+    unsafe {
+        MapOptions::new()
+            .order(order)
+            .open::<T>(dir.join(name), shape)
+    }
+    .unwrap()
+}
+
 fn file_bytes_in_order<T: Model>(a: &ArrayViewD<T>, order: Order) -> Vec<u8> {
     match order {
         Order::C => bits(a.iter().copied()),
@@ -398,17 +415,7 @@ fn check_files<T: Model>(
     let a0 = Held::<T>::new(&s.a, Layout::C, seed);
     let b0 = Held::<T>::new(&s.b, Layout::C, seed ^ 0x55);
     let want = expected(op, &a0.view(), &b0.view(), &s.out);
-    let a = {
-        let m = file_with(dir.path(), "a", &a0.view(), order_of(la));
-        m.close().unwrap();
-        let shape: Vec<isize> = s.a.iter().map(|&d| d as isize).collect();
-        unsafe {
-            MapOptions::new()
-                .order(order_of(la))
-                .open::<T>(dir.path().join("a"), shape)
-        }
-        .unwrap()
-    };
+    let a = read_only_file_with(dir.path(), "a", &a0.view(), order_of(la));
     let b = file_with(dir.path(), "b", &b0.view(), order_of(lb)); // a writable map as input
     let c_init = Held::<T>::new(&s.out, Layout::C, seed ^ 0xAA);
     let mut c = file_with(dir.path(), "c", &c_init.view(), order_of(lc));
@@ -775,17 +782,7 @@ fn check_assign_files<T: Model>(
     let a0 = Held::<T>::new(&s.out, Layout::C, seed);
     let b0 = Held::<T>::new(&s.b, Layout::C, seed ^ 0x55);
     let want = expected(op, &a0.view(), &b0.view(), &s.out);
-    let b = {
-        let m = file_with(dir.path(), "b", &b0.view(), order_of(lb));
-        m.close().unwrap();
-        let shape: Vec<isize> = s.b.iter().map(|&d| d as isize).collect();
-        unsafe {
-            MapOptions::new()
-                .order(order_of(lb))
-                .open::<T>(dir.path().join("b"), shape)
-        }
-        .unwrap()
-    };
+    let b = read_only_file_with(dir.path(), "b", &b0.view(), order_of(lb));
     let mut a = file_with(dir.path(), "a", &a0.view(), order_of(la));
     a.flush().unwrap();
     run_assign(op, &mut a, &b, StreamOptions::new().chunk_bytes(chunk))
