@@ -350,28 +350,43 @@ impl MapOptions {
         shape: impl ShapeArg,
     ) -> Result<MmapArrayMut<T>, Error> {
         let path = path.as_ref();
-        let spec = Spec::parse_explicit(shape.to_spec()).map_err(|e| e.at(path))?;
-        let (shape, nbytes) = spec
-            .resolve(type_name::<T>(), elem_size::<T>()?, u64::MAX, false)
-            .map_err(|e| e.at(path))?;
+        let (spec, shape, nbytes) = create_shape::<T>(path, shape)?;
         check_offset::<T>(path, self.offset)?;
-        let total = self
-            .offset
+        // SAFETY: forwarded to the caller.
+        unsafe { self.create_mapped(path, &spec, shape, nbytes, &[], self.offset) }
+    }
+
+    /// Creates `path` holding `head` then zeros, `nbytes` of array data from `data_start`,
+    /// and maps the data read-write as `shape`.
+    ///
+    /// # Safety
+    /// As for [`open_mut`](Self::open_mut).
+    unsafe fn create_mapped<T: Pod>(
+        &self,
+        path: &Path,
+        spec: &Spec,
+        shape: Vec<usize>,
+        nbytes: usize,
+        head: &[u8],
+        data_start: u64,
+    ) -> Result<MmapArrayMut<T>, Error> {
+        let total = data_start
             .checked_add(nbytes as u64)
             .ok_or_else(|| Error::Overflow {
                 path: Some(path.to_path_buf()),
                 shape: spec.given.clone(),
                 elem: type_name::<T>(),
             })?;
-        let file = self.create_file(path, &[], total)?;
+        let file = self.create_file(path, head, total)?;
         let r = Region {
             file,
             path: path.to_path_buf(),
-            offset: self.offset,
+            offset: data_start,
             shape,
             nbytes,
         };
-        // SAFETY: as in `open_mut`; the region is exactly the file's new length.
+        // SAFETY: the caller upholds `open_mut`'s contract; the region is exactly the
+        // file's new length from `data_start`.
         let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
             .map_err(|e| Error::io(&r.path, "map read-write", e))?;
         let a = MmapArrayMut::new(Inner::new(map, r, self.order), false, self)?;
@@ -557,6 +572,18 @@ fn open_locked(path: &Path, mode: Mode) -> Result<(File, u64), Error> {
         .map_err(|e| Error::io(path, "read metadata of", e))?
         .len();
     Ok((file, file_len))
+}
+
+/// The shape (no `-1`) and byte count of a new array, with the spec as given.
+fn create_shape<T: Pod>(
+    path: &Path,
+    shape: impl ShapeArg,
+) -> Result<(Spec, Vec<usize>, usize), Error> {
+    let spec = Spec::parse_explicit(shape.to_spec()).map_err(|e| e.at(path))?;
+    let (shape, nbytes) = spec
+        .resolve(type_name::<T>(), elem_size::<T>()?, u64::MAX, false)
+        .map_err(|e| e.at(path))?;
+    Ok((spec, shape, nbytes))
 }
 
 fn check_offset<T>(path: &Path, offset: u64) -> Result<(), Error> {

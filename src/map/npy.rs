@@ -5,12 +5,15 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::{open_locked, open_regular, Inner, MapOptions, MmapArray, MmapArrayMut, Mode, Region};
+use super::{
+    create_shape, open_locked, open_regular, Inner, MapOptions, MmapArray, MmapArrayMut, Mode,
+    Region,
+};
 use crate::bytes;
 use crate::element::Element;
 use crate::error::Error;
 use crate::npy::{NpyHeader, NpyProblem, MAX_HEADER_BYTES};
-use crate::shape::{Order, ShapeArg, Spec};
+use crate::shape::{Order, ShapeArg};
 
 /// Reads at most [`MAX_HEADER_BYTES`] (and at most `avail`) bytes at `offset`.
 fn read_prefix(file: &File, path: &Path, offset: u64, avail: u64) -> Result<Vec<u8>, Error> {
@@ -201,34 +204,13 @@ impl MapOptions {
         shape: impl ShapeArg,
     ) -> Result<MmapArrayMut<T>, Error> {
         let path = path.as_ref();
-        let spec = Spec::parse_explicit(shape.to_spec()).map_err(|e| e.at(path))?;
-        let (shape, nbytes) = spec
-            .resolve(T::NAME, std::mem::size_of::<T>(), u64::MAX, false)
-            .map_err(|e| e.at(path))?;
+        let (spec, shape, nbytes) = create_shape::<T>(path, shape)?;
         let header = NpyHeader::for_element::<T>(&shape, self.order).map_err(|e| e.at(path))?;
         let head = header.to_bytes();
-        let total = (head.len() as u64)
-            .checked_add(nbytes as u64)
-            .ok_or_else(|| Error::Overflow {
-                path: Some(path.to_path_buf()),
-                shape: spec.given.clone(),
-                elem: T::NAME,
-            })?;
-        let file = self.create_file(path, &head, total)?;
-        let r = Region {
-            file,
-            path: path.to_path_buf(),
-            offset: head.len() as u64,
-            shape,
-            nbytes,
-        };
-        // SAFETY: as in `open_npy_mut`; the region is exactly the data after the header,
-        // inside the file's new length.
-        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
-            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
-        let a = MmapArrayMut::new(Inner::new(map, r, self.order), false, self)?.npy_at(0);
-        a.created();
-        Ok(a)
+        let data_start = head.len() as u64;
+        // SAFETY: forwarded to the caller.
+        let a = unsafe { self.create_mapped(path, &spec, shape, nbytes, &head, data_start) }?;
+        Ok(a.npy_at(0))
     }
 
     /// Opens and locks `path`, reads and checks its header against `T`, and returns the
