@@ -203,13 +203,18 @@ fn expected<T: Model>(op: Op, a: &ArrayViewD<T>, b: &ArrayViewD<T>, out: &[usize
     c
 }
 
-fn run_op<T: Model>(
+fn run_op<T: Model, SA, SB, SC>(
     op: Op,
-    a: &ArrayViewD<T>,
-    b: &ArrayViewD<T>,
-    c: &mut ArrayViewMutD<T>,
+    a: &SA,
+    b: &SB,
+    c: &mut SC,
     opts: StreamOptions<'_>,
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    SA: ops::Source<T> + ?Sized,
+    SB: ops::Source<T> + ?Sized,
+    SC: ops::Sink<T> + ?Sized,
+{
     match op {
         Op::Add => ops::add_into_with(a, b, c, opts),
         Op::Sub => ops::sub_into_with(a, b, c, opts),
@@ -420,13 +425,8 @@ fn check_files<T: Model>(
     let c_init = Held::<T>::new(&s.out, Layout::C, seed ^ 0xAA);
     let mut c = file_with(dir.path(), "c", &c_init.view(), order_of(lc));
     c.flush().unwrap();
-    let r = match op {
-        Op::Add => ops::add_into_with(&a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk)),
-        Op::Sub => ops::sub_into_with(&a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk)),
-        Op::Mul => ops::mul_into_with(&a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk)),
-        Op::Div => ops::div_into_with(&a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk)),
-    };
-    r.map_err(|e| TestCaseError::fail(e.to_string()))?;
+    run_op(op, &a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk))
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(bits(c.view().iter().copied()), bits(want.iter().copied()));
     c.close().unwrap();
     let on_disk = std::fs::read(dir.path().join("c")).unwrap();
