@@ -48,6 +48,7 @@ pub fn byte_len<T: Pod>(shape: &[usize]) -> Result<usize, Error> {
 pub(crate) fn elem_size<T>() -> Result<usize, Error> {
     match std::mem::size_of::<T>() {
         0 => Err(Error::ZeroSizedElement {
+            path: None,
             elem: type_name::<T>(),
         }),
         n => Ok(n),

@@ -39,12 +39,20 @@ pub enum Error {
         /// What it is instead.
         kind: &'static str,
     },
-    /// Another map or process holds a conflicting advisory lock on the file.
+    /// Another map or process holds a conflicting advisory lock on the file, and the
+    /// call did not wait (or waited [`MapOptions::lock_timeout`](crate::MapOptions::lock_timeout)
+    /// in vain).
     Locked {
         /// The path.
         path: PathBuf,
-        /// `true` when an exclusive lock was wanted (to change the file's length).
+        /// `true` when an exclusive lock was wanted: to replace the file or move its data
+        /// (which no other map may see), or to append (one appender at a time).
         exclusive: bool,
+        /// What could not be done: `"map"`, `"replace"`, `"append to"`, `"move the data of"`,
+        /// `"read the header of"`.
+        action: &'static str,
+        /// How long the call waited, if it was allowed to.
+        waited: Option<std::time::Duration>,
     },
     /// A shape specification is invalid on its own (before looking at any data).
     InvalidShape {
@@ -126,8 +134,32 @@ pub enum Error {
     },
     /// The element type has size zero; nothing can be mapped as it.
     ZeroSizedElement {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
         /// The element type's name.
         elem: &'static str,
+    },
+    /// The element type is aligned to more than a page: no file offset can guarantee the
+    /// alignment of a map (maps start on page boundaries).
+    OverAligned {
+        /// The file, when one is involved.
+        path: Option<PathBuf>,
+        /// The element type's name.
+        elem: &'static str,
+        /// Its alignment.
+        align: usize,
+        /// The page size.
+        page: usize,
+    },
+    /// Two operands of one operation map overlapping bytes of the same file at different
+    /// positions, so writing the output would change inputs not yet read.
+    Aliased {
+        /// The file.
+        path: Option<PathBuf>,
+        /// The output's byte range in the file.
+        output: std::ops::Range<u64>,
+        /// The input's byte range in the file.
+        input: std::ops::Range<u64>,
     },
     /// An element range lies outside the array.
     ElementRange {
@@ -219,6 +251,11 @@ pub enum ShapeProblem {
         /// The axis.
         axis: usize,
     },
+    /// A length is above `isize::MAX` (no array can have it).
+    TooLong {
+        /// The axis.
+        axis: usize,
+    },
     /// `-1` cannot be inferred because the other dimensions multiply to zero.
     InferredWithZero {
         /// The axis of the `-1`.
@@ -300,10 +337,11 @@ impl Error {
             | Error::Misaligned { path, .. }
             | Error::ElementRange { path, .. }
             | Error::Dimensionality { path, .. }
-            | Error::Npy { path, .. } => path.as_deref(),
-            Error::ZeroSizedElement { .. } | Error::Broadcast { .. } | Error::Cancelled { .. } => {
-                None
-            }
+            | Error::Npy { path, .. }
+            | Error::ZeroSizedElement { path, .. }
+            | Error::OverAligned { path, .. }
+            | Error::Aliased { path, .. } => path.as_deref(),
+            Error::Broadcast { .. } | Error::Cancelled { .. } => None,
         }
     }
 
@@ -319,6 +357,9 @@ impl Error {
             | Error::Misaligned { path, .. }
             | Error::ElementRange { path, .. }
             | Error::Dimensionality { path, .. }
+            | Error::ZeroSizedElement { path, .. }
+            | Error::OverAligned { path, .. }
+            | Error::Aliased { path, .. }
             | Error::Npy { path, .. } => {
                 if path.is_none() {
                     *path = Some(at.to_path_buf());
@@ -327,7 +368,6 @@ impl Error {
             Error::NotAFile { .. }
             | Error::Locked { .. }
             | Error::OutOfBounds { .. }
-            | Error::ZeroSizedElement { .. }
             | Error::Broadcast { .. }
             | Error::Cancelled { .. }
             | Error::Reserve { .. }
@@ -357,6 +397,18 @@ impl From<io::Error> for Error {
 }
 
 /// Writes `[a, b, c]`.
+/// A length that may be missing (an axis out of range in a hand-built error).
+struct Len(Option<isize>);
+
+impl fmt::Display for Len {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(d) => write!(f, "{d}"),
+            None => write!(f, "out of range"),
+        }
+    }
+}
+
 struct Dims<'a, T>(&'a [T]);
 
 impl<T: fmt::Display> fmt::Display for Dims<'_, T> {
@@ -382,18 +434,25 @@ impl fmt::Display for Error {
             Error::NotAFile { kind, .. } => {
                 write!(f, "not a regular file ({kind}); only regular files can be mapped")
             }
-            Error::Locked { exclusive, .. } => {
-                if *exclusive {
-                    write!(
-                        f,
+            Error::Locked {
+                exclusive,
+                action,
+                waited,
+                ..
+            } => {
+                let who = match (*exclusive, *action) {
+                    (true, "append to") => "another appender (in this process or another) is appending",
+                    (true, _) => {
                         "the file is mapped elsewhere (another map or process holds a lock); \
-                         its length cannot be changed until every map of it is closed"
-                    )
-                } else {
-                    write!(
-                        f,
-                        "the file is locked by another process changing its length; try again"
-                    )
+                         every other map of it must be closed first"
+                    }
+                    (false, "read the header of") => "another process is rewriting the header",
+                    (false, _) => "another process holds it exclusively (replacing it or moving its data)",
+                };
+                write!(f, "cannot {action} the file: {who}")?;
+                match waited {
+                    Some(w) => write!(f, " (waited {w:?})"),
+                    None => write!(f, " (not waited for; see MapOptions::lock_timeout)"),
                 }
             }
             Error::InvalidShape { shape, reason, .. } => {
@@ -405,7 +464,11 @@ impl fmt::Display for Error {
                     ShapeProblem::Negative { axis } => write!(
                         f,
                         "shape {shape}: dimension {axis} is {}; lengths must be >= 0, or -1 to infer one",
-                        shape.0[*axis]
+                        Len(shape.0.get(*axis).copied())
+                    ),
+                    ShapeProblem::TooLong { axis } => write!(
+                        f,
+                        "dimension {axis} is longer than isize::MAX; no array can have that length"
                     ),
                     ShapeProblem::InferredWhenCreating { axis } => write!(
                         f,
@@ -477,9 +540,21 @@ impl fmt::Display for Error {
                     "offset {offset} lies past the end of the file ({file_len} bytes)"
                 ),
             },
-            Error::ZeroSizedElement { elem } => {
+            Error::ZeroSizedElement { elem, .. } => {
                 write!(f, "{elem} has size 0 and cannot be mapped")
             }
+            Error::OverAligned {
+                elem, align, page, ..
+            } => write!(
+                f,
+                "{elem} is aligned to {align} bytes, more than a page ({page} bytes); maps start on page boundaries, so it cannot be mapped"
+            ),
+            Error::Aliased { output, input, .. } => write!(
+                f,
+                "the output (bytes {}..{} of the file) overlaps an input (bytes {}..{}) at a different position; \
+                 writing it would change input not yet read (use the in-place operations, or another output file)",
+                output.start, output.end, input.start, input.end
+            ),
             Error::ElementRange { start, end, len, .. } => write!(
                 f,
                 "element range {start}..{end} lies outside the array of {len} elements"

@@ -1,10 +1,11 @@
 //! The mapped-owner layer: owner types that hold a memory map and lend ndarray views,
 //! the options builder, flush, hints and advisory locks. The only module with `unsafe`.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytemuck::Pod;
 use memmap2::{Mmap, MmapMut, MmapOptions};
@@ -15,12 +16,15 @@ use crate::element::type_name;
 use crate::error::Error;
 use crate::shape::{Order, ShapeArg, Spec};
 
+mod file;
 mod grow;
+pub(crate) mod lock;
 mod npy;
 pub(crate) mod stream;
 pub use npy::{create_npy, open_npy, open_npy_mut};
 
-use grow::{reserve, PendingSync};
+pub(crate) use file::FileId;
+use file::{Mode, PendingSync};
 
 /// A paging hint for the kernel (`madvise`); a no-op where the platform has none.
 ///
@@ -86,20 +90,14 @@ pub struct MapOptions {
     create_new: bool,
     /// `true` when [`MapOptions::preallocate`] was turned off (the default reserves).
     sparse: bool,
-}
-
-/// What `open_region` opens the file for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Read,
-    Write,
-    Copy,
+    lock_timeout: Option<Duration>,
 }
 
 /// An open, locked, regular file and the byte region of it to map.
 struct Region {
     file: File,
     path: PathBuf,
+    id: FileId,
     offset: u64,
     shape: Vec<usize>,
     nbytes: usize,
@@ -215,6 +213,23 @@ impl MapOptions {
         self
     }
 
+    /// How long a call may wait for a lock another map or process holds (default: not at
+    /// all, [`Error::Locked`] at once). Applies to mapping (while another process
+    /// replaces the file), to replacing a file with [`create`](Self::create) (while
+    /// others map it), and to [`grow`](MmapArrayMut::grow) and
+    /// [`append`](MmapArrayMut::append) (while another appender appends). Waiting polls;
+    /// it never blocks past the bound.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = ndarray_mmap::MapOptions::new().lock_timeout(Duration::from_secs(2));
+    /// # let _ = opts;
+    /// ```
+    pub fn lock_timeout(mut self, wait: Duration) -> Self {
+        self.lock_timeout = Some(wait);
+        self
+    }
+
     /// Maps a file read-only. No mutable view can be had: the type has no such method.
     ///
     /// # Safety
@@ -248,7 +263,10 @@ impl MapOptions {
         // region lies inside the file (checked by `open_region`).
         let map = unsafe { self.mmap_options(&r).map(&r.file) }
             .map_err(|e| Error::io(&r.path, "map", e))?;
-        MmapArray::new(Inner::new(map, r, self.order), self.advice)
+        MmapArray::new(
+            Inner::new(map, r, self.order, self, self.len.is_some()),
+            self.advice,
+        )
     }
 
     /// Maps a file read-write, shared: writes reach the file (and every other process
@@ -281,7 +299,12 @@ impl MapOptions {
         // permitted.
         let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
             .map_err(|e| Error::io(&r.path, "map read-write", e))?;
-        MmapArrayMut::new(Inner::new(map, r, self.order), false, self)
+        MmapArrayMut::new(
+            Inner::new(map, r, self.order, self, self.len.is_some()),
+            false,
+            self,
+            PendingSync::default(),
+        )
     }
 
     /// Maps a file copy-on-write: the view is mutable, but writes stay in this process's
@@ -315,7 +338,12 @@ impl MapOptions {
         // SAFETY: as in `open`; a private map never writes to the file.
         let map = unsafe { self.mmap_options(&r).map_copy(&r.file) }
             .map_err(|e| Error::io(&r.path, "map copy-on-write", e))?;
-        MmapArrayMut::new(Inner::new(map, r, self.order), true, self)
+        MmapArrayMut::new(
+            Inner::new(map, r, self.order, self, self.len.is_some()),
+            true,
+            self,
+            PendingSync::default(),
+        )
     }
 
     /// Creates a file holding an array of exactly `shape` (no `-1`), after `offset` bytes,
@@ -357,7 +385,8 @@ impl MapOptions {
     }
 
     /// Creates `path` holding `head` then zeros, `nbytes` of array data from `data_start`,
-    /// and maps the data read-write as `shape`.
+    /// and maps the data read-write as `shape`. The file is built aside and mapped
+    /// before it replaces anything: a failure at any step leaves `path` as it was.
     ///
     /// # Safety
     /// As for [`open_mut`](Self::open_mut).
@@ -370,125 +399,48 @@ impl MapOptions {
         head: &[u8],
         data_start: u64,
     ) -> Result<MmapArrayMut<T>, Error> {
+        check_align::<T>(path)?;
         let total = data_start
             .checked_add(nbytes as u64)
+            .filter(|&t| i64::try_from(t).is_ok())
             .ok_or_else(|| Error::Overflow {
                 path: Some(path.to_path_buf()),
                 shape: spec.given.clone(),
                 elem: type_name::<T>(),
             })?;
-        let file = self.create_file(path, head, total)?;
+        let how = file::CreateHow {
+            create_new: self.create_new,
+            reserve: !self.sparse,
+            wait: self.lock_timeout,
+        };
+        let staged = file::stage(path, head, total, how)?;
+        let mut opts = MmapOptions::new();
+        opts.offset(data_start).len(nbytes);
+        if self.populate {
+            opts.populate();
+        }
+        // SAFETY: the caller upholds `open_mut`'s contract; the staged file is ours, open
+        // read-write and exactly `total` bytes long, so the region lies inside it.
+        let map = unsafe { opts.map_mut(&staged.file) }
+            .map_err(|e| Error::io(path, "map read-write", e))?;
+        bytes::view::<T, _>(&map, IxDyn(&shape), self.order).map_err(|e| e.at(path))?;
+        let id =
+            file::identity(&staged.file).map_err(|e| Error::io(path, "read metadata of", e))?;
+        let (file, dir) = staged.commit(path)?;
         let r = Region {
             file,
             path: path.to_path_buf(),
+            id,
             offset: data_start,
             shape,
             nbytes,
         };
-        // SAFETY: the caller upholds `open_mut`'s contract; the region is exactly the
-        // file's new length from `data_start`.
-        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
-            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
-        let a = MmapArrayMut::new(Inner::new(map, r, self.order), false, self)?;
-        a.created();
-        Ok(a)
-    }
-
-    /// Creates (or truncates) `path` under an exclusive lock, writes `head` at its start,
-    /// sizes it to `total` bytes (zeros after `head`, disk blocks reserved unless
-    /// [`preallocate(false)`](Self::preallocate)), and keeps a shared lock.
-    ///
-    /// On error the file is as it was: a file this call created is removed, and an
-    /// existing file's space is reserved before it is truncated, so a full disk leaves its
-    /// bytes alone. Only an I/O error from the truncation or later can leave an existing
-    /// file truncated (and says so).
-    fn create_file(&self, path: &Path, head: &[u8], total: u64) -> Result<File, Error> {
-        // Open with `create_new` first so we know whether the file is ours to remove if a
-        // later step fails.
-        let mut oo = OpenOptions::new();
-        oo.read(true).write(true).create_new(true);
-        let (file, created) = match open_regular(path, &oo, "create") {
-            Ok(file) => (file, true),
-            Err(Error::Io { source, .. })
-                if !self.create_new && source.kind() == std::io::ErrorKind::AlreadyExists =>
-            {
-                let mut oo = OpenOptions::new();
-                oo.read(true).write(true);
-                (
-                    open_regular(path, &oo, "open for reading and writing")?,
-                    false,
-                )
-            }
-            Err(e) => return Err(e),
-        };
-        let fail = |e: Error| {
-            if created {
-                // Best effort: the file is ours and half made; the error says what failed.
-                let _ = std::fs::remove_file(path);
-            }
-            e
-        };
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(fail(Error::Locked {
-                    path: path.to_path_buf(),
-                    exclusive: true,
-                }))
-            }
-            Err(TryLockError::Error(e)) => return Err(fail(Error::io(path, "lock", e))),
-        }
-        let old_len = file
-            .metadata()
-            .map_err(|e| fail(Error::io(path, "read metadata of", e)))?
-            .len();
-        if !self.sparse && old_len > 0 {
-            // Reserve before truncating, keeping the old contents: on a full disk this fails
-            // with the file's bytes unchanged (its length is restored below).
-            if let Err(source) = reserve(&file, 0, total) {
-                let restored = file.set_len(old_len);
-                return Err(match restored {
-                    Ok(()) => Error::Reserve {
-                        path: path.to_path_buf(),
-                        from: old_len,
-                        to: total,
-                        source,
-                    },
-                    Err(e) => Error::io(path, "restore the length of", e),
-                });
-            }
-        }
-        // Truncate, then size: the old contents are gone and the new ones read as zeros.
-        file.set_len(0)
-            .map_err(|e| fail(Error::io(path, "truncate", e)))?;
-        if !self.sparse {
-            reserve(&file, 0, total).map_err(|source| {
-                fail(if created {
-                    Error::Reserve {
-                        path: path.to_path_buf(),
-                        from: 0,
-                        to: total,
-                        source,
-                    }
-                } else {
-                    // Only a race with another writer of the disk gets here: the space was
-                    // reserved above and freed by the truncation.
-                    Error::io(path, "reserve disk space (after truncating it) for", source)
-                })
-            })?;
-        }
-        if !head.is_empty() {
-            use std::io::Write;
-            (&file)
-                .write_all(head)
-                .map_err(|e| fail(Error::io(path, "write the header of", e)))?;
-        }
-        file.set_len(total)
-            .map_err(|e| fail(Error::io(path, "resize", e)))?;
-        // Keep a shared lock while mapped, like every other map of the file.
-        file.lock_shared()
-            .map_err(|e| fail(Error::io(path, "lock", e)))?;
-        Ok(file)
+        MmapArrayMut::new(
+            Inner::new(map, r, self.order, self, false),
+            false,
+            self,
+            PendingSync::created(dir),
+        )
     }
 
     fn mmap_options(&self, r: &Region) -> MmapOptions {
@@ -508,16 +460,29 @@ impl MapOptions {
         mode: Mode,
     ) -> Result<Region, Error> {
         let spec = Spec::parse(shape.to_spec()).map_err(|e| e.at(path))?;
-        let size = elem_size::<T>()?;
+        let size = elem_size::<T>().map_err(|e| e.at(path))?;
+        check_align::<T>(path)?;
         check_offset::<T>(path, self.offset)?;
-        let (file, file_len) = open_locked(path, mode)?;
+        let (file, file_len, id) = file::open_locked(path, mode, self.lock_timeout)?;
         let available = self.window(path, file_len)?;
-        let (shape, nbytes) = spec
-            .resolve(type_name::<T>(), size, available, self.len.is_some())
-            .map_err(|e| e.at(path))?;
+        let resolved = spec.resolve(type_name::<T>(), size, available, self.len.is_some());
+        let (shape, nbytes) = match resolved {
+            // A partial last row while another process appends (its rows arrive page by
+            // page): map the whole rows. Without an appender it is an error, as ever.
+            Err(Error::NotWholeRows {
+                bytes, row_bytes, ..
+            }) if self.len.is_none()
+                && lock::held_exclusively_elsewhere(&file, lock::Role::Append) == Some(true) =>
+            {
+                spec.resolve(type_name::<T>(), size, bytes - bytes % row_bytes, false)
+            }
+            r => r,
+        }
+        .map_err(|e| e.at(path))?;
         Ok(Region {
             file,
             path: path.to_path_buf(),
+            id,
             offset: self.offset,
             shape,
             nbytes,
@@ -546,42 +511,15 @@ impl MapOptions {
     }
 }
 
-/// Opens `path` for `mode`, checks that it is a regular file, takes the shared lock, and
-/// returns the file with its length (read under the lock).
-fn open_locked(path: &Path, mode: Mode) -> Result<(File, u64), Error> {
-    let mut oo = OpenOptions::new();
-    oo.read(true).write(mode == Mode::Write);
-    let action = match mode {
-        Mode::Write => "open for reading and writing",
-        Mode::Read | Mode::Copy => "open for reading",
-    };
-    let file = open_regular(path, &oo, action)?;
-    match file.try_lock_shared() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            return Err(Error::Locked {
-                path: path.to_path_buf(),
-                exclusive: false,
-            })
-        }
-        Err(TryLockError::Error(e)) => return Err(Error::io(path, "lock", e)),
-    }
-    // Read the length under the lock: a cooperating resizer has finished by now.
-    let file_len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "read metadata of", e))?
-        .len();
-    Ok((file, file_len))
-}
-
 /// The shape (no `-1`) and byte count of a new array, with the spec as given.
 fn create_shape<T: Pod>(
     path: &Path,
     shape: impl ShapeArg,
 ) -> Result<(Spec, Vec<usize>, usize), Error> {
     let spec = Spec::parse_explicit(shape.to_spec()).map_err(|e| e.at(path))?;
+    let size = elem_size::<T>().map_err(|e| e.at(path))?;
     let (shape, nbytes) = spec
-        .resolve(type_name::<T>(), elem_size::<T>()?, u64::MAX, false)
+        .resolve(type_name::<T>(), size, u64::MAX, false)
         .map_err(|e| e.at(path))?;
     Ok((spec, shape, nbytes))
 }
@@ -599,52 +537,19 @@ fn check_offset<T>(path: &Path, offset: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// Opens `path` and checks that it is a regular file, without blocking on FIFOs.
-fn open_regular(path: &Path, oo: &OpenOptions, action: &'static str) -> Result<File, Error> {
-    #[cfg(unix)]
-    let oo = {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut oo = oo.clone();
-        // Opening a FIFO for reading would wait for a writer; the check below rejects it.
-        oo.custom_flags(libc::O_NONBLOCK);
-        oo
-    };
-    let file = oo.open(path).map_err(|e| Error::io(path, action, e))?;
-    let ft = file
-        .metadata()
-        .map_err(|e| Error::io(path, "read metadata of", e))?
-        .file_type();
-    if !ft.is_file() {
-        return Err(Error::NotAFile {
-            path: path.to_path_buf(),
-            kind: file_kind(&ft),
+/// Maps start on page boundaries: a type aligned to more than a page cannot be placed
+/// reliably at any offset, so it is refused whatever the address would be.
+fn check_align<T>(path: &Path) -> Result<(), Error> {
+    let (align, page) = (std::mem::align_of::<T>(), stream::page_size());
+    if align > page {
+        return Err(Error::OverAligned {
+            path: Some(path.to_path_buf()),
+            elem: type_name::<T>(),
+            align,
+            page,
         });
     }
-    Ok(file)
-}
-
-fn file_kind(ft: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if ft.is_fifo() {
-            return "a FIFO";
-        }
-        if ft.is_char_device() {
-            return "a character device";
-        }
-        if ft.is_block_device() {
-            return "a block device";
-        }
-        if ft.is_socket() {
-            return "a socket";
-        }
-    }
-    if ft.is_dir() {
-        "a directory"
-    } else {
-        "not a regular file"
-    }
+    Ok(())
 }
 
 /// What both owner types hold: the map, the locked file, and how to view it.
@@ -652,21 +557,31 @@ struct Inner<M, D> {
     map: M,
     file: File,
     path: PathBuf,
+    /// Which file (device and inode): two maps of one file are recognised as such.
+    id: FileId,
     dim: D,
     order: Order,
     /// Where the mapped bytes start in the file (for `sync_file_range`).
     offset: u64,
+    /// Mapped with an explicit [`MapOptions::len`]: the array need not end the file, and
+    /// growth must not take in bytes past it.
+    bounded: bool,
+    /// [`MapOptions::lock_timeout`].
+    wait: Option<Duration>,
 }
 
 impl<M> Inner<M, IxDyn> {
-    fn new(map: M, r: Region, order: Order) -> Self {
+    fn new(map: M, r: Region, order: Order, opts: &MapOptions, bounded: bool) -> Self {
         Inner {
             map,
             file: r.file,
             path: r.path,
+            id: r.id,
             dim: IxDyn(&r.shape),
             order,
             offset: r.offset,
+            bounded,
+            wait: opts.lock_timeout,
         }
     }
 }
@@ -678,9 +593,12 @@ impl<M, D: Dimension> Inner<M, D> {
                 map: self.map,
                 file: self.file,
                 path: self.path,
+                id: self.id,
                 dim,
                 order: self.order,
                 offset: self.offset,
+                bounded: self.bounded,
+                wait: self.wait,
             }),
             None => Err(Error::Dimensionality {
                 path: Some(self.path),
@@ -695,7 +613,7 @@ impl<M, D: Dimension> Inner<M, D> {
             map, file, path, ..
         } = self;
         drop(map);
-        file.unlock().map_err(|e| Error::io(&path, "unlock", e))
+        file::unlock_map(&file, &path)
     }
 
     fn elem_range<T>(&self, elems: Range<usize>) -> Result<(usize, usize), Error> {
@@ -973,6 +891,8 @@ pub struct MmapArrayMut<T, D = IxDyn> {
     /// Where the `.npy` header starts, for a map of a `.npy` file's data: growth rewrites
     /// the header's shape.
     npy_start: Option<u64>,
+    /// The `.npy` header's `descr` at open: growth refuses a header that changed it.
+    npy_descr: String,
     elem: PhantomData<T>,
 }
 
@@ -981,6 +901,7 @@ impl<T: Pod> MmapArrayMut<T> {
         inner: Inner<MmapMut, IxDyn>,
         copy_on_write: bool,
         opts: &MapOptions,
+        sync: PendingSync,
     ) -> Result<Self, Error> {
         bytes::view::<T, _>(&inner.map, inner.dim.clone(), inner.order)
             .map_err(|e| e.at(&inner.path))?;
@@ -988,8 +909,9 @@ impl<T: Pod> MmapArrayMut<T> {
             inner,
             copy_on_write,
             preallocate: !opts.sparse,
-            sync: PendingSync::default(),
+            sync,
             npy_start: None,
+            npy_descr: String::new(),
             elem: PhantomData,
         };
         if let Some(advice) = opts.advice {
@@ -1209,6 +1131,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             preallocate: self.preallocate,
             sync: self.sync,
             npy_start: self.npy_start,
+            npy_descr: self.npy_descr,
             elem: PhantomData,
         })
     }

@@ -19,6 +19,9 @@ pub enum Order {
     Fortran,
 }
 
+/// What [`ShapeArg::to_spec`] gives for a length above `isize::MAX`; parsing refuses it.
+pub(crate) const TOO_LONG: isize = isize::MIN;
+
 /// A shape argument: a list of lengths where at most one may be `-1` (inferred).
 ///
 /// Implemented for `[isize; N]` (so `[-1, 24]` needs no suffix), `&[isize; N]`,
@@ -71,10 +74,11 @@ where
     ndarray::Dim<I>: ndarray::Dimension,
 {
     fn to_spec(&self) -> Vec<isize> {
-        // A length above isize::MAX cannot be mapped; saturating keeps it an overflow error.
+        // A length above isize::MAX cannot be mapped, and saturating would change the
+        // shape asked for: `isize::MIN` marks it, and parsing refuses it by axis.
         ndarray::Dimension::slice(self)
             .iter()
-            .map(|&d| isize::try_from(d).unwrap_or(isize::MAX))
+            .map(|&d| isize::try_from(d).unwrap_or(TOO_LONG))
             .collect()
     }
 }
@@ -100,6 +104,7 @@ impl Spec {
                     infer = Some(axis);
                     None
                 }
+                TOO_LONG => Some(ShapeProblem::TooLong { axis }),
                 d if d < 0 => Some(ShapeProblem::Negative { axis }),
                 _ => None,
             };
@@ -202,13 +207,16 @@ impl Spec {
     }
 }
 
-/// The product of `dims`, or `None` on overflow. Any zero makes it zero, however large
-/// the others are.
+/// The product of `dims`, or `None` when the product of the nonzero lengths exceeds
+/// `isize::MAX` (ndarray's rule for every shape, even an empty one). Any zero makes it
+/// zero.
 pub(crate) fn checked_product(dims: &[usize]) -> Option<usize> {
-    if dims.contains(&0) {
-        return Some(0);
-    }
-    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+    let nonzero = dims
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&p| p <= isize::MAX as usize)?;
+    Some(if dims.contains(&0) { 0 } else { nonzero })
 }
 
 /// `elems * elem_size`, or `None` past `isize::MAX` (the most a slice may span).
@@ -313,17 +321,16 @@ mod tests {
         if spec.iter().filter(|&&d| d == -1).count() > 1 || spec.iter().any(|&d| d < -1) {
             return None;
         }
-        // 128 bits hold any product of up to two isize lengths; more overflow the cap anyway.
-        // A zero length makes the product zero however large the others are (as documented
-        // for `checked_product`), even where the running product would overflow first.
-        let known = if spec.contains(&0) {
-            Some(0i128)
-        } else {
-            spec.iter()
-                .filter(|&&d| d != -1)
-                .try_fold(1i128, |acc, &d| acc.checked_mul(d as i128))
-        }
-        .filter(|&k| {
+        // ndarray's rule: the product of the nonzero lengths is at most isize::MAX, even
+        // when a zero length makes the array empty. 128 bits hold any product of two
+        // isize lengths; a third overflows the cap anyway (checked_mul says so).
+        let nonzero = spec
+            .iter()
+            .filter(|&&d| d > 0)
+            .try_fold(1i128, |acc, &d| acc.checked_mul(d as i128))
+            .filter(|&p| p <= isize::MAX as i128)?;
+        let known = if spec.contains(&0) { 0 } else { nonzero };
+        let known = Some(known).filter(|&k| {
             k.checked_mul(elem as i128)
                 .is_some_and(|b| b <= isize::MAX as i128)
         })?;

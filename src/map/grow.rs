@@ -1,26 +1,37 @@
-//! Growing a read-write map along its growth axis, reserving disk space, and the
-//! metadata syncs that make a create or a resize durable.
+//! Growing a read-write map along its growth axis: appending rows, publishing them, and
+//! remapping.
 //!
-//! The order of a resize, chosen so that a failure at any step leaves the file and the
-//! owner as they were:
-//! 1. upgrade our shared `flock` to exclusive without blocking (fails while any other map
-//!    of the file, in this process or another, holds its shared lock);
-//! 2. reserve the new blocks (`fallocate`), then `set_len` to the new length. The old map
-//!    stays valid: the file only gets longer, and on failure it is cut back to exactly
-//!    its old length, which still covers the old map;
-//! 3. map the new region, then drop the old map; views cannot survive this because they
-//!    borrow the owner mutably or immutably, and `grow` takes `&mut self`;
-//! 4. downgrade the lock to shared.
+//! The protocol (see `lock.rs` for the locks), chosen so that a reader never sees a
+//! counted row that was not written, and a failure or a kill at any instant leaves the
+//! file with the old rows or the new ones:
+//! 1. take the `Append` lock (one appender at a time; readers hold only `Map`, so they
+//!    never block an appender and an appender never invalidates their maps: the file
+//!    only gets longer);
+//! 2. read what is published now (the `.npy` header's shape, or the raw file's whole
+//!    rows) and take in rows other appenders added since this map was made;
+//! 3. reserve the new blocks past the end without changing the length
+//!    (`FALLOC_FL_KEEP_SIZE`), then write the new rows after the published ones with
+//!    positioned writes. A raw file's length grows only as bytes arrive, so readers see
+//!    real rows (at worst a partial last row while the write runs: see `open_region`);
+//!    a `.npy` file's new rows are not counted yet;
+//! 4. map the new region; then, for `.npy`, publish by rewriting the header's shape in
+//!    place (under the `Header` lock, which header readers take for the read). A header
+//!    without room for the longer shape is replaced whole: a new file is built aside,
+//!    then renamed over the old one, which needs every other map closed;
+//! 5. swap the maps and release `Append`.
+//!
+//! `open_npy` accepts bytes after the counted data: they are rows an appender wrote and
+//! had not published (or never will, having been killed), and the next append
+//! overwrites them.
 
-use std::fs::{File, TryLockError};
 use std::io;
-use std::path::Path;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use bytemuck::Pod;
 use memmap2::{MmapMut, MmapOptions};
-use ndarray::{ArrayBase, Axis, Data, Dimension, Slice};
+use ndarray::{ArrayBase, Axis, Data, Dimension};
 
+use super::file::{self, write_all_at, PendingSync};
+use super::lock::{self, Kind, Role};
 use super::MmapArrayMut;
 use crate::bytes::{self, elem_size};
 use crate::element::type_name;
@@ -28,86 +39,27 @@ use crate::error::{Error, GrowProblem};
 use crate::npy::NpyHeader;
 use crate::shape::{byte_count, checked_product, Order};
 
-/// Metadata the next flush must sync beyond the data pages.
-#[derive(Debug, Default)]
-pub(super) struct PendingSync(AtomicU8);
-
-impl PendingSync {
-    /// The file's length and block map (`fsync`).
-    pub(super) const FILE: u8 = 1;
-    /// The file's directory entry too (a file this crate created).
-    const FILE_AND_DIR: u8 = 3;
-    const DIR: u8 = 2;
-
-    pub(super) fn set(&self, bits: u8) {
-        self.0.fetch_or(bits, Ordering::AcqRel);
-    }
-
-    /// Syncs what is pending; on error it stays pending for the next flush.
-    pub(super) fn run(&self, file: &File, path: &Path) -> Result<(), Error> {
-        let bits = self.0.load(Ordering::Acquire);
-        if bits & Self::FILE != 0 {
-            file.sync_all().map_err(|e| Error::io(path, "sync", e))?;
-        }
-        if bits & Self::DIR != 0 {
-            sync_parent_dir(path)?;
-        }
-        self.0.fetch_and(!bits, Ordering::AcqRel);
-        Ok(())
-    }
+/// What to extend with.
+enum Growth<'a> {
+    /// Zeros, up to this length of the growth axis.
+    To(usize),
+    /// These bytes (whole rows in the file's order), this many rows.
+    Rows(&'a [u8], usize),
 }
 
-/// Syncs the directory holding `path`, so a newly created entry survives a power loss.
-fn sync_parent_dir(path: &Path) -> Result<(), Error> {
-    #[cfg(unix)]
-    {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(dir, "sync the directory", e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+/// What is published in the file now.
+struct Published {
+    /// Rows along the growth axis.
+    rows: usize,
+    /// The file's length.
+    file_len: u64,
+    /// The `.npy` header, for a `.npy` file.
+    header: Option<NpyHeader>,
 }
 
-/// Reserves disk blocks for bytes `from..to` of `file`, extending it to `to` if it is
-/// shorter. Does nothing (and succeeds) where the filesystem or platform cannot reserve.
-pub(super) fn reserve(file: &File, from: u64, to: u64) -> io::Result<()> {
-    if to <= from {
-        return Ok(());
-    }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        use std::os::unix::io::AsRawFd;
-        let too_big = || io::Error::from(io::ErrorKind::FileTooLarge);
-        let offset = libc::off_t::try_from(from).map_err(|_| too_big())?;
-        let len = libc::off_t::try_from(to - from).map_err(|_| too_big())?;
-        loop {
-            // SAFETY: `fallocate` touches no memory of ours; the descriptor is open for the
-            // duration of the call because `file` is borrowed.
-            let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) };
-            if rc == 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                // The filesystem cannot reserve (e.g. some network filesystems): sparse it is.
-                Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => return Ok(()),
-                _ => return Err(e),
-            }
-        }
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let _ = file;
-        Ok(())
-    }
-}
+/// How long a header reader or writer waits for the other (they hold it for one small
+/// read or write), unless the caller allowed longer.
+pub(super) const HEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// The axis [`grow`](Self::grow) and [`append`](Self::append) extend: the first for
@@ -147,11 +99,16 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// new elements read as zeros; the old ones keep their values. Views taken before
     /// cannot be used after: they borrow the array, and this takes `&mut self`.
     ///
+    /// Other maps of the file (in this process or others) do not stop it: extending a
+    /// file leaves their maps valid, and they keep their shape. If another appender made
+    /// the file longer since this map was made, the array first takes in its rows (and
+    /// stays that long if that is already at least `new_len`).
+    ///
     /// For the data of a `.npy` file ([`open_npy_mut`](crate::MapOptions::open_npy_mut),
-    /// [`create_npy`](crate::MapOptions::create_npy)) the header's shape is updated too:
-    /// in place, within the spare room numpy leaves in headers, after the new data region
-    /// exists; or, for a header without room, the data moves after a new, larger header
-    /// (not crash-safe: a crash in the middle leaves the file unreadable).
+    /// [`create_npy`](crate::MapOptions::create_npy)) the header's shape is updated after
+    /// the new rows exist, in place within the spare room numpy leaves in headers. A
+    /// header without that room is replaced whole: a new file is built beside the old one
+    /// and renamed over it (this needs every other map of the file closed).
     ///
     /// The new disk blocks are reserved first unless the map was made with
     /// [`MapOptions::preallocate(false)`](crate::MapOptions::preallocate), so a full disk
@@ -159,17 +116,17 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// [`flush`](Self::flush) also syncs the new length.
     ///
     /// # Errors
-    /// Nothing is changed by a failed call: the file keeps its length and bytes, and the
-    /// array stays usable with its old shape.
-    /// - [`Error::Locked`] when another map of the file (in this process or another) is
-    ///   alive: the length of a file others have mapped must not change. Returned at
-    ///   once, never waited for.
+    /// Nothing is changed by a failed call: the file keeps its rows, and the array stays
+    /// usable with its old shape.
+    /// - [`Error::Locked`] when another appender holds the append lock (returned at once,
+    ///   or after [`MapOptions::lock_timeout`](crate::MapOptions::lock_timeout)); for a
+    ///   `.npy` header without room, when any other map of the file is alive.
     /// - [`Error::CannotGrow`] for a copy-on-write map, a 0-dimensional array, a `new_len`
-    ///   below the current length, or an array that does not end where the file ends
-    ///   (mapped with [`len`](crate::MapOptions::len) short of the end).
+    ///   below the current length, an array that does not end where the file ends
+    ///   (mapped with [`len`](crate::MapOptions::len) short of the end, or a file cut
+    ///   behind our back), or a `.npy` header that no longer matches the map
+    ///   ([`GrowProblem::HeaderChanged`](crate::GrowProblem::HeaderChanged)).
     /// - [`Error::Overflow`] when the new shape's byte count overflows.
-    /// - [`Error::CannotGrow`] with [`GrowProblem::HeaderChanged`](crate::GrowProblem::HeaderChanged)
-    ///   when a `.npy` header no longer matches the map (another program rewrote it).
     /// - [`Error::Reserve`] when the disk has no room; an I/O error naming the path
     ///   otherwise.
     ///
@@ -187,7 +144,6 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// ```
     pub fn grow(&mut self, new_len: usize) -> Result<(), Error> {
         let axis = self.growth_axis()?;
-        let size = elem_size::<T>()?;
         let old_len = self.inner.dim[axis];
         if new_len < old_len {
             return Err(Error::CannotGrow {
@@ -203,33 +159,29 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         }
         let mut dim = self.inner.dim.clone();
         dim[axis] = new_len;
-        let overflow = || self.overflow(dim.slice());
-        let nbytes = checked_product(dim.slice())
-            .and_then(|n| byte_count(n, size))
-            .ok_or_else(overflow)?;
-        let end = self
-            .inner
-            .offset
-            .checked_add(nbytes as u64)
-            .filter(|&e| i64::try_from(e).is_ok())
-            .ok_or_else(overflow)?;
-        self.lock_exclusive()?;
-        let grown = match self.npy_start {
-            None => self.grow_locked(dim, nbytes, end),
-            Some(start) => self.grow_npy_locked(start, dim, nbytes),
-        };
-        let relocked = self.lock_shared_again();
-        grown.and(relocked)
+        let fits = bytes::byte_len::<T>(dim.slice())
+            .ok()
+            .and_then(|n| self.inner.offset.checked_add(n as u64))
+            .is_some_and(|end| i64::try_from(end).is_ok());
+        if !fits {
+            return Err(self.overflow(dim.slice()));
+        }
+        self.extend(axis, Growth::To(new_len))
     }
 
-    /// Appends `rows` along the [growth axis](Self::growth_axis): [`grow`](Self::grow)s
-    /// the array and copies them in. `rows` has the array's number of dimensions and the
-    /// same lengths on every other axis; an array with one dimension fewer is taken as a
-    /// single row. Any layout works (it is copied element by element in logical order).
+    /// Appends `rows` along the [growth axis](Self::growth_axis). `rows` has the array's
+    /// number of dimensions and the same lengths on every other axis; an array with one
+    /// dimension fewer is taken as a single row. Any layout works (it is copied element
+    /// by element in logical order).
+    ///
+    /// The rows are written before they are counted (the raw file's length, or the
+    /// `.npy` header's shape, changes last), so a reader never sees a counted row that
+    /// holds zeros, and a kill at any instant leaves the old rows or the new ones. Other
+    /// maps do not stop an append; two appenders take turns (the second appends after the
+    /// first's rows, which its array takes in).
     ///
     /// Each call extends and remaps the file (tens of microseconds: `benches/growth.rs`
-    /// measures about 16 times the cost of writing into a pre-sized file when appending
-    /// 1 KiB rows one by one, 1.3 times when appending 64 at a time), so append in batches.
+    /// measures it against writing into a pre-sized file), so append in batches.
     ///
     /// # Errors
     /// [`Error::CannotGrow`] with [`GrowProblem::RowShape`](crate::GrowProblem::RowShape)
@@ -271,18 +223,17 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 },
             });
         }
-        let old = array[axis];
-        let new = old.checked_add(rows.shape()[axis]).ok_or_else(|| {
-            let mut shape = array.to_vec();
-            shape[axis] = usize::MAX;
-            self.overflow(&shape)
-        })?;
-        self.grow(new)?;
-        self.view_mut()
-            .into_dyn()
-            .slice_axis_mut(Axis(axis), Slice::from(old..))
-            .assign(&rows);
-        Ok(())
+        let count = rows.shape()[axis];
+        if count == 0 {
+            return Ok(());
+        }
+        // The rows in the file's memory order: C order as they iterate, Fortran order
+        // as their reversed axes iterate.
+        let elems: Vec<T> = match self.inner.order {
+            Order::C => rows.iter().copied().collect(),
+            Order::Fortran => rows.reversed_axes().iter().copied().collect(),
+        };
+        self.extend(axis, Growth::Rows(bytemuck::cast_slice(&elems), count))
     }
 
     fn overflow(&self, shape: &[usize]) -> Error {
@@ -296,213 +247,404 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         }
     }
 
-    /// The file's length, checked to end where this map ends: growing a file someone
-    /// appended to would overwrite their data.
-    fn file_len_at_end(&self) -> Result<u64, Error> {
+    fn cannot(&self, reason: GrowProblem) -> Error {
+        Error::CannotGrow {
+            path: self.inner.path.clone(),
+            reason,
+        }
+    }
+
+    /// Takes the append lock, extends, and lets it go.
+    fn extend(&mut self, axis: usize, growth: Growth<'_>) -> Result<(), Error> {
+        let size = elem_size::<T>()?;
+        let mut rest = self.inner.dim.slice().to_vec();
+        rest[axis] = 1;
+        let row_bytes = checked_product(&rest)
+            .and_then(|n| byte_count(n, size))
+            .ok_or_else(|| self.overflow(self.inner.dim.slice()))? as u64;
+        let (path, wait) = (self.inner.path.clone(), self.inner.wait);
+        let got = lock::lock(&self.inner.file, Role::Append, Kind::Exclusive, wait)
+            .map_err(|e| Error::io(&path, "lock", e))?;
+        if !got {
+            return Err(Error::Locked {
+                path,
+                exclusive: true,
+                action: "append to",
+                waited: wait,
+            });
+        }
+        let done = self.extend_locked(axis, row_bytes, growth);
+        // After a move to a new file the lock went with the old one; this is then a no-op.
+        let unlocked =
+            lock::unlock(&self.inner.file, Role::Append).map_err(|e| Error::io(&path, "unlock", e));
+        done.and(unlocked)
+    }
+
+    /// What the file publishes now, checked to continue this map.
+    fn published(&self, axis: usize, row_bytes: u64) -> Result<Published, Error> {
         let inner = &self.inner;
-        let mapped_end = inner.offset + inner.map.len() as u64;
         let file_len = inner
             .file
             .metadata()
             .map_err(|e| Error::io(&inner.path, "read metadata of", e))?
             .len();
-        if file_len != mapped_end {
-            return Err(Error::CannotGrow {
-                path: inner.path.clone(),
-                reason: GrowProblem::NotAtEnd {
-                    end: mapped_end,
+        let ours = inner.dim[axis];
+        let mapped_end = inner.offset + inner.map.len() as u64;
+        let not_at_end = || {
+            self.cannot(GrowProblem::NotAtEnd {
+                end: mapped_end,
+                file_len,
+            })
+        };
+        match self.npy_start {
+            None => {
+                if file_len < mapped_end || inner.bounded && file_len != mapped_end {
+                    return Err(not_at_end());
+                }
+                let rows = match row_bytes {
+                    0 => ours,
+                    r => usize::try_from((file_len - inner.offset) / r).unwrap_or(usize::MAX),
+                };
+                Ok(Published {
+                    rows,
                     file_len,
-                },
-            });
-        }
-        Ok(file_len)
-    }
-
-    /// Cuts the file back to `file_len` after `e`. That never takes a page the old map
-    /// uses: it ends there.
-    fn restore_len(&self, file_len: u64, e: Error) -> Error {
-        match self.inner.file.set_len(file_len) {
-            Ok(()) => e,
-            Err(re) => Error::io(&self.inner.path, "restore the length of", re),
-        }
-    }
-
-    /// Extends the file from `file_len` to `end` (reserving the blocks unless
-    /// preallocation is off) and maps `nbytes` at `data_start` read-write, checked to
-    /// view as `dim`. Under the exclusive lock. On error the file has its old length.
-    fn extend_and_map(
-        &self,
-        file_len: u64,
-        end: u64,
-        data_start: u64,
-        nbytes: usize,
-        dim: &D,
-    ) -> Result<MmapMut, Error> {
-        let (file, path) = (&self.inner.file, &self.inner.path);
-        let restore = |e: Error| self.restore_len(file_len, e);
-        if self.preallocate {
-            reserve(file, file_len, end).map_err(|source| {
-                restore(Error::Reserve {
-                    path: path.clone(),
-                    from: file_len,
-                    to: end,
-                    source,
+                    header: None,
                 })
+            }
+            Some(start) => {
+                let header = self.read_header(start)?;
+                let changed = || {
+                    self.cannot(GrowProblem::HeaderChanged {
+                        shape: header.shape().to_vec(),
+                    })
+                };
+                let same_elsewhere = header.shape().len() == inner.dim.ndim()
+                    && (0..inner.dim.ndim())
+                        .all(|i| i == axis || header.shape()[i] == inner.dim[i]);
+                if header.descr() != self.npy_descr.as_str()
+                    || header.order() != inner.order
+                    || header.data_offset() as u64 != inner.offset - start
+                    || !same_elsewhere
+                    || header.shape()[axis] < ours
+                {
+                    return Err(changed());
+                }
+                let rows = header.shape()[axis];
+                let end = (rows as u64)
+                    .checked_mul(row_bytes)
+                    .and_then(|b| b.checked_add(inner.offset))
+                    .ok_or_else(changed)?;
+                if file_len < end || inner.bounded && file_len != end {
+                    return Err(self.cannot(GrowProblem::NotAtEnd { end, file_len }));
+                }
+                Ok(Published {
+                    rows,
+                    file_len,
+                    header: Some(header),
+                })
+            }
+        }
+    }
+
+    /// Reads the `.npy` header at `start` (its length is known: it ends where the data
+    /// starts).
+    fn read_header(&self, start: u64) -> Result<NpyHeader, Error> {
+        let inner = &self.inner;
+        let mut buf = vec![0u8; (inner.offset - start) as usize];
+        file::read_exact_at(&inner.file, &mut buf, start)
+            .map_err(|e| Error::io(&inner.path, "read the header of", e))?;
+        NpyHeader::parse(&buf).map_err(|e| e.at(&inner.path))
+    }
+
+    /// The body of a grow or append, under the append lock.
+    fn extend_locked(
+        &mut self,
+        axis: usize,
+        row_bytes: u64,
+        growth: Growth<'_>,
+    ) -> Result<(), Error> {
+        let now = self.published(axis, row_bytes)?;
+        let (rows, data) = match growth {
+            Growth::To(n) => (n.max(now.rows), None),
+            Growth::Rows(b, k) => {
+                let rows = now.rows.checked_add(k).ok_or_else(|| {
+                    let mut shape = self.inner.dim.slice().to_vec();
+                    shape[axis] = usize::MAX;
+                    self.overflow(&shape)
+                })?;
+                (rows, Some(b))
+            }
+        };
+        let mut dim = self.inner.dim.clone();
+        dim[axis] = rows;
+        let nbytes = checked_product(dim.slice())
+            .and_then(|n| byte_count(n, elem_size::<T>().ok()?))
+            .ok_or_else(|| self.overflow(dim.slice()))?;
+        let offset = self.inner.offset;
+        let end = offset
+            .checked_add(nbytes as u64)
+            .filter(|&e| i64::try_from(e).is_ok())
+            .ok_or_else(|| self.overflow(dim.slice()))?;
+        let published_end = offset + now.rows as u64 * row_bytes;
+        if let Some(header) = &now.header {
+            if header.encode_with_shape(dim.slice()).is_none() {
+                return self.move_npy(header, dim, published_end, data);
+            }
+        }
+        self.write_rows(&now, published_end, end, data)?;
+        let undo = |e: Error| self.undo(now.file_len, e);
+        let map = match self.map_region(offset, nbytes, &dim) {
+            Ok(m) => m,
+            Err(e) => return Err(undo(e)),
+        };
+        if let (Some(header), Some(start)) = (&now.header, self.npy_start) {
+            let head = header
+                .encode_with_shape(dim.slice())
+                .expect("checked above that the shape fits the header");
+            if let Err(e) = self.publish_header(&head, start) {
+                return Err(undo(e));
+            }
+        }
+        self.inner.map = map;
+        self.inner.dim = dim;
+        self.sync.set(PendingSync::FILE);
+        Ok(())
+    }
+
+    /// Writes the new rows (or zeros) from `from` to `to`, past what is published. For a
+    /// raw file that publishes them; for a `.npy` file they are not counted yet.
+    fn write_rows(
+        &self,
+        now: &Published,
+        from: u64,
+        to: u64,
+        data: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        let (file, path) = (&self.inner.file, &self.inner.path);
+        if to <= from {
+            return Ok(());
+        }
+        if self.preallocate {
+            file::reserve_keep_size(file, from, to).map_err(|source| Error::Reserve {
+                path: path.clone(),
+                from: now.file_len,
+                to,
+                source,
             })?;
         }
-        file.set_len(end)
-            .map_err(|e| restore(Error::io(path, "resize", e)))?;
-        // SAFETY: the file is open read-write and `end` bytes long, and we hold the
-        // exclusive lock, so no cooperating map shrinks it; the constructor's contract
-        // (no truncation by others while mapped) covers the rest.
+        let written = match data {
+            Some(b) => write_all_at(file, b, from),
+            None => {
+                // Bytes left past the published rows (an interrupted append) become zeros;
+                // the rest is new length, which reads as zeros.
+                let stale = now.file_len.min(to);
+                zero_fill(file, from, stale).and_then(|()| {
+                    if to > now.file_len {
+                        file.set_len(to)
+                    } else {
+                        Ok(())
+                    }
+                })
+            }
+        };
+        written.map_err(|e| self.undo(now.file_len, Error::io(path, "write the new rows of", e)))
+    }
+
+    /// Maps `nbytes` at `offset` read-write and checks `dim` fits them.
+    fn map_region(&self, offset: u64, nbytes: usize, dim: &D) -> Result<MmapMut, Error> {
+        let (file, path) = (&self.inner.file, &self.inner.path);
+        // SAFETY: the file is open read-write and at least `offset + nbytes` bytes long
+        // (the rows were written); we hold the append lock, and cooperating maps never
+        // shrink a file they do not hold exclusively; the constructor's contract (no
+        // truncation by others while mapped) covers the rest.
+        let map = unsafe { MmapOptions::new().offset(offset).len(nbytes).map_mut(file) }
+            .map_err(|e| Error::io(path, "map read-write", e))?;
+        // `view` relies on the shape and alignment fitting the map: check them once here.
+        bytes::view::<T, _>(&map, dim.clone(), self.inner.order).map_err(|e| e.at(path))?;
+        Ok(map)
+    }
+
+    /// Rewrites the `.npy` header in place (the same length), under the header lock.
+    fn publish_header(&self, head: &[u8], start: u64) -> Result<(), Error> {
+        let (file, path) = (&self.inner.file, &self.inner.path);
+        let wait = Some(self.inner.wait.unwrap_or_default().max(HEADER_WAIT));
+        if !lock::lock(file, Role::Header, Kind::Exclusive, wait)
+            .map_err(|e| Error::io(path, "lock", e))?
+        {
+            return Err(Error::Locked {
+                path: path.clone(),
+                exclusive: true,
+                action: "rewrite the header of",
+                waited: wait,
+            });
+        }
+        let written =
+            write_all_at(file, head, start).map_err(|e| Error::io(path, "write the header of", e));
+        let unlocked = lock::unlock(file, Role::Header).map_err(|e| Error::io(path, "unlock", e));
+        written.and(unlocked)
+    }
+
+    /// Cuts unpublished bytes off again after a failure, where that cannot hurt a
+    /// reader: always for `.npy` (readers map only counted rows), and for a raw file only
+    /// when no other map exists (its rows were visible). Returns `e`.
+    fn undo(&self, file_len: u64, e: Error) -> Error {
+        let (file, path) = (&self.inner.file, &self.inner.path);
+        if self.npy_start.is_some() {
+            let _ = file.set_len(file_len);
+        } else if file::take_exclusive(file, path, "undo", true, None).is_ok() {
+            let _ = file.set_len(file_len);
+            let _ = file::release_exclusive(file, path, true);
+        }
+        e
+    }
+
+    /// Replaces a `.npy` file whose header has no room for the new shape: builds the new
+    /// file (larger header, the old rows, the new ones) beside it and renames it over the
+    /// old one. Needs every other map of the file closed (they would keep the old file).
+    fn move_npy(
+        &mut self,
+        header: &NpyHeader,
+        dim: D,
+        published_end: u64,
+        data: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        let path = self.inner.path.clone();
+        let start = self.npy_start.unwrap_or(0);
+        let head = NpyHeader::new(header.descr(), dim.slice(), header.order())
+            .map_err(|e| e.at(&path))?
+            .to_bytes();
+        let data_start = start + head.len() as u64;
+        let align = std::mem::align_of::<T>() as u64;
+        if !data_start.is_multiple_of(align) {
+            return Err(Error::Misaligned {
+                path: Some(path.clone()),
+                offset: data_start,
+                elem: type_name::<T>(),
+                align: align as usize,
+            });
+        }
+        let nbytes = bytes::byte_len::<T>(dim.slice()).map_err(|e| e.at(&path))?;
+        let total = data_start
+            .checked_add(nbytes as u64)
+            .filter(|&e| i64::try_from(e).is_ok())
+            .ok_or_else(|| self.overflow(dim.slice()))?;
+        file::take_exclusive(
+            &self.inner.file,
+            &path,
+            "move the data of",
+            true,
+            self.inner.wait,
+        )?;
+        let moved = self.build_moved(&head, start, data_start, total, published_end, data, &dim);
+        match moved {
+            Ok((map, new_file, dir, id)) => {
+                let old = std::mem::replace(&mut self.inner.file, new_file);
+                // The old file is gone from the path; its locks go with it.
+                drop(old);
+                self.inner.map = map;
+                self.inner.dim = dim;
+                self.inner.offset = data_start;
+                self.inner.id = id;
+                self.sync.replaced(dir);
+                Ok(())
+            }
+            Err(e) => {
+                file::release_exclusive(&self.inner.file, &path, true)?;
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_moved(
+        &self,
+        head: &[u8],
+        start: u64,
+        data_start: u64,
+        total: u64,
+        published_end: u64,
+        data: Option<&[u8]>,
+        dim: &D,
+    ) -> Result<(MmapMut, std::fs::File, file::Directory, super::FileId), Error> {
+        let inner = &self.inner;
+        let path = &inner.path;
+        let target = file::resolve_target(path)?;
+        let now_len = inner.file.metadata().map_or(0, |m| m.len());
+        let staged = file::stage_aside(path, &target, now_len, total, self.preallocate)?;
+        let io = |what: &'static str| move |e: io::Error| Error::io(path, what, e);
+        // Whatever precedes the .npy in the file (an offset) comes along unchanged.
+        copy_range(&inner.file, &staged.file, 0, start, 0).map_err(io("copy"))?;
+        write_all_at(&staged.file, head, start).map_err(io("write the header of"))?;
+        let old_data = published_end - inner.offset;
+        copy_range(
+            &inner.file,
+            &staged.file,
+            inner.offset,
+            old_data,
+            data_start,
+        )
+        .map_err(io("copy"))?;
+        if let Some(b) = data {
+            write_all_at(&staged.file, b, data_start + old_data)
+                .map_err(io("write the new rows of"))?;
+        }
+        if let Ok(m) = inner.file.metadata() {
+            let _ = staged.file.set_permissions(m.permissions());
+        }
+        staged.file.sync_all().map_err(io("sync"))?;
+        let nbytes = (total - data_start) as usize;
+        // SAFETY: the staged file is ours, open read-write and `total` bytes long.
         let map = unsafe {
             MmapOptions::new()
                 .offset(data_start)
                 .len(nbytes)
-                .map_mut(file)
+                .map_mut(&staged.file)
         }
-        .map_err(|e| restore(Error::io(path, "map read-write", e)))?;
-        // `view` relies on the shape and alignment fitting the map: check them once here.
-        match bytes::view::<T, _>(&map, dim.clone(), self.inner.order) {
-            Ok(_) => Ok(map),
-            Err(e) => Err(restore(e.at(path))),
-        }
+        .map_err(io("map read-write"))?;
+        bytes::view::<T, _>(&map, dim.clone(), inner.order).map_err(|e| e.at(path))?;
+        let id = file::identity(&staged.file).map_err(io("read metadata of"))?;
+        let (new_file, dir) = staged.commit(path)?;
+        Ok((map, new_file, dir, id))
     }
 
-    /// Extends the file to `end` and remaps `nbytes` at the same offset as `dim`. Under
-    /// the exclusive lock. On error the file has its old length and the old map is kept.
-    fn grow_locked(&mut self, dim: D, nbytes: usize, end: u64) -> Result<(), Error> {
-        let file_len = self.file_len_at_end()?;
-        let map = self.extend_and_map(file_len, end, self.inner.offset, nbytes, &dim)?;
-        self.inner.map = map;
-        self.inner.dim = dim;
-        self.sync.set(PendingSync::FILE);
-        Ok(())
-    }
-
-    /// Marks a freshly created file: the first flush syncs its length and its directory
-    /// entry too.
-    pub(super) fn created(&self) {
-        self.sync.set(PendingSync::FILE_AND_DIR);
-    }
-
-    /// Marks this as the data of a `.npy` file whose header starts at `start`.
-    pub(super) fn npy_at(mut self, start: u64) -> Self {
+    /// Marks this as the data of a `.npy` file whose header starts at `start`, holding
+    /// elements of `descr`.
+    pub(super) fn npy_at(mut self, start: u64, descr: &str) -> Self {
         self.npy_start = Some(start);
+        self.npy_descr = descr.to_string();
         self
     }
+}
 
-    /// [`grow_locked`](Self::grow_locked) for a `.npy` file: the header's shape is
-    /// rewritten in place when numpy's spare room holds it; otherwise the data is moved
-    /// after a new, larger header. The header is written last, after the data region
-    /// exists, so a reader never sees a shape the file is too short for.
-    fn grow_npy_locked(&mut self, start: u64, dim: D, nbytes: usize) -> Result<(), Error> {
-        use std::io::{Read, Seek, SeekFrom, Write};
-        let inner = &self.inner;
-        let (mut file, path) = (&inner.file, &inner.path);
-        let file_len = self.file_len_at_end()?;
-        // Re-read the header under the lock: it must still describe this map.
-        let head_len = inner.offset - start;
-        let mut old_head = vec![0u8; head_len as usize];
-        file.seek(SeekFrom::Start(start))
-            .and_then(|_| file.read_exact(&mut old_head))
-            .map_err(|e| Error::io(path, "read the header of", e))?;
-        let header = NpyHeader::parse(&old_head).map_err(|e| e.at(path))?;
-        if header.shape() != inner.dim.slice() || header.data_offset() as u64 != head_len {
-            return Err(Error::CannotGrow {
-                path: path.clone(),
-                reason: GrowProblem::HeaderChanged {
-                    shape: header.shape().to_vec(),
-                },
-            });
-        }
-        let (new_head, data_start) = match header.encode_with_shape(dim.slice()) {
-            Some(h) => (h, inner.offset),
-            None => {
-                let h = NpyHeader::new(header.descr(), dim.slice(), header.order())
-                    .map(|h| h.to_bytes())
-                    .map_err(|e| e.at(path))?;
-                let data_start = start + h.len() as u64;
-                let align = std::mem::align_of::<T>() as u64;
-                if !data_start.is_multiple_of(align) {
-                    return Err(Error::Misaligned {
-                        path: Some(path.clone()),
-                        offset: data_start,
-                        elem: type_name::<T>(),
-                        align: align as usize,
-                    });
-                }
-                (h, data_start)
-            }
-        };
-        let end = data_start
-            .checked_add(nbytes as u64)
-            .filter(|&e| i64::try_from(e).is_ok())
-            .ok_or_else(|| self.overflow(dim.slice()))?;
-        let map = self.extend_and_map(file_len, end, data_start, nbytes, &dim)?;
-        let restore = |e: Error| self.restore_len(file_len, e);
-        if data_start != inner.offset {
-            // Move the data to after the larger header, through a map of the whole .npy.
-            // SAFETY: as in `extend_and_map`: the file is `end` bytes long and exclusively
-            // locked, and `start..end` lies inside it.
-            let mut whole = unsafe {
-                MmapOptions::new()
-                    .offset(start)
-                    .len((end - start) as usize)
-                    .map_mut(file)
-            }
-            .map_err(|e| restore(Error::io(path, "map read-write", e)))?;
-            let old = head_len as usize..(head_len as usize + inner.map.len());
-            whole.copy_within(old, new_head.len());
-            whole[..new_head.len()].copy_from_slice(&new_head);
-        } else {
-            let written = file
-                .seek(SeekFrom::Start(start))
-                .and_then(|_| file.write_all(&new_head));
-            if let Err(e) = written {
-                // Put the old header back (same length, so one write) and the old length.
-                let _ = file
-                    .seek(SeekFrom::Start(start))
-                    .and_then(|_| file.write_all(&old_head));
-                drop(map);
-                return Err(restore(Error::io(path, "write the header of", e)));
-            }
-        }
-        self.inner.map = map;
-        self.inner.dim = dim;
-        self.inner.offset = data_start;
-        self.sync.set(PendingSync::FILE);
-        Ok(())
+/// Writes zeros over bytes `from..to` of `file`.
+fn zero_fill(file: &std::fs::File, from: u64, to: u64) -> io::Result<()> {
+    let zeros = vec![0u8; (to.saturating_sub(from)).min(1 << 20) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        write_all_at(file, &zeros[..n], at)?;
+        at += n as u64;
     }
+    Ok(())
+}
 
-    /// Upgrades our shared lock to exclusive without waiting.
-    fn lock_exclusive(&self) -> Result<(), Error> {
-        let (file, path) = (&self.inner.file, &self.inner.path);
-        // Windows locks do not convert: release ours first. (flock converts in place.)
-        #[cfg(not(unix))]
-        file.unlock().map_err(|e| Error::io(path, "unlock", e))?;
-        let err = match file.try_lock() {
-            Ok(()) => return Ok(()),
-            Err(TryLockError::WouldBlock) => Error::Locked {
-                path: path.clone(),
-                exclusive: true,
-            },
-            Err(TryLockError::Error(e)) => Error::io(path, "lock", e),
-        };
-        // A failed flock conversion may have dropped our shared lock (Linux removes it
-        // before looking for conflicts): take it back. This waits only if another
-        // process's resize slipped in, and only until that resize is done.
-        file.lock_shared().map_err(|e| Error::io(path, "lock", e))?;
-        Err(err)
+/// Copies `len` bytes at `from` in `src` to `to` in `dst`, 8 MiB at a time.
+fn copy_range(
+    src: &std::fs::File,
+    dst: &std::fs::File,
+    from: u64,
+    len: u64,
+    to: u64,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; len.min(8 << 20) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64) as usize;
+        file::read_exact_at(src, &mut buf[..n], from + done)?;
+        write_all_at(dst, &buf[..n], to + done)?;
+        done += n as u64;
     }
-
-    /// Downgrades the exclusive lock back to the shared one every map holds.
-    fn lock_shared_again(&self) -> Result<(), Error> {
-        let (file, path) = (&self.inner.file, &self.inner.path);
-        #[cfg(not(unix))]
-        file.unlock().map_err(|e| Error::io(path, "unlock", e))?;
-        file.lock_shared().map_err(|e| Error::io(path, "lock", e))
-    }
+    Ok(())
 }
 
 #[cfg(all(test, not(miri)))]
@@ -623,63 +765,67 @@ mod tests {
     }
 
     #[test]
-    fn a_file_changed_behind_our_back_is_not_grown() {
+    fn rows_appended_behind_our_back_are_taken_in_not_clobbered() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("g.u8");
         std::fs::write(&path, [1u8; 16]).unwrap();
         let mut a = unsafe { MapOptions::new().open_mut::<u8>(&path, [-1]) }.unwrap();
-        // A program that ignores locks appends to the file: growing would clobber it.
+        // Another appender (here one that ignores locks) adds rows.
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .unwrap()
             .write_all(&[2u8; 4])
             .unwrap();
+        a.grow(32).unwrap();
+        assert_eq!(a.shape(), &[32]);
+        let mut want = vec![1u8; 16];
+        want.extend([2u8; 4]);
+        want.extend([0u8; 12]);
+        assert_eq!(a.view().iter().copied().collect::<Vec<_>>(), want);
+        a.append(&arr1(&[3u8])).unwrap();
+        a.close().unwrap();
+        want.push(3);
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+    }
+
+    #[test]
+    fn a_file_cut_behind_our_back_is_not_grown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("g.u8");
+        std::fs::write(&path, [1u8; 16]).unwrap();
+        let mut a = unsafe { MapOptions::new().open_mut::<u8>(&path, [-1]) }.unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(8)
+            .unwrap();
         let err = a.grow(32).unwrap_err();
         assert!(
             err.to_string()
-                .contains("ends at byte 16 but the file is 20 bytes"),
+                .contains("ends at byte 16 but the file is 8 bytes"),
             "{err}"
         );
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 20);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 8);
         assert_eq!(a.shape(), &[16]);
     }
 
     #[test]
-    fn another_map_blocks_growth_and_our_lock_survives_the_attempt() {
+    fn other_maps_do_not_block_growth_and_every_map_keeps_its_lock() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("g.f64");
         let mut a = unsafe { create_array::<f64>(&path, [4]) }.unwrap();
         a.view_mut().fill(2.0);
         let b = unsafe { mmap_array::<f64>(&path, [-1]) }.unwrap();
-        let err = a.grow(8).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Locked {
-                    exclusive: true,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert_eq!(a.shape(), &[4]);
-        assert_eq!(a.view().sum(), 8.0);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 32);
-        b.close().unwrap();
-        // `a` still holds its shared lock after the failed upgrade: a create must fail.
-        let c = unsafe { create_array::<f64>(&path, [1]) };
-        assert!(matches!(
-            c,
-            Err(Error::Locked {
-                exclusive: true,
-                ..
-            })
-        ));
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 32);
         a.grow(8).unwrap();
+        assert_eq!(a.shape(), &[8]);
         assert_eq!(a.view().sum(), 8.0);
-        // And it holds it after a successful grow too.
+        // The reader keeps its shape and its values.
+        assert_eq!(b.shape(), &[4]);
+        assert_eq!(b.view().sum(), 8.0);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 64);
+        // Both still hold their shared locks: replacing the file must fail.
         let c = unsafe { create_array::<f64>(&path, [1]) };
         assert!(matches!(
             c,
@@ -688,6 +834,16 @@ mod tests {
                 ..
             })
         ));
+        b.close().unwrap();
+        let c = unsafe { create_array::<f64>(&path, [1]) };
+        assert!(matches!(
+            c,
+            Err(Error::Locked {
+                exclusive: true,
+                ..
+            })
+        ));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 64);
         a.flush().unwrap();
     }
 

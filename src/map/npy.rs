@@ -5,24 +5,46 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::{
-    create_shape, open_locked, open_regular, Inner, MapOptions, MmapArray, MmapArrayMut, Mode,
-    Region,
-};
+use super::file::{self, open_regular, Mode, PendingSync};
+use super::grow::HEADER_WAIT;
+use super::lock::{self, Kind, Role};
+use super::{create_shape, Inner, MapOptions, MmapArray, MmapArrayMut, Region};
 use crate::bytes;
 use crate::element::Element;
 use crate::error::Error;
 use crate::npy::{NpyHeader, NpyProblem, MAX_HEADER_BYTES};
 use crate::shape::{Order, ShapeArg};
 
-/// Reads at most [`MAX_HEADER_BYTES`] (and at most `avail`) bytes at `offset`.
-fn read_prefix(file: &File, path: &Path, offset: u64, avail: u64) -> Result<Vec<u8>, Error> {
+/// Reads at most [`MAX_HEADER_BYTES`] (and at most `avail`) bytes at `offset`, under the
+/// header lock (an appender rewriting the header holds it for one small write), waiting
+/// at most `wait` or [`HEADER_WAIT`].
+fn read_prefix(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    avail: u64,
+    wait: Option<std::time::Duration>,
+) -> Result<Vec<u8>, Error> {
+    let wait = Some(wait.unwrap_or_default().max(HEADER_WAIT));
+    if !lock::lock(file, Role::Header, Kind::Shared, wait)
+        .map_err(|e| Error::io(path, "lock", e))?
+    {
+        return Err(Error::Locked {
+            path: path.to_path_buf(),
+            exclusive: false,
+            action: "read the header of",
+            waited: wait,
+        });
+    }
     let want = avail.min(MAX_HEADER_BYTES as u64);
     let mut buf = Vec::with_capacity(want as usize);
     let mut f = file;
-    f.seek(SeekFrom::Start(offset))
+    let read = f
+        .seek(SeekFrom::Start(offset))
         .and_then(|_| f.take(want).read_to_end(&mut buf))
-        .map_err(|e| Error::io(path, "read the header of", e))?;
+        .map_err(|e| Error::io(path, "read the header of", e));
+    let unlocked = lock::unlock(file, Role::Header).map_err(|e| Error::io(path, "unlock", e));
+    read.and(unlocked)?;
     Ok(buf)
 }
 
@@ -55,7 +77,7 @@ impl NpyHeader {
     pub fn from_path(path: impl AsRef<Path>) -> Result<NpyHeader, Error> {
         let path = path.as_ref();
         let file = open_regular(path, OpenOptions::new().read(true), "open for reading")?;
-        let buf = read_prefix(&file, path, 0, u64::MAX)?;
+        let buf = read_prefix(&file, path, 0, u64::MAX, None)?;
         NpyHeader::parse(&buf).map_err(|e| e.at(path))
     }
 }
@@ -97,12 +119,15 @@ impl MapOptions {
         &self,
         path: impl AsRef<Path>,
     ) -> Result<MmapArray<T>, Error> {
-        let (r, order) = self.npy_region::<T>(path.as_ref(), Mode::Read)?;
+        let (r, order, _) = self.npy_region::<T>(path.as_ref(), Mode::Read)?;
         // SAFETY: the caller upholds the no-truncate/no-modify contract of this fn; the
         // region lies inside the file (checked by `npy_region`).
         let map = unsafe { self.mmap_options(&r).map(&r.file) }
             .map_err(|e| Error::io(&r.path, "map", e))?;
-        MmapArray::new(Inner::new(map, r, order), self.advice)
+        MmapArray::new(
+            Inner::new(map, r, order, self, self.len.is_some()),
+            self.advice,
+        )
     }
 
     /// Maps a `.npy` file read-write, shared with the file: numpy (or anyone) mapping the
@@ -131,12 +156,18 @@ impl MapOptions {
         &self,
         path: impl AsRef<Path>,
     ) -> Result<MmapArrayMut<T>, Error> {
-        let (r, order) = self.npy_region::<T>(path.as_ref(), Mode::Write)?;
+        let (r, order, descr) = self.npy_region::<T>(path.as_ref(), Mode::Write)?;
         // SAFETY: as in `open_npy`; the file was opened read-write so a shared writable
         // map is permitted.
         let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
             .map_err(|e| Error::io(&r.path, "map read-write", e))?;
-        MmapArrayMut::new(Inner::new(map, r, order), false, self).map(|a| a.npy_at(self.offset))
+        MmapArrayMut::new(
+            Inner::new(map, r, order, self, self.len.is_some()),
+            false,
+            self,
+            PendingSync::default(),
+        )
+        .map(|a| a.npy_at(self.offset, &descr))
     }
 
     /// Maps a `.npy` file copy-on-write: the view is mutable but writes never reach the
@@ -163,11 +194,16 @@ impl MapOptions {
         &self,
         path: impl AsRef<Path>,
     ) -> Result<MmapArrayMut<T>, Error> {
-        let (r, order) = self.npy_region::<T>(path.as_ref(), Mode::Copy)?;
+        let (r, order, _) = self.npy_region::<T>(path.as_ref(), Mode::Copy)?;
         // SAFETY: as in `open_npy`; a private map never writes to the file.
         let map = unsafe { self.mmap_options(&r).map_copy(&r.file) }
             .map_err(|e| Error::io(&r.path, "map copy-on-write", e))?;
-        MmapArrayMut::new(Inner::new(map, r, order), true, self)
+        MmapArrayMut::new(
+            Inner::new(map, r, order, self, self.len.is_some()),
+            true,
+            self,
+            PendingSync::default(),
+        )
     }
 
     /// Creates a `.npy` file for an array of exactly `shape` (no `-1`) in the
@@ -210,15 +246,24 @@ impl MapOptions {
         let data_start = head.len() as u64;
         // SAFETY: forwarded to the caller.
         let a = unsafe { self.create_mapped(path, &spec, shape, nbytes, &head, data_start) }?;
-        Ok(a.npy_at(0))
+        Ok(a.npy_at(0, header.descr()))
     }
 
     /// Opens and locks `path`, reads and checks its header against `T`, and returns the
-    /// data region with the header's order.
-    fn npy_region<T: Element>(&self, path: &Path, mode: Mode) -> Result<(Region, Order), Error> {
-        let (file, file_len) = open_locked(path, mode)?;
+    /// data region with the header's order and `descr`.
+    ///
+    /// Bytes after the counted data are allowed: they are rows an appender has written
+    /// and not yet counted in the header (or never will, if it was killed), and numpy
+    /// reads such files too.
+    fn npy_region<T: Element>(
+        &self,
+        path: &Path,
+        mode: Mode,
+    ) -> Result<(Region, Order, String), Error> {
+        super::check_align::<T>(path)?;
+        let (file, file_len, id) = file::open_locked(path, mode, self.lock_timeout)?;
         let avail = self.window(path, file_len)?;
-        let buf = read_prefix(&file, path, self.offset, avail)?;
+        let buf = read_prefix(&file, path, self.offset, avail, self.lock_timeout)?;
         let header = NpyHeader::parse(&buf).map_err(|e| e.at(path))?;
         header.check_element::<T>().map_err(|e| e.at(path))?;
         let nbytes = bytes::byte_len::<T>(header.shape()).map_err(|e| e.at(path))?;
@@ -237,7 +282,7 @@ impl MapOptions {
             ));
         }
         let expected = data_offset.checked_add(nbytes as u64);
-        if expected != Some(avail) {
+        if expected.is_none_or(|e| e > avail) {
             return Err(npy_err(
                 path,
                 NpyProblem::DataLength {
@@ -252,11 +297,12 @@ impl MapOptions {
         let region = Region {
             file,
             path: path.to_path_buf(),
+            id,
             offset: data_start,
             shape: header.shape().to_vec(),
             nbytes,
         };
-        Ok((region, header.order()))
+        Ok((region, header.order(), header.descr().to_string()))
     }
 }
 

@@ -145,8 +145,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
 }
 
 /// The system's page size (4096 where it cannot be asked).
-#[cfg_attr(not(unix), allow(dead_code))]
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *PAGE.get_or_init(|| {
         #[cfg(unix)]

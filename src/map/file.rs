@@ -1,0 +1,743 @@
+//! The file layer: opening (regular files only, FIFOs refused without blocking), the lock
+//! protocol of [`super::lock`] applied to paths, file identity, creating a file aside and
+//! moving it into place, disk reservation, positioned writes, and the syncs that make a
+//! created name durable.
+//!
+//! Creating never touches an existing file's bytes: the new file is built under a
+//! temporary name in the same directory, locked, sized and mapped there, and only then
+//! renamed over the old one (or linked into place without replacing, for `create_new`).
+//! A failure or a crash at any step leaves either the old file or nothing (at worst a
+//! stray `.NAME.PID.N.ndarray-mmap.tmp` after a crash), and no call removes a path it
+//! did not create.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::lock::{self, interop, Kind, Role};
+use crate::error::Error;
+
+/// Which file: device and inode (Unix), volume serial and file index (Windows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+/// The identity of an open file.
+pub(crate) fn identity(file: &File) -> io::Result<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata()?;
+        Ok(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+    #[cfg(windows)]
+    {
+        win::identity(file)
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = file;
+        Ok(FileId { dev: 0, ino: 0 })
+    }
+}
+
+/// The identity of what `path` names now (Unix; `None` elsewhere: not checked).
+fn identity_of_path(path: &Path) -> Option<io::Result<FileId>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(std::fs::metadata(path).map(|m| FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+#[cfg(windows)]
+mod win {
+    use super::FileId;
+    use std::ffi::c_void;
+    use std::fs::File;
+    use std::io;
+    use std::os::windows::io::AsRawHandle;
+    use std::path::Path;
+
+    #[repr(C)]
+    #[derive(Default)]
+    struct ByHandleFileInformation {
+        attributes: u32,
+        times: [u32; 6],
+        volume_serial: u32,
+        size_high: u32,
+        size_low: u32,
+        links: u32,
+        index_high: u32,
+        index_low: u32,
+    }
+
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn GetFileInformationByHandle(file: *mut c_void, info: *mut ByHandleFileInformation)
+            -> i32;
+    }
+
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn MoveFileExW(from: *const u16, to: *const u16, flags: u32) -> i32;
+    }
+
+    /// `MoveFileExW` without `MOVEFILE_REPLACE_EXISTING`: fails if `to` exists.
+    pub(super) fn move_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+        use std::os::windows::ffi::OsStrExt;
+        let wide = |p: &Path| -> Vec<u16> { p.as_os_str().encode_wide().chain([0]).collect() };
+        let (f, t) = (wide(from), wide(to));
+        // SAFETY: both are NUL-terminated UTF-16 strings that outlive the call.
+        if unsafe { MoveFileExW(f.as_ptr(), t.as_ptr(), 0) } != 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    pub(super) fn identity(file: &File) -> io::Result<FileId> {
+        let mut info = ByHandleFileInformation::default();
+        // SAFETY: the handle is open (borrowed from `file`) and `info` is a valid,
+        // exclusively borrowed BY_HANDLE_FILE_INFORMATION for the call.
+        let ok = unsafe { GetFileInformationByHandle(file.as_raw_handle(), &mut info) };
+        if ok == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(FileId {
+            dev: u64::from(info.volume_serial),
+            ino: (u64::from(info.index_high) << 32) | u64::from(info.index_low),
+        })
+    }
+}
+
+/// What a file is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Read,
+    Write,
+    Copy,
+}
+
+/// Opens `path` and checks that it is a regular file, without blocking on FIFOs.
+pub(crate) fn open_regular(
+    path: &Path,
+    oo: &OpenOptions,
+    action: &'static str,
+) -> Result<File, Error> {
+    #[cfg(unix)]
+    let oo = {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut oo = oo.clone();
+        // Opening a FIFO for reading would wait for a writer; the check below rejects it.
+        oo.custom_flags(libc::O_NONBLOCK);
+        oo
+    };
+    let file = oo.open(path).map_err(|e| Error::io(path, action, e))?;
+    let ft = file
+        .metadata()
+        .map_err(|e| Error::io(path, "read metadata of", e))?
+        .file_type();
+    if !ft.is_file() {
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+            kind: file_kind(&ft),
+        });
+    }
+    Ok(file)
+}
+
+fn file_kind(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO";
+        }
+        if ft.is_char_device() {
+            return "a character device";
+        }
+        if ft.is_block_device() {
+            return "a block device";
+        }
+        if ft.is_socket() {
+            return "a socket";
+        }
+    }
+    if ft.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn locked(path: &Path, action: &'static str, exclusive: bool, wait: Option<Duration>) -> Error {
+    Error::Locked {
+        path: path.to_path_buf(),
+        exclusive,
+        action,
+        waited: wait,
+    }
+}
+
+fn lock_io(path: &Path, e: io::Error) -> Error {
+    Error::io(path, "lock", e)
+}
+
+/// Takes the map locks every live map holds (the shared `flock`, `Map` shared), waiting
+/// at most `wait`.
+pub(crate) fn lock_map_shared(
+    file: &File,
+    path: &Path,
+    wait: Option<Duration>,
+) -> Result<(), Error> {
+    if !interop::try_lock(file, Kind::Shared).map_err(|e| lock_io(path, e))? {
+        return Err(locked(path, "map", false, wait));
+    }
+    match lock::lock(file, Role::Map, Kind::Shared, wait) {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let _ = interop::unlock(file);
+            Err(locked(path, "map", false, wait))
+        }
+        Err(e) => {
+            let _ = interop::unlock(file);
+            Err(lock_io(path, e))
+        }
+    }
+}
+
+/// Releases what [`lock_map_shared`] took.
+pub(crate) fn unlock_map(file: &File, path: &Path) -> Result<(), Error> {
+    let a = lock::unlock(file, Role::Map);
+    let b = interop::unlock(file);
+    a.and(b).map_err(|e| Error::io(path, "unlock", e))
+}
+
+/// Takes `Map` (and the `flock`) exclusively, to replace the file or move its data:
+/// refused while any other map of the file is alive. `holding` says whether this open
+/// already holds the shared map locks; a refusal keeps them (see [`super::lock`]).
+/// On success the gate is held too; [`release_exclusive`] gives everything back.
+pub(crate) fn take_exclusive(
+    file: &File,
+    path: &Path,
+    action: &'static str,
+    holding: bool,
+    wait: Option<Duration>,
+) -> Result<(), Error> {
+    let io = |e| lock_io(path, e);
+    if !lock::lock(file, Role::Gate, Kind::Exclusive, wait).map_err(io)? {
+        return Err(locked(path, action, true, wait));
+    }
+    let refused = |file: &File| -> Result<Error, Error> {
+        if holding && !lock::try_lock(file, Role::Map, Kind::Shared).map_err(io)? {
+            // Cannot happen: every exclusive taker of `Map` holds the gate, and we do.
+            return Err(Error::io(
+                path,
+                "lock",
+                io::Error::other("lost the shared map lock"),
+            ));
+        }
+        lock::unlock(file, Role::Gate).map_err(io)?;
+        Ok(locked(path, action, true, wait))
+    };
+    if holding {
+        lock::unlock(file, Role::Map).map_err(io)?;
+    }
+    if !lock::lock(file, Role::Map, Kind::Exclusive, wait).map_err(io)? {
+        return Err(refused(file)?);
+    }
+    if !interop::try_lock(file, Kind::Exclusive).map_err(io)? {
+        // A program outside this crate holds the flock. Take our shared one back if it
+        // was dropped by the refused conversion (best effort: never wait for it).
+        if holding {
+            let _ = interop::try_lock(file, Kind::Shared);
+        }
+        lock::unlock(file, Role::Map).map_err(io)?;
+        return Err(refused(file)?);
+    }
+    Ok(())
+}
+
+/// Gives back what [`take_exclusive`] took, keeping the shared map locks when
+/// `keep_shared`.
+pub(crate) fn release_exclusive(file: &File, path: &Path, keep_shared: bool) -> Result<(), Error> {
+    let io = |e| lock_io(path, e);
+    lock::unlock(file, Role::Map).map_err(io)?;
+    if keep_shared {
+        // With the gate held nobody else can take `Map` exclusively: this cannot fail.
+        if !lock::try_lock(file, Role::Map, Kind::Shared).map_err(io)? {
+            return Err(Error::io(
+                path,
+                "lock",
+                io::Error::other("lost the shared map lock"),
+            ));
+        }
+        // Converting the flock back cannot be refused by this crate's maps; a foreign
+        // exclusive holder that slips in keeps it (best effort, never waits).
+        let _ = interop::try_lock(file, Kind::Shared);
+    } else {
+        interop::unlock(file).map_err(io)?;
+    }
+    lock::unlock(file, Role::Gate).map_err(io)
+}
+
+/// Opens `path` for `mode`, checks that it is a regular file, takes the map locks, and
+/// returns the file with its length (read under the lock) and identity. If the path was
+/// replaced between the open and the lock, opens the new file instead.
+pub(crate) fn open_locked(
+    path: &Path,
+    mode: Mode,
+    wait: Option<Duration>,
+) -> Result<(File, u64, FileId), Error> {
+    let mut oo = OpenOptions::new();
+    oo.read(true).write(mode == Mode::Write);
+    let action = match mode {
+        Mode::Write => "open for reading and writing",
+        Mode::Read | Mode::Copy => "open for reading",
+    };
+    let mut tries = 0;
+    loop {
+        let file = open_regular(path, &oo, action)?;
+        lock_map_shared(&file, path, wait)?;
+        let id = identity(&file).map_err(|e| Error::io(path, "read metadata of", e))?;
+        // A replacer renames a new file over the path while holding the old one
+        // exclusively: if that happened between our open and our lock, we hold the old,
+        // unlinked file. Open again (a bounded number of times).
+        tries += 1;
+        if let Some(now) = identity_of_path(path) {
+            if now.ok() != Some(id) && tries < 16 {
+                continue;
+            }
+        }
+        let file_len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "read metadata of", e))?
+            .len();
+        return Ok((file, file_len, id));
+    }
+}
+
+/// The target of a create: `path`, or what it links to.
+pub(crate) fn resolve_target(path: &Path) -> Result<PathBuf, Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
+            .map_err(|e| Error::io(path, "open for reading and writing", e)),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A temporary name beside `target`, unique in this process.
+fn temp_name(target: &Path, n: u64) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Keep the temporary name under NAME_MAX whatever the file's name is.
+    let mut cut = name.len().min(100);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let tmp = format!(
+        ".{}.{}.{n}.ndarray-mmap.tmp",
+        &name[..cut],
+        std::process::id()
+    );
+    parent_dir(target).join(tmp)
+}
+
+/// A new file, complete but not yet at its path: locked (shared map locks), sized,
+/// reserved. Dropping it removes it; [`Staged::commit`] moves it into place.
+pub(crate) struct Staged {
+    pub(crate) file: File,
+    temp: PathBuf,
+    target: PathBuf,
+    /// The file this replaces, held exclusively until the rename.
+    old: Option<File>,
+    create_new: bool,
+    committed: bool,
+}
+
+/// How to create.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CreateHow {
+    pub(crate) create_new: bool,
+    pub(crate) reserve: bool,
+    pub(crate) wait: Option<Duration>,
+}
+
+/// Builds a file of `total` bytes starting with `head` (zeros after it) beside `path`,
+/// ready to be mapped and then [committed](Staged::commit). Nothing at `path` changes.
+pub(crate) fn stage(path: &Path, head: &[u8], total: u64, how: CreateHow) -> Result<Staged, Error> {
+    let exists = std::fs::symlink_metadata(path).is_ok();
+    if how.create_new && exists {
+        return Err(Error::io(
+            path,
+            "create",
+            io::Error::from(io::ErrorKind::AlreadyExists),
+        ));
+    }
+    let target = if how.create_new {
+        path.to_path_buf()
+    } else {
+        resolve_target(path)?
+    };
+    // The file this replaces must be one we may write, and nobody may map it.
+    let old = if how.create_new || !exists {
+        None
+    } else {
+        let mut oo = OpenOptions::new();
+        oo.read(true).write(true);
+        match open_regular(&target, &oo, "open for reading and writing") {
+            Ok(f) => {
+                take_exclusive(&f, path, "replace", false, how.wait)?;
+                Some(f)
+            }
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        }
+    };
+    let old_len = old
+        .as_ref()
+        .and_then(|f| f.metadata().ok())
+        .map_or(0, |m| m.len());
+    let mut staged = stage_aside(path, &target, old_len, total, how.reserve)?;
+    staged.create_new = how.create_new;
+    if !head.is_empty() {
+        write_all_at(&staged.file, head, 0)
+            .map_err(|e| Error::io(path, "write the header of", e))?;
+    }
+    if let Some(old) = old {
+        // The new file takes the old one's permissions; and it must be on disk before
+        // its name replaces the old one, or a power loss could leave neither.
+        if let Ok(m) = old.metadata() {
+            let _ = staged.file.set_permissions(m.permissions());
+        }
+        staged
+            .file
+            .sync_all()
+            .map_err(|e| Error::io(path, "sync", e))?;
+        staged.old = Some(old);
+    }
+    Ok(staged)
+}
+
+/// A new, empty-but-sized file of `total` bytes (zeros, blocks reserved when `reserve`)
+/// beside `target`, holding the shared map locks; `path` is the name errors give, and
+/// `old_len` the length of the file it will replace.
+pub(crate) fn stage_aside(
+    path: &Path,
+    target: &Path,
+    old_len: u64,
+    total: u64,
+    reserve_blocks: bool,
+) -> Result<Staged, Error> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut oo = OpenOptions::new();
+    oo.read(true).write(true).create_new(true);
+    let (file, temp) = loop {
+        let temp = temp_name(target, COUNTER.fetch_add(1, Ordering::Relaxed));
+        match oo.open(&temp) {
+            Ok(f) => break (f, temp),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(path, "create", e)),
+        }
+    };
+    let staged = Staged {
+        file,
+        temp,
+        target: target.to_path_buf(),
+        old: None,
+        create_new: false,
+        committed: false,
+    };
+    lock_map_shared(&staged.file, path, None)?;
+    if reserve_blocks {
+        reserve(&staged.file, 0, total).map_err(|source| Error::Reserve {
+            path: path.to_path_buf(),
+            from: old_len,
+            to: total,
+            source,
+        })?;
+    }
+    staged
+        .file
+        .set_len(total)
+        .map_err(|e| Error::io(path, "resize", e))?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// Moves the file into place: renames it over the old file, or (for `create_new`)
+    /// links it without replacing anything. Returns the file and its directory.
+    pub(crate) fn commit(mut self, path: &Path) -> Result<(File, Directory), Error> {
+        if self.create_new {
+            link_no_replace(&self.temp, &self.target).map_err(|e| Error::io(path, "create", e))?;
+        } else {
+            // Windows cannot rename over a file that is open: let the old one go first
+            // (its own sharing rules then refuse a file someone maps).
+            #[cfg(windows)]
+            drop(self.old.take());
+            std::fs::rename(&self.temp, &self.target).map_err(|e| Error::io(path, "create", e))?;
+        }
+        self.committed = true;
+        // The old file's locks go with it: its maps (there are none of this crate's) keep
+        // the old inode, so nothing faults.
+        drop(self.old.take());
+        let dir = Directory::of(&self.target);
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| Error::io(path, "open", e))?;
+        Ok((file, dir))
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Ours, never moved into place: removing it changes nothing the user has.
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Moves `from` to `to` unless `to` exists, atomically.
+fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
+        let (f, t) = (c(from)?, c(to)?);
+        // SAFETY: both are valid NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+            return Err(e);
+        }
+        // The filesystem has no RENAME_NOREPLACE: a hard link fails just as atomically.
+        std::fs::hard_link(from, to)?;
+        let _ = std::fs::remove_file(from);
+        Ok(())
+    }
+    #[cfg(windows)]
+    {
+        win::move_no_replace(from, to)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", windows)))]
+    {
+        std::fs::hard_link(from, to)?;
+        let _ = std::fs::remove_file(from);
+        Ok(())
+    }
+}
+
+/// The directory of a created file, opened once (so a later rename of it does not
+/// matter), for syncing the new name.
+#[derive(Debug)]
+pub(crate) struct Directory(Option<File>);
+
+impl Directory {
+    fn of(target: &Path) -> Directory {
+        #[cfg(unix)]
+        {
+            Directory(File::open(parent_dir(target)).ok())
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = target;
+            Directory(None)
+        }
+    }
+}
+
+/// Metadata the next flush must sync beyond the data pages.
+#[derive(Debug, Default)]
+pub(crate) struct PendingSync {
+    bits: AtomicU8,
+    dir: Mutex<Option<File>>,
+}
+
+impl PendingSync {
+    /// The file's length and block map (`fsync`).
+    pub(crate) const FILE: u8 = 1;
+    /// The directory entry of a file this crate created.
+    const DIR: u8 = 2;
+
+    /// After a create: the file and its directory entry.
+    pub(crate) fn created(dir: Directory) -> PendingSync {
+        PendingSync {
+            bits: AtomicU8::new(Self::FILE | Self::DIR),
+            dir: Mutex::new(dir.0),
+        }
+    }
+
+    pub(crate) fn set(&self, bits: u8) {
+        self.bits.fetch_or(bits, Ordering::AcqRel);
+    }
+
+    /// A new directory (after the file was replaced by one built aside).
+    pub(crate) fn replaced(&self, dir: Directory) {
+        if let Ok(mut d) = self.dir.lock() {
+            *d = dir.0;
+        }
+        self.set(Self::FILE | Self::DIR);
+    }
+
+    /// Syncs what is pending. A failed file sync stays pending for the next flush; a
+    /// failed directory sync is reported once.
+    pub(crate) fn run(&self, file: &File, path: &Path) -> Result<(), Error> {
+        let bits = self.bits.load(Ordering::Acquire);
+        if bits & Self::FILE != 0 {
+            file.sync_all().map_err(|e| Error::io(path, "sync", e))?;
+            self.bits.fetch_and(!Self::FILE, Ordering::AcqRel);
+        }
+        if bits & Self::DIR != 0 {
+            self.bits.fetch_and(!Self::DIR, Ordering::AcqRel);
+            let dir = self.dir.lock().ok().and_then(|mut d| d.take());
+            if let Some(d) = dir {
+                d.sync_all()
+                    .map_err(|e| Error::io(parent_dir(path), "sync the directory", e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reserves disk blocks for bytes `from..to` of `file`, extending it to `to` if it is
+/// shorter. Does nothing (and succeeds) where the filesystem or platform cannot reserve.
+pub(crate) fn reserve(file: &File, from: u64, to: u64) -> io::Result<()> {
+    fallocate(file, from, to, false)
+}
+
+/// Reserves disk blocks for bytes `from..to` without changing the file's length (the
+/// blocks past the end stay invisible until written).
+pub(crate) fn reserve_keep_size(file: &File, from: u64, to: u64) -> io::Result<()> {
+    fallocate(file, from, to, true)
+}
+
+fn fallocate(file: &File, from: u64, to: u64, keep_size: bool) -> io::Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::unix::io::AsRawFd;
+        let too_big = || io::Error::from(io::ErrorKind::FileTooLarge);
+        let offset = libc::off_t::try_from(from).map_err(|_| too_big())?;
+        let len = libc::off_t::try_from(to - from).map_err(|_| too_big())?;
+        let mode = if keep_size {
+            libc::FALLOC_FL_KEEP_SIZE
+        } else {
+            0
+        };
+        loop {
+            // SAFETY: `fallocate` touches no memory of ours; the descriptor is open for the
+            // duration of the call because `file` is borrowed.
+            let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset, len) };
+            if rc == 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                // The filesystem cannot reserve (e.g. some network filesystems): sparse it is.
+                Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => return Ok(()),
+                _ => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (file, keep_size);
+        Ok(())
+    }
+}
+
+/// Writes all of `buf` at `offset` (the file's position is not used).
+pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match file.seek_write(buf, offset) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    buf = &buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`.
+pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match file.seek_read(buf, offset) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
