@@ -463,22 +463,37 @@ impl MapOptions {
         let size = elem_size::<T>().map_err(|e| e.at(path))?;
         check_align::<T>(path)?;
         check_offset::<T>(path, self.offset)?;
-        let (file, file_len, id) = file::open_locked(path, mode, self.lock_timeout)?;
-        let available = self.window(path, file_len)?;
-        let resolved = spec.resolve(type_name::<T>(), size, available, self.len.is_some());
-        let (shape, nbytes) = match resolved {
-            // A partial last row while another process appends (its rows arrive page by
-            // page): map the whole rows. Without an appender it is an error, as ever.
-            Err(Error::NotWholeRows {
-                bytes, row_bytes, ..
-            }) if self.len.is_none()
-                && lock::held_exclusively_elsewhere(&file, lock::Role::Append) == Some(true) =>
-            {
-                spec.resolve(type_name::<T>(), size, bytes - bytes % row_bytes, false)
+        let (file, mut file_len, id) = file::open_locked(path, mode, self.lock_timeout)?;
+        let mut looks = 0;
+        let (shape, nbytes) = loop {
+            looks += 1;
+            let available = self.window(path, file_len)?;
+            match spec.resolve(type_name::<T>(), size, available, self.len.is_some()) {
+                // A partial last row while another process appends (rows arrive page by
+                // page): map the whole rows. An appender that just finished has made the
+                // file longer: look again. Otherwise it is an error, as ever.
+                Err(
+                    e @ Error::NotWholeRows {
+                        bytes, row_bytes, ..
+                    },
+                ) if self.len.is_none() => {
+                    if lock::held_exclusively_elsewhere(&file, lock::Role::Append) == Some(true) {
+                        break spec
+                            .resolve(type_name::<T>(), size, bytes - bytes % row_bytes, false)
+                            .map_err(|e| e.at(path))?;
+                    }
+                    let now = file
+                        .metadata()
+                        .map_err(|e| Error::io(path, "read metadata of", e))?
+                        .len();
+                    if now == file_len || looks > 100 {
+                        return Err(e.at(path));
+                    }
+                    file_len = now;
+                }
+                r => break r.map_err(|e| e.at(path))?,
             }
-            r => r,
-        }
-        .map_err(|e| e.at(path))?;
+        };
         Ok(Region {
             file,
             path: path.to_path_buf(),

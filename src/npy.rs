@@ -111,6 +111,13 @@ pub enum NpyProblem {
         /// The limit.
         max: u64,
     },
+    /// The shape has more dimensions than numpy allows (64).
+    TooManyDims {
+        /// Dimensions in the shape.
+        ndim: usize,
+        /// numpy's limit.
+        max: usize,
+    },
     /// A version 3.0 header is not valid UTF-8.
     NotUtf8 {
         /// Byte offset in the file of the first invalid byte.
@@ -229,6 +236,10 @@ impl fmt::Display for NpyProblem {
             NpyProblem::HeaderTooLong { len, max } => write!(
                 f,
                 "the .npy header is {len} bytes long, more than the {max} numpy reads by default (max_header_size)"
+            ),
+            NpyProblem::TooManyDims { ndim, max } => write!(
+                f,
+                "the shape has {ndim} dimensions; numpy allows at most {max}"
             ),
             NpyProblem::NotUtf8 { at } => {
                 write!(f, "the .npy 3.0 header is not valid UTF-8 (byte {at})")
@@ -380,6 +391,12 @@ impl NpyHeader {
             return Err(err(NpyProblem::UnsupportedDtype {
                 descr: descr.to_string(),
                 reason: "a descriptor written to a .npy header must be a plain numpy type string such as '<f4'",
+            }));
+        }
+        if shape.len() > MAX_DIMS {
+            return Err(err(NpyProblem::TooManyDims {
+                ndim: shape.len(),
+                max: MAX_DIMS,
             }));
         }
         let fortran_order = order == Order::Fortran;
@@ -873,9 +890,10 @@ impl Parser<'_> {
     }
 
     fn int(&mut self) -> Result<Value, NpyProblem> {
+        // One sign at most: Python's literal_eval (numpy's parser) refuses `--3`.
         let mut negative = false;
-        while let Some(sign @ (b'-' | b'+')) = self.peek() {
-            negative ^= sign == b'-';
+        if let Some(sign @ (b'-' | b'+')) = self.peek() {
+            negative = sign == b'-';
             self.pos += 1;
             self.skip_ws();
         }
@@ -895,6 +913,11 @@ impl Parser<'_> {
         if self.pos == digits_start {
             return Err(self.err("a digit"));
         }
+        // Python 3 refuses leading zeros (`007`), except in zero itself (`00`).
+        if self.text.get(digits_start) == Some(&b'0') && value != Some(0) {
+            self.pos = digits_start;
+            return Err(self.err("an integer without leading zeros"));
+        }
         if self.allow_long && matches!(self.peek(), Some(b'L' | b'l')) {
             self.pos += 1;
         }
@@ -907,6 +930,9 @@ impl Parser<'_> {
 }
 
 const KEYS: [&str; 3] = ["descr", "fortran_order", "shape"];
+
+/// numpy's limit on the number of dimensions (`NPY_MAXDIMS` in numpy 2).
+pub(crate) const MAX_DIMS: usize = 64;
 
 fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
     let head = &bytes[..bytes.len().min(MAGIC.len())];
@@ -1060,6 +1086,12 @@ fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
         }
         (_, _, None) => return Err(NpyProblem::MissingKey { key: "shape" }),
     };
+    if shape.len() > MAX_DIMS {
+        return Err(NpyProblem::TooManyDims {
+            ndim: shape.len(),
+            max: MAX_DIMS,
+        });
+    }
     Ok(NpyHeader {
         version: (major, minor),
         descr,
@@ -1367,18 +1399,57 @@ mod tests {
     }
 
     #[test]
-    fn too_many_dimensions_to_write() {
-        let shape = vec![1usize; 4000];
+    fn at_most_numpys_64_dimensions() {
+        let shape = vec![1usize; 65];
         assert!(matches!(
             NpyHeader::new("<f4", &shape, Order::C),
             Err(Error::Npy {
-                problem: NpyProblem::HeaderTooLong { .. },
+                problem: NpyProblem::TooManyDims { ndim: 65, max: 64 },
                 ..
             })
         ));
-        let shape = vec![1usize; 2000];
+        let shape = vec![1usize; 64];
         let h = NpyHeader::new("<f4", &shape, Order::C).unwrap();
         assert_eq!(NpyHeader::parse(&h.to_bytes()).unwrap(), h);
+        // Read as written by hand: 65 is refused too.
+        let mut dict = String::from("{'descr': '<f4', 'fortran_order': False, 'shape': (");
+        dict.push_str(&"1, ".repeat(65));
+        dict.push_str("), }");
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        let total = (10 + dict.len() + 1).div_ceil(64) * 64;
+        b.extend_from_slice(&((total - 10) as u16).to_le_bytes());
+        b.extend_from_slice(dict.as_bytes());
+        b.resize(total - 1, b' ');
+        b.push(b'\n');
+        assert!(matches!(
+            NpyHeader::parse(&b),
+            Err(Error::Npy {
+                problem: NpyProblem::TooManyDims { ndim: 65, .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn integers_as_python_reads_them() {
+        let header = |shape: &str| {
+            let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            let total = (10 + dict.len() + 1).div_ceil(64) * 64;
+            b.extend_from_slice(&((total - 10) as u16).to_le_bytes());
+            b.extend_from_slice(dict.as_bytes());
+            b.resize(total - 1, b' ');
+            b.push(b'\n');
+            NpyHeader::parse(&b).map(|h| h.shape().to_vec())
+        };
+        // What ast.literal_eval accepts, and what it refuses.
+        assert_eq!(header("(+3,)").unwrap(), [3]);
+        assert_eq!(header("(00,)").unwrap(), [0]);
+        assert_eq!(header("(1_0,)").unwrap(), [10]);
+        assert_eq!(header("(- 0,)").unwrap(), [0]);
+        for bad in ["(007,)", "(--3,)", "(+-3,)", "(0_1,)", "(-3,)"] {
+            assert!(header(bad).is_err(), "{bad} was accepted");
+        }
     }
 
     fn header_strategy() -> impl Strategy<Value = NpyHeader> {

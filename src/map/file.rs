@@ -207,18 +207,23 @@ pub(crate) fn lock_map_shared(
     path: &Path,
     wait: Option<Duration>,
 ) -> Result<(), Error> {
-    if !interop::try_lock(file, Kind::Shared).map_err(|e| lock_io(path, e))? {
-        return Err(locked(path, "map", false, wait));
-    }
-    match lock::lock(file, Role::Map, Kind::Shared, wait) {
-        Ok(true) => Ok(()),
-        Ok(false) => {
-            let _ = interop::unlock(file);
-            Err(locked(path, "map", false, wait))
+    let deadline = wait.map(|w| std::time::Instant::now() + w);
+    loop {
+        if interop::try_lock(file, Kind::Shared).map_err(|e| lock_io(path, e))? {
+            match lock::try_lock(file, Role::Map, Kind::Shared) {
+                Ok(true) => return Ok(()),
+                Ok(false) => interop::unlock(file).map_err(|e| lock_io(path, e))?,
+                Err(e) => {
+                    let _ = interop::unlock(file);
+                    return Err(lock_io(path, e));
+                }
+            }
         }
-        Err(e) => {
-            let _ = interop::unlock(file);
-            Err(lock_io(path, e))
+        match deadline {
+            Some(d) if std::time::Instant::now() < d => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            _ => return Err(locked(path, "map", false, wait)),
         }
     }
 }

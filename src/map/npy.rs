@@ -262,8 +262,20 @@ impl MapOptions {
     ) -> Result<(Region, Order, String), Error> {
         super::check_align::<T>(path)?;
         let (file, file_len, id) = file::open_locked(path, mode, self.lock_timeout)?;
+        let buf = read_prefix(
+            &file,
+            path,
+            self.offset,
+            self.window(path, file_len)?,
+            self.lock_timeout,
+        )?;
+        // The length after the header: an appender writes rows before it counts them in
+        // the header, so this length covers whatever the header we read counts.
+        let file_len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "read metadata of", e))?
+            .len();
         let avail = self.window(path, file_len)?;
-        let buf = read_prefix(&file, path, self.offset, avail, self.lock_timeout)?;
         let header = NpyHeader::parse(&buf).map_err(|e| e.at(path))?;
         header.check_element::<T>().map_err(|e| e.at(path))?;
         let nbytes = bytes::byte_len::<T>(header.shape()).map_err(|e| e.at(path))?;

@@ -159,3 +159,29 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and touches no memory.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Runs `code` in Python with numpy imported as `np` and the path as `p`; panics if it
+/// fails. Without numpy it skips visibly, or fails under `NDARRAY_MMAP_REQUIRE_NUMPY=1`.
+pub fn numpy_check(path: &Path, code: &str) {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let probe = Command::new(&python).args(["-c", "import numpy"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        if std::env::var("NDARRAY_MMAP_REQUIRE_NUMPY").as_deref() == Ok("1") {
+            panic!("numpy is required (NDARRAY_MMAP_REQUIRE_NUMPY=1) but cannot be imported");
+        }
+        skip("numpy check", "numpy cannot be imported");
+        return;
+    }
+    let script = format!("import sys\nimport numpy as np\np = sys.argv[1]\n{code}\n");
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "numpy check failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,665 @@
+//! File safety under concurrency and crashes, with real processes: appenders racing,
+//! readers polling a growing log, SIGKILL at random instants, creates that fail or race,
+//! and foreign lock holders. Each test spawns this binary again as child helpers
+//! (`tests/common`).
+//!
+//! Rows are `[k, 3k + 1]` (i64) so that a zero row, a torn row or a misplaced row is
+//! recognised wherever it is seen.
+// SAFETY (for every unsafe block below): the files live in the tests' own temporary
+// directories and are touched only by these processes, which use this crate's locks; the
+// one exception (a foreign lock holder) never writes.
+#![allow(clippy::undocumented_unsafe_blocks)]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{child, spawn_until, tell_parent, wait_for_parent, within};
+use ndarray::{arr1, Array2};
+use ndarray_mmap::{Error, MapOptions, MmapArrayMut};
+
+fn main() {
+    let mut tests: Vec<common::Test> = vec![
+        ("two_appenders_race_npy", || two_appenders_race("npy")),
+        ("two_appenders_race_raw", || two_appenders_race("raw")),
+        ("readers_never_see_a_torn_row_npy", || {
+            readers_never_see_torn_rows("npy")
+        }),
+        ("readers_never_see_a_torn_row_raw", || {
+            readers_never_see_torn_rows("raw")
+        }),
+        ("sigkill_during_appends_leaves_old_or_new_rows_npy", || {
+            sigkill_appender("npy")
+        }),
+        ("sigkill_during_appends_leaves_old_or_new_rows_raw", || {
+            sigkill_appender("raw")
+        }),
+        (
+            "create_new_racing_never_deletes_the_winner",
+            create_new_race,
+        ),
+        (
+            "a_failed_create_leaves_the_old_file_and_nothing_else",
+            failed_creates,
+        ),
+        ("a_foreign_lock_holder_never_makes_us_hang", foreign_holders),
+        (
+            "a_npy_header_without_room_moves_only_when_nobody_maps_it",
+            header_move,
+        ),
+        (
+            "flush_after_the_directory_is_renamed",
+            flush_after_dir_rename,
+        ),
+    ];
+    #[cfg(unix)]
+    tests.push((
+        "a_create_refused_by_rlimit_as_changes_nothing",
+        rlimit_create,
+    ));
+    common::main(
+        &tests,
+        &[
+            ("append", child_append),
+            ("append_forever", child_append_forever),
+            ("read_check", child_read_check),
+            ("create_new", child_create_new),
+            ("hold_flock", child_hold_flock),
+            ("hold_append", child_hold_append),
+            #[cfg(unix)]
+            ("rlimit_create", child_rlimit_create),
+        ],
+    );
+}
+
+fn row(k: usize) -> [i64; 2] {
+    [k as i64, 3 * k as i64 + 1]
+}
+
+fn opts() -> MapOptions {
+    MapOptions::new().lock_timeout(Duration::from_secs(30))
+}
+
+/// Opens the log for appending: `.npy` or raw, two i64 columns.
+fn open_log(path: &str, kind: &str) -> MmapArrayMut<i64> {
+    match kind {
+        "npy" => unsafe { opts().open_npy_mut::<i64>(path) }.unwrap(),
+        _ => unsafe { opts().open_mut::<i64>(path, [-1, 2]) }.unwrap(),
+    }
+}
+
+fn create_log(path: &Path, kind: &str) {
+    let a = match kind {
+        "npy" => unsafe { MapOptions::new().create_npy::<i64>(path, [0, 2]) },
+        _ => unsafe { MapOptions::new().create::<i64>(path, [0, 2]) },
+    };
+    a.unwrap().close().unwrap();
+}
+
+/// Every counted row of the log, or the error opening it gave.
+fn read_log(path: &Path, kind: &str) -> Result<Vec<[i64; 2]>, Error> {
+    let a = match kind {
+        "npy" => unsafe { MapOptions::new().open_npy::<i64>(path) }?,
+        _ => unsafe { MapOptions::new().open::<i64>(path, [-1, 2]) }?,
+    };
+    let v = a.view();
+    Ok(v.outer_iter().map(|r| [r[0], r[1]]).collect())
+}
+
+/// Child: appends `n` rows `[id, i]` one call each.
+fn child_append(args: &[String]) {
+    let (path, kind, id, n) = (
+        &args[0],
+        &args[1],
+        args[2].parse::<i64>().unwrap(),
+        args[3].parse::<i64>().unwrap(),
+    );
+    let mut a = open_log(path, kind);
+    for i in 0..n {
+        a.append(&arr1(&[id, i])).unwrap();
+    }
+    a.close().unwrap();
+}
+
+fn two_appenders_race(kind: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(format!("log.{kind}"));
+    create_log(&path, kind);
+    let n = 1000;
+    let p = path.to_str().unwrap();
+    let kids: Vec<_> = (1..=2)
+        .map(|id| {
+            child("append", &[p, kind, &id.to_string(), &n.to_string()])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut k in kids {
+        assert!(k.wait().unwrap().success(), "an appender failed");
+    }
+    let rows = read_log(&path, kind).unwrap();
+    assert_eq!(rows.len(), 2 * n, "rows lost or duplicated");
+    for id in 1..=2 {
+        let mine: Vec<i64> = rows.iter().filter(|r| r[0] == id).map(|r| r[1]).collect();
+        assert_eq!(
+            mine,
+            (0..n as i64).collect::<Vec<_>>(),
+            "appender {id}'s rows"
+        );
+    }
+    let len = std::fs::metadata(&path).unwrap().len();
+    let head = if kind == "npy" { 128 } else { 0 };
+    assert_eq!(len, head + 2 * n as u64 * 16, "header and length disagree");
+    println!(
+        "two appenders ({kind}): {} rows, none lost or duplicated",
+        rows.len()
+    );
+}
+
+/// Child: appends rows `row(k)` in batches of 1..=37 until killed or `limit` rows.
+fn child_append_forever(args: &[String]) {
+    let (path, kind, limit) = (&args[0], &args[1], args[2].parse::<usize>().unwrap());
+    let mut a = open_log(path, kind);
+    let mut k = a.shape()[0];
+    let mut batch = 1;
+    tell_parent("started");
+    while k < limit {
+        let rows = Array2::from_shape_fn((batch, 2), |(i, j)| row(k + i)[j]);
+        a.append(&rows).unwrap();
+        k += batch;
+        batch = batch % 37 + 1;
+    }
+    a.close().unwrap();
+}
+
+/// Child: opens the log `n` times read-only, checking every counted row; prints how many
+/// reads and rows it saw.
+fn child_read_check(args: &[String]) {
+    let (path, kind, n) = (
+        Path::new(&args[0]),
+        &args[1],
+        args[2].parse::<usize>().unwrap(),
+    );
+    let mut seen = 0;
+    for _ in 0..n {
+        match read_log(path, kind) {
+            Ok(rows) => {
+                for (k, r) in rows.iter().enumerate() {
+                    assert_eq!(
+                        *r,
+                        row(k),
+                        "reader saw a torn or zero row at {k} of {}",
+                        rows.len()
+                    );
+                }
+                seen += rows.len();
+            }
+            // A partial last row seen while no appender held its lock is an error, and
+            // must not happen while the log is only appended to.
+            Err(e) => panic!("reader could not open the log: {e}"),
+        }
+    }
+    tell_parent(&format!("{n} reads, {seen} rows checked"));
+}
+
+fn readers_never_see_torn_rows(kind: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(format!("log.{kind}"));
+    create_log(&path, kind);
+    let p = path.to_str().unwrap();
+    let limit = 20_000;
+    let (mut writer, _) = spawn_until(
+        child("append_forever", &[p, kind, &limit.to_string()]),
+        "started",
+    );
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            child("read_check", &[p, kind, "5000"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut total = 0;
+    for r in readers {
+        let out = r.wait_with_output().unwrap();
+        assert!(out.status.success(), "a reader failed");
+        let line = String::from_utf8_lossy(&out.stdout).to_string();
+        total += line
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
+        println!("reader ({kind}): {}", line.trim());
+    }
+    assert!(writer.wait().unwrap().success(), "the appender failed");
+    assert_eq!(total, 10_000);
+    let rows = read_log(&path, kind).unwrap();
+    assert_eq!(rows.len(), limit.max(rows.len()));
+}
+
+fn sigkill_appender(kind: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(format!("log.{kind}"));
+    create_log(&path, kind);
+    let p = path.to_str().unwrap();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let (mut partial, mut last) = (0, 0);
+    let kills = 100;
+    for round in 0..kills {
+        let (mut kid, _) = spawn_until(child("append_forever", &[p, kind, "100000000"]), "started");
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_micros(seed % 20_000));
+        kid.kill().unwrap();
+        assert!(!kid.wait().unwrap().success());
+        match read_log(&path, kind) {
+            Ok(rows) => {
+                for (k, r) in rows.iter().enumerate() {
+                    assert_eq!(
+                        *r,
+                        row(k),
+                        "round {round}: a counted row at {k} was not written"
+                    );
+                }
+                assert!(rows.len() >= last, "round {round}: rows were lost");
+                last = rows.len();
+            }
+            // A raw log can end in a partial row after a kill (the only state a kill can
+            // leave that is not the old or the new rows: no zero row is counted). The
+            // whole rows before it are intact, and the next append completes it.
+            Err(Error::NotWholeRows {
+                bytes, row_bytes, ..
+            }) if kind == "raw" => {
+                partial += 1;
+                let whole = (bytes / row_bytes) as usize;
+                let a = unsafe {
+                    MapOptions::new()
+                        .len(whole as u64 * 16)
+                        .open::<i64>(&path, [-1, 2])
+                }
+                .unwrap();
+                for (k, r) in a.view().outer_iter().enumerate() {
+                    assert_eq!([r[0], r[1]], row(k), "round {round}: whole row {k}");
+                }
+                last = whole;
+            }
+            Err(e) => panic!("round {round}: the log does not open after a kill: {e}"),
+        }
+    }
+    println!("{kind}: {kills} kills survived, {last} rows at the end, {partial} ended in a partial raw row");
+    if kind == "npy" {
+        common::numpy_check(
+            &path,
+            "a = np.load(p, mmap_mode='r'); k = np.arange(len(a)); \
+             assert (a[:, 0] == k).all() and (a[:, 1] == 3 * k + 1).all(), 'numpy sees a bad row'",
+        );
+    }
+}
+
+/// Child: races to create the file with `create_new`; the winner appends its id.
+fn child_create_new(args: &[String]) {
+    let (path, id) = (&args[0], args[1].parse::<i64>().unwrap());
+    match unsafe {
+        MapOptions::new()
+            .create_new(true)
+            .create_npy::<i64>(path, [0, 2])
+    } {
+        Ok(mut a) => {
+            a.append(&arr1(&[id, 7])).unwrap();
+            a.close().unwrap();
+            tell_parent("won");
+        }
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            tell_parent("lost")
+        }
+        Err(e) => panic!("create_new: {e}"),
+    }
+}
+
+fn create_new_race() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("new.npy");
+    let p = path.to_str().unwrap();
+    for round in 0..100 {
+        let _ = std::fs::remove_file(&path);
+        let kids: Vec<_> = (1..=2)
+            .map(|id| {
+                child("create_new", &[p, &id.to_string()])
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut winners = vec![];
+        for (i, k) in kids.into_iter().enumerate() {
+            let out = k.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: a child failed");
+            if String::from_utf8_lossy(&out.stdout).trim() == "won" {
+                winners.push(i as i64 + 1);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let rows = read_log(&path, "npy").expect("the winner's file is gone");
+        assert_eq!(rows, vec![[winners[0], 7]], "round {round}");
+        let stray: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(
+            stray.len(),
+            1,
+            "round {round}: files left behind: {stray:?}"
+        );
+    }
+}
+
+/// Bytes, length and modification time of a file.
+fn snapshot(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
+    (
+        std::fs::read(path).unwrap(),
+        std::fs::metadata(path).unwrap().modified().unwrap(),
+    )
+}
+
+fn only_entry(dir: &Path, name: &str) {
+    let names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec![name.to_string()], "files left behind");
+}
+
+/// An element type aligned to more than any page.
+#[derive(Clone, Copy)]
+#[repr(C, align(65536))]
+struct Huge([u8; 65536]);
+// SAFETY: a byte array with no padding (size == alignment); any bit pattern is valid.
+unsafe impl bytemuck::Zeroable for Huge {}
+// SAFETY: as above.
+unsafe impl bytemuck::Pod for Huge {}
+
+fn failed_creates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("old.bin");
+    std::fs::write(&path, b"precious bytes").unwrap();
+    let before = snapshot(&path);
+    std::thread::sleep(Duration::from_millis(20)); // an mtime change would show
+    type Try = Box<dyn Fn(&Path) -> Result<(), Error>>;
+    let tries: Vec<(&str, Try)> = vec![
+        (
+            "a zero axis beside axes that overflow",
+            Box::new(|p| unsafe {
+                MapOptions::new()
+                    .create::<f32>(p, [0, isize::MAX, 4])
+                    .map(drop)
+            }),
+        ),
+        (
+            "the same for .npy",
+            Box::new(|p| unsafe {
+                MapOptions::new()
+                    .create_npy::<f32>(p, [isize::MAX, 0, 4])
+                    .map(drop)
+            }),
+        ),
+        (
+            "an element type aligned to more than a page",
+            Box::new(|p| unsafe { MapOptions::new().create::<Huge>(p, [1]).map(drop) }),
+        ),
+        (
+            "more than 64 dimensions for .npy",
+            Box::new(|p| unsafe {
+                MapOptions::new()
+                    .create_npy::<u8>(p, vec![1isize; 65])
+                    .map(drop)
+            }),
+        ),
+        (
+            "create_new over an existing file",
+            Box::new(|p| unsafe {
+                MapOptions::new()
+                    .create_new(true)
+                    .create::<u8>(p, [4])
+                    .map(drop)
+            }),
+        ),
+        (
+            "a shape with -1",
+            Box::new(|p| unsafe { MapOptions::new().create::<u8>(p, [-1]).map(drop) }),
+        ),
+    ];
+    for (what, attempt) in tries {
+        let e = attempt(&path).expect_err(what);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("old.bin"),
+            "{what}: the message does not name the file: {msg}"
+        );
+        assert!(!msg.contains("cannot i/o"), "{what}: {msg}");
+        assert_eq!(snapshot(&path), before, "{what} changed the file");
+        only_entry(tmp.path(), "old.bin");
+        println!("{what}: {msg}");
+    }
+    // The over-aligned type is refused at any offset, whatever the address would be.
+    for offset in [0, 65536, 1 << 20] {
+        let e = unsafe { MapOptions::new().offset(offset).open::<Huge>(&path, [-1]) }.unwrap_err();
+        assert!(matches!(e, Error::OverAligned { .. }), "{e}");
+    }
+}
+
+/// Child: limits its address space, then tries to replace `path` with a 4 GiB array.
+#[cfg(unix)]
+fn child_rlimit_create(args: &[String]) {
+    let lim = libc::rlimit {
+        rlim_cur: 1 << 30,
+        rlim_max: 1 << 30,
+    };
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+    let r = unsafe {
+        MapOptions::new()
+            .preallocate(false)
+            .create::<u8>(&args[0], [4isize << 30])
+    };
+    match r {
+        Ok(_) => tell_parent("created"),
+        Err(e) => tell_parent(&format!("refused: {e}")),
+    }
+}
+
+#[cfg(unix)]
+fn rlimit_create() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("old.bin");
+    std::fs::write(&path, b"precious bytes").unwrap();
+    let before = snapshot(&path);
+    let out = child("rlimit_create", &[path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("refused: "), "{said}");
+    assert!(said.contains("map"), "{said}");
+    assert_eq!(snapshot(&path), before, "a refused map changed the file");
+    only_entry(tmp.path(), "old.bin");
+    println!("RLIMIT_AS: {}", said.trim());
+}
+
+/// Child: holds an exclusive `flock` on the file, as `flock -x FILE` would.
+fn child_hold_flock(args: &[String]) {
+    let f = std::fs::File::open(&args[0]).unwrap();
+    #[cfg(unix)]
+    f.lock().unwrap();
+    tell_parent("held");
+    wait_for_parent();
+    drop(f);
+}
+
+/// Child: holds the append lock byte with a raw OFD lock (a foreign, stuck appender).
+fn child_hold_append(args: &[String]) {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&args[0])
+        .unwrap();
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::unix::io::AsRawFd;
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_WRLCK as _;
+        fl.l_whence = libc::SEEK_SET as _;
+        fl.l_start = (1i64 << 62) + 2;
+        fl.l_len = 1;
+        assert_eq!(
+            unsafe {
+                libc::fcntl(f.as_raw_fd(), 37 /* F_OFD_SETLK */, &mut fl)
+            },
+            0
+        );
+    }
+    tell_parent("held");
+    wait_for_parent();
+    drop(f);
+}
+
+fn foreign_holders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("held.npy");
+    create_log(&path, "npy");
+    let p = path.to_str().unwrap().to_string();
+    if cfg!(unix) {
+        let (mut kid, _) = spawn_until(child("hold_flock", &[&p]), "held");
+        let q = p.clone();
+        let (e, waited) = within(20, move || {
+            let t = Instant::now();
+            let e = unsafe {
+                MapOptions::new()
+                    .lock_timeout(Duration::from_millis(300))
+                    .open_npy::<i64>(&q)
+            };
+            (e.map(drop).unwrap_err(), t.elapsed())
+        });
+        assert!(matches!(e, Error::Locked { .. }), "{e}");
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        // Without a timeout: at once.
+        let q = p.clone();
+        within(20, move || {
+            let a = unsafe { MapOptions::new().open_npy_mut::<i64>(&q) };
+            assert!(matches!(a.map(drop), Err(Error::Locked { .. })));
+        });
+        drop(kid.stdin.take());
+        kid.wait().unwrap();
+    }
+    let mut a = unsafe { MapOptions::new().open_npy_mut::<i64>(&p) }.unwrap();
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        let (mut kid, _) = spawn_until(child("hold_append", &[&p]), "held");
+        let t = Instant::now();
+        let e = a.append(&arr1(&[1i64, 2])).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Locked {
+                    exclusive: true,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("another appender"), "{e}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "append waited for a foreign holder"
+        );
+        drop(kid.stdin.take());
+        kid.wait().unwrap();
+    }
+    a.append(&arr1(&[1i64, 2])).unwrap();
+    assert_eq!(a.shape(), &[1, 2]);
+}
+
+/// A `.npy` header written with no spare room (padded to 8 bytes, as numpy allows): 999
+/// rows fill it exactly, and 1000 cannot be written in place.
+fn tight_npy(path: &Path, rows: usize) {
+    let dict = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': ({rows}, 2), }}");
+    let total = (10 + dict.len() + 1).div_ceil(8) * 8;
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    h.extend_from_slice(&((total - 10) as u16).to_le_bytes());
+    h.extend_from_slice(dict.as_bytes());
+    h.resize(total - 1, b' ');
+    h.push(b'\n');
+    for k in 0..rows {
+        h.extend_from_slice(bytemuck::cast_slice(&row(k)));
+    }
+    std::fs::write(path, h).unwrap();
+}
+
+fn header_move() {
+    if cfg!(target_endian = "big") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tight.npy");
+    let rows = 999;
+    tight_npy(&path, rows);
+    assert_eq!(
+        ndarray_mmap::NpyHeader::from_path(&path)
+            .unwrap()
+            .data_offset(),
+        72
+    );
+    let reader = unsafe { MapOptions::new().open_npy::<i64>(&path) }.unwrap();
+    let mut w = unsafe { MapOptions::new().open_npy_mut::<i64>(&path) }.unwrap();
+    // 1000 rows do not fit the header: the data must move, which a live map refuses.
+    let moved = w.append(&arr1(&row(rows))).unwrap_err();
+    assert!(
+        matches!(
+            moved,
+            Error::Locked {
+                exclusive: true,
+                ..
+            }
+        ),
+        "{moved}"
+    );
+    assert!(moved.to_string().contains("move the data of"), "{moved}");
+    // The reader's map, the header and the file are untouched by the refusal.
+    for (i, r) in reader.view().outer_iter().enumerate() {
+        assert_eq!([r[0], r[1]], row(i));
+    }
+    assert_eq!(read_log(&path, "npy").unwrap().len(), rows);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 72 + 999 * 16);
+    assert_eq!(w.shape(), &[rows, 2]);
+    reader.close().unwrap();
+    // Alone, the append moves the data after a larger header, built aside.
+    w.append(&arr1(&row(rows))).unwrap();
+    w.append(&arr1(&row(rows + 1))).unwrap(); // in place now: numpy's spare room
+    w.view_mut()[[0, 1]] = 1; // the map is of the live file after the move
+    w.close().unwrap();
+    let rows_now = read_log(&path, "npy").unwrap();
+    assert_eq!(rows_now.len(), rows + 2);
+    for (i, r) in rows_now.iter().enumerate() {
+        assert_eq!(*r, row(i));
+    }
+    only_entry(tmp.path(), "tight.npy");
+    common::numpy_check(
+        &path,
+        "a = np.load(p); k = np.arange(len(a)); assert len(a) == 1001 and (a[:, 0] == k).all() and (a[:, 1] == 3 * k + 1).all()",
+    );
+}
+
+fn flush_after_dir_rename() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    let mut a = unsafe { MapOptions::new().create::<f32>(d.join("a.f32"), [4]) }.unwrap();
+    a.view_mut().fill(2.0);
+    let e = tmp.path().join("e");
+    std::fs::rename(&d, &e).unwrap();
+    a.flush().unwrap();
+    a.flush().unwrap();
+    a.close().unwrap();
+    assert_eq!(
+        std::fs::read(e.join("a.f32")).unwrap(),
+        bytemuck::cast_slice::<f32, u8>(&[2.0; 4])
+    );
+}
