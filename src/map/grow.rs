@@ -468,7 +468,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     fn publish_header(&self, head: &[u8], start: u64) -> Result<(), Error> {
         let (file, path) = (&self.inner.file, &self.inner.path);
         let wait = Some(self.inner.wait.unwrap_or_default().max(HEADER_WAIT));
-        if !lock::lock(file, Role::Header, Kind::Exclusive, wait)
+        if !lock::lock_header(file, Kind::Exclusive, wait)
             .map_err(|e| Error::io(path, "lock", e))?
         {
             return Err(Error::Locked {
@@ -480,7 +480,8 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         }
         let written =
             write_all_at(file, head, start).map_err(|e| Error::io(path, "write the header of", e));
-        let unlocked = lock::unlock(file, Role::Header).map_err(|e| Error::io(path, "unlock", e));
+        let unlocked =
+            lock::unlock_header(file, Kind::Exclusive).map_err(|e| Error::io(path, "unlock", e));
         written.and(unlocked)
     }
 

@@ -6,6 +6,10 @@
 //! | [`Role::Gate`] | nobody | whoever wants `Map` exclusively (one at a time) |
 //! | [`Role::Append`] | nobody | the one appender (grow/append) at a time |
 //! | [`Role::Header`] | a reader of a `.npy` header, for the read | an appender, while it rewrites the header |
+//! | [`Role::Intent`] | a header reader, only while it takes `Header` | an appender about to take `Header` |
+//!
+//! `Intent` gives the header writer precedence: once it holds `Intent`, no new reader
+//! takes `Header`, so a stream of readers cannot starve an appender.
 //!
 //! Readers never block appenders: appending needs only `Append`, and extending a file
 //! never invalidates a map of it. Taking `Map` exclusively while holding it shared (an
@@ -47,6 +51,8 @@ pub(crate) enum Role {
     Append,
     /// Shared while reading a `.npy` header, exclusive while rewriting it.
     Header,
+    /// Taken by a header writer before `Header`, and briefly by readers before theirs.
+    Intent,
 }
 
 impl Role {
@@ -56,6 +62,7 @@ impl Role {
             Role::Gate => 1,
             Role::Append => 2,
             Role::Header => 3,
+            Role::Intent => 4,
         }
     }
 }
@@ -100,6 +107,29 @@ pub(crate) fn lock(
             _ => return Ok(false),
         }
     }
+}
+
+/// Takes `Header` as `kind` the fair way (see [`Role::Intent`]), waiting at most `wait`
+/// for each of the two locks.
+pub(crate) fn lock_header(file: &File, kind: Kind, wait: Option<Duration>) -> io::Result<bool> {
+    if !lock(file, Role::Intent, kind, wait)? {
+        return Ok(false);
+    }
+    let got = lock(file, Role::Header, kind, wait);
+    // A writer keeps `Intent` until it lets `Header` go (see `unlock_header`).
+    if kind == Kind::Shared || !matches!(got, Ok(true)) {
+        unlock(file, Role::Intent)?;
+    }
+    got
+}
+
+/// Releases what [`lock_header`] took.
+pub(crate) fn unlock_header(file: &File, kind: Kind) -> io::Result<()> {
+    let a = unlock(file, Role::Header);
+    if kind == Kind::Exclusive {
+        unlock(file, Role::Intent)?;
+    }
+    a
 }
 
 /// Whether another open of the file holds `role` exclusively, without taking anything

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::file::{self, open_regular, Mode, PendingSync};
 use super::grow::HEADER_WAIT;
-use super::lock::{self, Kind, Role};
+use super::lock::{self, Kind};
 use super::{create_shape, Inner, MapOptions, MmapArray, MmapArrayMut, Region};
 use crate::bytes;
 use crate::element::Element;
@@ -26,9 +26,7 @@ fn read_prefix(
     wait: Option<std::time::Duration>,
 ) -> Result<Vec<u8>, Error> {
     let wait = Some(wait.unwrap_or_default().max(HEADER_WAIT));
-    if !lock::lock(file, Role::Header, Kind::Shared, wait)
-        .map_err(|e| Error::io(path, "lock", e))?
-    {
+    if !lock::lock_header(file, Kind::Shared, wait).map_err(|e| Error::io(path, "lock", e))? {
         return Err(Error::Locked {
             path: path.to_path_buf(),
             exclusive: false,
@@ -43,7 +41,8 @@ fn read_prefix(
         .seek(SeekFrom::Start(offset))
         .and_then(|_| f.take(want).read_to_end(&mut buf))
         .map_err(|e| Error::io(path, "read the header of", e));
-    let unlocked = lock::unlock(file, Role::Header).map_err(|e| Error::io(path, "unlock", e));
+    let unlocked =
+        lock::unlock_header(file, Kind::Shared).map_err(|e| Error::io(path, "unlock", e));
     read.and(unlocked)?;
     Ok(buf)
 }
