@@ -2,207 +2,21 @@
 //! failed create or grow leaves the file as it was. Runs on a 4 MiB tmpfs that the test
 //! mounts itself (root or CAP_SYS_ADMIN needed; CI runs as root). Where mounting is
 //! impossible each test prints a SKIPPED line on stderr.
-// SAFETY (for every unsafe block below): the tests map files on their own private tmpfs.
+// SAFETY (for every unsafe block in the module): see the module.
 #![allow(clippy::undocumented_unsafe_blocks)]
 
 mod common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
-use common::{skip, Tmpfs};
-use ndarray_mmap::{create_array, create_npy, mmap_array_mut, open_npy, Error, MapOptions};
-
-const MIB: usize = 1 << 20;
+#[cfg(unix)]
+#[path = "unix/full_disk.rs"]
+mod unix;
 
 #[cfg(unix)]
 fn main() {
-    common::main(
-        &[
-            (
-                "create_on_a_full_disk_fails_and_leaves_nothing",
-                create_fails_cleanly,
-            ),
-            (
-                "create_over_an_existing_file_keeps_it_on_a_full_disk",
-                create_keeps_old_file,
-            ),
-            (
-                "grow_on_a_full_disk_fails_and_keeps_the_array",
-                grow_fails_cleanly,
-            ),
-            (
-                "writes_to_a_reserved_map_never_fault_on_a_full_disk",
-                reserved_writes_succeed,
-            ),
-            ("npy_create_and_grow_on_a_full_disk", npy_full_disk),
-        ],
-        &[],
-    );
+    unix::main();
 }
 
 #[cfg(not(unix))]
 fn main() {
-    common::skip("full_disk", "needs a Unix tmpfs mount");
-}
-
-/// A fresh 4 MiB tmpfs, or `None` after printing why not.
-fn small_disk(test: &str) -> Option<(tempfile::TempDir, Tmpfs, PathBuf)> {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("disk");
-    std::fs::create_dir(&dir).unwrap();
-    match Tmpfs::mount(&dir, "4m") {
-        Ok(fs) => Some((tmp, fs, dir)),
-        Err(why) => {
-            skip(test, &why);
-            None
-        }
-    }
-}
-
-fn is_no_space(e: &Error) -> bool {
-    matches!(e, Error::Reserve { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
-}
-
-fn create_fails_cleanly() {
-    let Some((_tmp, _fs, dir)) = small_disk("create_on_a_full_disk_fails_and_leaves_nothing")
-    else {
-        return;
-    };
-    let path = dir.join("big.f64");
-    let err = unsafe { create_array::<f64>(&path, [MIB as isize]) }.unwrap_err(); // 8 MiB
-    assert!(is_no_space(&err), "{err:?}");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("big.f64") && msg.contains("8388608 bytes"),
-        "{msg}"
-    );
-    assert!(!path.exists(), "a failed create left a file behind");
-    // create_new too, and with an offset.
-    let err = unsafe {
-        MapOptions::new()
-            .create_new(true)
-            .offset(64)
-            .create::<u8>(&path, [5 * MIB as isize])
-    }
-    .unwrap_err();
-    assert!(is_no_space(&err), "{err:?}");
-    assert!(!path.exists());
-    // The space is all still free: 3 MiB fits.
-    let a = unsafe { create_array::<u8>(&path, [3 * MIB as isize]) }.unwrap();
-    a.close().unwrap();
-    // Sparse on request: the 8 MiB file is made, though it could never be filled.
-    std::fs::remove_file(&path).unwrap();
-    let s = unsafe {
-        MapOptions::new()
-            .preallocate(false)
-            .create::<f64>(&path, [MIB as isize])
-    }
-    .unwrap();
-    assert_eq!(s.len(), MIB);
-}
-
-fn create_keeps_old_file() {
-    let Some((_tmp, _fs, dir)) = small_disk("create_over_an_existing_file_keeps_it_on_a_full_disk")
-    else {
-        return;
-    };
-    let path = dir.join("old.u8");
-    let old: Vec<u8> = (0..MIB).map(|i| (i % 251) as u8).collect();
-    std::fs::write(&path, &old).unwrap();
-    let err = unsafe { create_array::<u8>(&path, [6 * MIB as isize]) }.unwrap_err();
-    assert!(is_no_space(&err), "{err:?}");
-    assert!(err.to_string().contains("it was 1048576 bytes"), "{err}");
-    assert!(
-        std::fs::read(&path).unwrap() == old,
-        "a failed create changed the file"
-    );
-    // The new file is built beside the old one (so that a failure or a crash leaves the
-    // old one): 2 MiB fits beside it, and reads zeros.
-    let a = unsafe { create_array::<u8>(&path, [2 * MIB as isize]) }.unwrap();
-    assert!(a.view().iter().all(|&x| x == 0));
-}
-
-fn grow_fails_cleanly() {
-    let Some((_tmp, _fs, dir)) = small_disk("grow_on_a_full_disk_fails_and_keeps_the_array") else {
-        return;
-    };
-    let path = dir.join("log.u32");
-    let row: usize = 256; // 1 KiB rows
-    let mut a = unsafe { create_array::<u32>(&path, [1024, row as isize]) }.unwrap(); // 1 MiB
-    a.view_mut().fill(5);
-    let err = a.grow(8 * 1024).unwrap_err();
-    assert!(is_no_space(&err), "{err:?}");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("log.u32") && msg.contains("8388608") && msg.contains("1048576"),
-        "{msg}"
-    );
-    assert_eq!(a.shape(), &[1024, row]);
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), MIB as u64);
-    a.view_mut()[[1023, 0]] = 6; // still usable
-    assert_eq!(a.view().sum(), 5 * (MIB as u32 / 4) + 1);
-    // A smaller step fits.
-    a.grow(2048).unwrap();
-    assert_eq!(a.view().sum(), 5 * (MIB as u32 / 4) + 1);
-    a.close().unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * MIB as u64);
-}
-
-/// Fills whatever space is left with another file.
-fn fill_disk(dir: &Path) {
-    let mut f = std::fs::File::create(dir.join("filler")).unwrap();
-    let chunk = vec![1u8; 4096];
-    loop {
-        match f.write_all(&chunk) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
-            Err(e) => panic!("filler: {e}"),
-        }
-    }
-}
-
-fn reserved_writes_succeed() {
-    let Some((_tmp, _fs, dir)) = small_disk("writes_to_a_reserved_map_never_fault_on_a_full_disk")
-    else {
-        return;
-    };
-    let path = dir.join("reserved.u8");
-    let mut a = unsafe { create_array::<u8>(&path, [MIB as isize]) }.unwrap();
-    a.grow(2 * MIB).unwrap();
-    fill_disk(&dir);
-    // Without reservation, touching these pages now would kill the process with SIGBUS.
-    a.view_mut().fill(0xAB);
-    a.close().unwrap();
-    let b = unsafe { mmap_array_mut::<u8>(&path, [-1]) }.unwrap();
-    assert_eq!(b.len(), 2 * MIB);
-    assert!(b.view().iter().all(|&x| x == 0xAB));
-}
-
-fn npy_full_disk() {
-    let Some((_tmp, _fs, dir)) = small_disk("npy_create_and_grow_on_a_full_disk") else {
-        return;
-    };
-    let path = dir.join("a.npy");
-    let err = unsafe { create_npy::<f64>(&path, [MIB as isize]) }.unwrap_err();
-    assert!(is_no_space(&err), "{err:?}");
-    assert!(err.to_string().contains("a.npy"), "{err}");
-    assert!(!path.exists(), "a failed create_npy left a file behind");
-    let mut a = unsafe { create_npy::<u8>(&path, [1024, 1024]) }.unwrap(); // 1 MiB
-    a.view_mut().fill(3);
-    let before = std::fs::read(&path).unwrap();
-    let err = a.grow(8 * 1024).unwrap_err();
-    assert!(is_no_space(&err), "{err:?}");
-    assert!(
-        std::fs::read(&path).unwrap() == before,
-        "a failed grow changed the .npy"
-    );
-    a.grow(2048).unwrap();
-    a.close().unwrap();
-    let b = unsafe { open_npy::<u8>(&path) }.unwrap();
-    assert_eq!(b.shape(), &[2048, 1024]);
-    assert_eq!(
-        b.view().iter().map(|&x| x as u64).sum::<u64>(),
-        3 * MIB as u64
-    );
+    common::skip("full_disk", "the tests mount a small tmpfs (Unix only)");
 }

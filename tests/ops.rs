@@ -662,9 +662,9 @@ fn streaming_many_chunks_with_offsets() {
         }
         .unwrap();
         {
-            use std::os::unix::fs::FileExt;
-            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-            f.write_all_at(&[0xAB; 100], 0).unwrap();
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.write_all(&[0xAB; 100]).unwrap(); // at offset 0
         }
         let mut calls = 0;
         let opts = StreamOptions::new().chunk_bytes(chunk).progress(|_| {
@@ -934,9 +934,9 @@ fn in_place_streaming_many_chunks_with_offsets() {
         a.view_mut().assign(&ndarray::ArrayView1::from(&a0[..]));
         a.flush().unwrap();
         {
-            use std::os::unix::fs::FileExt;
-            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-            f.write_all_at(&[0xAB; 100], 0).unwrap();
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.write_all(&[0xAB; 100]).unwrap(); // at offset 0
         }
         let mut calls = 0;
         let opts = StreamOptions::new().chunk_bytes(chunk).progress(|_| {

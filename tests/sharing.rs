@@ -1,6 +1,5 @@
 //! Sharing between processes, advisory locks across processes, and durability of
 //! `flush` against SIGKILL. Each test spawns this binary again as a child helper.
-#![cfg_attr(not(unix), allow(unused))]
 // SAFETY (for every unsafe block below): the tests map files in their own temporary
 // directories; only the test's own processes, which use this crate's locks, touch them.
 #![allow(clippy::undocumented_unsafe_blocks)]
@@ -14,7 +13,6 @@ use common::{child, spawn_until, tell_parent, wait_for_parent, within};
 use ndarray::{arr1, Array2};
 use ndarray_mmap::{create_array, mmap_array, mmap_array_mut, Error};
 
-#[cfg(unix)]
 fn main() {
     common::main(
         &[
@@ -42,11 +40,6 @@ fn main() {
             ("write_then_hang", child_write_then_hang),
         ],
     );
-}
-
-#[cfg(not(unix))]
-fn main() {
-    common::skip("sharing", "these tests use Unix processes and signals");
 }
 
 fn value(i: usize) -> f64 {

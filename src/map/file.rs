@@ -149,7 +149,18 @@ pub(crate) fn open_regular(
         oo.custom_flags(libc::O_NONBLOCK);
         oo
     };
-    let file = oo.open(path).map_err(|e| Error::io(path, action, e))?;
+    let file = match oo.open(path) {
+        Ok(f) => f,
+        // Windows refuses to open a directory as a file with "access denied".
+        Err(e) if cfg!(windows) && std::fs::metadata(path).is_ok_and(|m| m.is_dir()) => {
+            let _ = e;
+            return Err(Error::NotAFile {
+                path: path.to_path_buf(),
+                kind: "a directory",
+            });
+        }
+        Err(e) => return Err(Error::io(path, action, e)),
+    };
     let ft = file
         .metadata()
         .map_err(|e| Error::io(path, "read metadata of", e))?

@@ -537,12 +537,23 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             self.inner.wait,
         )?;
         let moved = self.build_moved(&head, start, data_start, total, published_end, data, &dim);
-        match moved {
-            Ok((map, new_file, dir, id)) => {
+        let (map, staged, id) = match moved {
+            Ok(m) => m,
+            Err(e) => {
+                file::release_exclusive(&self.inner.file, &path, true)?;
+                return Err(e);
+            }
+        };
+        // Windows refuses to rename over a file that is mapped: our map of the old file
+        // goes first, and comes back if the rename fails.
+        let old_map = std::mem::replace(&mut self.inner.map, map);
+        let old_len = old_map.len();
+        drop(old_map);
+        match staged.commit(&path) {
+            Ok((new_file, dir)) => {
                 let old = std::mem::replace(&mut self.inner.file, new_file);
                 // The old file is gone from the path; its locks go with it.
                 drop(old);
-                self.inner.map = map;
                 self.inner.dim = dim;
                 self.inner.offset = data_start;
                 self.inner.id = id;
@@ -550,6 +561,16 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 Ok(())
             }
             Err(e) => {
+                let back = self.map_region(self.inner.offset, old_len, &self.inner.dim.clone());
+                match back {
+                    Ok(m) => self.inner.map = m,
+                    Err(_) => {
+                        // The old bytes are still in the old file, but we cannot view them.
+                        self.inner.dim = D::zeros(self.inner.dim.ndim());
+                        self.inner.map =
+                            MmapMut::map_anon(0).map_err(|e| Error::io(&path, "map", e))?;
+                    }
+                }
                 file::release_exclusive(&self.inner.file, &path, true)?;
                 Err(e)
             }
@@ -566,7 +587,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         published_end: u64,
         data: Option<&[u8]>,
         dim: &D,
-    ) -> Result<(MmapMut, std::fs::File, file::Directory, super::FileId), Error> {
+    ) -> Result<(MmapMut, file::Staged, super::FileId), Error> {
         let inner = &self.inner;
         let path = &inner.path;
         let target = file::resolve_target(path)?;
@@ -604,8 +625,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         .map_err(io("map read-write"))?;
         bytes::view::<T, _>(&map, dim.clone(), inner.order).map_err(|e| e.at(path))?;
         let id = file::identity(&staged.file).map_err(io("read metadata of"))?;
-        let (new_file, dir) = staged.commit(path)?;
-        Ok((map, new_file, dir, id))
+        Ok((map, staged, id))
     }
 
     /// Marks this as the data of a `.npy` file whose header starts at `start`, holding
@@ -791,6 +811,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // Windows refuses to cut a mapped file
     fn a_file_cut_behind_our_back_is_not_grown() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("g.u8");

@@ -156,8 +156,11 @@ impl Drop for Tmpfs {
 
 /// Whether this process runs as root (mounts work, permissions do not stop writes).
 pub fn is_root() -> bool {
+    #[cfg(unix)]
     // SAFETY: geteuid has no preconditions and touches no memory.
-    unsafe { libc::geteuid() == 0 }
+    return unsafe { libc::geteuid() == 0 };
+    #[cfg(not(unix))]
+    false
 }
 
 /// Runs `code` in Python with numpy imported as `np` and the path as `p`; panics if it
