@@ -720,6 +720,46 @@ where
         None => None,
     };
 
+    // Two mapped operands over overlapping bytes of one file: writing the output would
+    // change input not read yet, unless each element is read where it is written.
+    if let Some(cp) = cpager.as_deref() {
+        let inputs = [
+            (
+                apager.as_deref(),
+                ab.as_ref()
+                    .map(|v| (v.shape().to_vec(), v.strides().to_vec())),
+                std::mem::size_of::<A>(),
+            ),
+            (
+                bpager.as_deref(),
+                bb.as_ref()
+                    .map(|v| (v.shape().to_vec(), v.strides().to_vec())),
+                std::mem::size_of::<B>(),
+            ),
+        ];
+        for (p, layout, size) in inputs {
+            let (Some(p), Some((ishape, istrides))) = (p, layout) else {
+                continue;
+            };
+            if cp.is_private() {
+                continue;
+            }
+            if let Some((out, inp)) = cp.overlap(p) {
+                let same_elements = out == inp
+                    && size == std::mem::size_of::<C>()
+                    && ishape == shape
+                    && istrides == cstrides;
+                if !same_elements {
+                    return Err(Error::Aliased {
+                        path: Some(cp.path().to_path_buf()),
+                        output: out,
+                        input: inp,
+                    });
+                }
+            }
+        }
+    }
+
     let total_elems = cv.len();
     let csize = std::mem::size_of::<C>().max(1);
     let total = (total_elems * csize) as u64;

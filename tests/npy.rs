@@ -298,7 +298,10 @@ fn create_npy_checks_before_touching_the_file() {
     assert!(matches!(
         unsafe { create_npy::<f32>(&path, &many) },
         Err(Error::Npy {
-            problem: NpyProblem::TooManyDims { ndim: 5000, max: 64 },
+            problem: NpyProblem::TooManyDims {
+                ndim: 5000,
+                max: 64
+            },
             ..
         })
     ));

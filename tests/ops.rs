@@ -1033,3 +1033,63 @@ fn into_big_chunks_match_the_reference() {
         want.iter().fold(0i64, |s, &x| s.wrapping_add(x as i64))
     );
 }
+
+/// Two maps of one file as input and output (file-safety issue, case 9): overlapping
+/// bytes at different positions are refused before anything is written; the very same
+/// bytes in the same layout are the in-place operation.
+#[test]
+fn two_maps_of_one_file_alias_only_as_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.f32");
+    let vals: Vec<f32> = (1..=8).map(|x| x as f32).collect();
+    std::fs::write(&path, bytemuck::cast_slice(&vals)).unwrap();
+    let ones = ndarray::Array1::<f32>::ones(7);
+    // numpy's a[1:] = a[:-1] + 1 reads every input before writing: a running sum would not.
+    let head = unsafe { MapOptions::new().len(28).open::<f32>(&path, [-1]) }.unwrap();
+    let mut tail = unsafe { MapOptions::new().offset(4).open_mut::<f32>(&path, [-1]) }.unwrap();
+    let e = add_into(&head, &ones, &mut tail).unwrap_err();
+    assert!(matches!(e, Error::Aliased { .. }), "{e}");
+    assert!(
+        e.to_string().contains("bytes 4..32") && e.to_string().contains("bytes 0..28"),
+        "{e}"
+    );
+    let e = ops::add_assign(&mut tail, &head).unwrap_err();
+    assert!(matches!(e, Error::Aliased { .. }), "{e}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytemuck::cast_slice::<f32, u8>(&vals)
+    );
+    drop((head, tail));
+    // The same bytes, the same layout: elementwise in place, as numpy's np.add(a, 1, out=a).
+    let a = unsafe { MapOptions::new().open::<f32>(&path, [-1]) }.unwrap();
+    let mut c = unsafe { MapOptions::new().open_mut::<f32>(&path, [-1]) }.unwrap();
+    add_into(&a, &ndarray::Array1::<f32>::ones(8), &mut c).unwrap();
+    let want: Vec<f32> = vals.iter().map(|x| x + 1.0).collect();
+    assert_eq!(c.view().iter().copied().collect::<Vec<_>>(), want);
+    // The same bytes in another order (a transposed view of them) are refused.
+    drop((a, c));
+    let a = unsafe { MapOptions::new().open::<f32>(&path, [2, 4]) }.unwrap();
+    let mut c = unsafe {
+        MapOptions::new()
+            .order(Order::Fortran)
+            .open_mut::<f32>(&path, [2, 4])
+    }
+    .unwrap();
+    let e = add_into(&a, &ndarray::Array2::<f32>::ones((2, 4)), &mut c).unwrap_err();
+    assert!(matches!(e, Error::Aliased { .. }), "{e}");
+    // A copy-on-write output never writes the file: no alias.
+    let mut p = unsafe { MapOptions::new().open_copy::<f32>(&path, [2, 4]) }.unwrap();
+    drop(c);
+    let a = unsafe { MapOptions::new().offset(4).len(16).open::<f32>(&path, [-1]) }.unwrap();
+    let mut p1 = unsafe { MapOptions::new().open_copy::<f32>(&path, [4]) }.unwrap();
+    add_into(&a, &ndarray::Array1::<f32>::ones(4), &mut p1).unwrap();
+    assert_eq!(
+        p1.view().iter().copied().collect::<Vec<_>>(),
+        vec![4.0, 5.0, 6.0, 7.0]
+    );
+    p.view_mut().fill(0.0);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytemuck::cast_slice::<f32, u8>(&want)
+    );
+}

@@ -203,8 +203,10 @@ fn child_append_forever(args: &[String]) {
         batch = batch % 37 + 1;
     }
     a.close().unwrap();
-    while hang {
-        std::thread::sleep(Duration::from_secs(1));
+    if hang {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
 }
 

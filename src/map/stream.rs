@@ -14,9 +14,10 @@ use std::path::Path;
 use bytemuck::Pod;
 use ndarray::{ArrayViewD, ArrayViewMutD, Dimension};
 
-use super::{MmapArray, MmapArrayMut};
+use super::{FileId, Inner, MmapArray, MmapArrayMut};
 use crate::bytes;
 use crate::error::Error;
+use std::ops::Range;
 
 /// The pages of one live mapping, with the hints both directions of a stream give.
 ///
@@ -27,6 +28,11 @@ pub struct Pages<'a> {
     len: usize,
     /// Copy-on-write: dropping pages would lose private writes, so every hook is a no-op.
     private: bool,
+    /// Which file, and where byte 0 of the mapping lies in it: two operands that map
+    /// overlapping bytes of one file are found by comparing these.
+    file: FileId,
+    file_offset: u64,
+    path: &'a Path,
     owner: PhantomData<&'a [u8]>,
 }
 
@@ -58,14 +64,37 @@ impl<'a> std::ops::Deref for OutPager<'a> {
     }
 }
 
-impl Pages<'_> {
-    fn of(map: &[u8], private: bool) -> Self {
+impl<'a> Pages<'a> {
+    fn of<M: std::ops::Deref<Target = [u8]>, D>(inner: &'a Inner<M, D>, private: bool) -> Self {
         Pages {
-            addr: map.as_ptr() as usize,
-            len: map.len(),
+            addr: inner.map.as_ptr() as usize,
+            len: inner.map.len(),
             private,
+            file: inner.id,
+            file_offset: inner.offset,
+            path: &inner.path,
             owner: PhantomData,
         }
+    }
+
+    /// The file bytes this mapping covers, when they overlap `other`'s bytes of the same
+    /// file: `Some((ours, theirs))`. A copy-on-write map writes nothing to the file and
+    /// so overlaps nothing as an output; as an input it still reads the file.
+    pub(crate) fn overlap(&self, other: &Pages<'_>) -> Option<(Range<u64>, Range<u64>)> {
+        let ours = self.file_offset..self.file_offset + self.len as u64;
+        let theirs = other.file_offset..other.file_offset + other.len as u64;
+        let overlaps = ours.start < theirs.end && theirs.start < ours.end;
+        (self.file == other.file && overlaps).then_some((ours, theirs))
+    }
+
+    /// The file this maps.
+    pub(crate) fn path(&self) -> &Path {
+        self.path
+    }
+
+    /// Whether writes through this map stay private (copy-on-write).
+    pub(crate) fn is_private(&self) -> bool {
+        self.private
     }
 
     /// The address of byte 0 of the mapping, to locate views' pointers in it.
@@ -114,7 +143,7 @@ impl Pages<'_> {
 impl<T: Pod, D: Dimension> MmapArray<T, D> {
     /// A view of the whole array plus its paging hooks, for the streaming operations.
     pub(crate) fn stream_parts(&self) -> (ArrayViewD<'_, T>, InPager<'_>) {
-        let pager = InPager(Pages::of(&self.inner.map, false));
+        let pager = InPager(Pages::of(&self.inner, false));
         (self.view().into_dyn(), pager)
     }
 }
@@ -122,7 +151,7 @@ impl<T: Pod, D: Dimension> MmapArray<T, D> {
 impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// A view of the whole array plus its read-side paging hooks.
     pub(crate) fn stream_parts(&self) -> (ArrayViewD<'_, T>, InPager<'_>) {
-        let pager = InPager(Pages::of(&self.inner.map, self.copy_on_write));
+        let pager = InPager(Pages::of(&self.inner, self.copy_on_write));
         (self.view().into_dyn(), pager)
     }
 
@@ -130,7 +159,15 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     pub(crate) fn stream_parts_mut(&mut self) -> (ArrayViewMutD<'_, T>, OutPager<'_>) {
         let private = self.copy_on_write;
         let inner = &mut self.inner;
-        let pages = Pages::of(&inner.map, private);
+        let pages = Pages {
+            addr: inner.map.as_ptr() as usize,
+            len: inner.map.len(),
+            private,
+            file: inner.id,
+            file_offset: inner.offset,
+            path: &inner.path,
+            owner: PhantomData,
+        };
         let view = bytes::view_mut(&mut inner.map, inner.dim.clone(), inner.order)
             .expect("shape and alignment were checked when the file was mapped")
             .into_dyn();
