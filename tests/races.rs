@@ -20,6 +20,7 @@ use ndarray::{arr1, Array2};
 use ndarray_mmap::{Error, MapOptions, MmapArrayMut};
 
 fn main() {
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut tests: Vec<common::Test> = vec![
         ("two_appenders_race_npy", || two_appenders_race("npy")),
         ("two_appenders_race_raw", || two_appenders_race("raw")),

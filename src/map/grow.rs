@@ -25,6 +25,7 @@
 //! overwrites them.
 
 use std::io;
+use std::path::Path;
 
 use bytemuck::Pod;
 use memmap2::{MmapMut, MmapOptions};
@@ -549,6 +550,16 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         let old_map = std::mem::replace(&mut self.inner.map, map);
         let old_len = old_map.len();
         drop(old_map);
+        // Nor over a file that is open: there the old handle (and its locks) goes too,
+        // and is opened again if the rename fails.
+        #[cfg(windows)]
+        {
+            let stand_in = staged
+                .file
+                .try_clone()
+                .map_err(|e| Error::io(&path, "open", e))?;
+            drop(std::mem::replace(&mut self.inner.file, stand_in));
+        }
         match staged.commit(&path) {
             Ok((new_file, dir)) => {
                 let old = std::mem::replace(&mut self.inner.file, new_file);
@@ -561,20 +572,33 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 Ok(())
             }
             Err(e) => {
-                let back = self.map_region(self.inner.offset, old_len, &self.inner.dim.clone());
-                match back {
-                    Ok(m) => self.inner.map = m,
-                    Err(_) => {
-                        // The old bytes are still in the old file, but we cannot view them.
-                        self.inner.dim = D::zeros(self.inner.dim.ndim());
-                        self.inner.map =
-                            MmapMut::map_anon(0).map_err(|e| Error::io(&path, "map", e))?;
-                    }
-                }
-                file::release_exclusive(&self.inner.file, &path, true)?;
+                self.restore_after_failed_move(&path, old_len)?;
                 Err(e)
             }
         }
+    }
+
+    /// After a failed rename: map the old file again (on Windows, open it again first).
+    fn restore_after_failed_move(&mut self, path: &Path, old_len: usize) -> Result<(), Error> {
+        #[cfg(windows)]
+        {
+            let mut oo = std::fs::OpenOptions::new();
+            oo.read(true).write(true);
+            self.inner.file = file::open_regular(path, &oo, "open for reading and writing")?;
+            file::lock_map_shared(&self.inner.file, path, self.inner.wait)?;
+        }
+        let dim = self.inner.dim.clone();
+        match self.map_region(self.inner.offset, old_len, &dim) {
+            Ok(m) => self.inner.map = m,
+            Err(_) => {
+                // The old bytes are still in the old file, but we cannot view them.
+                self.inner.dim = D::zeros(dim.ndim());
+                self.inner.map = MmapMut::map_anon(0).map_err(|e| Error::io(path, "map", e))?;
+            }
+        }
+        #[cfg(not(windows))]
+        file::release_exclusive(&self.inner.file, path, true)?;
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
