@@ -48,6 +48,14 @@ enum Growth<'a> {
     Rows(&'a [u8], usize),
 }
 
+/// How an extension went.
+enum Extended {
+    /// In the same file.
+    InPlace,
+    /// Into a new file that replaced the old one.
+    Moved,
+}
+
 /// What is published in the file now.
 struct Published {
     /// Rows along the growth axis.
@@ -275,7 +283,11 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             });
         }
         let done = self.extend_locked(axis, row_bytes, growth);
-        // After a move to a new file the lock went with the old one; this is then a no-op.
+        // After a move to a new file the lock went with the old one: nothing to release
+        // (and Windows refuses to unlock what is not locked).
+        if let Ok(Extended::Moved) = done {
+            return Ok(());
+        }
         let unlocked =
             lock::unlock(&self.inner.file, Role::Append).map_err(|e| Error::io(&path, "unlock", e));
         done.and(unlocked)
@@ -363,7 +375,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         axis: usize,
         row_bytes: u64,
         growth: Growth<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Extended, Error> {
         let now = self.published(axis, row_bytes)?;
         let (rows, data) = match growth {
             Growth::To(n) => (n.max(now.rows), None),
@@ -389,7 +401,9 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         let published_end = offset + now.rows as u64 * row_bytes;
         if let Some(header) = &now.header {
             if header.encode_with_shape(dim.slice()).is_none() {
-                return self.move_npy(header, dim, published_end, data);
+                return self
+                    .move_npy(header, dim, published_end, data)
+                    .map(|()| Extended::Moved);
             }
         }
         self.write_rows(&now, published_end, end, data)?;
@@ -409,7 +423,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         self.inner.map = map;
         self.inner.dim = dim;
         self.sync.set(PendingSync::FILE);
-        Ok(())
+        Ok(Extended::InPlace)
     }
 
     /// Writes the new rows (or zeros) from `from` to `to`, past what is published. For a
