@@ -10,14 +10,14 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ndarray::arr1;
 use ndarray_mmap::{create_npy, open_npy};
 
 /// Appends `n` single rows with `readers` reader threads running; returns appends/s and
 /// the number of reads the readers made.
-fn run(readers: usize, n: usize) -> (f64, usize) {
+fn run(readers: usize, n: usize, pause: Duration) -> (f64, usize) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("log.npy");
     let mut log = unsafe { create_npy::<i64>(&path, [0, 2]) }.unwrap();
@@ -34,6 +34,11 @@ fn run(readers: usize, n: usize) -> (f64, usize) {
                     let k = v.shape()[0] - 1;
                     assert_eq!(v[[k, 0]], k as i64, "a reader saw an unwritten row");
                     reads.fetch_add(1, Ordering::Relaxed);
+                    drop(v);
+                    drop(a);
+                    if !pause.is_zero() {
+                        std::thread::sleep(pause);
+                    }
                 }
             })
         })
@@ -60,23 +65,32 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (reps, n) = if quick { (3, 500) } else { (7, 2000) };
     println!("appends of one 16-byte row to a .npy log, {n} per run, median of {reps} runs (interleaved)");
-    let counts = [0usize, 1, 4];
-    let mut rates = vec![Vec::new(); counts.len()];
-    let mut reads = vec![0usize; counts.len()];
-    for _ in 0..reps {
-        for (i, &r) in counts.iter().enumerate() {
-            let (rate, seen) = run(r, n);
-            rates[i].push(rate);
-            reads[i] += seen;
+    for (what, pause) in [
+        ("readers polling every 200 us", Duration::from_micros(200)),
+        (
+            "readers in a busy loop (more threads than the 2 cores)",
+            Duration::ZERO,
+        ),
+    ] {
+        println!("{what}:");
+        let counts = [0usize, 1, 4];
+        let mut rates = vec![Vec::new(); counts.len()];
+        let mut reads = vec![0usize; counts.len()];
+        for _ in 0..reps {
+            for (i, &r) in counts.iter().enumerate() {
+                let (rate, seen) = run(r, n, pause);
+                rates[i].push(rate);
+                reads[i] += seen;
+            }
         }
-    }
-    let base = median(rates[0].clone());
-    for (i, &r) in counts.iter().enumerate() {
-        let m = median(rates[i].clone());
-        println!(
-            "{r} readers: {m:>9.0} appends/s  ({:.2}x the rate with no reader; {} reads made)",
-            m / base,
-            reads[i]
-        );
+        let base = median(rates[0].clone());
+        for (i, &r) in counts.iter().enumerate() {
+            let m = median(rates[i].clone());
+            println!(
+                "  {r} readers: {m:>9.0} appends/s  ({:.2}x the rate with no reader; {} reads made)",
+                m / base,
+                reads[i]
+            );
+        }
     }
 }

@@ -93,8 +93,14 @@ pub(crate) fn lock(
     kind: Kind,
     wait: Option<Duration>,
 ) -> io::Result<bool> {
+    // The header locks are held for one small read or write: poll them finely. The others
+    // may be held for as long as a map lives: back off to 10 ms.
+    let longest = match role {
+        Role::Header | Role::Intent => Duration::from_micros(50),
+        Role::Map | Role::Gate | Role::Append => Duration::from_millis(10),
+    };
     let deadline = wait.map(|w| Instant::now() + w);
-    let mut pause = Duration::from_micros(20);
+    let mut pause = Duration::from_micros(5);
     loop {
         if try_lock(file, role, kind)? {
             return Ok(true);
@@ -102,7 +108,7 @@ pub(crate) fn lock(
         match deadline {
             Some(d) if Instant::now() < d => {
                 std::thread::sleep(pause.min(d.saturating_duration_since(Instant::now())));
-                pause = (pause * 2).min(Duration::from_millis(10));
+                pause = (pause * 2).min(longest);
             }
             _ => return Ok(false),
         }

@@ -34,17 +34,36 @@ fn read_prefix(
             waited: wait,
         });
     }
-    let want = avail.min(MAX_HEADER_BYTES as u64);
-    let mut buf = Vec::with_capacity(want as usize);
+    // Read one page, and more only if the header says it is longer: the lock is held
+    // for as short a time as possible.
+    let limit = avail.min(MAX_HEADER_BYTES as u64);
+    let mut buf = Vec::with_capacity(limit.min(4096) as usize);
     let mut f = file;
-    let read = f
+    let mut read = f
         .seek(SeekFrom::Start(offset))
-        .and_then(|_| f.take(want).read_to_end(&mut buf))
-        .map_err(|e| Error::io(path, "read the header of", e));
+        .and_then(|_| f.take(limit.min(4096)).read_to_end(&mut buf));
+    if let (Ok(_), Some(total)) = (&read, header_total(&buf)) {
+        if total > buf.len() as u64 && buf.len() as u64 == limit.min(4096) {
+            let more = total.min(limit) - buf.len() as u64;
+            read = f.take(more).read_to_end(&mut buf);
+        }
+    }
+    let read = read.map_err(|e| Error::io(path, "read the header of", e));
     let unlocked =
         lock::unlock_header(file, Kind::Shared).map_err(|e| Error::io(path, "unlock", e));
     read.and(unlocked)?;
     Ok(buf)
+}
+
+/// The header's length (up to the data) from its first bytes, when they say it.
+fn header_total(buf: &[u8]) -> Option<u64> {
+    match buf.get(6)? {
+        1 => Some(10 + u64::from(u16::from_le_bytes([*buf.get(8)?, *buf.get(9)?]))),
+        _ => {
+            let b = buf.get(8..12)?;
+            Some(12 + u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        }
+    }
 }
 
 fn npy_err(path: &Path, problem: NpyProblem) -> Error {
