@@ -630,8 +630,12 @@ fn same_order(shape: &[usize], strides: &[isize], out_strides: &[isize]) -> bool
 
 fn report(opts: &mut StreamOptions<'_>, done: u64, total: u64) -> Result<(), Error> {
     if let Some(f) = opts.progress.as_mut() {
+        // A cancel after the last chunk comes too late to cancel anything: the work is
+        // done, and the result stands.
         if let ControlFlow::Break(()) = f(Progress { done, total }) {
-            return Err(Error::Cancelled { done, total });
+            if done < total {
+                return Err(Error::Cancelled { done, total });
+            }
         }
     }
     Ok(())

@@ -571,3 +571,33 @@ fn debug_names_the_array() {
         "{s}"
     );
 }
+
+/// The smaller defects of the file-safety issue: each a clear error naming what is wrong.
+#[test]
+fn zero_sized_types_and_lengths_past_isize_max_are_named_errors() {
+    let dir = tmp();
+    let path = dir.path().join("z.bin");
+    fs::write(&path, [0u8; 8]).unwrap();
+    let err = unsafe { mmap_array::<()>(&path, [-1]) }.unwrap_err();
+    assert!(matches!(err, Error::ZeroSizedElement { .. }), "{err}");
+    assert_msg(&err, &path, &["size 0"]);
+    let err = unsafe { create_array::<()>(&path, [1]) }.unwrap_err();
+    assert_msg(&err, &path, &["size 0"]);
+    // A Dim length above isize::MAX is refused, not saturated into another shape.
+    let err = unsafe { create_array::<u8>(&path, IxDyn(&[usize::MAX, 0])) }.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidShape {
+                reason: ndarray_mmap::ShapeProblem::TooLong { axis: 0 },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_msg(&err, &path, &["dimension 0", "isize::MAX"]);
+    // A zero axis beside axes whose product overflows: ndarray's rule, a shape error.
+    let err = unsafe { create_array::<u8>(&path, [0, isize::MAX, 2]) }.unwrap_err();
+    assert!(matches!(err, Error::Overflow { .. }), "{err}");
+    assert_eq!(fs::read(&path).unwrap(), [0u8; 8]);
+}

@@ -208,3 +208,43 @@ fn appending_many_rows_keeps_every_value() {
         }
     }
 }
+
+#[test]
+fn grow_refuses_a_header_whose_dtype_or_order_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("a.npy");
+    for (from, to) in [(&b"'|u1'"[..], &b"'|i1'"[..]), (b"False", b"True ")] {
+        unsafe { create_npy::<u8>(&path, [4, 1]) }
+            .unwrap()
+            .close()
+            .unwrap();
+        let mut a = unsafe { MapOptions::new().open_npy_mut::<u8>(&path) }.unwrap();
+        // Another program (ignoring locks) rewrites the dtype, or the order, in place.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+        bytes[at..at + to.len()].copy_from_slice(to);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&bytes[..128])
+            .unwrap();
+        let err = a.append(&ndarray::arr1(&[9u8])).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::CannotGrow {
+                    reason: GrowProblem::HeaderChanged { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "a refused append changed the file"
+        );
+        assert_eq!(a.shape(), &[4, 1]);
+    }
+}

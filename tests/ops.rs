@@ -1093,3 +1093,25 @@ fn two_maps_of_one_file_alias_only_as_in_place() {
         bytemuck::cast_slice::<f32, u8>(&want)
     );
 }
+
+/// A cancel that arrives with the last chunk finds nothing left to cancel: the call
+/// succeeds and the output is whole (file-safety issue, smaller defects).
+#[test]
+fn a_cancel_after_the_last_chunk_is_not_a_cancel() {
+    let a = ndarray::Array1::<u8>::from_elem(10_000, 3);
+    let mut c = ndarray::Array1::<u8>::zeros(10_000);
+    let opts = StreamOptions::new().chunk_bytes(4096).progress(|p| {
+        if p.done == p.total {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    ops::map_into_with(&a, &mut c, |x| x * 2, opts).unwrap();
+    assert!(c.iter().all(|&x| x == 6));
+    let opts = StreamOptions::new()
+        .chunk_bytes(4096)
+        .progress(|_| ControlFlow::Break(()));
+    let s = ops::sum_with(&ndarray::Array1::<u8>::from_elem(100, 1), opts).unwrap();
+    assert_eq!(s, 100);
+}
