@@ -389,7 +389,8 @@ fn temp_name(target: &Path, n: u64) -> PathBuf {
 /// reserved. Dropping it removes it; [`Staged::commit`] moves it into place.
 pub(crate) struct Staged {
     pub(crate) file: File,
-    temp: PathBuf,
+    /// Its temporary name; `None` for a file that has no name yet (`O_TMPFILE`).
+    temp: Option<PathBuf>,
     target: PathBuf,
     /// The file this replaces, held exclusively until the rename.
     old: Option<File>,
@@ -471,15 +472,22 @@ pub(crate) fn stage_aside(
     total: u64,
     reserve_blocks: bool,
 ) -> Result<Staged, Error> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut oo = OpenOptions::new();
-    oo.read(true).write(true).create_new(true);
-    let (file, temp) = loop {
-        let temp = temp_name(target, COUNTER.fetch_add(1, Ordering::Relaxed));
-        match oo.open(&temp) {
-            Ok(f) => break (f, temp),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(path, "create", e)),
+    // Linux: a file with no name at all until it is linked into place (`O_TMPFILE`), so
+    // even a kill leaves nothing behind. Elsewhere, or where the filesystem cannot, a
+    // temporary name beside the target.
+    let (file, temp) = match open_unnamed(target) {
+        Some(f) => (f, None),
+        None => {
+            let mut oo = OpenOptions::new();
+            oo.read(true).write(true).create_new(true);
+            loop {
+                let temp = temp_name(target, COUNTER.fetch_add(1, Ordering::Relaxed));
+                match oo.open(&temp) {
+                    Ok(f) => break (f, Some(temp)),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(Error::io(path, "create", e)),
+                }
+            }
         }
     };
     let staged = Staged {
@@ -510,15 +518,40 @@ impl Staged {
     /// Moves the file into place: renames it over the old file, or (for `create_new`)
     /// links it without replacing anything. Returns the file and its directory.
     pub(crate) fn commit(mut self, path: &Path) -> Result<(File, Directory), Error> {
+        let fail = |e| Error::io(path, "create", e);
+        if self.temp.is_none() {
+            if self.create_new {
+                // linkat fails if the name exists: moving into place never replaces.
+                link_unnamed(&self.file, &self.target).map_err(fail)?;
+            } else {
+                // Give it a name beside the target, then rename that over the target.
+                let temp = loop {
+                    let t = temp_name(&self.target, COUNTER.fetch_add(1, Ordering::Relaxed));
+                    match link_unnamed(&self.file, &t) {
+                        Ok(()) => break t,
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                        Err(e) => return Err(fail(e)),
+                    }
+                };
+                self.temp = Some(temp);
+            }
+        }
+        let Some(temp) = self.temp.clone() else {
+            return self.committed_file(path);
+        };
         if self.create_new {
-            link_no_replace(&self.temp, &self.target).map_err(|e| Error::io(path, "create", e))?;
+            link_no_replace(&temp, &self.target).map_err(fail)?;
         } else {
             // Windows cannot rename over a file that is open: let the old one go first
             // (its own sharing rules then refuse a file someone maps).
             #[cfg(windows)]
             drop(self.old.take());
-            std::fs::rename(&self.temp, &self.target).map_err(|e| Error::io(path, "create", e))?;
+            std::fs::rename(&temp, &self.target).map_err(fail)?;
         }
+        self.committed_file(path)
+    }
+
+    fn committed_file(&mut self, path: &Path) -> Result<(File, Directory), Error> {
         self.committed = true;
         // The old file's locks go with it: its maps (there are none of this crate's) keep
         // the old inode, so nothing faults.
@@ -534,10 +567,70 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if !self.committed {
+        if let (false, Some(temp)) = (self.committed, &self.temp) {
             // Ours, never moved into place: removing it changes nothing the user has.
-            let _ = std::fs::remove_file(&self.temp);
+            let _ = std::fs::remove_file(temp);
         }
+    }
+}
+
+/// Counts temporary names in this process.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A new file without a name in `target`'s directory (`O_TMPFILE`), where the kernel, the
+/// filesystem and `/proc` (to link it later) allow.
+fn open_unnamed(target: &Path) -> Option<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        if !Path::new("/proc/self/fd").is_dir() {
+            return None;
+        }
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(0o666)
+            .custom_flags(libc::O_TMPFILE)
+            .open(parent_dir(target))
+            .ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = target;
+        None
+    }
+}
+
+/// Gives the unnamed file `file` the name `to`; fails if `to` exists.
+fn link_unnamed(file: &File, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::io::AsRawFd;
+        let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .map_err(io::Error::other)?;
+        let to = CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        // SAFETY: both are valid NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, to);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 }
 
