@@ -301,6 +301,17 @@ pub enum GrowProblem {
         /// The shape the header gives now.
         shape: Vec<usize>,
     },
+    /// The path no longer names the mapped file (it was renamed or replaced): moving the
+    /// data into a new file there would replace a file this map never had.
+    PathChanged,
+    /// Bytes that are not unpublished rows follow the array in the file (another array
+    /// written after it, a container's trailer): appending would overwrite them.
+    DataAfter {
+        /// Where the array's data ends.
+        end: u64,
+        /// The file's length.
+        file_len: u64,
+    },
     /// The rows to append do not match the array's other lengths.
     RowShape {
         /// The array's shape.
@@ -582,6 +593,16 @@ impl fmt::Display for Error {
                     f,
                     "cannot grow: the array ends at byte {end} but the file is {file_len} bytes \
                      long, so growing would overwrite or misplace data"
+                ),
+                GrowProblem::PathChanged => write!(
+                    f,
+                    "cannot grow: the path no longer names the mapped file (it was renamed or replaced), \
+                     and the header has no room, so the data would move into a new file at the path"
+                ),
+                GrowProblem::DataAfter { end, file_len } => write!(
+                    f,
+                    "cannot grow: the array's data ends at byte {end} but other data follows it \
+                     (another array, or a container's trailer) up to byte {file_len}; appending would overwrite it"
                 ),
                 GrowProblem::HeaderChanged { shape } => write!(
                     f,

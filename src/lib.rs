@@ -43,9 +43,10 @@
 //! # Safety
 //! Mapping a file is `unsafe`: another process could truncate the file (reads would
 //! fault with SIGBUS) or change it under a `&[T]`. The constructors are `unsafe fn` with
-//! a `# Safety` section, as in memmap2; everything after construction is safe. The crate
-//! holds an advisory shared lock while a file is mapped and an exclusive one while
-//! changing its length, and never resizes a file it has mapped.
+//! a `# Safety` section, as in memmap2; everything after construction is safe. Every map
+//! holds an advisory shared lock; a file is replaced only by a complete new one renamed
+//! over it, never while others map it; files only ever grow while mapped, and appended
+//! rows are written before they are counted (see the README's "Reliability" section).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

@@ -20,6 +20,7 @@ mod file;
 mod grow;
 pub(crate) mod lock;
 mod npy;
+pub(crate) mod registry;
 pub(crate) mod stream;
 pub use npy::{create_npy, open_npy, open_npy_mut};
 
@@ -98,6 +99,8 @@ struct Region {
     file: File,
     path: PathBuf,
     id: FileId,
+    /// Copy-on-write: writes through the map never reach the file.
+    private: bool,
     offset: u64,
     shape: Vec<usize>,
     nbytes: usize,
@@ -349,20 +352,27 @@ impl MapOptions {
     /// Creates a file holding an array of exactly `shape` (no `-1`), after `offset` bytes,
     /// and maps it read-write. The new bytes read as zeros. Their disk blocks are reserved
     /// first (see [`preallocate`](Self::preallocate)), so a full disk is an error here and
-    /// not a SIGBUS later. An existing file is truncated first unless
-    /// [`create_new`](Self::create_new) is set. [`len`](Self::len) is ignored: the shape
-    /// gives the length.
+    /// not a SIGBUS later. [`len`](Self::len) is ignored: the shape gives the length.
+    ///
+    /// The new file is built beside the path (with no name at all on Linux, else under a
+    /// temporary `.NAME.PID.N.ndarray-mmap.tmp`), mapped, and only then moved into place:
+    /// renamed over an existing file, or, with [`create_new`](Self::create_new), linked
+    /// where no file may exist. A failure or a crash at any step leaves the old file or
+    /// nothing. The new file takes the old one's permissions (and owner, when run as
+    /// root); programs that still map the old file keep it (no SIGBUS), but no longer see
+    /// the path's contents, and hard links to it keep the old contents. Replacing needs
+    /// room on the disk for both files at once, and write permission on the directory.
     ///
     /// # Safety
     /// As for [`open_mut`](Self::open_mut).
     ///
     /// # Errors
     /// [`Error::InvalidShape`] for a `-1` or negative length, [`Error::Overflow`] for a
-    /// shape too large, [`Error::Locked`] when the file is mapped elsewhere (its length
-    /// cannot change then), [`Error::Reserve`] when the disk has no room, an I/O error
-    /// naming the path otherwise. All of these leave an existing file as it was (a full
-    /// disk is detected before truncating) and remove a file the call created, except
-    /// I/O errors from the truncation itself.
+    /// shape too large (ndarray's rule, even for an empty array), [`Error::OverAligned`]
+    /// for an element type aligned to more than a page, [`Error::Locked`] when the file
+    /// to replace is mapped elsewhere, [`Error::Reserve`] when the disk has no room, an
+    /// I/O error naming the path otherwise (`AlreadyExists` for `create_new`). None of
+    /// them changes an existing file, and none leaves a file behind.
     ///
     /// ```
     /// # let tmp = tempfile::tempdir().unwrap();
@@ -431,6 +441,7 @@ impl MapOptions {
             file,
             path: path.to_path_buf(),
             id,
+            private: false,
             offset: data_start,
             shape,
             nbytes,
@@ -498,6 +509,7 @@ impl MapOptions {
             file,
             path: path.to_path_buf(),
             id,
+            private: mode == Mode::Copy,
             offset: self.offset,
             shape,
             nbytes,
@@ -583,11 +595,24 @@ struct Inner<M, D> {
     bounded: bool,
     /// [`MapOptions::lock_timeout`].
     wait: Option<Duration>,
+    /// The map's entry in the table of live maps (for telling aliased operands).
+    reg: registry::Registration,
+    private: bool,
 }
 
-impl<M> Inner<M, IxDyn> {
+impl<M: std::ops::Deref<Target = [u8]>> Inner<M, IxDyn> {
     fn new(map: M, r: Region, order: Order, opts: &MapOptions, bounded: bool) -> Self {
+        let reg = registry::Registration::new(
+            map.as_ptr() as usize,
+            map.len(),
+            r.id,
+            r.offset,
+            &r.path,
+            r.private,
+        );
         Inner {
+            reg,
+            private: r.private,
             map,
             file: r.file,
             path: r.path,
@@ -601,10 +626,28 @@ impl<M> Inner<M, IxDyn> {
     }
 }
 
+impl<M: std::ops::Deref<Target = [u8]>, D> Inner<M, D> {
+    /// Replaces the map (after growth), keeping the table of live maps right; returns the
+    /// old map.
+    fn set_map(&mut self, map: M) -> M {
+        self.reg = registry::Registration::new(
+            map.as_ptr() as usize,
+            map.len(),
+            self.id,
+            self.offset,
+            &self.path,
+            self.private,
+        );
+        std::mem::replace(&mut self.map, map)
+    }
+}
+
 impl<M, D: Dimension> Inner<M, D> {
     fn into_dimensionality<D2: Dimension>(self) -> Result<Inner<M, D2>, Error> {
         match D2::from_dimension(&self.dim) {
             Some(dim) => Ok(Inner {
+                reg: self.reg,
+                private: self.private,
                 map: self.map,
                 file: self.file,
                 path: self.path,
@@ -625,8 +668,13 @@ impl<M, D: Dimension> Inner<M, D> {
 
     fn unlock(self) -> Result<(), Error> {
         let Inner {
-            map, file, path, ..
+            map,
+            file,
+            path,
+            reg,
+            ..
         } = self;
+        drop(reg);
         drop(map);
         file::unlock_map(&file, &path)
     }
@@ -1225,7 +1273,7 @@ pub unsafe fn mmap_array_mut<T: Pod>(
     unsafe { MapOptions::new().open_mut(path, shape) }
 }
 
-/// Creates (or truncates) `path` as a zero-filled array of `T` with exactly `shape`, and
+/// Creates (or atomically replaces) `path` as a zero-filled array of `T` with exactly `shape`, and
 /// maps it read-write. Shorthand for [`MapOptions::new().create(..)`](MapOptions::create).
 ///
 /// # Safety

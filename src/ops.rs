@@ -628,6 +628,77 @@ fn same_order(shape: &[usize], strides: &[isize], out_strides: &[isize]) -> bool
         .all(|w| strides[w[0]].unsigned_abs() >= strides[w[1]].unsigned_abs())
 }
 
+/// Where an operand's elements lie in memory, and how.
+struct Operand {
+    /// The memory bytes it spans, `None` when empty.
+    span: Option<(usize, usize)>,
+    shape: Vec<usize>,
+    strides: Vec<isize>,
+    size: usize,
+}
+
+impl Operand {
+    fn of<T>(v: &ArrayViewD<'_, T>) -> Operand {
+        let size = std::mem::size_of::<T>();
+        let span = (!v.is_empty() && size > 0).then(|| {
+            let (mut lo, mut hi) = (0isize, 0isize);
+            for (&d, &s) in v.shape().iter().zip(v.strides()) {
+                let reach = (d as isize - 1) * s;
+                if reach < 0 {
+                    lo += reach;
+                } else {
+                    hi += reach;
+                }
+            }
+            let base = v.as_ptr() as isize;
+            let size = size as isize;
+            (
+                (base + lo * size) as usize,
+                (base + (hi + 1) * size) as usize,
+            )
+        });
+        Operand {
+            span,
+            shape: v.shape().to_vec(),
+            strides: v.strides().to_vec(),
+            size,
+        }
+    }
+}
+
+/// Refuses an output whose file bytes overlap an input's at another position (or in
+/// another layout): the same bytes in the same layout are the in-place operation.
+fn check_aliasing<'o>(
+    out: &Operand,
+    inputs: impl Iterator<Item = &'o Operand>,
+) -> Result<(), Error> {
+    use crate::map::registry::locate;
+    let Some(o) = out.span.and_then(|(lo, hi)| locate(lo, hi)) else {
+        return Ok(());
+    };
+    if o.private {
+        return Ok(()); // copy-on-write: its writes never reach the file
+    }
+    for input in inputs {
+        let Some(i) = input.span.and_then(|(lo, hi)| locate(lo, hi)) else {
+            continue;
+        };
+        let overlaps = i.id == o.id && i.bytes.start < o.bytes.end && o.bytes.start < i.bytes.end;
+        let in_place = i.bytes == o.bytes
+            && input.size == out.size
+            && input.shape == out.shape
+            && input.strides == out.strides;
+        if overlaps && !in_place {
+            return Err(Error::Aliased {
+                path: Some(o.path),
+                output: o.bytes,
+                input: i.bytes,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn report(opts: &mut StreamOptions<'_>, done: u64, total: u64) -> Result<(), Error> {
     if let Some(f) = opts.progress.as_mut() {
         // A cancel after the last chunk comes too late to cancel anything: the work is
@@ -724,45 +795,12 @@ where
         None => None,
     };
 
-    // Two mapped operands over overlapping bytes of one file: writing the output would
-    // change input not read yet, unless each element is read where it is written.
-    if let Some(cp) = cpager.as_deref() {
-        let inputs = [
-            (
-                apager.as_deref(),
-                ab.as_ref()
-                    .map(|v| (v.shape().to_vec(), v.strides().to_vec())),
-                std::mem::size_of::<A>(),
-            ),
-            (
-                bpager.as_deref(),
-                bb.as_ref()
-                    .map(|v| (v.shape().to_vec(), v.strides().to_vec())),
-                std::mem::size_of::<B>(),
-            ),
-        ];
-        for (p, layout, size) in inputs {
-            let (Some(p), Some((ishape, istrides))) = (p, layout) else {
-                continue;
-            };
-            if cp.is_private() {
-                continue;
-            }
-            if let Some((out, inp)) = cp.overlap(p) {
-                let same_elements = out == inp
-                    && size == std::mem::size_of::<C>()
-                    && ishape == shape
-                    && istrides == cstrides;
-                if !same_elements {
-                    return Err(Error::Aliased {
-                        path: Some(cp.path().to_path_buf()),
-                        output: out,
-                        input: inp,
-                    });
-                }
-            }
-        }
-    }
+    // Two operands over overlapping bytes of one file (two maps of it, or views of
+    // them): writing the output would change input not read yet, unless each element is
+    // read where it is written.
+    let out = Operand::of(&cv.view());
+    let inputs = [av.as_ref().map(Operand::of), bv.as_ref().map(Operand::of)];
+    check_aliasing(&out, inputs.iter().flatten())?;
 
     let total_elems = cv.len();
     let csize = std::mem::size_of::<C>().max(1);

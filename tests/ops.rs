@@ -1115,3 +1115,36 @@ fn a_cancel_after_the_last_chunk_is_not_a_cancel() {
     let s = ops::sum_with(&ndarray::Array1::<u8>::from_elem(100, 1), opts).unwrap();
     assert_eq!(s, 100);
 }
+
+/// Views of two maps of one file alias as much as the maps do: they are located by
+/// address in the table of live maps.
+#[test]
+fn views_of_maps_of_one_file_are_checked_too() {
+    use ndarray::s;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.f64");
+    let vals: Vec<f64> = (0..8).map(f64::from).collect();
+    std::fs::write(&path, bytemuck::cast_slice(&vals)).unwrap();
+    let whole = unsafe { MapOptions::new().open::<f64>(&path, [-1]) }.unwrap();
+    let mut c = unsafe { MapOptions::new().offset(8).open_mut::<f64>(&path, [-1]) }.unwrap();
+    let wv = whole.view();
+    let e = ops::map_into(&wv.slice(s![..7]), &mut c, |x| x).unwrap_err();
+    assert!(matches!(e, Error::Aliased { .. }), "{e}");
+    let e = ops::map_into(&wv.slice(s![1..;-1]), &mut c, |x| x).unwrap_err();
+    assert!(matches!(e, Error::Aliased { .. }), "{e}");
+    let mut cv = c.view_mut();
+    let e = ops::map_into(&wv.slice(s![..7]), &mut cv, |x| x).unwrap_err();
+    assert!(matches!(e, Error::Aliased { .. }), "{e}");
+    // The same bytes in the same layout through views: in place.
+    ops::map_into(&wv.slice(s![1..]), &mut cv, |x| x + 0.5).unwrap();
+    drop(cv);
+    assert_eq!(c.view()[0], 1.5);
+    // Disjoint bytes of the same file are fine.
+    let mut d = unsafe { MapOptions::new().offset(32).open_mut::<f64>(&path, [-1]) }.unwrap();
+    drop(c);
+    ops::map_into(&wv.slice(s![..4]), &mut d, |x| x * 2.0).unwrap();
+    drop(wv);
+    drop(whole);
+    let now: Vec<f64> = bytemuck::cast_slice(&std::fs::read(&path).unwrap()).to_vec();
+    assert_eq!(now, vec![0.0, 1.5, 2.5, 3.5, 0.0, 3.0, 5.0, 7.0]);
+}

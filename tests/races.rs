@@ -53,11 +53,28 @@ fn main() {
             "flush_after_the_directory_is_renamed",
             flush_after_dir_rename,
         ),
+        (
+            "two_creates_waiting_on_one_file_never_replace_each_other",
+            creates_waiting,
+        ),
+        (
+            "a_moved_npy_never_replaces_what_its_path_names_now",
+            move_after_rename,
+        ),
+        (
+            "an_array_saved_after_a_npy_is_never_overwritten",
+            npy_followed_by_npy,
+        ),
     ];
     #[cfg(unix)]
     tests.push((
         "a_create_refused_by_rlimit_as_changes_nothing",
         rlimit_create,
+    ));
+    #[cfg(unix)]
+    tests.push((
+        "a_grow_refused_by_rlimit_as_changes_nothing_while_mapped",
+        rlimit_grow,
     ));
     common::main(
         &tests,
@@ -70,6 +87,8 @@ fn main() {
             ("hold_append", child_hold_append),
             #[cfg(unix)]
             ("rlimit_create", child_rlimit_create),
+            #[cfg(unix)]
+            ("rlimit_grow", child_rlimit_grow),
         ],
     );
 }
@@ -688,4 +707,157 @@ fn flush_after_dir_rename() {
         std::fs::read(e.join("a.f32")).unwrap(),
         bytemuck::cast_slice::<f32, u8>(&[2.0; 4])
     );
+}
+
+/// Two creates wait for the same mapped file; when its map closes, one replaces it and
+/// maps the new file, and the other must not replace that (it is mapped) in turn.
+fn creates_waiting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("x.f32");
+    for round in 0..5 {
+        std::fs::write(&path, [0u8; 16]).unwrap();
+        let reader = unsafe { MapOptions::new().open::<f32>(&path, [-1]) }.unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+        let kids: Vec<_> = (1..=2)
+            .map(|id| {
+                let (p, b) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    b.wait();
+                    let o = MapOptions::new().lock_timeout(Duration::from_millis(700));
+                    match unsafe { o.create::<f32>(&p, [4]) } {
+                        Ok(mut a) => {
+                            a.view_mut().fill(id as f32);
+                            a.flush().unwrap();
+                            std::thread::sleep(Duration::from_millis(900));
+                            a.close().unwrap();
+                            Some(id)
+                        }
+                        Err(Error::Locked { .. }) => None,
+                        Err(e) => panic!("round {round}: {e}"),
+                    }
+                })
+            })
+            .collect();
+        barrier.wait();
+        std::thread::sleep(Duration::from_millis(50));
+        drop(reader);
+        let won: Vec<_> = kids.into_iter().filter_map(|k| k.join().unwrap()).collect();
+        assert_eq!(won.len(), 1, "round {round}: both creates went through");
+        let a = unsafe { MapOptions::new().open::<f32>(&path, [-1]) }.unwrap();
+        assert_eq!(
+            a.view().iter().copied().collect::<Vec<_>>(),
+            vec![won[0] as f32; 4],
+            "round {round}: the winner's data is not at the path"
+        );
+    }
+}
+
+fn move_after_rename() {
+    if cfg!(target_endian = "big") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tight.npy");
+    tight_npy(&path, 999);
+    let mut w = unsafe { MapOptions::new().open_npy_mut::<i64>(&path) }.unwrap();
+    // The user moves another file to the path (the mapped file lives on, unnamed).
+    let other = tmp.path().join("precious.bin");
+    std::fs::write(&other, b"PRECIOUS USER DATA").unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    let e = w.append(&arr1(&row(999))).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::CannotGrow {
+                reason: ndarray_mmap::GrowProblem::PathChanged,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"PRECIOUS USER DATA");
+    only_entry(tmp.path(), "tight.npy");
+    assert_eq!(w.shape(), &[999, 2]);
+}
+
+/// `np.save(f, a); np.save(f, b)` into one file: `open_npy` maps `a`, and growing it must
+/// not overwrite `b`.
+fn npy_followed_by_npy() {
+    use ndarray_mmap::{NpyHeader, Order};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("two.npy");
+    let first = NpyHeader::for_element::<f64>(&[3, 2], Order::C).unwrap();
+    let second = NpyHeader::for_element::<i32>(&[3], Order::C).unwrap();
+    let mut bytes = first.to_bytes();
+    bytes.extend_from_slice(bytemuck::cast_slice(&[0f64, 1., 2., 3., 4., 5.]));
+    bytes.extend_from_slice(&second.to_bytes());
+    bytes.extend_from_slice(bytemuck::cast_slice(&[7i32, 8, 9]));
+    std::fs::write(&path, &bytes).unwrap();
+    let mut a = unsafe { MapOptions::new().open_npy_mut::<f64>(&path) }.unwrap();
+    assert_eq!(a.shape(), &[3, 2]);
+    let e = a.append(&arr1(&[100.0, 200.0])).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::CannotGrow {
+                reason: ndarray_mmap::GrowProblem::DataAfter { .. },
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(a.grow(10).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    common::numpy_check(
+        &path,
+        "f = open(p, 'rb'); a = np.load(f); b = np.load(f); assert a.shape == (3, 2) and list(b) == [7, 8, 9]",
+    );
+}
+
+/// Child: maps a raw log twice (a reader and a writer), limits its address space, and
+/// tries to grow the writer past it: the map is refused before anything is written.
+#[cfg(unix)]
+fn child_rlimit_grow(args: &[String]) {
+    let path = &args[0];
+    let reader = unsafe { MapOptions::new().open::<i64>(path, [-1, 2]) }.unwrap();
+    let mut w = unsafe {
+        MapOptions::new()
+            .preallocate(false)
+            .open_mut::<i64>(path, [-1, 2])
+    }
+    .unwrap();
+    let lim = libc::rlimit {
+        rlim_cur: 1 << 30,
+        rlim_max: 1 << 30,
+    };
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+    let r = w.grow(1 << 27); // 2 GiB of rows
+    assert_eq!(reader.shape(), &[4, 2]);
+    match r {
+        Ok(()) => tell_parent("grown"),
+        Err(e) => tell_parent(&format!("refused: {e}")),
+    }
+}
+
+#[cfg(unix)]
+fn rlimit_grow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("log.raw");
+    std::fs::write(&path, expected_bytes(4)).unwrap();
+    let out = child("rlimit_grow", &[path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("refused: "), "{said}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        expected_bytes(4),
+        "a refused grow changed the file"
+    );
+    println!("RLIMIT_AS grow: {}", said.trim());
 }

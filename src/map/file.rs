@@ -258,6 +258,7 @@ pub(crate) fn take_exclusive(
     wait: Option<Duration>,
 ) -> Result<(), Error> {
     let io = |e| lock_io(path, e);
+    let deadline = lock::deadline(wait);
     if !lock::lock(file, Role::Gate, Kind::Exclusive, wait).map_err(io)? {
         return Err(locked(path, action, true, wait));
     }
@@ -276,7 +277,7 @@ pub(crate) fn take_exclusive(
     if holding {
         lock::unlock(file, Role::Map).map_err(io)?;
     }
-    if !lock::lock(file, Role::Map, Kind::Exclusive, wait).map_err(io)? {
+    if !lock::lock(file, Role::Map, Kind::Exclusive, lock::left(deadline)).map_err(io)? {
         return Err(refused(file)?);
     }
     if !interop::try_lock(file, Kind::Exclusive).map_err(io)? {
@@ -329,17 +330,22 @@ pub(crate) fn open_locked(
         Mode::Read | Mode::Copy => "open for reading",
     };
     let mut tries = 0;
+    let deadline = lock::deadline(wait);
     loop {
         let file = open_regular(path, &oo, action)?;
-        lock_map_shared(&file, path, wait)?;
+        lock_map_shared(&file, path, lock::left(deadline))?;
         let id = identity(&file).map_err(|e| Error::io(path, "read metadata of", e))?;
         // A replacer renames a new file over the path while holding the old one
         // exclusively: if that happened between our open and our lock, we hold the old,
         // unlinked file. Open again (a bounded number of times).
         tries += 1;
         if let Some(now) = identity_of_path(path) {
-            if now.ok() != Some(id) && tries < 16 {
-                continue;
+            if now.ok() != Some(id) {
+                if tries < 16 {
+                    continue;
+                }
+                // Replaced again and again: report it rather than map a stale file.
+                return Err(locked(path, "map", false, wait));
             }
         }
         let file_len = file
@@ -392,10 +398,22 @@ pub(crate) struct Staged {
     /// Its temporary name; `None` for a file that has no name yet (`O_TMPFILE`).
     temp: Option<PathBuf>,
     target: PathBuf,
-    /// The file this replaces, held exclusively until the rename.
-    old: Option<File>,
-    create_new: bool,
+    /// What it replaces.
+    replaces: Replaces,
+    wait: Option<Duration>,
     committed: bool,
+}
+
+/// What a staged file replaces at its path.
+enum Replaces {
+    /// Nothing, and it must not (`create_new`).
+    Nothing,
+    /// Whatever is there now, if nobody maps it: the file, held exclusively, when there
+    /// was one at staging.
+    Current(Option<File>),
+    /// The file with this identity, which the caller holds exclusively (a `.npy` whose
+    /// data moves): if the path names another file now, nothing is replaced.
+    Held(FileId),
 }
 
 /// How to create.
@@ -404,6 +422,36 @@ pub(crate) struct CreateHow {
     pub(crate) create_new: bool,
     pub(crate) reserve: bool,
     pub(crate) wait: Option<Duration>,
+}
+
+/// Opens the file at `target` to replace it: one we may write, that nobody maps (its
+/// map lock held exclusively), and that the path still names. `None` if there is none.
+fn open_to_replace(
+    path: &Path,
+    target: &Path,
+    wait: Option<Duration>,
+) -> Result<Option<File>, Error> {
+    let mut oo = OpenOptions::new();
+    oo.read(true).write(true);
+    for _ in 0..16 {
+        let f = match open_regular(target, &oo, "open for reading and writing") {
+            Ok(f) => f,
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        take_exclusive(&f, path, "replace", false, wait)?;
+        // Another create may have replaced it while we waited for the lock: then the
+        // file we hold is not the one at the path any more. Look again.
+        let held = identity(&f).map_err(|e| Error::io(path, "read metadata of", e))?;
+        match identity_of_path(target) {
+            Some(Ok(now)) if now != held => continue,
+            Some(Err(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            _ => return Ok(Some(f)),
+        }
+    }
+    Err(locked(path, "replace", true, wait))
 }
 
 /// Builds a file of `total` bytes starting with `head` (zeros after it) beside `path`,
@@ -422,42 +470,27 @@ pub(crate) fn stage(path: &Path, head: &[u8], total: u64, how: CreateHow) -> Res
     } else {
         resolve_target(path)?
     };
-    // The file this replaces must be one we may write, and nobody may map it.
+    // The file this replaces must be one we may write, and nobody may map it: found out
+    // before anything is built. (Checked again when the new file moves into place.)
     let old = if how.create_new || !exists {
         None
     } else {
-        let mut oo = OpenOptions::new();
-        oo.read(true).write(true);
-        match open_regular(&target, &oo, "open for reading and writing") {
-            Ok(f) => {
-                take_exclusive(&f, path, "replace", false, how.wait)?;
-                Some(f)
-            }
-            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
-        }
+        open_to_replace(path, &target, how.wait)?
     };
     let old_len = old
         .as_ref()
         .and_then(|f| f.metadata().ok())
         .map_or(0, |m| m.len());
     let mut staged = stage_aside(path, &target, old_len, total, how.reserve)?;
-    staged.create_new = how.create_new;
+    staged.wait = how.wait;
+    staged.replaces = if how.create_new {
+        Replaces::Nothing
+    } else {
+        Replaces::Current(old)
+    };
     if !head.is_empty() {
         write_all_at(&staged.file, head, 0)
             .map_err(|e| Error::io(path, "write the header of", e))?;
-    }
-    if let Some(old) = old {
-        // The new file takes the old one's permissions; and it must be on disk before
-        // its name replaces the old one, or a power loss could leave neither.
-        if let Ok(m) = old.metadata() {
-            let _ = staged.file.set_permissions(m.permissions());
-        }
-        staged
-            .file
-            .sync_all()
-            .map_err(|e| Error::io(path, "sync", e))?;
-        staged.old = Some(old);
     }
     Ok(staged)
 }
@@ -485,6 +518,14 @@ pub(crate) fn stage_aside(
                 match oo.open(&temp) {
                     Ok(f) => break (f, Some(temp)),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                        return Err(Error::io(
+                            path,
+                            "create (a new file is built in the file's directory and renamed into \
+                             place, so the directory must be writable)",
+                            e,
+                        ))
+                    }
                     Err(e) => return Err(Error::io(path, "create", e)),
                 }
             }
@@ -494,8 +535,8 @@ pub(crate) fn stage_aside(
         file,
         temp,
         target: target.to_path_buf(),
-        old: None,
-        create_new: false,
+        replaces: Replaces::Current(None),
+        wait: None,
         committed: false,
     };
     lock_map_shared(&staged.file, path, None)?;
@@ -515,47 +556,118 @@ pub(crate) fn stage_aside(
 }
 
 impl Staged {
-    /// Moves the file into place: renames it over the old file, or (for `create_new`)
-    /// links it without replacing anything. Returns the file and its directory.
+    /// This file replaces the one with identity `id`, which the caller holds
+    /// exclusively, and nothing else.
+    pub(crate) fn replacing_held(mut self, id: FileId) -> Staged {
+        self.replaces = Replaces::Held(id);
+        self
+    }
+
+    /// Moves the file into place: over the file it replaces (renamed over it), or where
+    /// nothing is (linked without replacing, failing if a file appeared meanwhile: then
+    /// that one is replaced by the same rules). Returns the file and its directory.
     pub(crate) fn commit(mut self, path: &Path) -> Result<(File, Directory), Error> {
         let fail = |e| Error::io(path, "create", e);
-        if self.temp.is_none() {
-            if self.create_new {
-                // linkat fails if the name exists: moving into place never replaces.
-                link_unnamed(&self.file, &self.target).map_err(fail)?;
-            } else {
-                // Give it a name beside the target, then rename that over the target.
-                let temp = loop {
-                    let t = temp_name(&self.target, COUNTER.fetch_add(1, Ordering::Relaxed));
-                    match link_unnamed(&self.file, &t) {
-                        Ok(()) => break t,
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                        Err(e) => return Err(fail(e)),
+        for _ in 0..16 {
+            match std::mem::replace(&mut self.replaces, Replaces::Nothing) {
+                Replaces::Nothing => {
+                    self.place_new().map_err(fail)?;
+                    return self.committed_file(path);
+                }
+                Replaces::Current(None) => match self.place_new() {
+                    Ok(()) => return self.committed_file(path),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        // Someone created it since: replace it if nobody maps it.
+                        let old = open_to_replace(path, &self.target, self.wait)?;
+                        self.replaces = Replaces::Current(old);
                     }
-                };
-                self.temp = Some(temp);
+                    Err(e) => return Err(fail(e)),
+                },
+                Replaces::Current(Some(old)) => {
+                    let held =
+                        identity(&old).map_err(|e| Error::io(path, "read metadata of", e))?;
+                    if identity_of_path(&self.target).is_some_and(|now| now.ok() != Some(held)) {
+                        // Replaced or removed since we locked it: look again.
+                        drop(old);
+                        let again = open_to_replace(path, &self.target, self.wait)?;
+                        self.replaces = Replaces::Current(again);
+                        continue;
+                    }
+                    self.take_on(&old, path)?;
+                    // Windows cannot rename over a file that is open: let the old one go
+                    // first (its own sharing rules then refuse a file someone maps).
+                    #[cfg(windows)]
+                    drop(old);
+                    self.place_over().map_err(fail)?;
+                    // The old file's locks go with it: maps of it that ignore the locks
+                    // keep the old inode, so nothing faults.
+                    #[cfg(not(windows))]
+                    drop(old);
+                    return self.committed_file(path);
+                }
+                Replaces::Held(id) => {
+                    if identity_of_path(&self.target).is_some_and(|now| now.ok() != Some(id)) {
+                        return Err(Error::CannotGrow {
+                            path: path.to_path_buf(),
+                            reason: crate::error::GrowProblem::PathChanged,
+                        });
+                    }
+                    self.file
+                        .sync_all()
+                        .map_err(|e| Error::io(path, "sync", e))?;
+                    self.place_over().map_err(fail)?;
+                    return self.committed_file(path);
+                }
             }
         }
-        let Some(temp) = self.temp.clone() else {
-            return self.committed_file(path);
-        };
-        if self.create_new {
-            link_no_replace(&temp, &self.target).map_err(fail)?;
-        } else {
-            // Windows cannot rename over a file that is open: let the old one go first
-            // (its own sharing rules then refuse a file someone maps).
-            #[cfg(windows)]
-            drop(self.old.take());
-            std::fs::rename(&temp, &self.target).map_err(fail)?;
+        Err(locked(path, "replace", true, self.wait))
+    }
+
+    /// Takes on the old file's permissions (and owner, where we may), and syncs: the new
+    /// file must be on disk before its name replaces the old one, or a power loss could
+    /// leave neither.
+    fn take_on(&self, old: &File, path: &Path) -> Result<(), Error> {
+        if let Ok(m) = old.metadata() {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                // Only root may give a file away; anyone else keeps it (and it was theirs
+                // to replace).
+                let _ = std::os::unix::fs::fchown(&self.file, Some(m.uid()), Some(m.gid()));
+            }
+            let _ = self.file.set_permissions(m.permissions());
         }
-        self.committed_file(path)
+        self.file.sync_all().map_err(|e| Error::io(path, "sync", e))
+    }
+
+    /// Puts the file at the target, which must not exist.
+    fn place_new(&mut self) -> io::Result<()> {
+        match &self.temp {
+            None => link_unnamed(&self.file, &self.target),
+            Some(temp) => link_no_replace(temp, &self.target),
+        }
+    }
+
+    /// Puts the file at the target, replacing what is there.
+    fn place_over(&mut self) -> io::Result<()> {
+        if self.temp.is_none() {
+            // Give it a name beside the target first; renaming that is atomic.
+            let temp = loop {
+                let t = temp_name(&self.target, COUNTER.fetch_add(1, Ordering::Relaxed));
+                match link_unnamed(&self.file, &t) {
+                    Ok(()) => break t,
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            self.temp = Some(temp);
+        }
+        let temp = self.temp.as_ref().expect("named above");
+        std::fs::rename(temp, &self.target)
     }
 
     fn committed_file(&mut self, path: &Path) -> Result<(File, Directory), Error> {
         self.committed = true;
-        // The old file's locks go with it: its maps (there are none of this crate's) keep
-        // the old inode, so nothing faults.
-        drop(self.old.take());
         let dir = Directory::of(&self.target);
         let file = self
             .file

@@ -350,12 +350,28 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 if file_len < end || inner.bounded && file_len != end {
                     return Err(self.cannot(GrowProblem::NotAtEnd { end, file_len }));
                 }
+                // Bytes after the counted rows are rows an appender did not publish, and
+                // the next append overwrites them; but not another array saved after this
+                // one (`np.save(f, a); np.save(f, b)`), nor a container's trailer.
+                if file_len > end && (start != 0 || self.npy_follows(end)?) {
+                    return Err(self.cannot(GrowProblem::DataAfter { end, file_len }));
+                }
                 Ok(Published {
                     rows,
                     file_len,
                     header: Some(header),
                 })
             }
+        }
+    }
+
+    /// Whether the bytes at `at` start another `.npy` array.
+    fn npy_follows(&self, at: u64) -> Result<bool, Error> {
+        let mut magic = [0u8; 6];
+        match file::read_exact_at(&self.inner.file, &mut magic, at) {
+            Ok(()) => Ok(&magic == b"\x93NUMPY"),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(Error::io(&self.inner.path, "read", e)),
         }
     }
 
@@ -406,11 +422,20 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                     .map(|()| Extended::Moved);
             }
         }
-        self.write_rows(&now, published_end, end, data)?;
+        // Map the new region first where that is possible (a map may reach past the end
+        // of a file on Unix): a refused map (address space) then changes nothing. Windows
+        // would extend the file to the map's length, so there the rows come first.
         let undo = |e: Error| self.undo(now.file_len, e);
-        let map = match self.map_region(offset, nbytes, &dim) {
-            Ok(m) => m,
-            Err(e) => return Err(undo(e)),
+        let map = if cfg!(unix) {
+            let map = self.map_region(offset, nbytes, &dim)?;
+            self.write_rows(&now, published_end, end, data)?;
+            map
+        } else {
+            self.write_rows(&now, published_end, end, data)?;
+            match self.map_region(offset, nbytes, &dim) {
+                Ok(m) => m,
+                Err(e) => return Err(undo(e)),
+            }
         };
         if let (Some(header), Some(start)) = (&now.header, self.npy_start) {
             let head = header
@@ -420,7 +445,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 return Err(undo(e));
             }
         }
-        self.inner.map = map;
+        drop(self.inner.set_map(map));
         self.inner.dim = dim;
         self.sync.set(PendingSync::FILE);
         Ok(Extended::InPlace)
@@ -561,7 +586,10 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         };
         // Windows refuses to rename over a file that is mapped: our map of the old file
         // goes first, and comes back if the rename fails.
-        let old_map = std::mem::replace(&mut self.inner.map, map);
+        let (old_id, old_offset) = (self.inner.id, self.inner.offset);
+        self.inner.id = id;
+        self.inner.offset = data_start;
+        let old_map = self.inner.set_map(map);
         let old_len = old_map.len();
         drop(old_map);
         // Nor over a file that is open: there the old handle (and its locks) goes too,
@@ -580,12 +608,12 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 // The old file is gone from the path; its locks go with it.
                 drop(old);
                 self.inner.dim = dim;
-                self.inner.offset = data_start;
-                self.inner.id = id;
                 self.sync.replaced(dir);
                 Ok(())
             }
             Err(e) => {
+                self.inner.id = old_id;
+                self.inner.offset = old_offset;
                 self.restore_after_failed_move(&path, old_len)?;
                 Err(e)
             }
@@ -603,11 +631,12 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         }
         let dim = self.inner.dim.clone();
         match self.map_region(self.inner.offset, old_len, &dim) {
-            Ok(m) => self.inner.map = m,
+            Ok(m) => drop(self.inner.set_map(m)),
             Err(_) => {
                 // The old bytes are still in the old file, but we cannot view them.
                 self.inner.dim = D::zeros(dim.ndim());
-                self.inner.map = MmapMut::map_anon(0).map_err(|e| Error::io(path, "map", e))?;
+                let empty = MmapMut::map_anon(0).map_err(|e| Error::io(path, "map", e))?;
+                drop(self.inner.set_map(empty));
             }
         }
         #[cfg(not(windows))]
@@ -630,7 +659,8 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         let path = &inner.path;
         let target = file::resolve_target(path)?;
         let now_len = inner.file.metadata().map_or(0, |m| m.len());
-        let staged = file::stage_aside(path, &target, now_len, total, self.preallocate)?;
+        let staged = file::stage_aside(path, &target, now_len, total, self.preallocate)?
+            .replacing_held(inner.id);
         let io = |what: &'static str| move |e: io::Error| Error::io(path, what, e);
         // Whatever precedes the .npy in the file (an offset) comes along unchanged.
         copy_range(&inner.file, &staged.file, 0, start, 0).map_err(io("copy"))?;
@@ -651,7 +681,6 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         if let Ok(m) = inner.file.metadata() {
             let _ = staged.file.set_permissions(m.permissions());
         }
-        staged.file.sync_all().map_err(io("sync"))?;
         let nbytes = (total - data_start) as usize;
         // SAFETY: the staged file is ours, open read-write and `total` bytes long.
         let map = unsafe {

@@ -118,10 +118,11 @@ pub(crate) fn lock(
 /// Takes `Header` as `kind` the fair way (see [`Role::Intent`]), waiting at most `wait`
 /// for each of the two locks.
 pub(crate) fn lock_header(file: &File, kind: Kind, wait: Option<Duration>) -> io::Result<bool> {
+    let deadline = deadline(wait);
     if !lock(file, Role::Intent, kind, wait)? {
         return Ok(false);
     }
-    let got = lock(file, Role::Header, kind, wait);
+    let got = lock(file, Role::Header, kind, left(deadline));
     // A writer keeps `Intent` until it lets `Header` go (see `unlock_header`).
     if kind == Kind::Shared || !matches!(got, Ok(true)) {
         unlock(file, Role::Intent)?;
@@ -136,6 +137,16 @@ pub(crate) fn unlock_header(file: &File, kind: Kind) -> io::Result<()> {
         unlock(file, Role::Intent)?;
     }
     a
+}
+
+/// The instant `wait` from now (`None`: no waiting at all).
+pub(crate) fn deadline(wait: Option<Duration>) -> Option<Instant> {
+    wait.map(|w| Instant::now() + w)
+}
+
+/// What is left until `deadline`, for the next lock of several taken under one bound.
+pub(crate) fn left(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
 
 /// Whether another open of the file holds `role` exclusively, without taking anything

@@ -106,7 +106,10 @@ impl MapOptions {
     ///
     /// [`offset`](Self::offset) is where the `.npy` starts in the file (default 0) and
     /// [`len`](Self::len) its length (default: to the end of the file); the header's data
-    /// must fill it exactly. [`order`](Self::order) is ignored: the header gives it.
+    /// must fit in it. Bytes after the data are not mapped: rows an appender has written
+    /// and not yet counted (or never will, if it was killed), or another array saved after
+    /// this one, as numpy reads them too. [`order`](Self::order) is ignored: the header
+    /// gives it.
     ///
     /// # Safety
     /// As for [`open`](Self::open): the file must not be truncated or modified while the
@@ -115,8 +118,8 @@ impl MapOptions {
     /// # Errors
     /// [`Error::Npy`] when the header is malformed ([`NpyHeader::parse`]), its `descr` is
     /// not `T`'s ([`NpyProblem::DtypeMismatch`], [`NpyProblem::UnsupportedDtype`]), the
-    /// data is not aligned for `T` ([`NpyProblem::MisalignedData`]), or the file's length
-    /// is not the header's plus the data's ([`NpyProblem::DataLength`]);
+    /// data is not aligned for `T` ([`NpyProblem::MisalignedData`]), or the file is too
+    /// short for the header's data ([`NpyProblem::DataLength`]);
     /// [`Error::Overflow`] for a shape too large to map; otherwise as for
     /// [`open`](Self::open).
     ///
@@ -227,8 +230,9 @@ impl MapOptions {
     /// Creates a `.npy` file for an array of exactly `shape` (no `-1`) in the
     /// [`order`](Self::order) set (default C), writing the header numpy would write
     /// (version 1.0, data at a 64-byte boundary, numpy's spare room for growth), and maps
-    /// its data read-write. The data is sparse and reads as zeros. An existing file is
-    /// truncated first unless [`create_new`](Self::create_new) is set.
+    /// its data read-write. The data reads as zeros. The file is built aside and moved into
+    /// place as [`create`](Self::create) does: an existing file is replaced (atomically)
+    /// unless [`create_new`](Self::create_new) is set.
     /// [`offset`](Self::offset) and [`len`](Self::len) do not apply: the file is the
     /// `.npy`.
     ///
@@ -328,6 +332,7 @@ impl MapOptions {
             file,
             path: path.to_path_buf(),
             id,
+            private: mode == Mode::Copy,
             offset: data_start,
             shape: header.shape().to_vec(),
             nbytes,
@@ -344,7 +349,7 @@ impl MapOptions {
 ///
 /// # Errors
 /// See [`MapOptions::open_npy`]: a malformed header, another dtype than `T`'s, misaligned
-/// data, or a file length that does not match the header.
+/// data, or a file too short for the header's data.
 ///
 /// ```
 /// use ndarray_mmap::{create_npy, open_npy};
@@ -392,7 +397,7 @@ pub unsafe fn open_npy_mut<T: Element>(path: impl AsRef<Path>) -> Result<MmapArr
     unsafe { MapOptions::new().open_npy_mut(path) }
 }
 
-/// Creates (or truncates) the `.npy` file at `path` for a zero-filled C-order array of
+/// Creates (or atomically replaces) the `.npy` file at `path` for a zero-filled C-order array of
 /// `T` with exactly `shape`, writing the header numpy writes, and maps its data
 /// read-write. Shorthand for [`MapOptions::new().create_npy(..)`](MapOptions::create_npy).
 ///

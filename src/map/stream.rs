@@ -14,10 +14,9 @@ use std::path::Path;
 use bytemuck::Pod;
 use ndarray::{ArrayViewD, ArrayViewMutD, Dimension};
 
-use super::{FileId, Inner, MmapArray, MmapArrayMut};
+use super::{Inner, MmapArray, MmapArrayMut};
 use crate::bytes;
 use crate::error::Error;
-use std::ops::Range;
 
 /// The pages of one live mapping, with the hints both directions of a stream give.
 ///
@@ -28,11 +27,6 @@ pub struct Pages<'a> {
     len: usize,
     /// Copy-on-write: dropping pages would lose private writes, so every hook is a no-op.
     private: bool,
-    /// Which file, and where byte 0 of the mapping lies in it: two operands that map
-    /// overlapping bytes of one file are found by comparing these.
-    file: FileId,
-    file_offset: u64,
-    path: &'a Path,
     owner: PhantomData<&'a [u8]>,
 }
 
@@ -70,31 +64,8 @@ impl<'a> Pages<'a> {
             addr: inner.map.as_ptr() as usize,
             len: inner.map.len(),
             private,
-            file: inner.id,
-            file_offset: inner.offset,
-            path: &inner.path,
             owner: PhantomData,
         }
-    }
-
-    /// The file bytes this mapping covers, when they overlap `other`'s bytes of the same
-    /// file: `Some((ours, theirs))`. A copy-on-write map writes nothing to the file and
-    /// so overlaps nothing as an output; as an input it still reads the file.
-    pub(crate) fn overlap(&self, other: &Pages<'_>) -> Option<(Range<u64>, Range<u64>)> {
-        let ours = self.file_offset..self.file_offset + self.len as u64;
-        let theirs = other.file_offset..other.file_offset + other.len as u64;
-        let overlaps = ours.start < theirs.end && theirs.start < ours.end;
-        (self.file == other.file && overlaps).then_some((ours, theirs))
-    }
-
-    /// The file this maps.
-    pub(crate) fn path(&self) -> &Path {
-        self.path
-    }
-
-    /// Whether writes through this map stay private (copy-on-write).
-    pub(crate) fn is_private(&self) -> bool {
-        self.private
     }
 
     /// The address of byte 0 of the mapping, to locate views' pointers in it.
@@ -163,9 +134,6 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             addr: inner.map.as_ptr() as usize,
             len: inner.map.len(),
             private,
-            file: inner.id,
-            file_offset: inner.offset,
-            path: &inner.path,
             owner: PhantomData,
         };
         let view = bytes::view_mut(&mut inner.map, inner.dim.clone(), inner.order)
