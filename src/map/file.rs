@@ -49,7 +49,7 @@ pub(crate) fn identity(file: &File) -> io::Result<FileId> {
     }
 }
 
-/// The identity of what `path` names now (Unix; `None` elsewhere: not checked).
+/// The identity of what `path` names now (`None` where that cannot be asked).
 fn identity_of_path(path: &Path) -> Option<io::Result<FileId>> {
     #[cfg(unix)]
     {
@@ -59,7 +59,11 @@ fn identity_of_path(path: &Path) -> Option<io::Result<FileId>> {
             ino: m.ino(),
         }))
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        Some(File::open(path).and_then(|f| identity(&f)))
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = path;
         None
@@ -597,12 +601,17 @@ impl Staged {
                     // Windows cannot rename over a file that is open: let the old one go
                     // first (its own sharing rules then refuse a file someone maps).
                     #[cfg(windows)]
-                    drop(old);
-                    self.place_over().map_err(fail)?;
-                    // The old file's locks go with it: maps of it that ignore the locks
-                    // keep the old inode, so nothing faults.
+                    {
+                        drop(old);
+                        self.place_over_open_files(path)?;
+                    }
                     #[cfg(not(windows))]
-                    drop(old);
+                    {
+                        self.place_over().map_err(fail)?;
+                        // The old file's locks go with it: maps of it that ignore the
+                        // locks keep the old inode, so nothing faults.
+                        drop(old);
+                    }
                     return self.committed_file(path);
                 }
                 Replaces::Held(id) => {
@@ -645,6 +654,25 @@ impl Staged {
         match &self.temp {
             None => link_unnamed(&self.file, &self.target),
             Some(temp) => link_no_replace(temp, &self.target),
+        }
+    }
+
+    /// Windows: the rename fails while anyone has the old file open (another waiting
+    /// creator, a reader): try again until the lock timeout, then report it as locked.
+    #[cfg(windows)]
+    fn place_over_open_files(&mut self, path: &Path) -> Result<(), Error> {
+        let deadline = lock::deadline(self.wait);
+        loop {
+            match self.place_over() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    if lock::left(deadline).is_none_or(|d| d.is_zero()) {
+                        return Err(locked(path, "replace", true, self.wait));
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(e) => return Err(Error::io(path, "create", e)),
+            }
         }
     }
 
