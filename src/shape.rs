@@ -24,14 +24,21 @@ pub(crate) const TOO_LONG: isize = isize::MIN;
 
 /// A shape argument: a list of lengths where at most one may be `-1` (inferred).
 ///
-/// Implemented for `[isize; N]` (so `[-1, 24]` needs no suffix), `&[isize; N]`,
-/// `&[isize]`, `Vec<isize>` and `&Vec<isize>`, and for ndarray's own shapes
-/// (`Ix1(5)`, `IxDyn(&[2, 3])`, ...), which have no `-1`.
+/// Implemented, as arrays `[_; N]`, slices `&[_]` and `Vec<_>` (and references to them),
+/// for `isize` and `i32` (so `[-1, 24]` and `[1000, 24]` need no suffix), for `usize`
+/// (`[n, 24]` with `n: usize`, or `a.shape()` of another array), and as tuples like
+/// ndarray's (`(n, 24)`, up to six lengths), and for ndarray's own shapes (`Ix1(5)`,
+/// `IxDyn(&[2, 3])`, ...), which have no `-1`. A `usize` length above `isize::MAX` is
+/// refused when parsed ([`ShapeProblem::TooLong`](crate::ShapeProblem::TooLong)).
 ///
 /// ```
 /// use ndarray_mmap::ShapeArg;
 /// assert_eq!([-1, 24].to_spec(), vec![-1, 24]);
 /// assert_eq!(vec![2isize, 3].to_spec(), vec![2, 3]);
+/// let n: usize = 7;
+/// assert_eq!([n, 24].to_spec(), vec![7, 24]);
+/// assert_eq!((n, 24).to_spec(), vec![7, 24]);
+/// assert_eq!(ndarray::Array2::<f32>::zeros((2, 3)).shape().to_spec(), vec![2, 3]);
 /// assert_eq!(ndarray::Ix2(2, 3).to_spec(), vec![2, 3]);
 /// ```
 pub trait ShapeArg {
@@ -39,35 +46,84 @@ pub trait ShapeArg {
     fn to_spec(&self) -> Vec<isize>;
 }
 
-impl<const N: usize> ShapeArg for [isize; N] {
-    fn to_spec(&self) -> Vec<isize> {
-        self.to_vec()
+/// One length as a spec entry: `usize` above `isize::MAX` becomes [`TOO_LONG`].
+trait Length: Copy {
+    fn spec(self) -> isize;
+}
+
+impl Length for isize {
+    fn spec(self) -> isize {
+        self
     }
 }
 
-impl<const N: usize> ShapeArg for &[isize; N] {
-    fn to_spec(&self) -> Vec<isize> {
-        self.to_vec()
+impl Length for i32 {
+    fn spec(self) -> isize {
+        self as isize
     }
 }
 
-impl ShapeArg for &[isize] {
-    fn to_spec(&self) -> Vec<isize> {
-        self.to_vec()
+impl Length for usize {
+    fn spec(self) -> isize {
+        isize::try_from(self).unwrap_or(TOO_LONG)
     }
 }
 
-impl ShapeArg for Vec<isize> {
+macro_rules! shape_arg_for {
+    ($($t:ty),*) => {$(
+        impl<const N: usize> ShapeArg for [$t; N] {
+            fn to_spec(&self) -> Vec<isize> {
+                self.iter().map(|&d| d.spec()).collect()
+            }
+        }
+        impl<const N: usize> ShapeArg for &[$t; N] {
+            fn to_spec(&self) -> Vec<isize> {
+                self.iter().map(|&d| d.spec()).collect()
+            }
+        }
+        impl ShapeArg for &[$t] {
+            fn to_spec(&self) -> Vec<isize> {
+                self.iter().map(|&d| d.spec()).collect()
+            }
+        }
+        impl ShapeArg for Vec<$t> {
+            fn to_spec(&self) -> Vec<isize> {
+                self.iter().map(|&d| d.spec()).collect()
+            }
+        }
+        impl ShapeArg for &Vec<$t> {
+            fn to_spec(&self) -> Vec<isize> {
+                self.iter().map(|&d| d.spec()).collect()
+            }
+        }
+    )*};
+}
+
+shape_arg_for!(isize, i32, usize);
+
+/// The 0-dimensional shape, as ndarray spells it (`Array0::zeros(())`). An empty array
+/// literal `[]` has no element type to pick an impl by: write `()` instead.
+impl ShapeArg for () {
     fn to_spec(&self) -> Vec<isize> {
-        self.clone()
+        Vec::new()
     }
 }
 
-impl ShapeArg for &Vec<isize> {
-    fn to_spec(&self) -> Vec<isize> {
-        self.to_vec()
-    }
+macro_rules! shape_arg_for_tuples {
+    ($t:ty: $(($($n:ident),+)),+) => {$(
+        impl ShapeArg for ($(shape_arg_for_tuples!(@ty $n $t),)+) {
+            #[allow(non_snake_case)]
+            fn to_spec(&self) -> Vec<isize> {
+                let ($($n,)+) = *self;
+                vec![$($n.spec()),+]
+            }
+        }
+    )+};
+    (@ty $n:ident $t:ty) => { $t };
 }
+
+shape_arg_for_tuples!(usize: (A), (A, B), (A, B, C), (A, B, C, D), (A, B, C, D, E), (A, B, C, D, E, F));
+shape_arg_for_tuples!(i32: (A), (A, B), (A, B, C), (A, B, C, D), (A, B, C, D, E), (A, B, C, D, E, F));
 
 impl<I> ShapeArg for ndarray::Dim<I>
 where

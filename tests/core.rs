@@ -601,3 +601,31 @@ fn zero_sized_types_and_lengths_past_isize_max_are_named_errors() {
     assert!(matches!(err, Error::Overflow { .. }), "{err}");
     assert_eq!(fs::read(&path).unwrap(), [0u8; 8]);
 }
+
+/// Shapes as ndarray users hold them: usize arrays, another array's `shape()`, tuples,
+/// `Vec<usize>`, unsuffixed literals, and `-1` where inferring.
+#[test]
+fn shapes_of_usize_tuples_and_literals() {
+    let dir = tmp();
+    let p = |name: &str| dir.path().join(name);
+    let n: usize = 1000;
+    let a = unsafe { create_array::<f32>(p("a.f32"), [n, 24]) }.unwrap();
+    let b = unsafe { create_array::<f32>(p("b.f32"), a.shape()) }.unwrap();
+    let c = unsafe { create_array::<f32>(p("c.f32"), (n, 24)) }.unwrap();
+    let d = unsafe { create_array::<f32>(p("d.f32"), vec![n, 24]) }.unwrap();
+    let e = unsafe { create_array::<i32>(p("e.i32"), [1000, 24]) }.unwrap();
+    let z = unsafe { create_array::<i32>(p("z.i32"), ()) }.unwrap();
+    for s in [a.shape(), b.shape(), c.shape(), d.shape(), e.shape()] {
+        assert_eq!(s, &[1000, 24]);
+    }
+    assert_eq!(z.shape(), &[] as &[usize]);
+    a.close().unwrap();
+    let f = unsafe { mmap_array::<f32>(p("a.f32"), [-1, 24]) }.unwrap();
+    assert_eq!(f.shape(), &[1000, 24]);
+    let g = unsafe { mmap_array::<f32>(p("a.f32"), (500, 48)) }.unwrap();
+    assert_eq!(g.shape(), &[500, 48]);
+    // A usize length past isize::MAX is refused by axis, not wrapped into a negative.
+    let err = unsafe { create_array::<u8>(p("h.u8"), [1, usize::MAX]) }.unwrap_err();
+    assert!(err.to_string().contains("dimension 1"), "{err}");
+    assert!(!p("h.u8").exists());
+}

@@ -845,7 +845,7 @@ mod tests {
             }
         ));
         drop(c);
-        let mut z = unsafe { MapOptions::new().len(1).open_mut::<u8>(&path, []) }.unwrap();
+        let mut z = unsafe { MapOptions::new().len(1).open_mut::<u8>(&path, ()) }.unwrap();
         assert!(z.growth_axis().is_err());
         assert!(z.grow(1).is_err());
         drop(z);
