@@ -161,6 +161,13 @@ pub enum Error {
         /// The input's byte range in the file.
         input: std::ops::Range<u64>,
     },
+    /// A raw map (`open`, `mmap_array`) of a file that starts with the `.npy` magic: its
+    /// header would be mapped as data. Map it with `open_npy`, or give an explicit
+    /// [`MapOptions::offset`](crate::MapOptions::offset) to map its bytes raw.
+    IsNpy {
+        /// The path.
+        path: PathBuf,
+    },
     /// An element range lies outside the array.
     ElementRange {
         /// The file, when one is involved.
@@ -338,7 +345,8 @@ impl Error {
             | Error::Locked { path, .. }
             | Error::OutOfBounds { path, .. }
             | Error::Reserve { path, .. }
-            | Error::CannotGrow { path, .. } => Some(path),
+            | Error::CannotGrow { path, .. }
+            | Error::IsNpy { path, .. } => Some(path),
             Error::Io { path, .. }
             | Error::InvalidShape { path, .. }
             | Error::NotWholeElements { path, .. }
@@ -379,6 +387,7 @@ impl Error {
             Error::NotAFile { .. }
             | Error::Locked { .. }
             | Error::OutOfBounds { .. }
+            | Error::IsNpy { .. }
             | Error::Broadcast { .. }
             | Error::Cancelled { .. }
             | Error::Reserve { .. }
@@ -554,6 +563,11 @@ impl fmt::Display for Error {
             Error::ZeroSizedElement { elem, .. } => {
                 write!(f, "{elem} has size 0 and cannot be mapped")
             }
+            Error::IsNpy { .. } => write!(
+                f,
+                "the file is a .npy file (it starts with \\x93NUMPY): map it with open_npy, which \
+                 reads the shape and dtype from its header, or give MapOptions::offset to map its bytes raw"
+            ),
             Error::OverAligned {
                 elem, align, page, ..
             } => write!(

@@ -65,8 +65,8 @@ mod shape;
 pub use element::Element;
 pub use error::{Error, GrowProblem, ShapeProblem};
 pub use map::{
-    create_array, create_npy, mmap_array, mmap_array_mut, open_npy, open_npy_mut, Advice,
-    MapOptions, MmapArray, MmapArrayMut,
+    create_array, create_npy, mmap_array, mmap_array_mut, open_npy, open_npy_mut, write_npy,
+    Advice, MapOptions, MmapArray, MmapArrayMut,
 };
 pub use npy::{NpyHeader, NpyProblem};
 pub use ops::{add_into, div_into, map_into, mul_into, sub_into, zip_map_into, StreamOptions};

@@ -22,7 +22,7 @@ pub(crate) mod lock;
 mod npy;
 pub(crate) mod registry;
 pub(crate) mod stream;
-pub use npy::{create_npy, open_npy, open_npy_mut};
+pub use npy::{create_npy, open_npy, open_npy_mut, write_npy};
 
 pub(crate) use file::FileId;
 use file::{Mode, PendingSync};
@@ -84,6 +84,8 @@ impl From<Advice> for memmap2::Advice {
 #[must_use]
 pub struct MapOptions {
     offset: u64,
+    /// Whether [`MapOptions::offset`] was called (a raw map of a `.npy` then is meant).
+    offset_given: bool,
     len: Option<u64>,
     order: Order,
     advice: Option<Advice>,
@@ -126,6 +128,7 @@ impl MapOptions {
     /// ```
     pub fn offset(mut self, offset: u64) -> Self {
         self.offset = offset;
+        self.offset_given = true;
         self
     }
 
@@ -475,6 +478,11 @@ impl MapOptions {
         check_align::<T>(path)?;
         check_offset::<T>(path, self.offset)?;
         let (file, mut file_len, id) = file::open_locked(path, mode, self.lock_timeout)?;
+        if !self.offset_given && starts_with_npy_magic(&file) {
+            return Err(Error::IsNpy {
+                path: path.to_path_buf(),
+            });
+        }
         let mut looks = 0;
         let (shape, nbytes) = loop {
             looks += 1;
@@ -562,6 +570,12 @@ fn check_offset<T>(path: &Path, offset: u64) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+/// Whether the file starts with the `.npy` magic string.
+fn starts_with_npy_magic(file: &File) -> bool {
+    let mut magic = [0u8; 6];
+    file::read_exact_at(file, &mut magic, 0).is_ok() && &magic == crate::npy::MAGIC
 }
 
 /// Maps start on page boundaries: a type aligned to more than a page cannot be placed

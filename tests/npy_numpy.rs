@@ -466,3 +466,41 @@ fn readme_round_trip() {
         &[&y_path],
     );
 }
+
+/// One call from an in-memory array to a `.npy` numpy loads: C order, Fortran order (as
+/// numpy writes an F-contiguous array), any other layout, 0-d and empty.
+#[test]
+fn write_npy_writes_what_numpy_loads() {
+    use ndarray::{s, Array2, Array3, ShapeBuilder};
+    if !numpy_available("write_npy_writes_what_numpy_loads") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let c = Array2::from_shape_fn((3, 4), |(i, j)| (i * 10 + j) as f64);
+    let f = Array3::from_shape_fn((2, 3, 4).f(), |(i, j, k)| (i * 100 + j * 10 + k) as i32);
+    type Write<'a> = Box<dyn Fn(&Path) -> Result<(), Error> + 'a>;
+    let cases: Vec<(&str, Write, &str)> = vec![
+        ("c.npy", Box::new(|p| ndarray_mmap::write_npy(p, &c)), "a = np.load(p); assert not np.isfortran(a) and (a == np.arange(4) + 10 * np.arange(3)[:, None]).all()"),
+        ("f.npy", Box::new(|p| ndarray_mmap::write_npy(p, &f)), "a = np.load(p); assert np.isfortran(a) and a.shape == (2, 3, 4) and a[1, 2, 3] == 123 and a[0, 1, 2] == 12"),
+        ("v.npy", Box::new(|p| ndarray_mmap::write_npy(p, &c.slice(s![..;2, ..;-1]))), "a = np.load(p); assert a.tolist() == [[3.0, 2.0, 1.0, 0.0], [23.0, 22.0, 21.0, 20.0]]"),
+        ("z.npy", Box::new(|p| ndarray_mmap::write_npy(p, &ndarray::arr0(7u16))), "a = np.load(p); assert a.shape == () and a == 7"),
+        ("e.npy", Box::new(|p| ndarray_mmap::write_npy(p, &Array2::<f32>::zeros((0, 3)))), "a = np.load(p); assert a.shape == (0, 3) and a.dtype == np.float32"),
+    ];
+    for (name, write, check) in cases {
+        let path = tmp.path().join(name);
+        write(&path).unwrap();
+        run_python(
+            &format!("import sys\nimport numpy as np\np = sys.argv[1]\n{check}\n"),
+            &[&path],
+        );
+    }
+    // Our own reader agrees, and a raw map of a .npy is refused by name.
+    let path = tmp.path().join("f.npy");
+    let back = unsafe { open_npy::<i32>(&path) }.unwrap();
+    assert_eq!(back.view(), f.view().into_dyn());
+    let err = unsafe { ndarray_mmap::mmap_array::<i32>(&path, [-1]) }.unwrap_err();
+    assert!(matches!(err, Error::IsNpy { .. }), "{err}");
+    assert!(err.to_string().contains("open_npy"), "{err}");
+    let raw = unsafe { MapOptions::new().offset(0).open::<u8>(&path, [-1]) }.unwrap();
+    assert_eq!(&raw.as_bytes()[..6], b"\x93NUMPY");
+}

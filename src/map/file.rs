@@ -836,6 +836,19 @@ impl Directory {
     }
 }
 
+impl Directory {
+    /// Syncs the directory (so the new name survives a power loss); `path` names the file
+    /// in errors.
+    pub(crate) fn sync(self, path: &Path) -> Result<(), Error> {
+        match self.0 {
+            Some(d) => d
+                .sync_all()
+                .map_err(|e| Error::io(parent_dir(path), "sync the directory", e)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Metadata the next flush must sync beyond the data pages.
 #[derive(Debug, Default)]
 pub(crate) struct PendingSync {

@@ -424,3 +424,76 @@ pub unsafe fn create_npy<T: Element>(
     // SAFETY: forwarded to the caller.
     unsafe { MapOptions::new().create_npy(path, shape) }
 }
+
+/// Writes `array` to a new `.npy` file at `path` that numpy loads, in one call (like
+/// ndarray-npy's `write_npy`), without mapping anything. A Fortran-contiguous array is
+/// written in Fortran order (as numpy does), any other layout in C order. The file is
+/// built beside the path and moved into place only when complete, as
+/// [`create`](MapOptions::create) does: a failure leaves the old file (or nothing), and
+/// the data is on disk when this returns.
+///
+/// # Errors
+/// As for [`create_npy`](MapOptions::create_npy): the path, the disk, and [`Error::Locked`]
+/// when a file at the path is mapped elsewhere.
+///
+/// ```
+/// use ndarray::array;
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("out.npy");
+/// ndarray_mmap::write_npy(&path, &array![[1.0f64, 2.0], [3.0, 4.0]])?;
+/// let a = unsafe { ndarray_mmap::open_npy::<f64>(&path) }?;
+/// assert_eq!(a.view(), array![[1.0, 2.0], [3.0, 4.0]].into_dyn());
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+pub fn write_npy<T, S, D>(
+    path: impl AsRef<Path>,
+    array: &ndarray::ArrayBase<S, D>,
+) -> Result<(), Error>
+where
+    T: Element,
+    S: ndarray::Data<Elem = T>,
+    D: ndarray::Dimension,
+{
+    let path = path.as_ref();
+    let fortran = array.ndim() > 1 && array.t().is_standard_layout() && !array.is_standard_layout();
+    let order = if fortran { Order::Fortran } else { Order::C };
+    let header = NpyHeader::for_element::<T>(array.shape(), order).map_err(|e| e.at(path))?;
+    let head = header.to_bytes();
+    let nbytes = bytes::byte_len::<T>(array.shape()).map_err(|e| e.at(path))?;
+    // `nbytes` is at most isize::MAX, and the header at most 10,000 bytes: no overflow.
+    let total = head.len() as u64 + nbytes as u64;
+    let how = file::CreateHow {
+        create_new: false,
+        reserve: true,
+        wait: None,
+    };
+    let staged = file::stage(path, &head, total, how)?;
+    // The elements in the file's order, a chunk at a time.
+    let view = if fortran {
+        array.t().into_dyn()
+    } else {
+        array.view().into_dyn()
+    };
+    let mut at = head.len() as u64;
+    let mut buf: Vec<T> = Vec::with_capacity((1 << 20) / std::mem::size_of::<T>().max(1));
+    let write = |buf: &mut Vec<T>, at: &mut u64| -> Result<(), Error> {
+        let b: &[u8] = bytemuck::cast_slice(buf);
+        file::write_all_at(&staged.file, b, *at).map_err(|e| Error::io(path, "write", e))?;
+        *at += b.len() as u64;
+        buf.clear();
+        Ok(())
+    };
+    for &x in view.iter() {
+        buf.push(x);
+        if buf.len() == buf.capacity() {
+            write(&mut buf, &mut at)?;
+        }
+    }
+    write(&mut buf, &mut at)?;
+    staged
+        .file
+        .sync_all()
+        .map_err(|e| Error::io(path, "sync", e))?;
+    let (_file, dir) = staged.commit(path)?;
+    dir.sync(path)
+}
