@@ -144,14 +144,15 @@ impl MapOptions {
         self
     }
 
-    /// The memory order of the data (default [`Order::C`]).
+    /// The memory order of the data (default [`Order::C`]). Takes this crate's [`Order`]
+    /// or ndarray's own `ndarray::Order` (`Order::F`, `Order::RowMajor`, ...).
     ///
     /// ```
     /// let opts = ndarray_mmap::MapOptions::new().order(ndarray_mmap::Order::Fortran);
-    /// # let _ = opts;
+    /// assert_eq!(opts, ndarray_mmap::MapOptions::new().order(ndarray::Order::F));
     /// ```
-    pub fn order(mut self, order: Order) -> Self {
-        self.order = order;
+    pub fn order(mut self, order: impl Into<Order>) -> Self {
+        self.order = order.into();
         self
     }
 
@@ -755,6 +756,64 @@ impl<T: Pod> MmapArray<T> {
 }
 
 impl<T: Pod, D: Dimension> MmapArray<T, D> {
+    /// Maps `path` read-only with `shape`, as an array of `D`'s rank: `MmapArray::<f32,
+    /// Ix2>::open(path, [-1, 24])` lends `ArrayView2`s. Shorthand for
+    /// [`MapOptions::new().open(..)`](MapOptions::open) and
+    /// [`into_dimensionality`](Self::into_dimensionality).
+    ///
+    /// # Safety
+    /// See [`MapOptions::open`].
+    ///
+    /// # Errors
+    /// As for [`MapOptions::open`], and [`Error::Dimensionality`] when `shape` has
+    /// another number of dimensions than `D`.
+    ///
+    /// ```
+    /// use ndarray::Ix2;
+    /// use ndarray_mmap::MmapArray;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.f32");
+    /// # std::fs::write(&path, bytemuck::cast_slice(&[1f32; 48])).unwrap();
+    /// let m = unsafe { MmapArray::<f32, Ix2>::open(&path, [-1, 24]) }?;
+    /// let v: ndarray::ArrayView2<f32> = m.view();
+    /// assert_eq!(v.row(1).sum(), 24.0);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub unsafe fn open(path: impl AsRef<Path>, shape: impl ShapeArg) -> Result<Self, Error> {
+        // SAFETY: forwarded to the caller.
+        unsafe { MapOptions::new().open::<T>(path, shape) }?.into_dimensionality()
+    }
+}
+
+impl<T: crate::Element, D: Dimension> MmapArray<T, D> {
+    /// Maps the `.npy` file at `path` read-only as an array of `D`'s rank; the shape and
+    /// order come from its header.
+    ///
+    /// # Safety
+    /// See [`MapOptions::open_npy`].
+    ///
+    /// # Errors
+    /// As for [`MapOptions::open_npy`], and [`Error::Dimensionality`] when the header's
+    /// rank is not `D`'s.
+    ///
+    /// ```
+    /// use ndarray::{Ix1, Ix2};
+    /// use ndarray_mmap::MmapArray;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("x.npy");
+    /// ndarray_mmap::write_npy(&path, &ndarray::Array2::<f32>::ones((10, 3)))?;
+    /// let x = unsafe { MmapArray::<f32, Ix2>::open_npy(&path) }?;
+    /// assert_eq!(x.view().dim(), (10, 3));
+    /// assert!(unsafe { MmapArray::<f32, Ix1>::open_npy(&path) }.is_err());
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub unsafe fn open_npy(path: impl AsRef<Path>) -> Result<Self, Error> {
+        // SAFETY: forwarded to the caller.
+        unsafe { MapOptions::new().open_npy::<T>(path) }?.into_dimensionality()
+    }
+}
+
+impl<T: Pod, D: Dimension> MmapArray<T, D> {
     /// A view of the whole array. Costs a few checks, no I/O: pages load on first touch.
     ///
     /// ```
@@ -995,6 +1054,102 @@ impl<T: Pod> MmapArrayMut<T> {
             a.advise(advice)?;
         }
         Ok(a)
+    }
+}
+
+impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
+    /// Maps `path` read-write with `shape`, as an array of `D`'s rank. Shorthand for
+    /// [`MapOptions::new().open_mut(..)`](MapOptions::open_mut) and
+    /// [`into_dimensionality`](Self::into_dimensionality).
+    ///
+    /// # Safety
+    /// See [`MapOptions::open_mut`].
+    ///
+    /// # Errors
+    /// As for [`MapOptions::open_mut`], and [`Error::Dimensionality`] for another rank.
+    ///
+    /// ```
+    /// use ndarray::Ix1;
+    /// use ndarray_mmap::MmapArrayMut;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("w.f64");
+    /// # std::fs::write(&path, [0u8; 32]).unwrap();
+    /// let mut w = unsafe { MmapArrayMut::<f64, Ix1>::open(&path, [-1]) }?;
+    /// w.view_mut()[3] = 1.5;
+    /// assert_eq!(w.view().sum(), 1.5);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub unsafe fn open(path: impl AsRef<Path>, shape: impl ShapeArg) -> Result<Self, Error> {
+        // SAFETY: forwarded to the caller.
+        unsafe { MapOptions::new().open_mut::<T>(path, shape) }?.into_dimensionality()
+    }
+
+    /// Creates `path` as a zero-filled array of exactly `shape`, of `D`'s rank, mapped
+    /// read-write. Shorthand for [`MapOptions::new().create(..)`](MapOptions::create).
+    ///
+    /// # Safety
+    /// See [`MapOptions::create`].
+    ///
+    /// # Errors
+    /// As for [`MapOptions::create`]; [`Error::Dimensionality`] for another rank, found
+    /// before any file is touched.
+    ///
+    /// ```
+    /// use ndarray::Ix2;
+    /// use ndarray_mmap::MmapArrayMut;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("z.i32");
+    /// let mut z = unsafe { MmapArrayMut::<i32, Ix2>::create(&path, (1000, 24)) }?;
+    /// z.view_mut()[[999, 23]] = 7;
+    /// assert_eq!(z.view().dim(), (1000, 24));
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub unsafe fn create(path: impl AsRef<Path>, shape: impl ShapeArg) -> Result<Self, Error> {
+        let path = path.as_ref();
+        check_rank::<D>(path, shape.to_spec().len())?;
+        // SAFETY: forwarded to the caller.
+        unsafe { MapOptions::new().create::<T>(path, shape) }?.into_dimensionality()
+    }
+}
+
+impl<T: crate::Element, D: Dimension> MmapArrayMut<T, D> {
+    /// Creates the `.npy` file at `path` for a zero-filled C-order array of exactly
+    /// `shape`, of `D`'s rank, and maps its data read-write. Shorthand for
+    /// [`MapOptions::new().create_npy(..)`](MapOptions::create_npy).
+    ///
+    /// # Safety
+    /// See [`MapOptions::create_npy`].
+    ///
+    /// # Errors
+    /// As for [`MapOptions::create_npy`]; [`Error::Dimensionality`] for another rank,
+    /// found before any file is touched.
+    ///
+    /// ```
+    /// use ndarray::Ix2;
+    /// use ndarray_mmap::MmapArrayMut;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("y.npy");
+    /// let y = unsafe { MmapArrayMut::<f32, Ix2>::create_npy(&path, (10, 3)) }?;
+    /// assert_eq!(y.view().dim(), (10, 3));
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub unsafe fn create_npy(path: impl AsRef<Path>, shape: impl ShapeArg) -> Result<Self, Error> {
+        let path = path.as_ref();
+        check_rank::<D>(path, shape.to_spec().len())?;
+        // SAFETY: forwarded to the caller.
+        unsafe { MapOptions::new().create_npy::<T>(path, shape) }?.into_dimensionality()
+    }
+}
+
+/// `D`'s rank must be `ndim` (any rank for `IxDyn`).
+fn check_rank<D: Dimension>(path: &Path, ndim: usize) -> Result<(), Error> {
+    match D::NDIM {
+        Some(n) if n != ndim => Err(Error::Dimensionality {
+            path: Some(path.to_path_buf()),
+            expected: n,
+            found: ndim,
+        }),
+        _ => Ok(()),
     }
 }
 

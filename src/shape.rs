@@ -19,6 +19,18 @@ pub enum Order {
     Fortran,
 }
 
+impl From<ndarray::Order> for Order {
+    /// ndarray's `Order::RowMajor` (`C`) is [`Order::C`], `ColumnMajor` (`F`) is
+    /// [`Order::Fortran`].
+    fn from(o: ndarray::Order) -> Order {
+        if o.is_column_major() {
+            Order::Fortran
+        } else {
+            Order::C
+        }
+    }
+}
+
 /// What [`ShapeArg::to_spec`] gives for a length above `isize::MAX`; parsing refuses it.
 pub(crate) const TOO_LONG: isize = isize::MIN;
 

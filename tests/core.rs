@@ -629,3 +629,54 @@ fn shapes_of_usize_tuples_and_literals() {
     assert!(err.to_string().contains("dimension 1"), "{err}");
     assert!(!p("h.u8").exists());
 }
+
+/// The typed owners and ndarray's own Order, as the API issue spells them.
+#[test]
+fn typed_owners_and_ndarrays_order() {
+    use ndarray::{Ix1, Ix2, Order};
+    use ndarray_mmap::{write_npy, MmapArray, MmapArrayMut};
+    let dir = tmp();
+    let p = |name: &str| dir.path().join(name);
+    let a = unsafe { create_array::<f32>(p("a.f32"), [1000usize, 24]) }.unwrap();
+    a.close().unwrap();
+    let m = unsafe { MmapArray::<f32, Ix2>::open(p("a.f32"), [-1, 24]) }.unwrap();
+    let v: ndarray::ArrayView2<f32> = m.view();
+    let row: ndarray::ArrayView1<f32> = v.row(3);
+    assert_eq!(row.len(), 24);
+    assert!(matches!(
+        unsafe { MmapArray::<f32, Ix1>::open(p("a.f32"), [-1, 24]) },
+        Err(Error::Dimensionality {
+            expected: 1,
+            found: 2,
+            ..
+        })
+    ));
+    fs::write(p("w.f64"), [0u8; 64]).unwrap();
+    let mut w = unsafe { MmapArrayMut::<f64, Ix1>::open(p("w.f64"), [-1]) }.unwrap();
+    w.view_mut()[7] = 2.0;
+    let mut z = unsafe { MmapArrayMut::<i32, Ix2>::create(p("z.i32"), (1000, 24)) }.unwrap();
+    z.view_mut()[[999, 23]] = 1;
+    // The wrong rank is refused before a file is made.
+    assert!(unsafe { MmapArrayMut::<i32, Ix1>::create(p("n.i32"), (2, 2)) }.is_err());
+    assert!(!p("n.i32").exists());
+    let y = unsafe { MmapArrayMut::<f32, Ix2>::create_npy(p("y.npy"), (10, 3)) }.unwrap();
+    y.close().unwrap();
+    let x = unsafe { MmapArray::<f32, Ix2>::open_npy(p("y.npy")) }.unwrap();
+    assert_eq!(x.view().dim(), (10, 3));
+    assert!(unsafe { MmapArray::<f32, Ix1>::open_npy(p("y.npy")) }.is_err());
+    fs::write(p("x.bin"), [0u8; 48]).unwrap();
+    let g = unsafe {
+        MapOptions::new()
+            .order(Order::F)
+            .open::<f64>(p("x.bin"), [-1, 3])
+    }
+    .unwrap();
+    assert_eq!(g.view().strides(), &[1, 2]);
+    write_npy(p("out.npy"), &ndarray::Array2::<f64>::zeros((3, 4))).unwrap();
+    assert_eq!(
+        ndarray_mmap::NpyHeader::from_path(p("out.npy"))
+            .unwrap()
+            .shape(),
+        &[3, 4]
+    );
+}
