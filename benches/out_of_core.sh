@@ -11,7 +11,7 @@
 #        DIR=target/ooc    where the files go (needs 3 × SIZE_MIB free)
 #        FEATURES=         cargo features for the example (e.g. rayon)
 #        CHUNK=            --chunk for add_files (default: the crate's default)
-# needs: root and a cgroup-v1 memory controller (shared/tools/memlimit), python3 (numpy is
+# needs: root and a cgroup-v1 memory controller (benches/memlimit, a copy of the shared tool), python3 (numpy is
 #        pip-installed if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +20,7 @@ LIMITS=${LIMITS:-"128 64"}
 REPEAT=${REPEAT:-5}
 DIR=${DIR:-target/ooc}
 FEATURES=${FEATURES:-}
-MEMLIMIT=${MEMLIMIT:-$(cd .. && pwd)/shared/tools/memlimit}
-[ -x "$MEMLIMIT" ] || MEMLIMIT=/work/shared/tools/memlimit
+MEMLIMIT=${MEMLIMIT:-$(pwd)/benches/memlimit}
 
 mkdir -p "$DIR"
 echo "== disk space"

@@ -715,7 +715,7 @@ impl<M, D: Dimension> Inner<M, D> {
 /// fixed with [`into_dimensionality`](Self::into_dimensionality).
 ///
 /// Views borrow the owner, so a view cannot outlive it:
-/// ```compile_fail
+/// ```compile_fail,E0505
 /// # let tmp = tempfile::tempdir().unwrap();
 /// # let path = tmp.path().join("a.f32");
 /// # std::fs::write(&path, [0u8; 8]).unwrap();
@@ -725,7 +725,7 @@ impl<M, D: Dimension> Inner<M, D> {
 /// println!("{}", v[0]);
 /// ```
 /// and neither can it outlive [`close`](Self::close):
-/// ```compile_fail
+/// ```compile_fail,E0505
 /// # let tmp = tempfile::tempdir().unwrap();
 /// # let path = tmp.path().join("a.f32");
 /// # std::fs::write(&path, [0u8; 8]).unwrap();
@@ -1009,7 +1009,7 @@ common_accessors!(MmapArrayMut, "ndarray_mmap::mmap_array_mut");
 /// Made by [`mmap_array_mut`], [`create_array`], or [`MapOptions::open_mut`],
 /// [`open_copy`](MapOptions::open_copy) and [`create`](MapOptions::create).
 ///
-/// ```compile_fail
+/// ```compile_fail,E0505
 /// # let tmp = tempfile::tempdir().unwrap();
 /// # let path = tmp.path().join("a.f32");
 /// let mut a = unsafe { ndarray_mmap::create_array::<f32>(&path, [4]) }.unwrap();
