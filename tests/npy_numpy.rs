@@ -65,7 +65,7 @@ fn run_python(script: &str, args: &[&Path]) -> String {
 /// The value at C-order index `k` of every test array, the same formula on both sides:
 /// `(arange(n, int64) * 37 - 11).astype(dt)` (wrapping) for integers,
 /// `arange(n, float64) * 0.25 - 3` for floats.
-trait Gen: Element + std::fmt::Debug {
+trait Gen: Element + std::fmt::Debug + PartialEq {
     fn gen(k: usize) -> Self;
 }
 
@@ -503,4 +503,43 @@ fn write_npy_writes_what_numpy_loads() {
     assert!(err.to_string().contains("open_npy"), "{err}");
     let raw = unsafe { MapOptions::new().offset(0).open::<u8>(&path, [-1]) }.unwrap();
     assert_eq!(&raw.as_bytes()[..6], b"\x93NUMPY");
+}
+
+/// numpy's complex64 / complex128 (and float16 with the `half` feature) map with their
+/// values, and what we write numpy reads back.
+#[test]
+fn complex_and_half_precision_both_ways() {
+    use num_complex::Complex;
+    if !numpy_available("complex_and_half_precision_both_ways") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n);
+    run_python(
+        "import sys, numpy as np\n\
+         z = (np.arange(6) + 1j * (np.arange(6) * 10)).reshape(2, 3)\n\
+         np.save(sys.argv[1], z.astype(np.complex64)); np.save(sys.argv[2], z.astype(np.complex128))\n\
+         np.save(sys.argv[3], np.array([0.5, -2.0, 65504.0], dtype=np.float16))",
+        &[&p("c8.npy"), &p("c16.npy"), &p("f2.npy")],
+    );
+    let a = unsafe { open_npy::<Complex<f32>>(p("c8.npy")) }.unwrap();
+    assert_eq!(a.shape(), &[2, 3]);
+    assert_eq!(a.view()[[1, 2]], Complex::new(5.0, 50.0));
+    let b = unsafe { open_npy::<Complex<f64>>(p("c16.npy")) }.unwrap();
+    assert_eq!(b.view()[[0, 1]], Complex::new(1.0, 10.0));
+    assert!(unsafe { open_npy::<Complex<f64>>(p("c8.npy")) }.is_err());
+    let out = ndarray::arr1(&[Complex::new(1.5f64, -2.0), Complex::new(0.0, 3.0)]);
+    ndarray_mmap::write_npy(p("w.npy"), &out).unwrap();
+    run_python(
+        "import sys, numpy as np; a = np.load(sys.argv[1]); assert a.dtype == np.complex128 and a.tolist() == [1.5-2j, 3j]",
+        &[&p("w.npy")],
+    );
+    #[cfg(feature = "half")]
+    {
+        let h = unsafe { open_npy::<half::f16>(p("f2.npy")) }.unwrap();
+        let v: Vec<f32> = h.view().iter().map(|x| x.to_f32()).collect();
+        assert_eq!(v, vec![0.5, -2.0, 65504.0]);
+    }
+    #[cfg(not(feature = "half"))]
+    assert!(unsafe { open_npy::<u16>(p("f2.npy")) }.is_err());
 }
