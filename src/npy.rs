@@ -995,7 +995,7 @@ fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
         let key = p.string()?;
         p.expect(b':', "':'")?;
         let v = p.value(0)?;
-        let found = || shorten(&text[v.start..v.end]);
+        let found = || shorten(&text[v.start..v.end], utf8);
         let key = match KEYS.iter().find(|k| k.as_bytes() == key.as_slice()) {
             Some(&k) => k,
             None => {
@@ -1041,7 +1041,7 @@ fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
                 for (axis, item) in items.iter().enumerate() {
                     let bad = || NpyProblem::BadDim {
                         axis,
-                        found: shorten(&text[item.start..item.end]),
+                        found: shorten(&text[item.start..item.end], utf8),
                     };
                     match item.value {
                         Value::Int(d) => dims.push(usize::try_from(d).map_err(|_| bad())?),
@@ -1110,14 +1110,14 @@ fn decode(bytes: &[u8], utf8: bool) -> String {
     }
 }
 
-/// A value's source text for a message, cut to 40 bytes.
-fn shorten(src: &[u8]) -> String {
+/// A value's source text for a message (UTF-8 for 3.0 headers, latin-1 before), cut to
+/// 40 characters, never inside one.
+fn shorten(src: &[u8], utf8: bool) -> String {
     const MAX: usize = 40;
-    let s: String = src.iter().take(MAX).map(|&b| char::from(b)).collect();
-    if src.len() > MAX {
-        format!("{s}...")
-    } else {
-        s
+    let text = decode(src, utf8);
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
     }
 }
 
@@ -1428,6 +1428,26 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn messages_quote_utf8_headers_as_utf8_and_cut_them_whole() {
+        let v3 = |dict: &str| {
+            let mut b = b"\x93NUMPY\x03\x00".to_vec();
+            let total = (12 + dict.len() + 1).div_ceil(64) * 64;
+            b.extend_from_slice(&((total - 12) as u32).to_le_bytes());
+            b.extend_from_slice(dict.as_bytes());
+            b.resize(total - 1, b' ');
+            b.push(b'\n');
+            NpyHeader::parse(&b).unwrap_err().to_string()
+        };
+        let msg = v3("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), '整形': 1}");
+        assert!(msg.contains("整形"), "{msg}");
+        let long = "é".repeat(60);
+        let msg = v3(&format!(
+            "{{'descr': '<f4', 'fortran_order': '{long}', 'shape': (2,), }}"
+        ));
+        assert!(msg.contains(&format!("'{}...", "é".repeat(39))), "{msg}");
     }
 
     #[test]
