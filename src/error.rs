@@ -24,6 +24,7 @@ use crate::npy::NpyProblem;
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system call failed.
+    #[non_exhaustive]
     Io {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -33,6 +34,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The path is not a regular file (a directory, FIFO, device, ...).
+    #[non_exhaustive]
     NotAFile {
         /// The path.
         path: PathBuf,
@@ -42,6 +44,7 @@ pub enum Error {
     /// Another map or process holds a conflicting advisory lock on the file, and the
     /// call did not wait (or waited [`MapOptions::lock_timeout`](crate::MapOptions::lock_timeout)
     /// in vain).
+    #[non_exhaustive]
     Locked {
         /// The path.
         path: PathBuf,
@@ -55,6 +58,7 @@ pub enum Error {
         waited: Option<std::time::Duration>,
     },
     /// A shape specification is invalid on its own (before looking at any data).
+    #[non_exhaustive]
     InvalidShape {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -64,6 +68,7 @@ pub enum Error {
         reason: ShapeProblem,
     },
     /// The number of bytes available is not a whole number of elements.
+    #[non_exhaustive]
     NotWholeElements {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -76,6 +81,7 @@ pub enum Error {
     },
     /// The number of bytes available is not a whole number of rows (the product of the
     /// dimensions other than the inferred `-1`).
+    #[non_exhaustive]
     NotWholeRows {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -89,6 +95,7 @@ pub enum Error {
         row_bytes: u64,
     },
     /// The shape needs a different number of bytes than are available.
+    #[non_exhaustive]
     LengthMismatch {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -102,6 +109,7 @@ pub enum Error {
         available: u64,
     },
     /// The shape's element or byte count overflows (`isize::MAX` bytes at most).
+    #[non_exhaustive]
     Overflow {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -111,6 +119,7 @@ pub enum Error {
         elem: &'static str,
     },
     /// A byte offset or buffer address is not a multiple of the element's alignment.
+    #[non_exhaustive]
     Misaligned {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -122,6 +131,7 @@ pub enum Error {
         align: usize,
     },
     /// The requested byte range lies (partly) past the end of the file.
+    #[non_exhaustive]
     OutOfBounds {
         /// The path.
         path: PathBuf,
@@ -133,6 +143,7 @@ pub enum Error {
         file_len: u64,
     },
     /// The element type has size zero; nothing can be mapped as it.
+    #[non_exhaustive]
     ZeroSizedElement {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -141,6 +152,7 @@ pub enum Error {
     },
     /// The element type is aligned to more than a page: no file offset can guarantee the
     /// alignment of a map (maps start on page boundaries).
+    #[non_exhaustive]
     OverAligned {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -153,6 +165,7 @@ pub enum Error {
     },
     /// Two operands of one operation map overlapping bytes of the same file at different
     /// positions, so writing the output would change inputs not yet read.
+    #[non_exhaustive]
     Aliased {
         /// The file.
         path: Option<PathBuf>,
@@ -164,11 +177,13 @@ pub enum Error {
     /// A raw map (`open`, `mmap_array`) of a file that starts with the `.npy` magic: its
     /// header would be mapped as data. Map it with `open_npy`, or give an explicit
     /// [`MapOptions::offset`](crate::MapOptions::offset) to map its bytes raw.
+    #[non_exhaustive]
     IsNpy {
         /// The path.
         path: PathBuf,
     },
     /// An element range lies outside the array.
+    #[non_exhaustive]
     ElementRange {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -181,6 +196,7 @@ pub enum Error {
     },
     /// Reserving disk space for the file failed (typically a full disk); the file was
     /// left as it was (a file the failed call created is removed again).
+    #[non_exhaustive]
     Reserve {
         /// The path.
         path: PathBuf,
@@ -192,6 +208,7 @@ pub enum Error {
         source: io::Error,
     },
     /// An array cannot be grown or appended to as asked; nothing was changed.
+    #[non_exhaustive]
     CannotGrow {
         /// The path.
         path: PathBuf,
@@ -199,6 +216,7 @@ pub enum Error {
         reason: GrowProblem,
     },
     /// The array does not have the number of dimensions asked for.
+    #[non_exhaustive]
     Dimensionality {
         /// The file, when one is involved.
         path: Option<PathBuf>,
@@ -208,6 +226,7 @@ pub enum Error {
         found: usize,
     },
     /// An input of an elementwise operation cannot be broadcast to the output's shape.
+    #[non_exhaustive]
     Broadcast {
         /// Which operand: `"input"`, `"first input"` or `"second input"`.
         operand: &'static str,
@@ -218,6 +237,7 @@ pub enum Error {
     },
     /// A streaming operation was cancelled by its progress callback. The first `done`
     /// bytes of the output (in its memory order) hold new values, the rest are unchanged.
+    #[non_exhaustive]
     Cancelled {
         /// Bytes processed before cancelling.
         done: u64,
@@ -225,6 +245,7 @@ pub enum Error {
         total: u64,
     },
     /// A `.npy` file or header is malformed or does not fit the element type asked for.
+    #[non_exhaustive]
     Npy {
         /// The file, when one is involved.
         path: Option<PathBuf>,

@@ -120,7 +120,7 @@ type ProgressFn<'a> = Box<dyn FnMut(Progress) -> ControlFlow<()> + 'a>;
 ///     if p.done >= 4096 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
 /// });
 /// let err = ops::map_into_with(&a, &mut c, |x| x * 2, opts).unwrap_err();
-/// assert!(matches!(err, ndarray_mmap::Error::Cancelled { done: 4096, total: 10_000 }));
+/// assert!(matches!(err, ndarray_mmap::Error::Cancelled { done: 4096, total: 10_000, .. }));
 /// assert_eq!(c[4095], 6);
 /// assert_eq!(c[4096], 0); // not reached: unchanged
 /// ```

@@ -9,7 +9,7 @@ use ndarray_mmap::{
 
 fn npy_problem(e: Error) -> NpyProblem {
     match e {
-        Error::Npy { problem, path } => {
+        Error::Npy { problem, path, .. } => {
             assert!(path.is_some(), "a file error names its path");
             problem
         }

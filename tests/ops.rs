@@ -543,7 +543,8 @@ fn cancelling_a_stream_keeps_what_was_written() {
             err,
             Error::Cancelled {
                 done: 12288,
-                total: 16384
+                total: 16384,
+                ..
             }
         ),
         "{err}"
@@ -893,7 +894,8 @@ fn cancelling_in_place_keeps_what_was_written() {
             err,
             Error::Cancelled {
                 done: 8192,
-                total: 16384
+                total: 16384,
+                ..
             }
         ),
         "{err}"
