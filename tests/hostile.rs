@@ -24,4 +24,5 @@ fn main() {
         "hostile",
         "the table builds FIFOs, devices, chmod/chattr and uid-dropped inputs (Unix only)",
     );
+    common::main(&[], &[]);
 }

@@ -36,7 +36,11 @@ fn numpy_available(test: &str) -> bool {
             python()
         );
     }
-    eprintln!(
+    // Written straight to stderr, not through eprintln!, which the test harness captures:
+    // a skip must show even when the test passes.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIPPED {test}: numpy cannot be imported ({why}); install it with `{} -m pip install numpy`, \
          or set NDARRAY_MMAP_REQUIRE_NUMPY=1 to make this a failure",
         python()

@@ -49,8 +49,9 @@ pub fn main(tests: &[Test], helpers: &[Helper]) {
             }
         }
     }
+    let skipped = SKIPPED.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "\ntest result: {}. {} passed; {} failed",
+        "\ntest result: {}. {} passed; {} failed; {skipped} skipped (each SKIPPED line above says why)",
         if failed.is_empty() { "ok" } else { "FAILED" },
         ran - failed.len(),
         failed.len()
@@ -61,8 +62,12 @@ pub fn main(tests: &[Test], helpers: &[Helper]) {
     }
 }
 
-/// A visible skip message (never a silent skip).
+/// Skips counted by [`skip`], for the summary line.
+static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A visible skip message (never a silent skip), counted in the summary.
 pub fn skip(test: &str, why: &str) {
+    SKIPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
