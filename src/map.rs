@@ -31,8 +31,12 @@ use file::{Mode, PendingSync};
 ///
 /// ```
 /// use ndarray_mmap::{Advice, MapOptions};
-/// let opts = MapOptions::new().advise(Advice::Sequential);
-/// # let _ = opts;
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let path = tmp.path().join("a.f32");
+/// # std::fs::write(&path, bytemuck::cast_slice(&[1f32; 16])).unwrap();
+/// let a = unsafe { MapOptions::new().advise(Advice::Sequential).open::<f32>(&path, [-1]) }?;
+/// assert_eq!(a.view().sum(), 16.0);
+/// # Ok::<(), ndarray_mmap::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -123,8 +127,13 @@ impl MapOptions {
     /// element's alignment works; the mapping itself is page-aligned by the crate.
     ///
     /// ```
-    /// let opts = ndarray_mmap::MapOptions::new().offset(64);
-    /// # let _ = opts;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.f32");
+    /// # std::fs::write(&path, bytemuck::cast_slice(&[1f32; 16])).unwrap();
+    /// // skip the first 48 bytes: 4 of the 16 f32 remain
+    /// let a = unsafe { ndarray_mmap::MapOptions::new().offset(48).open::<f32>(&path, [-1]) }?;
+    /// assert_eq!(a.shape(), &[4]);
+    /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn offset(mut self, offset: u64) -> Self {
         self.offset = offset;
@@ -136,8 +145,12 @@ impl MapOptions {
     /// in the shape is inferred from it; an explicit shape must use exactly `len` bytes.
     ///
     /// ```
-    /// let opts = ndarray_mmap::MapOptions::new().len(4800);
-    /// # let _ = opts;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.f32");
+    /// # std::fs::write(&path, bytemuck::cast_slice(&[1f32; 16])).unwrap();
+    /// let a = unsafe { ndarray_mmap::MapOptions::new().len(24).open::<f32>(&path, [-1]) }?;
+    /// assert_eq!(a.shape(), &[6]);
+    /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn len(mut self, len: u64) -> Self {
         self.len = Some(len);
@@ -159,8 +172,13 @@ impl MapOptions {
     /// Gives the kernel a paging hint right after mapping (see [`MmapArray::advise`]).
     ///
     /// ```
-    /// let opts = ndarray_mmap::MapOptions::new().advise(ndarray_mmap::Advice::Random);
-    /// # let _ = opts;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.f32");
+    /// # std::fs::write(&path, bytemuck::cast_slice(&[1f32; 16])).unwrap();
+    /// use ndarray_mmap::{Advice, MapOptions};
+    /// let a = unsafe { MapOptions::new().advise(Advice::Random).open::<f32>(&path, [4, 4]) }?;
+    /// assert_eq!(a.view()[[3, 3]], 1.0);
+    /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn advise(mut self, advice: Advice) -> Self {
         self.advice = Some(advice);
@@ -171,8 +189,12 @@ impl MapOptions {
     /// elsewhere). Useful when every page will be touched soon.
     ///
     /// ```
-    /// let opts = ndarray_mmap::MapOptions::new().populate(true);
-    /// # let _ = opts;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.f32");
+    /// # std::fs::write(&path, bytemuck::cast_slice(&[1f32; 16])).unwrap();
+    /// let a = unsafe { ndarray_mmap::MapOptions::new().populate(true).open::<f32>(&path, [-1]) }?;
+    /// assert_eq!(a.view()[15], 1.0);
+    /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn populate(mut self, populate: bool) -> Self {
         self.populate = populate;
@@ -228,9 +250,15 @@ impl MapOptions {
     /// it never blocks past the bound.
     ///
     /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("a.f32");
+    /// # std::fs::write(&path, bytemuck::cast_slice(&[1f32; 16])).unwrap();
     /// use std::time::Duration;
     /// let opts = ndarray_mmap::MapOptions::new().lock_timeout(Duration::from_secs(2));
-    /// # let _ = opts;
+    /// let mut w = unsafe { opts.open_mut::<f32>(&path, [-1]) }?;
+    /// w.append(&ndarray::arr1(&[2.0f32]))?; // waits up to 2 s for another appender
+    /// assert_eq!(w.shape(), &[17]);
+    /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn lock_timeout(mut self, wait: Duration) -> Self {
         self.lock_timeout = Some(wait);

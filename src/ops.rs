@@ -156,8 +156,10 @@ impl<'a> StreamOptions<'a> {
     /// no progress callback.
     ///
     /// ```
-    /// let opts = ndarray_mmap::ops::StreamOptions::new();
-    /// # let _ = opts;
+    /// use ndarray_mmap::ops::{self, StreamOptions};
+    /// let total = ops::sum_with(&ndarray::array![1u32, 2, 3], StreamOptions::new())?;
+    /// assert_eq!(total, 6);
+    /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn new() -> Self {
         Self::default()
@@ -168,8 +170,15 @@ impl<'a> StreamOptions<'a> {
     /// chunks; progress is reported once per chunk.
     ///
     /// ```
-    /// let opts = ndarray_mmap::ops::StreamOptions::new().chunk_bytes(64 << 20);
-    /// # let _ = opts;
+    /// use std::ops::ControlFlow;
+    /// use ndarray_mmap::ops::{self, StreamOptions};
+    /// let mut chunks = 0;
+    /// let opts = StreamOptions::new()
+    ///     .chunk_bytes(16) // 4 u32 per chunk: 10 elements take 3 chunks
+    ///     .progress(|_| { chunks += 1; ControlFlow::Continue(()) });
+    /// assert_eq!(ops::sum_with(&ndarray::Array1::<u32>::ones(10), opts)?, 10);
+    /// assert_eq!(chunks, 3);
+    /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn chunk_bytes(mut self, bytes: usize) -> Self {
         self.chunk_bytes = bytes;
@@ -180,8 +189,12 @@ impl<'a> StreamOptions<'a> {
     /// only for chunks of 1 MiB of output or more; on by default with the feature).
     ///
     /// ```
-    /// let opts = ndarray_mmap::ops::StreamOptions::new().parallel(false);
-    /// # let _ = opts;
+    /// use ndarray_mmap::ops::{self, StreamOptions};
+    /// let a = ndarray::Array1::<f64>::ones(1000);
+    /// let mut c = ndarray::Array1::<f64>::zeros(1000);
+    /// ops::map_into_with(&a, &mut c, |x| x * 3.0, StreamOptions::new().parallel(false))?;
+    /// assert_eq!(c.sum(), 3000.0);
+    /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn parallel(mut self, parallel: bool) -> Self {
         self.parallel = parallel;
@@ -195,9 +208,14 @@ impl<'a> StreamOptions<'a> {
     ///
     /// ```
     /// use std::ops::ControlFlow;
-    /// let opts = ndarray_mmap::ops::StreamOptions::new()
-    ///     .progress(|p| { eprintln!("{:.0}%", 100.0 * p.fraction()); ControlFlow::Continue(()) });
-    /// # let _ = opts;
+    /// use ndarray_mmap::ops::{self, StreamOptions};
+    /// let mut last = 0.0;
+    /// let opts = StreamOptions::new()
+    ///     .chunk_bytes(400)
+    ///     .progress(|p| { last = p.fraction(); ControlFlow::Continue(()) });
+    /// ops::sum_with(&ndarray::Array1::<f32>::ones(1000), opts)?;
+    /// assert_eq!(last, 1.0);
+    /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn progress(mut self, f: impl FnMut(Progress) -> ControlFlow<()> + 'a) -> Self {
         self.progress = Some(Box::new(f));
