@@ -624,6 +624,11 @@ fn check_align<T>(path: &Path) -> Result<(), Error> {
 
 /// What both owner types hold: the map, the locked file, and how to view it.
 struct Inner<M, D> {
+    /// The map's entry in the table of live maps (for telling aliased operands). First,
+    /// so that it is dropped (fields drop in order) before the map is unmapped: an entry
+    /// must never outlive its memory, or another map at the same address would be taken
+    /// for this one.
+    reg: registry::Registration,
     map: M,
     file: File,
     path: PathBuf,
@@ -638,8 +643,6 @@ struct Inner<M, D> {
     bounded: bool,
     /// [`MapOptions::lock_timeout`].
     wait: Option<Duration>,
-    /// The map's entry in the table of live maps (for telling aliased operands).
-    reg: registry::Registration,
     private: bool,
 }
 

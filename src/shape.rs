@@ -43,6 +43,10 @@ pub(crate) const TOO_LONG: isize = isize::MIN;
 /// `IxDyn(&[2, 3])`, ...), which have no `-1`. A `usize` length above `isize::MAX` is
 /// refused when parsed ([`ShapeProblem::TooLong`](crate::ShapeProblem::TooLong)).
 ///
+/// Unsuffixed literals are `i32` when nothing else decides (Rust's rule), so a literal
+/// length past `i32::MAX` needs a suffix (`[3_000_000_000usize, 2]`), and the 0-d shape
+/// is `()` (an empty `[]` has no element type to pick an impl by).
+///
 /// ```
 /// use ndarray_mmap::ShapeArg;
 /// assert_eq!([-1, 24].to_spec(), vec![-1, 24]);

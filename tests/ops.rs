@@ -1150,3 +1150,55 @@ fn views_of_maps_of_one_file_are_checked_too() {
     let now: Vec<f64> = bytemuck::cast_slice(&std::fs::read(&path).unwrap()).to_vec();
     assert_eq!(now, vec![0.0, 1.5, 2.5, 3.5, 0.0, 3.0, 5.0, 7.0]);
 }
+
+/// Other threads mapping and unmapping files meanwhile never hide an alias: a map's entry
+/// in the table of live maps leaves before its memory does, so an address reused by
+/// another map is never taken for the old one (found by an adversarial review).
+#[test]
+fn aliasing_is_found_while_other_threads_map_and_unmap() {
+    use ndarray::s;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<_> = (0..4)
+        .map(|i| {
+            let p = dir.path().join(format!("f{i}"));
+            std::fs::write(&p, vec![0u8; 8192]).unwrap();
+            p
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn: Vec<_> = (0..2)
+        .map(|t| {
+            let (files, stop) = (files.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = t;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let a = unsafe { ndarray_mmap::mmap_array::<u8>(&files[1 + i % 3], [-1]) };
+                    drop(a.unwrap());
+                }
+            })
+        })
+        .collect();
+    let mut missed = 0;
+    let start = std::time::Instant::now();
+    let mut rounds = 0;
+    while start.elapsed() < std::time::Duration::from_secs(2) {
+        rounds += 1;
+        let a = unsafe { ndarray_mmap::mmap_array::<u8>(&files[0], [-1]) }.unwrap();
+        let mut c = unsafe { MapOptions::new().open_mut::<u8>(&files[0], [-1]) }.unwrap();
+        let av = a.view();
+        let mut cv = c.view_mut();
+        match ops::map_into(&av.slice(s![..8191]), &mut cv.slice_mut(s![1..]), |x| x) {
+            Err(Error::Aliased { .. }) => {}
+            Ok(()) => missed += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in churn {
+        t.join().unwrap();
+    }
+    assert_eq!(missed, 0, "{missed} aliased calls of {rounds} went through");
+}

@@ -345,11 +345,17 @@ pub(crate) fn open_locked(
         tries += 1;
         if let Some(now) = identity_of_path(path) {
             if now.ok() != Some(id) {
-                if tries < 16 {
+                // Replaced between our open and our lock: open again, 16 times at least
+                // and for as long as we may wait; then say so rather than map a stale file.
+                if tries < 16 || lock::left(deadline).is_some_and(|d| !d.is_zero()) {
                     continue;
                 }
-                // Replaced again and again: report it rather than map a stale file.
-                return Err(locked(path, "map", false, wait));
+                return Err(locked(
+                    path,
+                    "open (it was replaced while being opened)",
+                    false,
+                    wait,
+                ));
             }
         }
         let file_len = file

@@ -25,6 +25,7 @@
 //! overwrites them.
 
 use std::io;
+#[cfg(windows)]
 use std::path::Path;
 
 use bytemuck::Pod;
@@ -584,45 +585,59 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 return Err(e);
             }
         };
-        // Windows refuses to rename over a file that is mapped: our map of the old file
-        // goes first, and comes back if the rename fails.
-        let (old_id, old_offset) = (self.inner.id, self.inner.offset);
-        self.inner.id = id;
-        self.inner.offset = data_start;
-        let old_map = self.inner.set_map(map);
-        let old_len = old_map.len();
-        drop(old_map);
-        // Nor over a file that is open: there the old handle (and its locks) goes too,
-        // and is opened again if the rename fails.
+        // Windows refuses to rename over a file that is mapped or open: there our map and
+        // handle of the old file go first, and come back if the rename fails. Elsewhere
+        // they stay until the new file is in place.
         #[cfg(windows)]
         {
+            let old_len = self.inner.map.len();
+            let (old_id, old_offset) = (self.inner.id, self.inner.offset);
+            self.inner.id = id;
+            self.inner.offset = data_start;
+            drop(self.inner.set_map(map));
             let stand_in = staged
                 .file
                 .try_clone()
                 .map_err(|e| Error::io(&path, "open", e))?;
             drop(std::mem::replace(&mut self.inner.file, stand_in));
+            match staged.commit(&path) {
+                Ok((new_file, dir)) => {
+                    self.inner.file = new_file;
+                    self.inner.dim = dim;
+                    self.sync.replaced(dir);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.inner.id = old_id;
+                    self.inner.offset = old_offset;
+                    self.restore_after_failed_move(&path, old_len)?;
+                    Err(e)
+                }
+            }
         }
+        #[cfg(not(windows))]
         match staged.commit(&path) {
             Ok((new_file, dir)) => {
-                let old = std::mem::replace(&mut self.inner.file, new_file);
-                // The old file is gone from the path; its locks go with it.
-                drop(old);
+                // The old file is gone from the path; its locks go with its handle.
+                drop(std::mem::replace(&mut self.inner.file, new_file));
+                self.inner.id = id;
+                self.inner.offset = data_start;
+                drop(self.inner.set_map(map));
                 self.inner.dim = dim;
                 self.sync.replaced(dir);
                 Ok(())
             }
             Err(e) => {
-                self.inner.id = old_id;
-                self.inner.offset = old_offset;
-                self.restore_after_failed_move(&path, old_len)?;
+                drop(map);
+                file::release_exclusive(&self.inner.file, &path, true)?;
                 Err(e)
             }
         }
     }
 
-    /// After a failed rename: map the old file again (on Windows, open it again first).
+    /// Windows, after a failed rename: open the old file again and map it.
+    #[cfg(windows)]
     fn restore_after_failed_move(&mut self, path: &Path, old_len: usize) -> Result<(), Error> {
-        #[cfg(windows)]
         {
             let mut oo = std::fs::OpenOptions::new();
             oo.read(true).write(true);
@@ -639,8 +654,6 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 drop(self.inner.set_map(empty));
             }
         }
-        #[cfg(not(windows))]
-        file::release_exclusive(&self.inner.file, path, true)?;
         Ok(())
     }
 

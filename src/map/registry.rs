@@ -10,6 +10,8 @@ use std::sync::Mutex;
 use super::FileId;
 
 struct Live {
+    /// Which registration this is (addresses are reused after an unmap).
+    key: u64,
     addr: usize,
     len: usize,
     id: FileId,
@@ -20,11 +22,15 @@ struct Live {
 
 static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
 
-/// A map's entry in the table, removed when this is dropped.
+/// A map's entry in the table, removed when this is dropped (which must happen before
+/// the map is unmapped).
 #[derive(Debug)]
 pub(crate) struct Registration {
-    addr: usize,
+    /// 0 for an empty map, which is not entered.
+    key: u64,
 }
+
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Registration {
     /// Enters the `len` bytes at `addr`, which show bytes `offset..` of file `id`.
@@ -38,10 +44,12 @@ impl Registration {
     ) -> Registration {
         if len == 0 {
             // Nothing to overlap.
-            return Registration { addr: 0 };
+            return Registration { key: 0 };
         }
+        let key = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut live) = LIVE.lock() {
             live.push(Live {
+                key,
                 addr,
                 len,
                 id,
@@ -50,17 +58,17 @@ impl Registration {
                 private,
             });
         }
-        Registration { addr }
+        Registration { key }
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if self.addr == 0 {
+        if self.key == 0 {
             return;
         }
         if let Ok(mut live) = LIVE.lock() {
-            if let Some(i) = live.iter().position(|l| l.addr == self.addr) {
+            if let Some(i) = live.iter().position(|l| l.key == self.key) {
                 live.swap_remove(i);
             }
         }
