@@ -1415,14 +1415,8 @@ mod tests {
         let mut dict = String::from("{'descr': '<f4', 'fortran_order': False, 'shape': (");
         dict.push_str(&"1, ".repeat(65));
         dict.push_str("), }");
-        let mut b = b"\x93NUMPY\x01\x00".to_vec();
-        let total = (10 + dict.len() + 1).div_ceil(64) * 64;
-        b.extend_from_slice(&((total - 10) as u16).to_le_bytes());
-        b.extend_from_slice(dict.as_bytes());
-        b.resize(total - 1, b' ');
-        b.push(b'\n');
         assert!(matches!(
-            NpyHeader::parse(&b),
+            NpyHeader::parse(&by_hand(1, &dict)),
             Err(Error::Npy {
                 problem: NpyProblem::TooManyDims { ndim: 65, .. },
                 ..
@@ -1430,17 +1424,26 @@ mod tests {
         ));
     }
 
+    /// A header of version `major` (1 or 3) holding `dict`, padded to 64 bytes.
+    fn by_hand(major: u8, dict: &str) -> Vec<u8> {
+        let prefix = if major == 1 { 10 } else { 12 };
+        let total = (prefix + dict.len() + 1).div_ceil(64) * 64;
+        let mut b = b"\x93NUMPY".to_vec();
+        b.extend_from_slice(&[major, 0]);
+        if major == 1 {
+            b.extend_from_slice(&((total - prefix) as u16).to_le_bytes());
+        } else {
+            b.extend_from_slice(&((total - prefix) as u32).to_le_bytes());
+        }
+        b.extend_from_slice(dict.as_bytes());
+        b.resize(total - 1, b' ');
+        b.push(b'\n');
+        b
+    }
+
     #[test]
     fn messages_quote_utf8_headers_as_utf8_and_cut_them_whole() {
-        let v3 = |dict: &str| {
-            let mut b = b"\x93NUMPY\x03\x00".to_vec();
-            let total = (12 + dict.len() + 1).div_ceil(64) * 64;
-            b.extend_from_slice(&((total - 12) as u32).to_le_bytes());
-            b.extend_from_slice(dict.as_bytes());
-            b.resize(total - 1, b' ');
-            b.push(b'\n');
-            NpyHeader::parse(&b).unwrap_err().to_string()
-        };
+        let v3 = |dict: &str| NpyHeader::parse(&by_hand(3, dict)).unwrap_err().to_string();
         let msg = v3("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), '整形': 1}");
         assert!(msg.contains("整形"), "{msg}");
         let long = "é".repeat(60);
@@ -1454,13 +1457,7 @@ mod tests {
     fn integers_as_python_reads_them() {
         let header = |shape: &str| {
             let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-            let mut b = b"\x93NUMPY\x01\x00".to_vec();
-            let total = (10 + dict.len() + 1).div_ceil(64) * 64;
-            b.extend_from_slice(&((total - 10) as u16).to_le_bytes());
-            b.extend_from_slice(dict.as_bytes());
-            b.resize(total - 1, b' ');
-            b.push(b'\n');
-            NpyHeader::parse(&b).map(|h| h.shape().to_vec())
+            NpyHeader::parse(&by_hand(1, &dict)).map(|h| h.shape().to_vec())
         };
         // What ast.literal_eval accepts, and what it refuses.
         assert_eq!(header("(+3,)").unwrap(), [3]);
