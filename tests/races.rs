@@ -555,7 +555,8 @@ fn child_hold_append(args: &[String]) {
         let mut fl: libc::flock = unsafe { std::mem::zeroed() };
         fl.l_type = libc::F_WRLCK as _;
         fl.l_whence = libc::SEEK_SET as _;
-        fl.l_start = (1i64 << 62) + 2;
+        // The append byte, or the one given (4: the header writer's intent byte).
+        fl.l_start = (1i64 << 62) + args.get(1).map_or(2, |b| b.parse::<i64>().unwrap());
         fl.l_len = 1;
         assert_eq!(
             unsafe {
@@ -594,6 +595,35 @@ fn foreign_holders() {
             let a = unsafe { MapOptions::new().open_npy_mut::<i64>(&q) };
             assert!(matches!(a.map(drop), Err(Error::Locked { .. })));
         });
+        drop(kid.stdin.take());
+        kid.wait().unwrap();
+    }
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        // A header writer that never finishes: readers wait for it as long as they are
+        // allowed (their lock timeout, or 2 s without one), never forever.
+        let (mut kid, _) = spawn_until(child("hold_append", &[&p, "4"]), "held");
+        let q = p.clone();
+        let (quick, slow) = within(20, move || {
+            let t = Instant::now();
+            let zero = MapOptions::new().lock_timeout(Duration::ZERO);
+            let e = unsafe { zero.open_npy::<i64>(&q) }.map(drop).unwrap_err();
+            let quick = t.elapsed();
+            assert!(matches!(e, Error::Locked { .. }), "{e}");
+            let t = Instant::now();
+            let e = unsafe { MapOptions::new().open_npy::<i64>(&q) }
+                .map(drop)
+                .unwrap_err();
+            assert!(e.to_string().contains("header"), "{e}");
+            (quick, t.elapsed())
+        });
+        assert!(
+            quick < Duration::from_millis(500),
+            "lock_timeout(0) waited {quick:?}"
+        );
+        assert!(
+            slow >= Duration::from_secs(2),
+            "the default header wait was {slow:?}"
+        );
         drop(kid.stdin.take());
         kid.wait().unwrap();
     }

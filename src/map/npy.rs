@@ -17,7 +17,7 @@ use crate::shape::{Order, ShapeArg};
 
 /// Reads at most [`MAX_HEADER_BYTES`] (and at most `avail`) bytes at `offset`, under the
 /// header lock (an appender rewriting the header holds it for one small write), waiting
-/// at most `wait` or [`HEADER_WAIT`].
+/// at most `wait` if given, else [`HEADER_WAIT`].
 fn read_prefix(
     file: &File,
     path: &Path,
@@ -25,7 +25,9 @@ fn read_prefix(
     avail: u64,
     wait: Option<std::time::Duration>,
 ) -> Result<Vec<u8>, Error> {
-    let wait = Some(wait.unwrap_or_default().max(HEADER_WAIT));
+    // An appender holds the header lock for one small write: wait for it up to
+    // HEADER_WAIT unless the caller set a lock timeout, which then rules (even zero).
+    let wait = Some(wait.unwrap_or(HEADER_WAIT));
     if !lock::lock_header(file, Kind::Shared, wait).map_err(|e| Error::io(path, "lock", e))? {
         return Err(Error::Locked {
             path: path.to_path_buf(),
