@@ -507,7 +507,7 @@ impl MapOptions {
         check_align::<T>(path)?;
         check_offset::<T>(path, self.offset)?;
         let (file, mut file_len, id) = file::open_locked(path, mode, self.lock_timeout)?;
-        if !self.offset_given && starts_with_npy_magic(&file) {
+        if !self.offset_given && file::npy_magic_at(&file, 0).unwrap_or(false) {
             return Err(Error::IsNpy {
                 path: path.to_path_buf(),
             });
@@ -599,12 +599,6 @@ fn check_offset<T>(path: &Path, offset: u64) -> Result<(), Error> {
         });
     }
     Ok(())
-}
-
-/// Whether the file starts with the `.npy` magic string.
-fn starts_with_npy_magic(file: &File) -> bool {
-    let mut magic = [0u8; 6];
-    file::read_exact_at(file, &mut magic, 0).is_ok() && &magic == crate::npy::MAGIC
 }
 
 /// Maps start on page boundaries: a type aligned to more than a page cannot be placed

@@ -160,15 +160,7 @@ fn grow_refuses_a_header_someone_else_rewrote() {
         .unwrap();
     let mut a = unsafe { MapOptions::new().open_npy_mut::<u8>(&path) }.unwrap();
     // Another program (ignoring locks) rewrites the shape from (4,) to (2,).
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes.windows(4).position(|w| w == b"(4,)").unwrap();
-    bytes[at + 1] = b'2';
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .write_all(&bytes[..128])
-        .unwrap();
+    let bytes = rewrite_header(&path, b"(4,)", b"(2,)");
     let err = a.grow(8).unwrap_err();
     assert!(
         matches!(&err, Error::CannotGrow { reason: GrowProblem::HeaderChanged { shape }, .. } if shape == &[2]),
@@ -220,15 +212,7 @@ fn grow_refuses_a_header_whose_dtype_or_order_changed() {
             .unwrap();
         let mut a = unsafe { MapOptions::new().open_npy_mut::<u8>(&path) }.unwrap();
         // Another program (ignoring locks) rewrites the dtype, or the order, in place.
-        let mut bytes = std::fs::read(&path).unwrap();
-        let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
-        bytes[at..at + to.len()].copy_from_slice(to);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .write_all(&bytes[..128])
-            .unwrap();
+        let bytes = rewrite_header(&path, from, to);
         let err = a.append(&ndarray::arr1(&[9u8])).unwrap_err();
         assert!(
             matches!(
@@ -247,4 +231,19 @@ fn grow_refuses_a_header_whose_dtype_or_order_changed() {
         );
         assert_eq!(a.shape(), &[4, 1]);
     }
+}
+
+/// Rewrites `from` as `to` (the same length) in the 128-byte header of the `.npy` at
+/// `path`, as a program ignoring the locks would; returns the file's bytes after.
+fn rewrite_header(path: &std::path::Path, from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+    bytes[at..at + to.len()].copy_from_slice(to);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all(&bytes[..128])
+        .unwrap();
+    bytes
 }

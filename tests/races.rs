@@ -672,6 +672,10 @@ fn tight_npy(path: &Path, rows: usize) {
 
 fn header_move() {
     if cfg!(target_endian = "big") {
+        common::skip(
+            "a hand-written .npy",
+            "its header says '<i8' (little-endian)",
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -787,6 +791,10 @@ fn creates_waiting() {
 #[cfg(unix)]
 fn move_after_rename() {
     if cfg!(target_endian = "big") {
+        common::skip(
+            "a hand-written .npy",
+            "its header says '<i8' (little-endian)",
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -984,6 +984,16 @@ pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<(
     }
 }
 
+/// Whether the bytes at `at` start with the `.npy` magic string (`false` past the end).
+pub(crate) fn npy_magic_at(file: &File, at: u64) -> io::Result<bool> {
+    let mut magic = [0u8; 6];
+    match read_exact_at(file, &mut magic, at) {
+        Ok(()) => Ok(&magic == crate::npy::MAGIC),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads exactly `buf.len()` bytes at `offset`.
 pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     #[cfg(unix)]

@@ -35,11 +35,11 @@ use ndarray::{ArrayBase, Axis, Data, Dimension};
 use super::file::{self, write_all_at, PendingSync};
 use super::lock::{self, Kind, Role};
 use super::MmapArrayMut;
-use crate::bytes::{self, elem_size};
+use crate::bytes;
 use crate::element::type_name;
 use crate::error::{Error, GrowProblem};
 use crate::npy::NpyHeader;
-use crate::shape::{byte_count, checked_product, Order};
+use crate::shape::Order;
 
 /// What to extend with.
 enum Growth<'a> {
@@ -238,12 +238,20 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             return Ok(());
         }
         // The rows in the file's memory order: C order as they iterate, Fortran order
-        // as their reversed axes iterate.
-        let elems: Vec<T> = match self.inner.order {
-            Order::C => rows.iter().copied().collect(),
-            Order::Fortran => rows.reversed_axes().iter().copied().collect(),
+        // as their reversed axes iterate. Rows already laid out so are not copied.
+        let in_file_order = match self.inner.order {
+            Order::C => rows,
+            Order::Fortran => rows.reversed_axes(),
         };
-        self.extend(axis, Growth::Rows(bytemuck::cast_slice(&elems), count))
+        let copied: Vec<T>;
+        let elems = match in_file_order.as_slice() {
+            Some(s) => s,
+            None => {
+                copied = in_file_order.iter().copied().collect();
+                &copied
+            }
+        };
+        self.extend(axis, Growth::Rows(bytemuck::cast_slice(elems), count))
     }
 
     fn overflow(&self, shape: &[usize]) -> Error {
@@ -266,12 +274,9 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
 
     /// Takes the append lock, extends, and lets it go.
     fn extend(&mut self, axis: usize, growth: Growth<'_>) -> Result<(), Error> {
-        let size = elem_size::<T>()?;
         let mut rest = self.inner.dim.slice().to_vec();
         rest[axis] = 1;
-        let row_bytes = checked_product(&rest)
-            .and_then(|n| byte_count(n, size))
-            .ok_or_else(|| self.overflow(self.inner.dim.slice()))? as u64;
+        let row_bytes = bytes::byte_len::<T>(&rest).map_err(|e| e.at(&self.inner.path))? as u64;
         let (path, wait) = (self.inner.path.clone(), self.inner.wait);
         let got = lock::lock(&self.inner.file, Role::Append, Kind::Exclusive, wait)
             .map_err(|e| Error::io(&path, "lock", e))?;
@@ -354,7 +359,11 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 // Bytes after the counted rows are rows an appender did not publish, and
                 // the next append overwrites them; but not another array saved after this
                 // one (`np.save(f, a); np.save(f, b)`), nor a container's trailer.
-                if file_len > end && (start != 0 || self.npy_follows(end)?) {
+                let npy_follows = || {
+                    file::npy_magic_at(&inner.file, end)
+                        .map_err(|e| Error::io(&inner.path, "read", e))
+                };
+                if file_len > end && (start != 0 || npy_follows()?) {
                     return Err(self.cannot(GrowProblem::DataAfter { end, file_len }));
                 }
                 Ok(Published {
@@ -363,16 +372,6 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                     header: Some(header),
                 })
             }
-        }
-    }
-
-    /// Whether the bytes at `at` start another `.npy` array.
-    fn npy_follows(&self, at: u64) -> Result<bool, Error> {
-        let mut magic = [0u8; 6];
-        match file::read_exact_at(&self.inner.file, &mut magic, at) {
-            Ok(()) => Ok(&magic == b"\x93NUMPY"),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
-            Err(e) => Err(Error::io(&self.inner.path, "read", e)),
         }
     }
 
@@ -407,22 +406,26 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         };
         let mut dim = self.inner.dim.clone();
         dim[axis] = rows;
-        let nbytes = checked_product(dim.slice())
-            .and_then(|n| byte_count(n, elem_size::<T>().ok()?))
-            .ok_or_else(|| self.overflow(dim.slice()))?;
+        let nbytes = bytes::byte_len::<T>(dim.slice()).map_err(|e| e.at(&self.inner.path))?;
         let offset = self.inner.offset;
         let end = offset
             .checked_add(nbytes as u64)
             .filter(|&e| i64::try_from(e).is_ok())
             .ok_or_else(|| self.overflow(dim.slice()))?;
         let published_end = offset + now.rows as u64 * row_bytes;
-        if let Some(header) = &now.header {
-            if header.encode_with_shape(dim.slice()).is_none() {
-                return self
-                    .move_npy(header, dim, published_end, data)
-                    .map(|()| Extended::Moved);
-            }
-        }
+        // The new header, encoded once: `None` for a raw file; a header without room for
+        // the new shape means the data moves.
+        let head = match &now.header {
+            None => None,
+            Some(header) => match header.encode_with_shape(dim.slice()) {
+                Some(head) => Some(head),
+                None => {
+                    return self
+                        .move_npy(header, dim, published_end, data)
+                        .map(|()| Extended::Moved)
+                }
+            },
+        };
         // Map the new region first where that is possible (a map may reach past the end
         // of a file on Unix): a refused map (address space) then changes nothing. Windows
         // would extend the file to the map's length, so there the rows come first.
@@ -438,18 +441,19 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 Err(e) => return Err(undo(e)),
             }
         };
-        if let (Some(header), Some(start)) = (&now.header, self.npy_start) {
-            let head = header
-                .encode_with_shape(dim.slice())
-                .expect("checked above that the shape fits the header");
-            if let Err(e) = self.publish_header(&head, start) {
-                return Err(undo(e));
+        // Once the header is written the rows are counted: from then on nothing is undone,
+        // and a failure to release the header lock is reported after the array is grown.
+        let mut unlocked = Ok(());
+        if let (Some(head), Some(start)) = (&head, self.npy_start) {
+            match self.publish_header(head, start) {
+                Ok(u) => unlocked = u,
+                Err(e) => return Err(undo(e)),
             }
         }
         drop(self.inner.set_map(map));
         self.inner.dim = dim;
         self.sync.set(PendingSync::FILE);
-        Ok(Extended::InPlace)
+        unlocked.map(|()| Extended::InPlace)
     }
 
     /// Writes the new rows (or zeros) from `from` to `to`, past what is published. For a
@@ -505,8 +509,10 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         Ok(map)
     }
 
-    /// Rewrites the `.npy` header in place (the same length), under the header lock.
-    fn publish_header(&self, head: &[u8], start: u64) -> Result<(), Error> {
+    /// Rewrites the `.npy` header in place (the same length), under the header lock. The
+    /// outer `Err`: the header was not written. The inner one: it was, but the lock could
+    /// not be released.
+    fn publish_header(&self, head: &[u8], start: u64) -> Result<Result<(), Error>, Error> {
         let (file, path) = (&self.inner.file, &self.inner.path);
         let wait = Some(self.inner.wait.unwrap_or_default().max(HEADER_WAIT));
         if !lock::lock_header(file, Kind::Exclusive, wait)
@@ -523,7 +529,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             write_all_at(file, head, start).map_err(|e| Error::io(path, "write the header of", e));
         let unlocked =
             lock::unlock_header(file, Kind::Exclusive).map_err(|e| Error::io(path, "unlock", e));
-        written.and(unlocked)
+        written.map(|()| unlocked)
     }
 
     /// Cuts unpublished bytes off again after a failure, where that cannot hurt a

@@ -477,6 +477,12 @@ where
         array.view().into_dyn()
     };
     let mut at = head.len() as u64;
+    if let Some(all) = view.as_slice() {
+        // Already in the file's order: written as it is, no copy.
+        file::write_all_at(&staged.file, bytemuck::cast_slice(all), at)
+            .map_err(|e| Error::io(path, "write", e))?;
+        return finish(staged, path);
+    }
     let mut buf: Vec<T> = Vec::with_capacity((1 << 20) / std::mem::size_of::<T>().max(1));
     let write = |buf: &mut Vec<T>, at: &mut u64| -> Result<(), Error> {
         let b: &[u8] = bytemuck::cast_slice(buf);
@@ -492,6 +498,11 @@ where
         }
     }
     write(&mut buf, &mut at)?;
+    finish(staged, path)
+}
+
+/// Syncs a fully written staged file, moves it into place and syncs its directory.
+fn finish(staged: file::Staged, path: &Path) -> Result<(), Error> {
     staged
         .file
         .sync_all()
