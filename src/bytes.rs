@@ -11,7 +11,7 @@
 //! let raw: &[u8] = bytemuck::cast_slice(&data);
 //! let v = bytes::view::<u32, _>(raw, Ix2(2, 3), Order::C).unwrap();
 //! assert_eq!(v[[1, 0]], 3);
-//! let f = bytes::view::<u32, _>(raw, Ix2(2, 3), Order::Fortran).unwrap();
+//! let f = bytes::view::<u32, _>(raw, Ix2(2, 3), Order::F).unwrap();
 //! assert_eq!(f[[1, 0]], 1);
 //! ```
 
@@ -80,9 +80,10 @@ fn check<T: Pod>(addr: usize, len: usize, shape: &[usize]) -> Result<(), Error> 
 }
 
 fn shaped<D: Dimension>(dim: D, order: Order) -> ndarray::StrideShape<D> {
-    match order {
-        Order::C => dim.into(),
-        Order::Fortran => dim.f().into(),
+    if order.is_column_major() {
+        dim.f().into()
+    } else {
+        dim.into()
     }
 }
 
@@ -167,7 +168,7 @@ mod tests {
         let c = view::<f32, _>(raw, Ix2(2, 3), Order::C).unwrap();
         assert_eq!(c.strides(), &[3, 1]);
         assert_eq!(c[[1, 2]], 5.0);
-        let f = view::<f32, _>(raw, Ix2(2, 3), Order::Fortran).unwrap();
+        let f = view::<f32, _>(raw, Ix2(2, 3), Order::F).unwrap();
         assert_eq!(f.strides(), &[1, 2]);
         assert_eq!(f[[1, 2]], 5.0);
         assert_eq!(f[[1, 0]], 1.0);
@@ -224,12 +225,9 @@ mod tests {
         let mut one = [0u16; 1];
         let v = view::<u16, _>(bytemuck::cast_slice(&one[..]), IxDyn(&[]), Order::C).unwrap();
         assert_eq!(v.ndim(), 0);
-        let mut m = view_mut::<u16, _>(
-            bytemuck::cast_slice_mut(&mut one[..]),
-            IxDyn(&[]),
-            Order::Fortran,
-        )
-        .unwrap();
+        let mut m =
+            view_mut::<u16, _>(bytemuck::cast_slice_mut(&mut one[..]), IxDyn(&[]), Order::F)
+                .unwrap();
         m[[]] = 9;
         assert_eq!(one[0], 9);
     }
@@ -251,12 +249,8 @@ mod tests {
     fn writes_reach_the_buffer() {
         let mut buf = [0u32; 6];
         {
-            let mut v = view_mut::<u32, _>(
-                bytemuck::cast_slice_mut(&mut buf),
-                Ix2(3, 2),
-                Order::Fortran,
-            )
-            .unwrap();
+            let mut v = view_mut::<u32, _>(bytemuck::cast_slice_mut(&mut buf), Ix2(3, 2), Order::F)
+                .unwrap();
             v[[2, 1]] = 42;
             v[[1, 0]] = 7;
         }

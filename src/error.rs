@@ -12,6 +12,9 @@ use crate::npy::NpyProblem;
 /// involved), the numbers that disagree, the offending dimension. The `Display` output
 /// reads as one lowercase sentence prefixed by the path, for example
 /// `data.f32: 1000 bytes is not a whole number of rows of 24 f32 (96 bytes each)`.
+/// An operating-system error is the [`source`](std::error::Error::source) of
+/// [`Error::Io`] and [`Error::Reserve`], not part of their message (as the Rust API
+/// guidelines ask), so error reporters such as `anyhow` print it once.
 ///
 /// ```
 /// use ndarray_mmap::{bytes, Error, Order};
@@ -471,7 +474,7 @@ impl fmt::Display for Error {
             write!(f, "{}: ", path.display())?;
         }
         match self {
-            Error::Io { action, source, .. } => write!(f, "cannot {action}: {source}"),
+            Error::Io { action, .. } => write!(f, "cannot {action}"),
             Error::NotAFile { kind, .. } => {
                 write!(f, "not a regular file ({kind}); only regular files can be mapped")
             }
@@ -605,12 +608,10 @@ impl fmt::Display for Error {
                 f,
                 "element range {start}..{end} lies outside the array of {len} elements"
             ),
-            Error::Reserve {
-                from, to, source, ..
-            } => write!(
+            Error::Reserve { from, to, .. } => write!(
                 f,
-                "cannot reserve disk space to make the file {to} bytes long (it was {from} bytes): \
-                 {source}; the file was left as it was"
+                "cannot reserve disk space to make the file {to} bytes long (it was {from} bytes); \
+                 the file was left as it was"
             ),
             Error::CannotGrow { reason, .. } => match reason {
                 GrowProblem::CopyOnWrite => write!(
@@ -706,10 +707,14 @@ mod tests {
             "open for reading",
             io::Error::from(io::ErrorKind::NotFound),
         );
-        assert!(e
-            .to_string()
-            .starts_with("a.f32: cannot open for reading: "));
-        assert!(std::error::Error::source(&e).is_some());
+        // The OS error is the source, not part of the message: chains printed by
+        // `anyhow` or `{:#}` show it once.
+        assert_eq!(e.to_string(), "a.f32: cannot open for reading");
+        let source = std::error::Error::source(&e).expect("the io::Error is the source");
+        assert_eq!(
+            source.to_string(),
+            io::Error::from(io::ErrorKind::NotFound).to_string()
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! assert_eq!(v.index_axis(ndarray::Axis(1), 3).mean(), Some(0.5));
 //!
 //! // Part of a file, Fortran order, through the options builder.
-//! let part = unsafe { MapOptions::new().offset(96).len(960).order(Order::Fortran).open::<f32>(&path, [-1, 4]) }?;
+//! let part = unsafe { MapOptions::new().offset(96).len(960).order(Order::F).open::<f32>(&path, [-1, 4]) }?;
 //! assert_eq!(part.shape(), &[60, 4]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

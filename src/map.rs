@@ -77,14 +77,14 @@ impl From<Advice> for memmap2::Advice {
 ///     MapOptions::new()
 ///         .offset(128)            // skip a 128-byte header
 ///         .len(4800)              // map 4800 bytes: 600 f64
-///         .order(Order::Fortran)
+///         .order(Order::F)
 ///         .open::<f64>(&path, [-1, 3])
 /// }?;
 /// assert_eq!(part.shape(), &[200, 3]);
 /// assert_eq!(part.view().strides(), &[1, 200]);
 /// # Ok::<(), ndarray_mmap::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub struct MapOptions {
     offset: u64,
@@ -112,6 +112,13 @@ struct Region {
     nbytes: usize,
 }
 
+impl Default for MapOptions {
+    /// [`MapOptions::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl MapOptions {
     /// Default options: whole file from offset 0, C order, no hints.
     ///
@@ -120,7 +127,17 @@ impl MapOptions {
     /// assert_eq!(opts, ndarray_mmap::MapOptions::default());
     /// ```
     pub fn new() -> Self {
-        Self::default()
+        MapOptions {
+            offset: 0,
+            offset_given: false,
+            len: None,
+            order: Order::C,
+            advice: None,
+            populate: false,
+            create_new: false,
+            sparse: false,
+            lock_timeout: None,
+        }
     }
 
     /// Skips `offset` bytes at the start of the file. Any offset that is a multiple of the
@@ -161,11 +178,11 @@ impl MapOptions {
     /// or ndarray's own `ndarray::Order` (`Order::F`, `Order::RowMajor`, ...).
     ///
     /// ```
-    /// let opts = ndarray_mmap::MapOptions::new().order(ndarray_mmap::Order::Fortran);
+    /// let opts = ndarray_mmap::MapOptions::new().order(ndarray_mmap::Order::F);
     /// assert_eq!(opts, ndarray_mmap::MapOptions::new().order(ndarray::Order::F));
     /// ```
-    pub fn order(mut self, order: impl Into<Order>) -> Self {
-        self.order = order.into();
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
         self
     }
 

@@ -58,9 +58,9 @@ const MAX_DEPTH: usize = 16;
 ///
 /// ```
 /// use ndarray_mmap::{NpyHeader, Order};
-/// let h = NpyHeader::new("<f8", &[2, 3], Order::Fortran)?;
+/// let h = NpyHeader::new("<f8", &[2, 3], Order::F)?;
 /// assert_eq!(h.descr(), "<f8");
-/// assert_eq!(h.order(), Order::Fortran);
+/// assert_eq!(h.order(), Order::F);
 /// assert!(h.fortran_order());
 /// assert_eq!(h.version(), (1, 0));
 /// # Ok::<(), ndarray_mmap::Error>(())
@@ -399,7 +399,7 @@ impl NpyHeader {
                 max: MAX_DIMS,
             }));
         }
-        let fortran_order = order == Order::Fortran;
+        let fortran_order = order == Order::F;
         let dict = dict_text(descr, fortran_order, shape);
         let dict_len = dict.len() + growth_room(shape, fortran_order);
         let header_len = padded_header_len(prefix, dict_len);
@@ -466,13 +466,13 @@ impl NpyHeader {
     ///
     /// ```
     /// use ndarray_mmap::{NpyHeader, Order};
-    /// let h = NpyHeader::new("<f4", &[2, 2], Order::Fortran)?;
-    /// assert_eq!(h.order(), Order::Fortran);
+    /// let h = NpyHeader::new("<f4", &[2, 2], Order::F)?;
+    /// assert_eq!(h.order(), Order::F);
     /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn order(&self) -> Order {
         if self.fortran_order {
-            Order::Fortran
+            Order::F
         } else {
             Order::C
         }
@@ -1170,7 +1170,7 @@ mod tests {
             (
                 "<f8",
                 &[2, 3],
-                Order::Fortran,
+                Order::F,
                 "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }",
             ),
             (
@@ -1199,7 +1199,7 @@ mod tests {
     fn growth_room_and_whole_block_padding() {
         // The growth axis is the first (C) or last (Fortran); its digits eat the room.
         let c = NpyHeader::new("<f4", &[1_000_000, 3], Order::C).unwrap();
-        let f = NpyHeader::new("<f4", &[3, 1_000_000], Order::Fortran).unwrap();
+        let f = NpyHeader::new("<f4", &[3, 1_000_000], Order::F).unwrap();
         assert_eq!(c.data_offset(), 128);
         assert_eq!(f.data_offset(), 128);
         // numpy adds a whole 64 bytes of padding when the dict already ends on a boundary
@@ -1480,7 +1480,7 @@ mod tests {
             any::<usize>()
         ];
         let shape = prop::collection::vec(dim, 0..8);
-        let order = prop_oneof![Just(Order::C), Just(Order::Fortran)];
+        let order = prop_oneof![Just(Order::C), Just(Order::F)];
         let version = prop::sample::select(vec![(1u8, 0u8), (2, 0), (3, 0)]);
         (descr, shape, order, version)
             .prop_map(|(d, s, o, v)| NpyHeader::with_version(d, &s, o, v).unwrap())

@@ -4,32 +4,17 @@
 
 use crate::error::{Error, ShapeProblem};
 
-/// The memory order of an array's elements in the file.
+/// The memory order of an array's elements in the file: ndarray's own [`ndarray::Order`],
+/// re-exported. `Order::C` (row-major, numpy's default) or `Order::F` (column-major,
+/// numpy's `order='F'`); a map is in C order unless [`MapOptions::order`](crate::MapOptions::order)
+/// says otherwise.
 ///
 /// ```
 /// use ndarray_mmap::Order;
-/// assert_eq!(Order::default(), Order::C);
+/// assert_eq!(Order::C, ndarray::Order::RowMajor);
+/// assert!(Order::F.is_column_major());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Order {
-    /// Row-major: the last index varies fastest (numpy's default, `order='C'`).
-    #[default]
-    C,
-    /// Column-major: the first index varies fastest (`order='F'`).
-    Fortran,
-}
-
-impl From<ndarray::Order> for Order {
-    /// ndarray's `Order::RowMajor` (`C`) is [`Order::C`], `ColumnMajor` (`F`) is
-    /// [`Order::Fortran`].
-    fn from(o: ndarray::Order) -> Order {
-        if o.is_column_major() {
-            Order::Fortran
-        } else {
-            Order::C
-        }
-    }
-}
+pub use ndarray::Order;
 
 /// What [`ShapeArg::to_spec`] gives for a length above `isize::MAX`; parsing refuses it.
 pub(crate) const TOO_LONG: isize = isize::MIN;

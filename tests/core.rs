@@ -54,7 +54,7 @@ fn fortran_order_values_and_strides() {
     write_f32(&path, &seq(6));
     let a = unsafe {
         MapOptions::new()
-            .order(Order::Fortran)
+            .order(Order::F)
             .open::<f32>(&path, [2, -1])
     }
     .unwrap();
@@ -264,7 +264,7 @@ fn create_with_offset_and_fortran_order() {
     let mut c = unsafe {
         MapOptions::new()
             .offset(128)
-            .order(Order::Fortran)
+            .order(Order::F)
             .create::<f64>(&path, [2, 3])
     }
     .unwrap();
@@ -510,7 +510,7 @@ fn offset_and_len_map_part_of_a_file() {
         MapOptions::new()
             .offset(128)
             .len(4800)
-            .order(Order::Fortran)
+            .order(Order::F)
             .open::<f64>(&path, [-1, 3])
     }
     .unwrap();

@@ -37,12 +37,12 @@ fn create_then_open_every_shape_and_order() {
         &[2, 1, 3, 2, 2],
     ];
     for (i, shape) in shapes.iter().enumerate() {
-        for order in [Order::C, Order::Fortran] {
+        for order in [Order::C, Order::F] {
             let path = tmp.path().join(format!("a{i}{order:?}.npy"));
             let spec: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
             let n: usize = shape.iter().product();
             let expected = ArrayD::from_shape_vec(
-                IxDyn(shape).set_f(order == Order::Fortran),
+                IxDyn(shape).set_f(order == Order::F),
                 (0..n as i32).map(|x| x * 3 - 7).collect(),
             )
             .unwrap();

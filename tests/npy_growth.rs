@@ -88,7 +88,7 @@ fn grow_rewrites_the_shape_in_place() {
 fn fortran_npy_grows_along_the_last_axis() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("f.npy");
-    let opts = MapOptions::new().order(Order::Fortran);
+    let opts = MapOptions::new().order(Order::F);
     let mut a = unsafe { opts.create_npy::<i32>(&path, [2, 2]) }.unwrap();
     a.view_mut().assign(&arr2(&[[1, 2], [3, 4]]));
     a.append(&arr2(&[[5], [6]])).unwrap();

@@ -191,7 +191,7 @@ fn check_numpy_file<T: Gen>(path: &Path, shape: &[usize], fortran: bool, version
 
     let a = unsafe { open_npy::<T>(path) }.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(a.shape(), shape, "{}", path.display());
-    assert_eq!(a.order(), if fortran { Order::Fortran } else { Order::C });
+    assert_eq!(a.order(), if fortran { Order::F } else { Order::C });
     assert_eq!(a.view(), expected::<T>(shape).view(), "{}", path.display());
     // and through the other entry points
     let c = unsafe { MapOptions::new().open_npy_copy::<T>(path) }.unwrap();
@@ -304,7 +304,7 @@ fn numpy_loads_files_written_here() {
     let mut count = 0;
     for code in CODES {
         for shape in SHAPES {
-            for order in [Order::C, Order::Fortran] {
+            for order in [Order::C, Order::F] {
                 let o = if order == Order::C { "C" } else { "F" };
                 let dims = shape
                     .iter()
@@ -453,7 +453,7 @@ fn readme_round_trip() {
 
     let mut y = unsafe {
         MapOptions::new()
-            .order(Order::Fortran)
+            .order(Order::F)
             .create_npy::<i64>(&y_path, [1000, 3])
     }
     .unwrap()

@@ -39,7 +39,6 @@ use crate::bytes;
 use crate::element::type_name;
 use crate::error::{Error, GrowProblem};
 use crate::npy::NpyHeader;
-use crate::shape::Order;
 
 /// What to extend with.
 enum Growth<'a> {
@@ -83,7 +82,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// # let tmp = tempfile::tempdir().unwrap();
     /// # let path = tmp.path().join("g.f32");
     /// use ndarray_mmap::{MapOptions, Order};
-    /// let a = unsafe { MapOptions::new().order(Order::Fortran).create::<f32>(&path, [3, 4]) }?;
+    /// let a = unsafe { MapOptions::new().order(Order::F).create::<f32>(&path, [3, 4]) }?;
     /// assert_eq!(a.growth_axis()?, 1);
     /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
@@ -93,9 +92,10 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         } else if self.inner.dim.ndim() == 0 {
             GrowProblem::ZeroDimensional
         } else {
-            return Ok(match self.inner.order {
-                Order::C => 0,
-                Order::Fortran => self.inner.dim.ndim() - 1,
+            return Ok(if self.inner.order.is_column_major() {
+                self.inner.dim.ndim() - 1
+            } else {
+                0
             });
         };
         Err(Error::CannotGrow {
@@ -239,9 +239,10 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
         }
         // The rows in the file's memory order: C order as they iterate, Fortran order
         // as their reversed axes iterate. Rows already laid out so are not copied.
-        let in_file_order = match self.inner.order {
-            Order::C => rows,
-            Order::Fortran => rows.reversed_axes(),
+        let in_file_order = if self.inner.order.is_column_major() {
+            rows.reversed_axes()
+        } else {
+            rows
         };
         let copied: Vec<T>;
         let elems = match in_file_order.as_slice() {
@@ -790,7 +791,7 @@ mod tests {
     fn grow_fortran_extends_last_axis_with_offset() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("g.f32");
-        let opts = MapOptions::new().offset(16).order(Order::Fortran);
+        let opts = MapOptions::new().offset(16).order(Order::F);
         let mut a = unsafe { opts.create::<f32>(&path, [2, 2]) }.unwrap();
         a.view_mut().assign(&arr2(&[[1.0, 2.0], [3.0, 4.0]]));
         a.append(&arr2(&[[5.0], [6.0]])).unwrap();

@@ -250,7 +250,7 @@ impl MapOptions {
     /// use ndarray_mmap::{MapOptions, NpyHeader, Order};
     /// # let tmp = tempfile::tempdir().unwrap();
     /// # let path = tmp.path().join("f.npy");
-    /// let mut f = unsafe { MapOptions::new().order(Order::Fortran).create_npy::<f32>(&path, [2, 3]) }?;
+    /// let mut f = unsafe { MapOptions::new().order(Order::F).create_npy::<f32>(&path, [2, 3]) }?;
     /// f.view_mut()[[1, 0]] = 1.0;
     /// assert_eq!(f.view().strides(), &[1, 2]);
     /// f.close()?;
@@ -458,7 +458,7 @@ where
 {
     let path = path.as_ref();
     let fortran = array.ndim() > 1 && array.t().is_standard_layout() && !array.is_standard_layout();
-    let order = if fortran { Order::Fortran } else { Order::C };
+    let order = if fortran { Order::F } else { Order::C };
     let header = NpyHeader::for_element::<T>(array.shape(), order).map_err(|e| e.at(path))?;
     let head = header.to_bytes();
     let nbytes = bytes::byte_len::<T>(array.shape()).map_err(|e| e.at(path))?;

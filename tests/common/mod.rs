@@ -62,6 +62,17 @@ pub fn main(tests: &[Test], helpers: &[Helper]) {
     }
 }
 
+/// An error's message followed by each of its sources, as `anyhow` prints a chain.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s = format!("{s}: {inner}");
+        source = inner.source();
+    }
+    s
+}
+
 /// Skips counted by [`skip`], for the summary line.
 static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 

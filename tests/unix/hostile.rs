@@ -452,7 +452,8 @@ fn outcome(r: std::thread::Result<Result<(), Error>>) -> Outcome {
         Ok(Ok(())) => Outcome::Ok,
         Ok(Err(e)) => Outcome::Err {
             path: e.path().map(Path::to_path_buf),
-            msg: e.to_string(),
+            // The message with its sources, as an error reporter prints it.
+            msg: common::chain(&e),
         },
     }
 }
@@ -503,7 +504,7 @@ fn child_try(args: &[String]) {
                 .path()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
-            tell_parent(&format!("ERR\t{p}\t{e}"));
+            tell_parent(&format!("ERR\t{p}\t{}", common::chain(&e)));
         }
     }
 }
