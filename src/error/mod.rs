@@ -4,7 +4,9 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::npy::NpyProblem;
+mod npy;
+pub use npy::NpyProblem;
+pub(crate) use npy::MAGIC as NPY_MAGIC;
 
 /// Everything that can go wrong in this crate.
 ///

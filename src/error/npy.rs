@@ -1,0 +1,250 @@
+//! [`NpyProblem`]: what is wrong with a `.npy` header, and its messages.
+
+use std::fmt;
+
+/// The `.npy` magic string, defined here because the error layer imports nothing; the
+/// npy layer publishes it as `npy::MAGIC`.
+pub(crate) const MAGIC: &[u8; 6] = b"\x93NUMPY";
+
+/// What is wrong with a `.npy` file or header; carried by [`Error::Npy`](crate::Error::Npy).
+///
+/// ```
+/// use ndarray_mmap::{Error, NpyHeader, NpyProblem};
+/// let err = NpyHeader::parse(b"PK\x03\x04").unwrap_err();
+/// assert!(matches!(err, Error::Npy { problem: NpyProblem::NotNpy { .. }, .. }));
+/// assert_eq!(err.to_string(), r#"not a .npy file: it starts with b"PK\x03\x04", not b"\x93NUMPY""#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NpyProblem {
+    /// The bytes do not start with [`MAGIC`](crate::npy::MAGIC).
+    NotNpy {
+        /// The first bytes found (at most 6).
+        found: Vec<u8>,
+    },
+    /// A format version other than 1.0, 2.0 and 3.0.
+    Version {
+        /// Major version byte.
+        major: u8,
+        /// Minor version byte.
+        minor: u8,
+    },
+    /// The bytes end inside the header.
+    Truncated {
+        /// Bytes the header needs (up to where the data starts).
+        needed: u64,
+        /// Bytes there are.
+        found: u64,
+    },
+    /// The header is longer than [`MAX_HEADER_LEN`](crate::npy::MAX_HEADER_LEN).
+    HeaderTooLong {
+        /// Its length in bytes.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The shape has more dimensions than numpy allows (64).
+    TooManyDims {
+        /// Dimensions in the shape.
+        ndim: usize,
+        /// numpy's limit.
+        max: usize,
+    },
+    /// A version 3.0 header is not valid UTF-8.
+    NotUtf8 {
+        /// Byte offset in the file of the first invalid byte.
+        at: u64,
+    },
+    /// The header is not a Python dict literal of the form numpy writes.
+    Syntax {
+        /// Byte offset in the file where parsing stopped.
+        at: u64,
+        /// What was expected there.
+        expected: &'static str,
+    },
+    /// One of `descr`, `fortran_order`, `shape` is missing.
+    MissingKey {
+        /// The key.
+        key: &'static str,
+    },
+    /// A key other than `descr`, `fortran_order`, `shape`.
+    UnexpectedKey {
+        /// The key.
+        key: String,
+    },
+    /// A key appears twice.
+    DuplicateKey {
+        /// The key.
+        key: &'static str,
+    },
+    /// A field has a value of the wrong kind.
+    BadValue {
+        /// The field.
+        key: &'static str,
+        /// The value as written (shortened when long).
+        found: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// A shape dimension is negative or does not fit in `usize`.
+    BadDim {
+        /// The axis.
+        axis: usize,
+        /// The dimension as written.
+        found: String,
+    },
+    /// The dtype cannot be mapped as any element type (objects, strings, structured
+    /// records, non-native byte order, ...).
+    UnsupportedDtype {
+        /// The descriptor as written.
+        descr: String,
+        /// Why, and what to do.
+        reason: &'static str,
+    },
+    /// The file holds another element type than the one asked for.
+    DtypeMismatch {
+        /// The file's descriptor.
+        descr: String,
+        /// The Rust element type asked for.
+        elem: &'static str,
+        /// Its descriptor.
+        expected: &'static str,
+    },
+    /// The data does not start at a multiple of the element's alignment (numpy before
+    /// 1.14 wrote such files).
+    MisalignedData {
+        /// Where the data starts.
+        data_offset: u64,
+        /// The element type.
+        elem: &'static str,
+        /// Its alignment.
+        align: usize,
+    },
+    /// The file's length is not the header's length plus the data's.
+    DataLength {
+        /// The header's shape.
+        shape: Vec<usize>,
+        /// The header's descriptor.
+        descr: String,
+        /// Where the data starts.
+        data_offset: u64,
+        /// The file length the header implies.
+        expected: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+}
+
+/// Writes `b"..."` with non-printable bytes escaped.
+struct ByteStr<'a>(&'a [u8]);
+
+impl fmt::Display for ByteStr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("b\"")?;
+        for &b in self.0 {
+            write!(f, "{}", std::ascii::escape_default(b))?;
+        }
+        f.write_str("\"")
+    }
+}
+
+impl fmt::Display for NpyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NpyProblem::NotNpy { found } => write!(
+                f,
+                "not a .npy file: it starts with {}, not {}",
+                ByteStr(found),
+                ByteStr(MAGIC)
+            ),
+            NpyProblem::Version { major, minor } => write!(
+                f,
+                "unsupported .npy format version {major}.{minor} (1.0, 2.0 and 3.0 are known)"
+            ),
+            NpyProblem::Truncated { needed, found } => write!(
+                f,
+                "the .npy header needs {needed} bytes but the file has only {found}"
+            ),
+            NpyProblem::HeaderTooLong { len, max } => write!(
+                f,
+                "the .npy header is {len} bytes long, more than the {max} numpy reads by default (max_header_size)"
+            ),
+            NpyProblem::TooManyDims { ndim, max } => write!(
+                f,
+                "the shape has {ndim} dimensions; numpy allows at most {max}"
+            ),
+            NpyProblem::NotUtf8 { at } => {
+                write!(f, "the .npy 3.0 header is not valid UTF-8 (byte {at})")
+            }
+            NpyProblem::Syntax { at, expected } => write!(
+                f,
+                "the .npy header is not a valid dict literal: expected {expected} at byte {at}"
+            ),
+            NpyProblem::MissingKey { key } => write!(f, "the .npy header has no '{key}' key"),
+            NpyProblem::UnexpectedKey { key } => write!(
+                f,
+                "the .npy header has an unexpected key {key:?} (only 'descr', 'fortran_order' and 'shape' are allowed)"
+            ),
+            NpyProblem::DuplicateKey { key } => {
+                write!(f, "the .npy header has the key '{key}' more than once")
+            }
+            NpyProblem::BadValue {
+                key,
+                found,
+                expected,
+            } => write!(
+                f,
+                "the .npy header's '{key}' is {found}; expected {expected}"
+            ),
+            NpyProblem::BadDim { axis, found } => write!(
+                f,
+                "the .npy header's 'shape' has dimension {axis} = {found}; dimensions must be integers from 0 to {}",
+                usize::MAX
+            ),
+            NpyProblem::UnsupportedDtype { descr, reason } => {
+                write!(f, "dtype '{descr}' cannot be mapped: {reason}")
+            }
+            NpyProblem::DtypeMismatch {
+                descr,
+                elem,
+                expected,
+            } => write!(
+                f,
+                "dtype mismatch: the file holds '{descr}' but {elem} ('{expected}') was asked for"
+            ),
+            NpyProblem::MisalignedData {
+                data_offset,
+                elem,
+                align,
+            } => write!(
+                f,
+                "the data starts at byte {data_offset}, not a multiple of the alignment of {elem} ({align} bytes); \
+                 numpy before 1.14 wrote such files: load and save it again with a current numpy"
+            ),
+            NpyProblem::DataLength {
+                shape,
+                descr,
+                data_offset,
+                expected,
+                file_len,
+            } => {
+                write!(f, "the .npy header describes shape (")?;
+                for (i, d) in shape.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{d}")?;
+                }
+                if shape.len() == 1 {
+                    f.write_str(",")?;
+                }
+                write!(
+                    f,
+                    ") of '{descr}': {} data bytes after the {data_offset}-byte header, {expected} in all, \
+                     but the file has {file_len} bytes",
+                    expected.saturating_sub(*data_offset)
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! What the operations accept ([`Source`], [`Sink`]) and the alias check of mapped
+//! operands against each other.
+
+use ndarray::{ArrayBase, ArrayViewD, ArrayViewMutD, Data, DataMut, Dimension};
+
+use crate::error::Error;
+use crate::map::pager::{InPager, OutPager};
+use crate::map::{MmapArray, MmapArrayMut};
+
+pub(super) mod sealed {
+    use ndarray::{ArrayViewD, ArrayViewMutD};
+
+    use crate::map::pager::{InPager, OutPager};
+
+    /// The view and the paging hooks of an input.
+    pub trait SourceParts<T> {
+        fn source_parts(&self) -> (ArrayViewD<'_, T>, Option<InPager<'_>>);
+    }
+
+    /// The view and the paging hooks of an output.
+    pub trait SinkParts<T> {
+        fn sink_parts(&mut self) -> (ArrayViewMutD<'_, T>, Option<OutPager<'_>>);
+    }
+}
+
+/// Something the operations can read as an array of `T`: any ndarray array or view, or a
+/// mapped owner ([`MmapArray`], [`MmapArrayMut`]), which gets the streaming treatment.
+///
+/// Sealed: implemented by this crate for those types only.
+///
+/// ```
+/// fn total<S: ndarray_mmap::ops::Source<f64> + ?Sized>(s: &S) -> f64 {
+///     ndarray_mmap::ops::sum(s).unwrap()
+/// }
+/// assert_eq!(total(&ndarray::array![1.0, 2.5]), 3.5);
+/// ```
+pub trait Source<T>: sealed::SourceParts<T> {}
+
+/// Something the operations can write as an array of `T`: any mutable ndarray array or
+/// view, or a writable mapped owner ([`MmapArrayMut`]), which gets the streaming
+/// treatment (bounded write-back).
+///
+/// Sealed: implemented by this crate for those types only.
+///
+/// ```
+/// fn double<S: ndarray_mmap::ops::Sink<i32> + ?Sized>(s: &mut S, a: &ndarray::Array1<i32>) {
+///     ndarray_mmap::map_into(a, s, |x| 2 * x).unwrap();
+/// }
+/// let mut c = ndarray::Array1::zeros(2);
+/// double(&mut c, &ndarray::array![1, 2]);
+/// assert_eq!(c, ndarray::array![2, 4]);
+/// ```
+pub trait Sink<T>: sealed::SinkParts<T> {}
+
+impl<T, S: Data<Elem = T>, D: Dimension> sealed::SourceParts<T> for ArrayBase<S, D> {
+    fn source_parts(&self) -> (ArrayViewD<'_, T>, Option<InPager<'_>>) {
+        (self.view().into_dyn(), None)
+    }
+}
+impl<T, S: Data<Elem = T>, D: Dimension> Source<T> for ArrayBase<S, D> {}
+
+impl<T, S: DataMut<Elem = T>, D: Dimension> sealed::SinkParts<T> for ArrayBase<S, D> {
+    fn sink_parts(&mut self) -> (ArrayViewMutD<'_, T>, Option<OutPager<'_>>) {
+        (self.view_mut().into_dyn(), None)
+    }
+}
+impl<T, S: DataMut<Elem = T>, D: Dimension> Sink<T> for ArrayBase<S, D> {}
+
+impl<T: bytemuck::Pod, D: Dimension> sealed::SourceParts<T> for MmapArray<T, D> {
+    fn source_parts(&self) -> (ArrayViewD<'_, T>, Option<InPager<'_>>) {
+        let (v, p) = self.stream_parts();
+        (v, Some(p))
+    }
+}
+impl<T: bytemuck::Pod, D: Dimension> Source<T> for MmapArray<T, D> {}
+
+impl<T: bytemuck::Pod, D: Dimension> sealed::SourceParts<T> for MmapArrayMut<T, D> {
+    fn source_parts(&self) -> (ArrayViewD<'_, T>, Option<InPager<'_>>) {
+        let (v, p) = self.stream_parts();
+        (v, Some(p))
+    }
+}
+impl<T: bytemuck::Pod, D: Dimension> Source<T> for MmapArrayMut<T, D> {}
+
+impl<T: bytemuck::Pod, D: Dimension> sealed::SinkParts<T> for MmapArrayMut<T, D> {
+    fn sink_parts(&mut self) -> (ArrayViewMutD<'_, T>, Option<OutPager<'_>>) {
+        let (v, p) = self.stream_parts_mut();
+        (v, Some(p))
+    }
+}
+impl<T: bytemuck::Pod, D: Dimension> Sink<T> for MmapArrayMut<T, D> {}
+
+/// Where an operand's elements lie in memory, and how.
+pub(super) struct Operand {
+    /// The memory bytes it spans, `None` when empty.
+    pub(super) span: Option<(usize, usize)>,
+    pub(super) shape: Vec<usize>,
+    pub(super) strides: Vec<isize>,
+    pub(super) size: usize,
+}
+
+impl Operand {
+    pub(super) fn of<T>(v: &ArrayViewD<'_, T>) -> Operand {
+        let size = std::mem::size_of::<T>();
+        let span = (!v.is_empty() && size > 0).then(|| {
+            let (mut lo, mut hi) = (0isize, 0isize);
+            for (&d, &s) in v.shape().iter().zip(v.strides()) {
+                let reach = (d as isize - 1) * s;
+                if reach < 0 {
+                    lo += reach;
+                } else {
+                    hi += reach;
+                }
+            }
+            let base = v.as_ptr() as isize;
+            let size = size as isize;
+            (
+                (base + lo * size) as usize,
+                (base + (hi + 1) * size) as usize,
+            )
+        });
+        Operand {
+            span,
+            shape: v.shape().to_vec(),
+            strides: v.strides().to_vec(),
+            size,
+        }
+    }
+}
+
+/// Refuses an output whose file bytes overlap an input's at another position (or in
+/// another layout): the same bytes in the same layout are the in-place operation.
+pub(super) fn check_aliasing<'o>(
+    out: &Operand,
+    inputs: impl Iterator<Item = &'o Operand>,
+) -> Result<(), Error> {
+    use crate::map::registry::locate;
+    let Some(o) = out.span.and_then(|(lo, hi)| locate(lo, hi)) else {
+        return Ok(());
+    };
+    if o.private {
+        return Ok(()); // copy-on-write: its writes never reach the file
+    }
+    for input in inputs {
+        let Some(i) = input.span.and_then(|(lo, hi)| locate(lo, hi)) else {
+            continue;
+        };
+        let overlaps = i.id == o.id && i.bytes.start < o.bytes.end && o.bytes.start < i.bytes.end;
+        let in_place = i.bytes == o.bytes
+            && input.size == out.size
+            && input.shape == out.shape
+            && input.strides == out.strides;
+        if overlaps && !in_place {
+            return Err(Error::Aliased {
+                path: Some(o.path),
+                output: o.bytes,
+                input: i.bytes,
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! [`StreamOptions`]: chunk size, threads and the progress callback of one operation.
+
+use std::fmt;
+use std::ops::ControlFlow;
+
+/// Default chunk size of the streaming path, in bytes of output (or of input, for the
+/// reductions). Chosen by measurement (`benches/out_of_core.sh`): at a 64 MiB memory
+/// limit, 16 MiB chunks (two inputs, the output and its write-back in flight, plus the
+/// kernel's read-ahead) no longer fit and pages get evicted before use; 4 to 8 MiB ran
+/// as fast as larger chunks with nothing read twice.
+pub const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
+
+/// Below this many bytes of output per chunk, work stays on the calling thread.
+pub(super) const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// How far a streaming operation has got: `done` of `total` bytes (of output for the
+/// `*_into` functions, of input for the reductions).
+///
+/// ```
+/// let p = ndarray_mmap::ops::Progress { done: 256, total: 1024 };
+/// assert_eq!(p.fraction(), 0.25);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes processed so far.
+    pub done: u64,
+    /// Bytes in all.
+    pub total: u64,
+}
+
+impl Progress {
+    /// `done / total`, 1.0 when there is nothing to do.
+    ///
+    /// ```
+    /// let p = ndarray_mmap::ops::Progress { done: 0, total: 0 };
+    /// assert_eq!(p.fraction(), 1.0);
+    /// ```
+    pub fn fraction(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            self.done as f64 / self.total as f64
+        }
+    }
+}
+
+pub(super) type ProgressFn<'a> = Box<dyn FnMut(Progress) -> ControlFlow<()> + 'a>;
+
+/// Options for one streaming operation: chunk size, threads, progress and cancelling.
+///
+/// Built by value and consumed by the `*_with` functions.
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// use ndarray_mmap::ops::{self, StreamOptions};
+///
+/// let a = ndarray::Array1::<u8>::from_elem(10_000, 3);
+/// let mut c = ndarray::Array1::<u8>::zeros(10_000);
+/// // Cancel after the first 4 KiB chunk.
+/// let opts = StreamOptions::new().chunk_bytes(4096).progress(|p| {
+///     if p.done >= 4096 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+/// });
+/// let err = ops::map_into_with(&a, &mut c, |x| x * 2, opts).unwrap_err();
+/// assert!(matches!(err, ndarray_mmap::Error::Cancelled { done: 4096, total: 10_000, .. }));
+/// assert_eq!(c[4095], 6);
+/// assert_eq!(c[4096], 0); // not reached: unchanged
+/// ```
+#[must_use]
+pub struct StreamOptions<'a> {
+    pub(super) chunk_bytes: usize,
+    pub(super) parallel: bool,
+    pub(super) progress: Option<ProgressFn<'a>>,
+}
+
+impl Default for StreamOptions<'_> {
+    fn default() -> Self {
+        StreamOptions {
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            parallel: cfg!(feature = "rayon"),
+            progress: None,
+        }
+    }
+}
+
+impl fmt::Debug for StreamOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamOptions")
+            .field("chunk_bytes", &self.chunk_bytes)
+            .field("parallel", &self.parallel)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl<'a> StreamOptions<'a> {
+    /// Defaults: [`DEFAULT_CHUNK_BYTES`] chunks, parallel when the `rayon` feature is on,
+    /// no progress callback.
+    ///
+    /// ```
+    /// use ndarray_mmap::ops::{self, StreamOptions};
+    /// let total = ops::sum_with(&ndarray::array![1u32, 2, 3], StreamOptions::new())?;
+    /// assert_eq!(total, 6);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes of output (of input, for reductions) per chunk; at least one element is done
+    /// per chunk whatever the value. Resident memory of the streaming path is a few
+    /// chunks; progress is reported once per chunk.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use ndarray_mmap::ops::{self, StreamOptions};
+    /// let mut chunks = 0;
+    /// let opts = StreamOptions::new()
+    ///     .chunk_bytes(16) // 4 u32 per chunk: 10 elements take 3 chunks
+    ///     .progress(|_| { chunks += 1; ControlFlow::Continue(()) });
+    /// assert_eq!(ops::sum_with(&ndarray::Array1::<u32>::ones(10), opts)?, 10);
+    /// assert_eq!(chunks, 3);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn chunk_bytes(mut self, bytes: usize) -> Self {
+        self.chunk_bytes = bytes;
+        self
+    }
+
+    /// Whether a chunk may be split across threads (only with the `rayon` feature, and
+    /// only for chunks of 1 MiB of output or more; on by default with the feature).
+    ///
+    /// ```
+    /// use ndarray_mmap::ops::{self, StreamOptions};
+    /// let a = ndarray::Array1::<f64>::ones(1000);
+    /// let mut c = ndarray::Array1::<f64>::zeros(1000);
+    /// ops::map_into_with(&a, &mut c, |x| x * 3.0, StreamOptions::new().parallel(false))?;
+    /// assert_eq!(c.sum(), 3000.0);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn parallel(mut self, parallel: bool) -> Self {
+        self.parallel = parallel;
+        self
+    }
+
+    /// Calls `f` after each chunk with the bytes done so far. Returning
+    /// `ControlFlow::Break(())` cancels the operation, which then returns
+    /// [`Error::Cancelled`](crate::Error::Cancelled): the chunks done so far are written (the first `done` bytes
+    /// of the output in its memory order), the rest of the output is unchanged.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use ndarray_mmap::ops::{self, StreamOptions};
+    /// let mut last = 0.0;
+    /// let opts = StreamOptions::new()
+    ///     .chunk_bytes(400)
+    ///     .progress(|p| { last = p.fraction(); ControlFlow::Continue(()) });
+    /// ops::sum_with(&ndarray::Array1::<f32>::ones(1000), opts)?;
+    /// assert_eq!(last, 1.0);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn progress(mut self, f: impl FnMut(Progress) -> ControlFlow<()> + 'a) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+}

@@ -1,0 +1,289 @@
+//! Chunk planning: pieces of an array in its memory order, and the paging hooks that
+//! follow them through mapped operands.
+
+use std::collections::VecDeque;
+
+use ndarray::{ArrayViewD, Slice};
+
+use crate::error::Error;
+use crate::map::pager::{InPager, OutPager};
+
+// ---------------------------------------------------------------------------------------
+// Chunk planning: pieces of an array in its memory order.
+
+/// Splits an array of `shape` into pieces of at most `chunk` elements (at least one
+/// element each), visited in memory order of `strides`. A piece is a slice per axis.
+pub(super) struct Plan {
+    pub(super) shape: Vec<usize>,
+    /// Axes, outermost in memory first.
+    pub(super) order: Vec<usize>,
+    /// Axes `order[..split]` are taken one index at a time; `order[split]` in ranges of
+    /// `step`; the rest whole.
+    pub(super) split: usize,
+    pub(super) step: usize,
+    /// Current indices of `order[..split]` and the range start on `order[split]`.
+    pub(super) index: Vec<usize>,
+    pub(super) start: usize,
+    pub(super) done: bool,
+}
+
+impl Plan {
+    pub(super) fn new(shape: &[usize], strides: &[isize], chunk: usize) -> Plan {
+        let chunk = chunk.max(1);
+        let ndim = shape.len();
+        let mut order: Vec<usize> = (0..ndim).collect();
+        // Outermost first: by |stride| descending; length-1 axes do not matter.
+        order.sort_by_key(|&ax| std::cmp::Reverse(strides[ax].unsigned_abs()));
+        let mut split = ndim;
+        let mut step = 1;
+        let mut inner = 1usize;
+        // Find the outermost axis whose inner block fits in a chunk.
+        for k in (0..ndim).rev() {
+            let len = shape[order[k]];
+            let block = inner.saturating_mul(len);
+            if block > chunk || k == 0 {
+                split = k;
+                step = (chunk / inner.max(1)).clamp(1, len.max(1));
+                break;
+            }
+            inner = block;
+        }
+        let empty = shape.contains(&0);
+        Plan {
+            shape: shape.to_vec(),
+            order,
+            split,
+            step,
+            index: vec![0; split.min(ndim)],
+            start: 0,
+            done: empty,
+        }
+    }
+}
+
+impl Iterator for Plan {
+    type Item = Vec<Slice>;
+
+    fn next(&mut self) -> Option<Vec<Slice>> {
+        if self.done {
+            return None;
+        }
+        let ndim = self.shape.len();
+        if ndim == 0 {
+            self.done = true;
+            return Some(Vec::new());
+        }
+        let mut slices = vec![Slice::from(..); ndim];
+        for (k, &i) in self.index.iter().enumerate() {
+            let ax = self.order[k];
+            slices[ax] = Slice::from(i..i + 1);
+        }
+        let ax = self.order[self.split];
+        let len = self.shape[ax];
+        let end = (self.start + self.step).min(len);
+        slices[ax] = Slice::from(self.start..end);
+        // advance
+        self.start = end;
+        if self.start >= len {
+            self.start = 0;
+            let mut k = self.split;
+            loop {
+                if k == 0 {
+                    self.done = true;
+                    break;
+                }
+                k -= 1;
+                self.index[k] += 1;
+                if self.index[k] < self.shape[self.order[k]] {
+                    break;
+                }
+                self.index[k] = 0;
+            }
+        }
+        Some(slices)
+    }
+}
+
+pub(super) fn slice_view<'v, T>(v: &'v ArrayViewD<'_, T>, s: &[Slice]) -> ArrayViewD<'v, T> {
+    v.slice_each_axis(|d| s[d.axis.index()])
+}
+
+/// Read-side hooks while streaming: drop pages below the current piece.
+pub(super) struct InStream<'p> {
+    pub(super) pager: InPager<'p>,
+    /// Whether the input is read in its file order (same layout as the chunking):
+    /// otherwise dropping pages could make the stream read them again.
+    pub(super) in_order: bool,
+    pub(super) released: usize,
+}
+
+impl<'p> InStream<'p> {
+    pub(super) fn new(pager: Option<InPager<'p>>, in_order: bool) -> Option<Self> {
+        let pager = pager?;
+        if in_order {
+            pager.sequential();
+        }
+        Some(InStream {
+            pager,
+            in_order,
+            released: 0,
+        })
+    }
+
+    /// The stream is about to read a piece starting at `lo` (bytes into the map).
+    pub(super) fn at<T>(&mut self, piece: &ArrayViewD<'_, T>) {
+        if !self.in_order || piece.is_empty() {
+            return;
+        }
+        let lo = piece.as_ptr() as usize - self.pager.addr();
+        if lo > self.released {
+            self.pager.release(self.released, lo);
+            self.released = lo;
+        }
+    }
+
+    pub(super) fn finish(self) {
+        if self.in_order {
+            self.pager.release(self.released, self.pager.len());
+            self.pager.normal();
+        }
+    }
+}
+
+/// Write-side hooks: start write-back of finished pieces, wait for them a piece later
+/// and drop their pages.
+pub(super) struct OutStream<'p> {
+    pub(super) pager: OutPager<'p>,
+    /// Bytes below this were handed to write-back.
+    pub(super) started: usize,
+    pub(super) in_flight: VecDeque<(usize, usize)>,
+}
+
+/// Pieces of output written back but not yet waited for.
+pub(super) const WRITEBACK_LAG: usize = 1;
+
+impl<'p> OutStream<'p> {
+    /// `in_order` as for [`InStream`]: only an output written in its file order is
+    /// written back piece by piece.
+    pub(super) fn new(pager: Option<OutPager<'p>>, in_order: bool) -> Option<Self> {
+        let pager = pager.filter(|_| in_order)?;
+        Some(OutStream {
+            pager,
+            started: 0,
+            in_flight: VecDeque::new(),
+        })
+    }
+
+    /// Everything below byte `upto` of the map is written and will not be written again.
+    pub(super) fn done_below(&mut self, upto: usize) -> Result<(), Error> {
+        if upto > self.started {
+            self.pager.start_writeback(self.started, upto);
+            self.in_flight.push_back((self.started, upto));
+            self.started = upto;
+        }
+        while self.in_flight.len() > WRITEBACK_LAG {
+            let (lo, hi) = self.in_flight.pop_front().expect("non-empty");
+            self.pager.finish_writeback(lo, hi)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish(mut self, completed: bool) -> Result<(), Error> {
+        if completed {
+            let len = self.pager.len();
+            if len > self.started {
+                self.pager.start_writeback(self.started, len);
+                self.in_flight.push_back((self.started, len));
+            }
+        }
+        while let Some((lo, hi)) = self.in_flight.pop_front() {
+            self.pager.finish_writeback(lo, hi)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `strides` describe the same memory order as the chunking's `order` does for
+/// the output, with non-negative strides: then pieces visit the view's memory in order.
+pub(super) fn same_order(shape: &[usize], strides: &[isize], out_strides: &[isize]) -> bool {
+    let mut axes: Vec<usize> = (0..shape.len()).filter(|&ax| shape[ax] > 1).collect();
+    if axes
+        .iter()
+        .any(|&ax| strides[ax] <= 0 || out_strides[ax] == 0)
+    {
+        return false;
+    }
+    axes.sort_by_key(|&ax| std::cmp::Reverse(out_strides[ax].unsigned_abs()));
+    axes.windows(2)
+        .all(|w| strides[w[0]].unsigned_abs() >= strides[w[1]].unsigned_abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(shape: &[usize], strides: &[isize], chunk: usize) -> Vec<Vec<Slice>> {
+        Plan::new(shape, strides, chunk).collect()
+    }
+
+    #[test]
+    fn plan_covers_every_element_once_in_memory_order() {
+        for (shape, chunk) in [
+            (vec![5usize, 3, 4], 1usize),
+            (vec![5, 3, 4], 7),
+            (vec![5, 3, 4], 12),
+            (vec![5, 3, 4], 25),
+            (vec![5, 3, 4], 1000),
+            (vec![7], 3),
+            (vec![0, 4], 3),
+            (vec![1, 1, 9], 4),
+        ] {
+            let a = ndarray::ArrayD::from_shape_vec(
+                shape.clone(),
+                (0..shape.iter().product::<usize>()).collect(),
+            )
+            .unwrap();
+            let v = a.view();
+            let mut seen = Vec::new();
+            for p in pieces(&shape, v.strides(), chunk) {
+                let s = slice_view(&v, &p);
+                assert!(
+                    s.len() <= chunk.max(1),
+                    "{shape:?} chunk {chunk}: piece of {}",
+                    s.len()
+                );
+                assert!(!s.is_empty());
+                seen.extend(s.iter().copied());
+            }
+            let want: Vec<usize> = (0..a.len()).collect();
+            assert_eq!(seen, want, "{shape:?} chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn plan_of_fortran_array_follows_its_memory() {
+        use ndarray::ShapeBuilder;
+        let a = ndarray::Array::from_shape_vec((3, 4).f(), (0..12).collect())
+            .unwrap()
+            .into_dyn();
+        let v = a.view();
+        let mut seen = Vec::new();
+        for p in pieces(v.shape(), v.strides(), 5) {
+            seen.extend(slice_view(&v, &p).iter().copied());
+        }
+        assert_eq!(seen, (0..12).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn zero_dim_is_one_piece() {
+        assert_eq!(pieces(&[], &[], 10).len(), 1);
+    }
+
+    #[test]
+    fn same_order_detects_layouts() {
+        assert!(same_order(&[3, 4], &[4, 1], &[4, 1]));
+        assert!(!same_order(&[3, 4], &[1, 3], &[4, 1]));
+        assert!(!same_order(&[3, 4], &[0, 1], &[4, 1]));
+        assert!(same_order(&[1, 4], &[0, 1], &[4, 1])); // length-1 axes do not matter
+    }
+}
