@@ -8,8 +8,8 @@
 // and is touched only by this process's maps, which use the crate's locks.
 #![allow(clippy::undocumented_unsafe_blocks)]
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ndarray::arr1;
@@ -64,7 +64,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (reps, n) = if quick { (3, 500) } else { (7, 2000) };
-    println!("appends of one 16-byte row to a .npy log, {n} per run, median of {reps} runs (interleaved)");
+    println!(
+        "appends of one 16-byte row to a .npy log, {n} per run, median of {reps} runs (interleaved)"
+    );
     for (what, pause) in [
         ("readers polling every 200 us", Duration::from_micros(200)),
         (

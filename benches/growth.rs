@@ -9,9 +9,9 @@
 // temporary directory.
 #![allow(clippy::undocumented_unsafe_blocks)]
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use ndarray::{s, Array2};
-use ndarray_mmap::{create_array, MapOptions};
+use criterion::{Criterion, criterion_group, criterion_main};
+use ndarray::{Array2, s};
+use ndarray_mmap::{MapOptions, create_array};
 
 const ROWS: usize = 4096;
 const COLS: usize = 256; // 1 KiB rows of f32

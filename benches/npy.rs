@@ -7,8 +7,8 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use ndarray_mmap::{open_npy, MapOptions, NpyHeader, Order};
+use criterion::{Criterion, criterion_group, criterion_main};
+use ndarray_mmap::{MapOptions, NpyHeader, Order, open_npy};
 
 fn npy_open(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -14,10 +14,10 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::{Array1, Zip};
-use ndarray_mmap::ops::{add_assign_with, add_into_with, StreamOptions};
-use ndarray_mmap::{create_array, MmapArrayMut};
+use ndarray_mmap::ops::{StreamOptions, add_assign_with, add_into_with};
+use ndarray_mmap::{MmapArrayMut, create_array};
 
 fn mib() -> usize {
     std::env::var("OPS_BENCH_MIB")

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray_mmap::ops::{self, StreamOptions};
-use ndarray_mmap::{create_array, create_npy, mmap_array, open_npy, MmapArray, MmapArrayMut};
+use ndarray_mmap::{MmapArray, MmapArrayMut, create_array, create_npy, mmap_array, open_npy};
 
 const MIB: f64 = 1024.0 * 1024.0;
 

@@ -8,8 +8,8 @@
 use std::error::Error;
 use std::time::Instant;
 
-use ndarray::{s, Axis, Ix2};
-use ndarray_mmap::{create_array, mmap_array, mmap_array_mut, MapOptions};
+use ndarray::{Axis, Ix2, s};
+use ndarray_mmap::{MapOptions, create_array, mmap_array, mmap_array_mut};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let tmp = tempfile::tempdir()?;

@@ -20,7 +20,7 @@ use ndarray::{ArrayView, ArrayViewMut, Dimension, ShapeBuilder};
 
 use crate::element::type_name;
 use crate::error::Error;
-use crate::shape::{byte_count, checked_product, Order};
+use crate::shape::{Order, byte_count, checked_product};
 
 /// The number of bytes an array of `shape` and element `T` spans.
 ///

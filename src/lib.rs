@@ -65,9 +65,9 @@ mod shape;
 pub use element::Element;
 pub use error::{Error, GrowProblem, ShapeProblem};
 pub use map::{
-    create_array, create_npy, mmap_array, mmap_array_mut, open_npy, open_npy_mut, write_npy,
-    Advice, MapOptions, MmapArray, MmapArrayMut,
+    Advice, MapOptions, MmapArray, MmapArrayMut, create_array, create_npy, mmap_array,
+    mmap_array_mut, open_npy, open_npy_mut, write_npy,
 };
 pub use npy::{NpyHeader, NpyProblem};
-pub use ops::{add_into, div_into, map_into, mul_into, sub_into, zip_map_into, StreamOptions};
+pub use ops::{StreamOptions, add_into, div_into, map_into, mul_into, sub_into, zip_map_into};
 pub use shape::{Order, ShapeArg};

@@ -5,8 +5,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 mod npy;
-pub use npy::NpyProblem;
 pub(crate) use npy::MAGIC as NPY_MAGIC;
+pub use npy::NpyProblem;
 
 /// Everything that can go wrong in this crate.
 ///
@@ -478,7 +478,10 @@ impl fmt::Display for Error {
         match self {
             Error::Io { action, .. } => write!(f, "cannot {action}"),
             Error::NotAFile { kind, .. } => {
-                write!(f, "not a regular file ({kind}); only regular files can be mapped")
+                write!(
+                    f,
+                    "not a regular file ({kind}); only regular files can be mapped"
+                )
             }
             Error::Locked {
                 exclusive,
@@ -487,13 +490,17 @@ impl fmt::Display for Error {
                 ..
             } => {
                 let who = match (*exclusive, *action) {
-                    (true, "append to") => "another appender (in this process or another) is appending",
+                    (true, "append to") => {
+                        "another appender (in this process or another) is appending"
+                    }
                     (true, _) => {
                         "the file is mapped elsewhere (another map or process holds a lock); \
                          every other map of it must be closed first"
                     }
                     (false, "read the header of") => "another process is rewriting the header",
-                    (false, _) => "another process holds it exclusively (replacing it or moving its data)",
+                    (false, _) => {
+                        "another process holds it exclusively (replacing it or moving its data)"
+                    }
                 };
                 write!(f, "cannot {action} the file: {who}")?;
                 match waited {
@@ -505,7 +512,10 @@ impl fmt::Display for Error {
                 let shape = Dims(shape);
                 match reason {
                     ShapeProblem::SeveralInferred => {
-                        write!(f, "shape {shape} has more than one -1; at most one length can be inferred")
+                        write!(
+                            f,
+                            "shape {shape} has more than one -1; at most one length can be inferred"
+                        )
                     }
                     ShapeProblem::Negative { axis } => write!(
                         f,
@@ -606,7 +616,9 @@ impl fmt::Display for Error {
                  writing it would change input not yet read (use the in-place operations, or another output file)",
                 output.start, output.end, input.start, input.end
             ),
-            Error::ElementRange { start, end, len, .. } => write!(
+            Error::ElementRange {
+                start, end, len, ..
+            } => write!(
                 f,
                 "element range {start}..{end} lies outside the array of {len} elements"
             ),

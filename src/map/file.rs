@@ -13,11 +13,11 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::lock::{self, interop, Kind, Role};
+use super::lock::{self, Kind, Role, interop};
 use crate::error::Error;
 
 /// Which file: device and inode (Unix), volume serial and file index (Windows).
@@ -93,13 +93,13 @@ mod win {
     }
 
     #[link(name = "kernel32")]
-    extern "system" {
+    unsafe extern "system" {
         fn GetFileInformationByHandle(file: *mut c_void, info: *mut ByHandleFileInformation)
-            -> i32;
+        -> i32;
     }
 
     #[link(name = "kernel32")]
-    extern "system" {
+    unsafe extern "system" {
         fn MoveFileExW(from: *const u16, to: *const u16, flags: u32) -> i32;
     }
 
@@ -343,20 +343,20 @@ pub(crate) fn open_locked(
         // exclusively: if that happened between our open and our lock, we hold the old,
         // unlinked file. Open again (a bounded number of times).
         tries += 1;
-        if let Some(now) = identity_of_path(path) {
-            if now.ok() != Some(id) {
-                // Replaced between our open and our lock: open again, 16 times at least
-                // and for as long as we may wait; then say so rather than map a stale file.
-                if tries < 16 || lock::left(deadline).is_some_and(|d| !d.is_zero()) {
-                    continue;
-                }
-                return Err(locked(
-                    path,
-                    "open (it was replaced while being opened)",
-                    false,
-                    wait,
-                ));
+        if let Some(now) = identity_of_path(path)
+            && now.ok() != Some(id)
+        {
+            // Replaced between our open and our lock: open again, 16 times at least
+            // and for as long as we may wait; then say so rather than map a stale file.
+            if tries < 16 || lock::left(deadline).is_some_and(|d| !d.is_zero()) {
+                continue;
             }
+            return Err(locked(
+                path,
+                "open (it was replaced while being opened)",
+                false,
+                wait,
+            ));
         }
         let file_len = file
             .metadata()
@@ -447,7 +447,7 @@ fn open_to_replace(
         let f = match open_regular(target, &oo, "open for reading and writing") {
             Ok(f) => f,
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                return Ok(None)
+                return Ok(None);
             }
             Err(e) => return Err(e),
         };
@@ -534,7 +534,7 @@ pub(crate) fn stage_aside(
                             "create (a new file is built in the file's directory and renamed into \
                              place, so the directory must be writable)",
                             e,
-                        ))
+                        ));
                     }
                     Err(e) => return Err(Error::io(path, "create", e)),
                 }

@@ -32,9 +32,9 @@ use bytemuck::Pod;
 use memmap2::{MmapMut, MmapOptions};
 use ndarray::{ArrayBase, Axis, Data, Dimension};
 
-use super::file::{self, write_all_at, PendingSync};
-use super::lock::{self, Kind, Role};
 use super::MmapArrayMut;
+use super::file::{self, PendingSync, write_all_at};
+use super::lock::{self, Kind, Role};
 use crate::bytes;
 use crate::element::type_name;
 use crate::error::{Error, GrowProblem};
@@ -423,7 +423,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
                 None => {
                     return self
                         .move_npy(header, dim, published_end, data)
-                        .map(|()| Extended::Moved)
+                        .map(|()| Extended::Moved);
                 }
             },
         };
@@ -760,8 +760,8 @@ fn copy_range(
 // directory, which nothing else truncates or modifies while they are mapped.
 #[allow(clippy::undocumented_unsafe_blocks)]
 mod tests {
-    use crate::{create_array, mmap_array, Error, GrowProblem, MapOptions, Order};
-    use ndarray::{arr1, arr2, Array2};
+    use crate::{Error, GrowProblem, MapOptions, Order, create_array, mmap_array};
+    use ndarray::{Array2, arr1, arr2};
     use std::io::Write;
 
     #[test]

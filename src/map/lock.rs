@@ -279,7 +279,7 @@ mod sys {
     const ERROR_IO_PENDING: i32 = 997;
 
     #[link(name = "kernel32")]
-    extern "system" {
+    unsafe extern "system" {
         fn LockFileEx(
             file: *mut c_void,
             flags: u32,

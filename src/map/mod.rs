@@ -27,8 +27,8 @@ pub(crate) mod pager;
 pub(crate) mod registry;
 
 pub use npy::{create_npy, open_npy, open_npy_mut, write_npy};
-use options::{check_align, create_shape, Region};
 pub use options::{Advice, MapOptions};
+use options::{Region, check_align, create_shape};
 use owner::Inner;
 pub use owner::{MmapArray, MmapArrayMut};
 

@@ -5,14 +5,14 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::file::{self, open_regular, Mode, PendingSync};
+use super::file::{self, Mode, PendingSync, open_regular};
 use super::grow::HEADER_WAIT;
 use super::lock::{self, Kind};
-use super::{create_shape, Inner, MapOptions, MmapArray, MmapArrayMut, Region};
+use super::{Inner, MapOptions, MmapArray, MmapArrayMut, Region, create_shape};
 use crate::bytes;
 use crate::element::Element;
 use crate::error::Error;
-use crate::npy::{NpyHeader, NpyProblem, MAX_HEADER_BYTES};
+use crate::npy::{MAX_HEADER_BYTES, NpyHeader, NpyProblem};
 use crate::shape::{Order, ShapeArg};
 
 /// Reads at most [`MAX_HEADER_BYTES`] (and at most `avail`) bytes at `offset`, under the
@@ -44,11 +44,12 @@ fn read_prefix(
     let mut read = f
         .seek(SeekFrom::Start(offset))
         .and_then(|_| f.take(limit.min(4096)).read_to_end(&mut buf));
-    if let (Ok(_), Some(total)) = (&read, header_total(&buf)) {
-        if total > buf.len() as u64 && buf.len() as u64 == limit.min(4096) {
-            let more = total.min(limit) - buf.len() as u64;
-            read = f.take(more).read_to_end(&mut buf);
-        }
+    if let (Ok(_), Some(total)) = (&read, header_total(&buf))
+        && total > buf.len() as u64
+        && buf.len() as u64 == limit.min(4096)
+    {
+        let more = total.min(limit) - buf.len() as u64;
+        read = f.take(more).read_to_end(&mut buf);
     }
     let read = read.map_err(|e| Error::io(path, "read the header of", e));
     let unlocked =

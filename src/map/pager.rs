@@ -214,6 +214,7 @@ impl InPager<'_> {
 impl OutPager<'_> {
     /// Starts writing bytes `lo..hi` back to the file without waiting
     /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)` on Linux; nothing elsewhere).
+    #[cfg_attr(not(target_os = "linux"), allow(clippy::needless_return))]
     pub(crate) fn start_writeback(&self, lo: usize, hi: usize) {
         if self.private || lo >= hi {
             return;

@@ -67,10 +67,10 @@ impl Drop for Registration {
         if self.key == 0 {
             return;
         }
-        if let Ok(mut live) = LIVE.lock() {
-            if let Some(i) = live.iter().position(|l| l.key == self.key) {
-                live.swap_remove(i);
-            }
+        if let Ok(mut live) = LIVE.lock()
+            && let Some(i) = live.iter().position(|l| l.key == self.key)
+        {
+            live.swap_remove(i);
         }
     }
 }

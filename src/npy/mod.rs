@@ -30,8 +30,8 @@ use crate::shape::Order;
 mod parse;
 mod write;
 
-use parse::parse;
 pub(crate) use parse::MAX_DIMS;
+use parse::parse;
 use write::{dict_text, growth_room, padded_header_len, prefix_len};
 
 /// The 6 bytes every `.npy` file starts with.
@@ -391,16 +391,26 @@ fn check_descr<T: Element>(descr: &str) -> Result<(), NpyProblem> {
         _ => (None, descr),
     };
     match code.as_bytes().first() {
-        Some(b'O') => return unsupported("it holds Python objects (pickles), which have no fixed layout"),
-        Some(b'S' | b'a' | b'U') => return unsupported("string dtypes are not numeric; convert the array in numpy first"),
+        Some(b'O') => {
+            return unsupported("it holds Python objects (pickles), which have no fixed layout");
+        }
+        Some(b'S' | b'a' | b'U') => {
+            return unsupported("string dtypes are not numeric; convert the array in numpy first");
+        }
         Some(b'V') => return unsupported("void and structured dtypes are records, not numbers"),
-        Some(b'M' | b'm') => return unsupported("datetime and timedelta arrays are not supported; save a.view('i8') from numpy to map them as i64"),
+        Some(b'M' | b'm') => {
+            return unsupported(
+                "datetime and timedelta arrays are not supported; save a.view('i8') from numpy to map them as i64",
+            );
+        }
         Some(b'b') if code == "b1" => {
             return if T::NAME == "u8" {
                 Ok(())
             } else {
-                unsupported("bool arrays map only as u8 (a bool must be 0 or 1, which a mapped view cannot guarantee)")
-            }
+                unsupported(
+                    "bool arrays map only as u8 (a bool must be 0 or 1, which a mapped view cannot guarantee)",
+                )
+            };
         }
         _ => {}
     }
@@ -691,11 +701,13 @@ mod tests {
         assert!(msg("<U3").contains("string"));
         assert!(msg("|V8").contains("structured"));
         assert!(msg("<M8[ns]").contains("datetime"));
-        assert!(h("|b1")
-            .check_element::<i8>()
-            .unwrap_err()
-            .to_string()
-            .contains("only as u8"));
+        assert!(
+            h("|b1")
+                .check_element::<i8>()
+                .unwrap_err()
+                .to_string()
+                .contains("only as u8")
+        );
         assert!(NpyHeader::new("'", &[1], Order::C).is_err());
     }
 

@@ -2,7 +2,7 @@
 //! reads it, within numpy's limits.
 
 use super::write::prefix_len;
-use super::{NpyHeader, NpyProblem, MAGIC, MAX_HEADER_LEN};
+use super::{MAGIC, MAX_HEADER_LEN, NpyHeader, NpyProblem};
 
 /// How deeply tuples and lists may nest in a header before it is rejected.
 const MAX_DEPTH: usize = 16;
@@ -137,10 +137,10 @@ impl Parser<'_> {
             }
             _ => return Err(self.err("a value")),
         };
-        if let Some(b) = self.peek() {
-            if b.is_ascii_alphanumeric() || b == b'_' {
-                return Err(self.err("a separator after the value"));
-            }
+        if let Some(b) = self.peek()
+            && (b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(self.err("a separator after the value"));
         }
         Ok(Spanned {
             value,
@@ -172,7 +172,7 @@ impl Parser<'_> {
                         "',' or ')'"
                     } else {
                         "',' or ']'"
-                    }))
+                    }));
                 }
             }
         }
@@ -257,12 +257,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
         .get(prefix..data_offset)
         .ok_or_else(|| truncated(data_offset))?;
     let utf8 = major == 3;
-    if utf8 {
-        if let Err(e) = std::str::from_utf8(text) {
-            return Err(NpyProblem::NotUtf8 {
-                at: (prefix + e.valid_up_to()) as u64,
-            });
-        }
+    if utf8 && let Err(e) = std::str::from_utf8(text) {
+        return Err(NpyProblem::NotUtf8 {
+            at: (prefix + e.valid_up_to()) as u64,
+        });
     }
     let mut p = Parser {
         text,
@@ -290,7 +288,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
             None => {
                 return Err(NpyProblem::UnexpectedKey {
                     key: decode(&key, utf8),
-                })
+                });
             }
         };
         let seen = match key {
@@ -308,14 +306,14 @@ pub(super) fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
                 return Err(NpyProblem::UnsupportedDtype {
                     descr: found(),
                     reason: "structured dtypes (records with named fields) cannot be mapped as one numeric type",
-                })
+                });
             }
             ("descr", _) => {
                 return Err(NpyProblem::BadValue {
                     key,
                     found: found(),
                     expected: "a dtype string such as '<f4'",
-                })
+                });
             }
             ("fortran_order", Value::Bool(b)) => fortran_order = Some(b),
             ("fortran_order", _) => {
@@ -323,7 +321,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
                     key,
                     found: found(),
                     expected: "True or False",
-                })
+                });
             }
             (_, Value::Tuple(items)) => {
                 let mut dims = Vec::with_capacity(items.len());
@@ -340,7 +338,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
                                 key,
                                 found: found(),
                                 expected: "a tuple of integers such as (3, 4)",
-                            })
+                            });
                         }
                     }
                 }
@@ -351,7 +349,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
                     key,
                     found: found(),
                     expected: "a tuple of integers such as (3, 4)",
-                })
+                });
             }
         }
         p.skip_ws();
@@ -371,7 +369,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<NpyHeader, NpyProblem> {
         (_, None, _) => {
             return Err(NpyProblem::MissingKey {
                 key: "fortran_order",
-            })
+            });
         }
         (_, _, None) => return Err(NpyProblem::MissingKey { key: "shape" }),
     };

@@ -7,18 +7,18 @@ use ndarray::{ArrayViewD, ArrayViewMutD};
 use crate::error::Error;
 use crate::map::pager::{InPager, OutPager};
 
-use super::operand::{check_aliasing, Operand};
-use super::options::{Progress, StreamOptions, PARALLEL_MIN_BYTES};
-use super::plan::{same_order, slice_view, InStream, OutStream, Plan};
+use super::operand::{Operand, check_aliasing};
+use super::options::{PARALLEL_MIN_BYTES, Progress, StreamOptions};
+use super::plan::{InStream, OutStream, Plan, same_order, slice_view};
 
 pub(super) fn report(opts: &mut StreamOptions<'_>, done: u64, total: u64) -> Result<(), Error> {
     if let Some(f) = opts.progress.as_mut() {
         // A cancel after the last chunk comes too late to cancel anything: the work is
         // done, and the result stands.
-        if let ControlFlow::Break(()) = f(Progress { done, total }) {
-            if done < total {
-                return Err(Error::Cancelled { done, total });
-            }
+        if let ControlFlow::Break(()) = f(Progress { done, total })
+            && done < total
+        {
+            return Err(Error::Cancelled { done, total });
         }
     }
     Ok(())
@@ -136,10 +136,8 @@ where
     let c_in_order = same_order(&shape, &cstrides, &cstrides);
     let mut c_stream = OutStream::new(cpager, c_in_order);
     let c_base = c_stream.as_ref().map_or(0, |s| s.pager.addr());
-    if in_place {
-        if let Some(s) = &c_stream {
-            s.pager.sequential();
-        }
+    if in_place && let Some(s) = &c_stream {
+        s.pager.sequential();
     }
 
     let mut done_elems = 0usize;

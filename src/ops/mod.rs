@@ -67,5 +67,5 @@ mod reduce;
 pub use elementwise::*;
 pub use numeric::Numeric;
 pub use operand::{Sink, Source};
-pub use options::{Progress, StreamOptions, DEFAULT_CHUNK_BYTES};
+pub use options::{DEFAULT_CHUNK_BYTES, Progress, StreamOptions};
 pub use reduce::*;

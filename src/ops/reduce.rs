@@ -6,10 +6,10 @@ use crate::error::Error;
 use crate::map::pager::InPager;
 
 use super::engine::report;
-use super::numeric::{fold8, Numeric};
+use super::numeric::{Numeric, fold8};
 use super::operand::Source;
 use super::options::StreamOptions;
-use super::plan::{slice_view, InStream, Plan};
+use super::plan::{InStream, Plan, slice_view};
 
 // ---------------------------------------------------------------------------------------
 // Reductions.

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use ndarray::{ArrayD, IxDyn};
 use ndarray_mmap::{
-    open_npy, open_npy_mut, Element, Error, MapOptions, NpyHeader, NpyProblem, Order,
+    Element, Error, MapOptions, NpyHeader, NpyProblem, Order, open_npy, open_npy_mut,
 };
 
 fn python() -> String {
@@ -70,13 +70,13 @@ fn run_python(script: &str, args: &[&Path]) -> String {
 /// `(arange(n, int64) * 37 - 11).astype(dt)` (wrapping) for integers,
 /// `arange(n, float64) * 0.25 - 3` for floats.
 trait Gen: Element + std::fmt::Debug + PartialEq {
-    fn gen(k: usize) -> Self;
+    fn make(k: usize) -> Self;
 }
 
 macro_rules! gen_int {
     ($($t:ty),*) => {$(
         impl Gen for $t {
-            fn gen(k: usize) -> Self {
+            fn make(k: usize) -> Self {
                 (k as i64).wrapping_mul(37).wrapping_sub(11) as $t
             }
         }
@@ -85,20 +85,20 @@ macro_rules! gen_int {
 gen_int!(i8, i16, i32, i64, u8, u16, u32, u64);
 
 impl Gen for f32 {
-    fn gen(k: usize) -> Self {
+    fn make(k: usize) -> Self {
         (k as f64 * 0.25 - 3.0) as f32
     }
 }
 
 impl Gen for f64 {
-    fn gen(k: usize) -> Self {
+    fn make(k: usize) -> Self {
         k as f64 * 0.25 - 3.0
     }
 }
 
 fn expected<T: Gen>(shape: &[usize]) -> ArrayD<T> {
     let n = shape.iter().product();
-    ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(T::gen).collect()).unwrap()
+    ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(T::make).collect()).unwrap()
 }
 
 /// Calls `$f::<T>($args)` with `T` chosen by a numpy type code.
@@ -475,7 +475,7 @@ fn readme_round_trip() {
 /// numpy writes an F-contiguous array), any other layout, 0-d and empty.
 #[test]
 fn write_npy_writes_what_numpy_loads() {
-    use ndarray::{s, Array2, Array3, ShapeBuilder};
+    use ndarray::{Array2, Array3, ShapeBuilder, s};
     if !numpy_available("write_npy_writes_what_numpy_loads") {
         return;
     }
@@ -484,11 +484,31 @@ fn write_npy_writes_what_numpy_loads() {
     let f = Array3::from_shape_fn((2, 3, 4).f(), |(i, j, k)| (i * 100 + j * 10 + k) as i32);
     type Write<'a> = Box<dyn Fn(&Path) -> Result<(), Error> + 'a>;
     let cases: Vec<(&str, Write, &str)> = vec![
-        ("c.npy", Box::new(|p| ndarray_mmap::write_npy(p, &c)), "a = np.load(p); assert not np.isfortran(a) and (a == np.arange(4) + 10 * np.arange(3)[:, None]).all()"),
-        ("f.npy", Box::new(|p| ndarray_mmap::write_npy(p, &f)), "a = np.load(p); assert np.isfortran(a) and a.shape == (2, 3, 4) and a[1, 2, 3] == 123 and a[0, 1, 2] == 12"),
-        ("v.npy", Box::new(|p| ndarray_mmap::write_npy(p, &c.slice(s![..;2, ..;-1]))), "a = np.load(p); assert a.tolist() == [[3.0, 2.0, 1.0, 0.0], [23.0, 22.0, 21.0, 20.0]]"),
-        ("z.npy", Box::new(|p| ndarray_mmap::write_npy(p, &ndarray::arr0(7u16))), "a = np.load(p); assert a.shape == () and a == 7"),
-        ("e.npy", Box::new(|p| ndarray_mmap::write_npy(p, &Array2::<f32>::zeros((0, 3)))), "a = np.load(p); assert a.shape == (0, 3) and a.dtype == np.float32"),
+        (
+            "c.npy",
+            Box::new(|p| ndarray_mmap::write_npy(p, &c)),
+            "a = np.load(p); assert not np.isfortran(a) and (a == np.arange(4) + 10 * np.arange(3)[:, None]).all()",
+        ),
+        (
+            "f.npy",
+            Box::new(|p| ndarray_mmap::write_npy(p, &f)),
+            "a = np.load(p); assert np.isfortran(a) and a.shape == (2, 3, 4) and a[1, 2, 3] == 123 and a[0, 1, 2] == 12",
+        ),
+        (
+            "v.npy",
+            Box::new(|p| ndarray_mmap::write_npy(p, &c.slice(s![..;2, ..;-1]))),
+            "a = np.load(p); assert a.tolist() == [[3.0, 2.0, 1.0, 0.0], [23.0, 22.0, 21.0, 20.0]]",
+        ),
+        (
+            "z.npy",
+            Box::new(|p| ndarray_mmap::write_npy(p, &ndarray::arr0(7u16))),
+            "a = np.load(p); assert a.shape == () and a == 7",
+        ),
+        (
+            "e.npy",
+            Box::new(|p| ndarray_mmap::write_npy(p, &Array2::<f32>::zeros((0, 3)))),
+            "a = np.load(p); assert a.shape == (0, 3) and a.dtype == np.float32",
+        ),
     ];
     for (name, write, check) in cases {
         let path = tmp.path().join(name);

@@ -5,19 +5,23 @@
 // SAFETY (for every unsafe block in the module): see the module.
 #![allow(clippy::undocumented_unsafe_blocks)]
 
-mod common;
+use crate::common;
 
 #[cfg(unix)]
 #[path = "unix/full_disk.rs"]
 mod unix;
 
 #[cfg(unix)]
-fn main() {
-    unix::main();
+pub(crate) fn suite() -> common::Suite {
+    unix::suite()
 }
 
 #[cfg(not(unix))]
-fn main() {
-    common::skip("full_disk", "the tests mount a small tmpfs (Unix only)");
-    common::main(&[], &[]);
+pub(crate) fn suite() -> common::Suite {
+    common::suite(
+        &[("full_disk_unix_only", || {
+            common::skip("full_disk", "the tests mount a small tmpfs (Unix only)")
+        })],
+        &[],
+    )
 }

@@ -5,13 +5,13 @@ use crate::common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::{skip, Tmpfs};
-use ndarray_mmap::{create_array, create_npy, mmap_array_mut, open_npy, Error, MapOptions};
+use common::{Tmpfs, skip};
+use ndarray_mmap::{Error, MapOptions, create_array, create_npy, mmap_array_mut, open_npy};
 
 const MIB: usize = 1 << 20;
 
-pub(crate) fn main() {
-    common::main(
+pub(crate) fn suite() -> common::Suite {
+    common::suite(
         &[
             (
                 "create_on_a_full_disk_fails_and_leaves_nothing",
@@ -32,7 +32,7 @@ pub(crate) fn main() {
             ("npy_create_and_grow_on_a_full_disk", npy_full_disk),
         ],
         &[],
-    );
+    )
 }
 
 /// A fresh 4 MiB tmpfs, or `None` after printing why not.

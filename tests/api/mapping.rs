@@ -3,9 +3,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ndarray::{arr2, Ix1, Ix2, IxDyn};
+use ndarray::{Ix1, Ix2, IxDyn, arr2};
 use ndarray_mmap::{
-    create_array, mmap_array, mmap_array_mut, Error, MapOptions, Order, ShapeProblem,
+    Error, MapOptions, Order, ShapeProblem, create_array, mmap_array, mmap_array_mut,
 };
 
 fn tmp() -> tempfile::TempDir {
@@ -634,7 +634,7 @@ fn shapes_of_usize_tuples_and_literals() {
 #[test]
 fn typed_owners_and_ndarrays_order() {
     use ndarray::{Ix1, Ix2, Order};
-    use ndarray_mmap::{write_npy, MmapArray, MmapArrayMut};
+    use ndarray_mmap::{MmapArray, MmapArrayMut, write_npy};
     let dir = tmp();
     let p = |name: &str| dir.path().join(name);
     let a = unsafe { create_array::<f32>(p("a.f32"), [1000usize, 24]) }.unwrap();

@@ -10,16 +10,16 @@
 // one exception (a foreign lock holder) never writes.
 #![allow(clippy::undocumented_unsafe_blocks)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{child, spawn_until, tell_parent, wait_for_parent, within};
-use ndarray::{arr1, Array2};
+use ndarray::{Array2, arr1};
 use ndarray_mmap::{Error, MapOptions, MmapArrayMut};
 
-fn main() {
+pub(crate) fn suite() -> common::Suite {
     #[cfg_attr(not(unix), allow(unused_mut))]
     let mut tests: Vec<common::Test> = vec![
         ("two_appenders_race_npy", || two_appenders_race("npy")),
@@ -78,7 +78,7 @@ fn main() {
         "a_moved_npy_never_replaces_what_its_path_names_now",
         move_after_rename,
     ));
-    common::main(
+    common::suite(
         &tests,
         &[
             ("append", child_append),
@@ -92,7 +92,7 @@ fn main() {
             #[cfg(unix)]
             ("rlimit_grow", child_rlimit_grow),
         ],
-    );
+    )
 }
 
 fn row(k: usize) -> [i64; 2] {
@@ -337,7 +337,9 @@ fn sigkill_appender(kind: &str) {
             Err(e) => panic!("round {round}: the log does not open after a kill: {e}"),
         }
     }
-    println!("{kind}: {kills} kills survived, {last} rows at the end, {partial} ended in a partial raw row");
+    println!(
+        "{kind}: {kills} kills survived, {last} rows at the end, {partial} ended in a partial raw row"
+    );
     if kind == "npy" {
         common::numpy_check(
             &path,

@@ -4,17 +4,17 @@
 // directories; only the test's own processes, which use this crate's locks, touch them.
 #![allow(clippy::undocumented_unsafe_blocks)]
 
-mod common;
+use crate::common;
 
 use std::io::BufRead;
 use std::path::Path;
 
 use common::{child, spawn_until, tell_parent, wait_for_parent, within};
-use ndarray::{arr1, Array2};
-use ndarray_mmap::{create_array, mmap_array, mmap_array_mut, Error};
+use ndarray::{Array2, arr1};
+use ndarray_mmap::{Error, create_array, mmap_array, mmap_array_mut};
 
-fn main() {
-    common::main(
+pub(crate) fn suite() -> common::Suite {
+    common::suite(
         &[
             (
                 "a_childs_writes_reach_our_live_view",
@@ -39,7 +39,7 @@ fn main() {
             ("hold", child_hold),
             ("write_then_hang", child_write_then_hang),
         ],
-    );
+    )
 }
 
 fn value(i: usize) -> f64 {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use ndarray_mmap::{
-    create_npy, open_npy, open_npy_mut, Error, MapOptions, NpyHeader, NpyProblem, Order,
+    Error, MapOptions, NpyHeader, NpyProblem, Order, create_npy, open_npy, open_npy_mut,
 };
 
 fn npy_problem(e: Error) -> NpyProblem {
@@ -305,12 +305,14 @@ fn create_npy_checks_before_touching_the_file() {
             ..
         })
     ));
-    assert!(unsafe {
-        MapOptions::new()
-            .create_new(true)
-            .create_npy::<f32>(&path, [1])
-    }
-    .is_err());
+    assert!(
+        unsafe {
+            MapOptions::new()
+                .create_new(true)
+                .create_npy::<f32>(&path, [1])
+        }
+        .is_err()
+    );
     // a mapped file cannot be recreated under its maps
     let other = tmp.path().join("mapped.npy");
     let _m = unsafe { create_npy::<u8>(&other, [3]) }.unwrap();

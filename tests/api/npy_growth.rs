@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use ndarray::{arr1, arr2, Array2};
-use ndarray_mmap::{create_npy, open_npy, Error, GrowProblem, MapOptions, NpyHeader, Order};
+use ndarray::{Array2, arr1, arr2};
+use ndarray_mmap::{Error, GrowProblem, MapOptions, NpyHeader, Order, create_npy, open_npy};
 
 /// numpy's view of the file, as `shape|fortran|sum`, or `None` (after saying so on
 /// stderr, uncaptured) when python3 with numpy is not installed.

@@ -1,7 +1,7 @@
-//! A small test runner for test files that re-invoke themselves as child processes
-//! (`harness = false`): `--child NAME ARGS..` runs a helper instead of the tests, so no
-//! test exists only to be called by another. Unlike libtest it never captures output, so
-//! a skip message always reaches the terminal.
+//! A small test runner for the process-level tests, which re-invoke their own binary as
+//! child processes (`harness = false`): `--child NAME ARGS..` runs a helper instead of
+//! the tests, so no test exists only to be called by another. Unlike libtest it never
+//! captures output, so a skip message always reaches the terminal.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -13,10 +13,24 @@ pub type Test = (&'static str, fn());
 /// A child helper: a name and a function given the remaining arguments.
 pub type Helper = (&'static str, fn(&[String]));
 
+/// One file's tests and child helpers.
+pub type Suite = (Vec<Test>, Vec<Helper>);
+
+/// Collects a file's tests and helpers (its `suite()` returns this).
+pub fn suite(tests: &[Test], helpers: &[Helper]) -> Suite {
+    (tests.to_vec(), helpers.to_vec())
+}
+
 /// Runs the helper named after `--child`, or else every test whose name contains the
 /// first free argument (libtest-style flags are accepted and ignored).
 pub fn main(tests: &[Test], helpers: &[Helper]) {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    for (i, (name, _)) in helpers.iter().enumerate() {
+        assert!(
+            helpers[..i].iter().all(|(n, _)| n != name),
+            "two child helpers are named {name}"
+        );
+    }
     if args.first().map(String::as_str) == Some("--child") {
         let name = &args[1];
         let (_, f) = helpers

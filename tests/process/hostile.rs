@@ -7,22 +7,26 @@
 // SAFETY (for every unsafe block in the module): see the module.
 #![allow(clippy::undocumented_unsafe_blocks)]
 
-mod common;
+use crate::common;
 
 #[cfg(unix)]
 #[path = "unix/hostile.rs"]
 mod unix;
 
 #[cfg(unix)]
-fn main() {
-    unix::main();
+pub(crate) fn suite() -> common::Suite {
+    unix::suite()
 }
 
 #[cfg(not(unix))]
-fn main() {
-    common::skip(
-        "hostile",
-        "the table builds FIFOs, devices, chmod/chattr and uid-dropped inputs (Unix only)",
-    );
-    common::main(&[], &[]);
+pub(crate) fn suite() -> common::Suite {
+    common::suite(
+        &[("hostile_unix_only", || {
+            common::skip(
+                "hostile",
+                "the table builds FIFOs, devices, chmod/chattr and uid-dropped inputs (Unix only)",
+            )
+        })],
+        &[],
+    )
 }

@@ -4,15 +4,15 @@
 use crate::common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 
-use common::{child, skip, spawn_until, tell_parent, wait_for_parent, Tmpfs};
+use common::{Tmpfs, child, skip, spawn_until, tell_parent, wait_for_parent};
 use ndarray_mmap::{Error, MapOptions};
 
-pub(crate) fn main() {
-    common::main(
+pub(crate) fn suite() -> common::Suite {
+    common::suite(
         &[
             ("every_hostile_case_against_every_constructor", table),
             (
@@ -24,7 +24,7 @@ pub(crate) fn main() {
             ("truncate_and_hold", child_truncate_and_hold),
             ("try", child_try),
         ],
-    );
+    )
 }
 
 /// The constructors: raw files, then `.npy` files.
@@ -160,161 +160,479 @@ fn cases() -> Vec<Case> {
     let bytes = |n: usize| (0..n).map(|i| i as u8 ^ 0x5a).collect::<Vec<u8>>();
     let max = isize::MAX;
     vec![
-        case("nonexistent path", Input::Missing, o(), &[-1], OPENS,
-             &["cannot open for", "No such file or directory"]),
-        case("parent directory missing", Input::MissingParent, o(), &[4], ALL,
-             &["No such file or directory"]),
+        case(
+            "nonexistent path",
+            Input::Missing,
+            o(),
+            &[-1],
+            OPENS,
+            &["cannot open for", "No such file or directory"],
+        ),
+        case(
+            "parent directory missing",
+            Input::MissingParent,
+            o(),
+            &[4],
+            ALL,
+            &["No such file or directory"],
+        ),
         case("a directory", Input::Dir, o(), &[4], ALL, &["directory"]),
-        case("a FIFO", Input::Fifo, o(), &[4], ALL, &["not a regular file (a FIFO)"]),
-        case("/dev/null", Input::DevNull, o(), &[4], ALL,
-             &["not a regular file (a character device)"]),
-        case("empty file, explicit shape", Input::File(vec![]), o(), &[4], RAW_OPENS,
-             &["shape [4] of f32 needs 16 bytes but 0 bytes are available"]),
-        case("file shorter than the shape", Input::File(bytes(12)), o(), &[2, 2], RAW_OPENS,
-             &["shape [2, 2] of f32 needs 16 bytes but 12 bytes are available"]),
-        case("length not a whole number of elements", Input::File(bytes(10)), o(), &[-1],
-             RAW_OPENS, &["10 bytes is not a whole number of f32 (4 bytes each)"]),
-        case("length not a whole number of rows", Input::File(bytes(40)), o(), &[-1, 3],
-             RAW_OPENS, &["40 bytes is not a whole number of rows of 3 f32 (12 bytes each)"]),
-        case("len not a whole number of elements", Input::File(bytes(40)), o().len(6), &[-1],
-             RAW_OPENS, &["6 bytes is not a whole number of f32 (4 bytes each)"]),
-        case("misaligned offset", Input::File(bytes(18)), o().offset(2), &[4], &[Open, OpenMut, OpenCopy, Create],
-             &["offset 2 is not a multiple of the alignment of f32 (4 bytes)"]),
-        case("offset past the end", Input::File(bytes(16)), o().offset(32), &[-1], OPENS,
-             &["offset 32 lies past the end of the file (16 bytes)"]),
-        case("len past the end", Input::File(bytes(16)), o().offset(4).len(16), &[-1], OPENS,
-             &["bytes 4..20 lie past the end of the file (16 bytes)"]),
-        case("offset + len overflowing u64", Input::File(bytes(16)), o().offset(8).len(u64::MAX),
-             &[-1], OPENS, &["bytes 8..18446744073709551615 lie past the end of the file (16 bytes)"]),
-        case("huge offset", Input::File(bytes(16)), o().offset(u64::MAX - 3), &[-1], OPENS,
-             &["offset 18446744073709551612 lies past the end of the file (16 bytes)"]),
-        case("offset + shape overflowing u64", Input::File(bytes(16)), o().offset(u64::MAX - 3),
-             &[4], &[Create], &["shape [4] of f32 is too large"]),
-        case("two -1s", Input::File(bytes(16)), o(), &[-1, -1], SHAPED,
-             &["shape [-1, -1] has more than one -1"]),
-        case("negative dimension", Input::File(bytes(16)), o(), &[3, -2], SHAPED,
-             &["shape [3, -2]: dimension 1 is -2"]),
-        case("-1 beside a zero", Input::File(bytes(16)), o(), &[0, -1], RAW_OPENS,
-             &["shape [0, -1]: dimension 1 (-1) cannot be inferred because the other dimensions multiply to 0"]),
-        case("-1 when creating", Input::File(bytes(16)), o(), &[-1, 2], &[Create, CreateNpy],
-             &["shape [-1, 2]: dimension 0 is -1, but a new array needs every length given"]),
-        case("element count overflowing usize", Input::File(bytes(16)), o(), &[max, max], SHAPED,
-             &["shape [9223372036854775807, 9223372036854775807] of f32 is too large"]),
-        case("byte count overflowing isize", Input::File(bytes(16)), o(), &[max / 2], SHAPED,
-             &["shape [4611686018427387903] of f32 is too large"]),
-        case("row product overflowing beside a -1", Input::File(bytes(16)), o(), &[-1, max, 4],
-             RAW_OPENS, &["shape [-1, 9223372036854775807, 4] of f32 is too large"]),
-        case("read-only filesystem", Input::ReadOnlyFs(bytes(16)), o(), &[4], WRITERS,
-             &["Read-only file system"]),
-        case("read-only file (mode 0444)", Input::ReadOnlyMode(bytes(16)), o(), &[4], WRITERS,
-             &["Permission denied"]),
-        case("immutable file (chattr +i)", Input::Immutable(bytes(16)), o(), &[4], WRITERS,
-             &["Operation not permitted"]),
-        case("locked and truncated by a resizing process", Input::HeldByResizer(bytes(16), 8),
-             o(), &[4], ALL, &["lock"]),
-
+        case(
+            "a FIFO",
+            Input::Fifo,
+            o(),
+            &[4],
+            ALL,
+            &["not a regular file (a FIFO)"],
+        ),
+        case(
+            "/dev/null",
+            Input::DevNull,
+            o(),
+            &[4],
+            ALL,
+            &["not a regular file (a character device)"],
+        ),
+        case(
+            "empty file, explicit shape",
+            Input::File(vec![]),
+            o(),
+            &[4],
+            RAW_OPENS,
+            &["shape [4] of f32 needs 16 bytes but 0 bytes are available"],
+        ),
+        case(
+            "file shorter than the shape",
+            Input::File(bytes(12)),
+            o(),
+            &[2, 2],
+            RAW_OPENS,
+            &["shape [2, 2] of f32 needs 16 bytes but 12 bytes are available"],
+        ),
+        case(
+            "length not a whole number of elements",
+            Input::File(bytes(10)),
+            o(),
+            &[-1],
+            RAW_OPENS,
+            &["10 bytes is not a whole number of f32 (4 bytes each)"],
+        ),
+        case(
+            "length not a whole number of rows",
+            Input::File(bytes(40)),
+            o(),
+            &[-1, 3],
+            RAW_OPENS,
+            &["40 bytes is not a whole number of rows of 3 f32 (12 bytes each)"],
+        ),
+        case(
+            "len not a whole number of elements",
+            Input::File(bytes(40)),
+            o().len(6),
+            &[-1],
+            RAW_OPENS,
+            &["6 bytes is not a whole number of f32 (4 bytes each)"],
+        ),
+        case(
+            "misaligned offset",
+            Input::File(bytes(18)),
+            o().offset(2),
+            &[4],
+            &[Open, OpenMut, OpenCopy, Create],
+            &["offset 2 is not a multiple of the alignment of f32 (4 bytes)"],
+        ),
+        case(
+            "offset past the end",
+            Input::File(bytes(16)),
+            o().offset(32),
+            &[-1],
+            OPENS,
+            &["offset 32 lies past the end of the file (16 bytes)"],
+        ),
+        case(
+            "len past the end",
+            Input::File(bytes(16)),
+            o().offset(4).len(16),
+            &[-1],
+            OPENS,
+            &["bytes 4..20 lie past the end of the file (16 bytes)"],
+        ),
+        case(
+            "offset + len overflowing u64",
+            Input::File(bytes(16)),
+            o().offset(8).len(u64::MAX),
+            &[-1],
+            OPENS,
+            &["bytes 8..18446744073709551615 lie past the end of the file (16 bytes)"],
+        ),
+        case(
+            "huge offset",
+            Input::File(bytes(16)),
+            o().offset(u64::MAX - 3),
+            &[-1],
+            OPENS,
+            &["offset 18446744073709551612 lies past the end of the file (16 bytes)"],
+        ),
+        case(
+            "offset + shape overflowing u64",
+            Input::File(bytes(16)),
+            o().offset(u64::MAX - 3),
+            &[4],
+            &[Create],
+            &["shape [4] of f32 is too large"],
+        ),
+        case(
+            "two -1s",
+            Input::File(bytes(16)),
+            o(),
+            &[-1, -1],
+            SHAPED,
+            &["shape [-1, -1] has more than one -1"],
+        ),
+        case(
+            "negative dimension",
+            Input::File(bytes(16)),
+            o(),
+            &[3, -2],
+            SHAPED,
+            &["shape [3, -2]: dimension 1 is -2"],
+        ),
+        case(
+            "-1 beside a zero",
+            Input::File(bytes(16)),
+            o(),
+            &[0, -1],
+            RAW_OPENS,
+            &[
+                "shape [0, -1]: dimension 1 (-1) cannot be inferred because the other dimensions multiply to 0",
+            ],
+        ),
+        case(
+            "-1 when creating",
+            Input::File(bytes(16)),
+            o(),
+            &[-1, 2],
+            &[Create, CreateNpy],
+            &["shape [-1, 2]: dimension 0 is -1, but a new array needs every length given"],
+        ),
+        case(
+            "element count overflowing usize",
+            Input::File(bytes(16)),
+            o(),
+            &[max, max],
+            SHAPED,
+            &["shape [9223372036854775807, 9223372036854775807] of f32 is too large"],
+        ),
+        case(
+            "byte count overflowing isize",
+            Input::File(bytes(16)),
+            o(),
+            &[max / 2],
+            SHAPED,
+            &["shape [4611686018427387903] of f32 is too large"],
+        ),
+        case(
+            "row product overflowing beside a -1",
+            Input::File(bytes(16)),
+            o(),
+            &[-1, max, 4],
+            RAW_OPENS,
+            &["shape [-1, 9223372036854775807, 4] of f32 is too large"],
+        ),
+        case(
+            "read-only filesystem",
+            Input::ReadOnlyFs(bytes(16)),
+            o(),
+            &[4],
+            WRITERS,
+            &["Read-only file system"],
+        ),
+        case(
+            "read-only file (mode 0444)",
+            Input::ReadOnlyMode(bytes(16)),
+            o(),
+            &[4],
+            WRITERS,
+            &["Permission denied"],
+        ),
+        case(
+            "immutable file (chattr +i)",
+            Input::Immutable(bytes(16)),
+            o(),
+            &[4],
+            WRITERS,
+            &["Operation not permitted"],
+        ),
+        case(
+            "locked and truncated by a resizing process",
+            Input::HeldByResizer(bytes(16), 8),
+            o(),
+            &[4],
+            ALL,
+            &["lock"],
+        ),
         // .npy headers: every field missing, repeated, of the wrong type, with garbage.
-        npy_case("npy: empty file", vec![], &["the .npy header needs 8 bytes but the file has only 0"]),
-        npy_case("npy: wrong magic", npy_bytes(b"\x93NUMPZ", 1, &dict("'<f4'", "False", "(4,)"), 16),
-                 &["not a .npy file"]),
-        npy_case("npy: a zip file (.npz)", b"PK\x03\x04\x14\x00\x00\x00".to_vec(),
-                 &["not a .npy file: it starts with b\"PK\\x03\\x04"]),
-        npy_case("npy: cut inside the magic", b"\x93NUM".to_vec(),
-                 &["the .npy header needs 8 bytes but the file has only 4"]),
-        npy_case("npy: cut before the header length", b"\x93NUMPY\x01\x00\x76".to_vec(),
-                 &["needs", "but the file has only 9"]),
-        npy_case("npy: version 4.0", npy_bytes(MAGIC, 4, &dict("'<f4'", "False", "(4,)"), 16),
-                 &["unsupported .npy format version 4.0"]),
-        npy_case("npy: header length past EOF", {
-                     let mut b = npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(4,)"), 16);
-                     b[8..10].copy_from_slice(&1000u16.to_le_bytes());
-                     b
-                 }, &["the .npy header needs 1010 bytes but the file has only 144"]),
-        npy_case("npy: huge header length (2.0)", {
-                     let mut b = b"\x93NUMPY\x02\x00".to_vec();
-                     b.extend_from_slice(&u32::MAX.to_le_bytes());
-                     b.extend_from_slice(&[b' '; 100]);
-                     b
-                 }, &["the .npy header is 4294967295 bytes long, more than the 10000"]),
-        npy_case("npy: 3.0 header not UTF-8", {
-                     let mut b = npy_bytes(MAGIC, 3, &dict("'<f4'", "False", "(4,)"), 16);
-                     b[14] = 0xff;
-                     b
-                 }, &["not valid UTF-8"]),
-        npy_case("npy: descr missing", npy_text("{'fortran_order': False, 'shape': (4,), }", 16),
-                 &["has no 'descr' key"]),
-        npy_case("npy: fortran_order missing", npy_text("{'descr': '<f4', 'shape': (4,), }", 16),
-                 &["has no 'fortran_order' key"]),
-        npy_case("npy: shape missing", npy_text("{'descr': '<f4', 'fortran_order': False, }", 16),
-                 &["has no 'shape' key"]),
-        npy_case("npy: descr twice",
-                 npy_text("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", 16),
-                 &["has the key 'descr' more than once"]),
-        npy_case("npy: fortran_order twice",
-                 npy_text("{'descr': '<f4', 'fortran_order': False, 'fortran_order': True, 'shape': (4,), }", 16),
-                 &["has the key 'fortran_order' more than once"]),
-        npy_case("npy: shape twice",
-                 npy_text("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'shape': (2, 2), }", 16),
-                 &["has the key 'shape' more than once"]),
-        npy_case("npy: an extra key",
-                 npy_text("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'foo': 1, }", 16),
-                 &["unexpected key", "foo"]),
-        npy_case("npy: descr not a string", npy_bytes(MAGIC, 1, &dict("5", "False", "(4,)"), 16),
-                 &["'descr' is"]),
-        npy_case("npy: fortran_order a string", npy_bytes(MAGIC, 1, &dict("'<f4'", "'yes'", "(4,)"), 16),
-                 &["'fortran_order' is"]),
-        npy_case("npy: fortran_order an int", npy_bytes(MAGIC, 1, &dict("'<f4'", "1", "(4,)"), 16),
-                 &["'fortran_order' is"]),
-        npy_case("npy: fortran_order None", npy_bytes(MAGIC, 1, &dict("'<f4'", "None", "(4,)"), 16),
-                 &["not a valid dict literal: expected a value at byte 44"]),
-        npy_case("npy: shape a list", npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "[4]"), 16),
-                 &["'shape' is"]),
-        npy_case("npy: shape an int", npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "4"), 16),
-                 &["'shape' is"]),
-        npy_case("npy: shape a string", npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "'4'"), 16),
-                 &["'shape' is"]),
-        npy_case("npy: negative dimension", npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(-1,)"), 16),
-                 &["dimension 0 = -1"]),
-        npy_case("npy: dimension past u64", npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(2, 1180591620717411303424)"), 16),
-                 &["dimension 1 = 1180591620717411303424"]),
-        npy_case("npy: float dimension", npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(1.5,)"), 16),
-                 &["not a valid dict literal: expected ',' or ')' at byte 62"]),
-        npy_case("npy: shape product overflowing", npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(9223372036854775807, 4)"), 16),
-                 &["9223372036854775807", "too large"]),
-        npy_case("npy: unterminated dict", npy_text("{'descr': '<f4', 'fortran_order': False, 'shape': (4,)", 16),
-                 &["not a valid dict literal"]),
-        npy_case("npy: not a dict", npy_text("[1, 2, 3]", 16), &["not a valid dict literal"]),
-        npy_case("npy: unterminated string", npy_text("{'descr: '<f4', 'fortran_order': False, 'shape': (4,), }", 16),
-                 &["the .npy header"]),
-        npy_case("npy: descr garbage", npy_bytes(MAGIC, 1, &dict("'zz'", "False", "(4,)"), 16),
-                 &["'zz'"]),
-        npy_case("npy: descr empty", npy_bytes(MAGIC, 1, &dict("''", "False", "(4,)"), 16),
-                 &["''"]),
+        npy_case(
+            "npy: empty file",
+            vec![],
+            &["the .npy header needs 8 bytes but the file has only 0"],
+        ),
+        npy_case(
+            "npy: wrong magic",
+            npy_bytes(b"\x93NUMPZ", 1, &dict("'<f4'", "False", "(4,)"), 16),
+            &["not a .npy file"],
+        ),
+        npy_case(
+            "npy: a zip file (.npz)",
+            b"PK\x03\x04\x14\x00\x00\x00".to_vec(),
+            &["not a .npy file: it starts with b\"PK\\x03\\x04"],
+        ),
+        npy_case(
+            "npy: cut inside the magic",
+            b"\x93NUM".to_vec(),
+            &["the .npy header needs 8 bytes but the file has only 4"],
+        ),
+        npy_case(
+            "npy: cut before the header length",
+            b"\x93NUMPY\x01\x00\x76".to_vec(),
+            &["needs", "but the file has only 9"],
+        ),
+        npy_case(
+            "npy: version 4.0",
+            npy_bytes(MAGIC, 4, &dict("'<f4'", "False", "(4,)"), 16),
+            &["unsupported .npy format version 4.0"],
+        ),
+        npy_case(
+            "npy: header length past EOF",
+            {
+                let mut b = npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(4,)"), 16);
+                b[8..10].copy_from_slice(&1000u16.to_le_bytes());
+                b
+            },
+            &["the .npy header needs 1010 bytes but the file has only 144"],
+        ),
+        npy_case(
+            "npy: huge header length (2.0)",
+            {
+                let mut b = b"\x93NUMPY\x02\x00".to_vec();
+                b.extend_from_slice(&u32::MAX.to_le_bytes());
+                b.extend_from_slice(&[b' '; 100]);
+                b
+            },
+            &["the .npy header is 4294967295 bytes long, more than the 10000"],
+        ),
+        npy_case(
+            "npy: 3.0 header not UTF-8",
+            {
+                let mut b = npy_bytes(MAGIC, 3, &dict("'<f4'", "False", "(4,)"), 16);
+                b[14] = 0xff;
+                b
+            },
+            &["not valid UTF-8"],
+        ),
+        npy_case(
+            "npy: descr missing",
+            npy_text("{'fortran_order': False, 'shape': (4,), }", 16),
+            &["has no 'descr' key"],
+        ),
+        npy_case(
+            "npy: fortran_order missing",
+            npy_text("{'descr': '<f4', 'shape': (4,), }", 16),
+            &["has no 'fortran_order' key"],
+        ),
+        npy_case(
+            "npy: shape missing",
+            npy_text("{'descr': '<f4', 'fortran_order': False, }", 16),
+            &["has no 'shape' key"],
+        ),
+        npy_case(
+            "npy: descr twice",
+            npy_text(
+                "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (4,), }",
+                16,
+            ),
+            &["has the key 'descr' more than once"],
+        ),
+        npy_case(
+            "npy: fortran_order twice",
+            npy_text(
+                "{'descr': '<f4', 'fortran_order': False, 'fortran_order': True, 'shape': (4,), }",
+                16,
+            ),
+            &["has the key 'fortran_order' more than once"],
+        ),
+        npy_case(
+            "npy: shape twice",
+            npy_text(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'shape': (2, 2), }",
+                16,
+            ),
+            &["has the key 'shape' more than once"],
+        ),
+        npy_case(
+            "npy: an extra key",
+            npy_text(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'foo': 1, }",
+                16,
+            ),
+            &["unexpected key", "foo"],
+        ),
+        npy_case(
+            "npy: descr not a string",
+            npy_bytes(MAGIC, 1, &dict("5", "False", "(4,)"), 16),
+            &["'descr' is"],
+        ),
+        npy_case(
+            "npy: fortran_order a string",
+            npy_bytes(MAGIC, 1, &dict("'<f4'", "'yes'", "(4,)"), 16),
+            &["'fortran_order' is"],
+        ),
+        npy_case(
+            "npy: fortran_order an int",
+            npy_bytes(MAGIC, 1, &dict("'<f4'", "1", "(4,)"), 16),
+            &["'fortran_order' is"],
+        ),
+        npy_case(
+            "npy: fortran_order None",
+            npy_bytes(MAGIC, 1, &dict("'<f4'", "None", "(4,)"), 16),
+            &["not a valid dict literal: expected a value at byte 44"],
+        ),
+        npy_case(
+            "npy: shape a list",
+            npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "[4]"), 16),
+            &["'shape' is"],
+        ),
+        npy_case(
+            "npy: shape an int",
+            npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "4"), 16),
+            &["'shape' is"],
+        ),
+        npy_case(
+            "npy: shape a string",
+            npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "'4'"), 16),
+            &["'shape' is"],
+        ),
+        npy_case(
+            "npy: negative dimension",
+            npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(-1,)"), 16),
+            &["dimension 0 = -1"],
+        ),
+        npy_case(
+            "npy: dimension past u64",
+            npy_bytes(
+                MAGIC,
+                1,
+                &dict("'<f4'", "False", "(2, 1180591620717411303424)"),
+                16,
+            ),
+            &["dimension 1 = 1180591620717411303424"],
+        ),
+        npy_case(
+            "npy: float dimension",
+            npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(1.5,)"), 16),
+            &["not a valid dict literal: expected ',' or ')' at byte 62"],
+        ),
+        npy_case(
+            "npy: shape product overflowing",
+            npy_bytes(
+                MAGIC,
+                1,
+                &dict("'<f4'", "False", "(9223372036854775807, 4)"),
+                16,
+            ),
+            &["9223372036854775807", "too large"],
+        ),
+        npy_case(
+            "npy: unterminated dict",
+            npy_text("{'descr': '<f4', 'fortran_order': False, 'shape': (4,)", 16),
+            &["not a valid dict literal"],
+        ),
+        npy_case(
+            "npy: not a dict",
+            npy_text("[1, 2, 3]", 16),
+            &["not a valid dict literal"],
+        ),
+        npy_case(
+            "npy: unterminated string",
+            npy_text(
+                "{'descr: '<f4', 'fortran_order': False, 'shape': (4,), }",
+                16,
+            ),
+            &["the .npy header"],
+        ),
+        npy_case(
+            "npy: descr garbage",
+            npy_bytes(MAGIC, 1, &dict("'zz'", "False", "(4,)"), 16),
+            &["'zz'"],
+        ),
+        npy_case(
+            "npy: descr empty",
+            npy_bytes(MAGIC, 1, &dict("''", "False", "(4,)"), 16),
+            &["''"],
+        ),
         // descr mismatches: valid headers that are not f32 on this machine.
-        npy_case("npy: f64 data asked as f32", npy_bytes(MAGIC, 1, &dict("'<f8'", "False", "(2,)"), 16),
-                 &["dtype mismatch: the file holds '<f8' but f32"]),
-        npy_case("npy: i4 data asked as f32", npy_bytes(MAGIC, 1, &dict("'<i4'", "False", "(4,)"), 16),
-                 &["dtype mismatch: the file holds '<i4' but f32"]),
-        npy_case("npy: big-endian f32", npy_bytes(MAGIC, 1, &dict("'>f4'", "False", "(4,)"), 16),
-                 &["'>f4'", "byte order"]),
-        npy_case("npy: pickled objects", npy_bytes(MAGIC, 1, &dict("'|O'", "False", "(2,)"), 16),
-                 &["'|O'", "cannot be mapped"]),
-        npy_case("npy: unicode strings", npy_bytes(MAGIC, 1, &dict("'<U1'", "False", "(4,)"), 16),
-                 &["'<U1'"]),
-        npy_case("npy: booleans asked as f32", npy_bytes(MAGIC, 1, &dict("'|b1'", "False", "(16,)"), 16),
-                 &["'|b1'"]),
-        npy_case("npy: structured dtype", npy_bytes(MAGIC, 1, &dict("[('a', '<f4')]", "False", "(4,)"), 16),
-                 &["dtype '[('a', '<f4')]' cannot be mapped: structured dtypes"]),
+        npy_case(
+            "npy: f64 data asked as f32",
+            npy_bytes(MAGIC, 1, &dict("'<f8'", "False", "(2,)"), 16),
+            &["dtype mismatch: the file holds '<f8' but f32"],
+        ),
+        npy_case(
+            "npy: i4 data asked as f32",
+            npy_bytes(MAGIC, 1, &dict("'<i4'", "False", "(4,)"), 16),
+            &["dtype mismatch: the file holds '<i4' but f32"],
+        ),
+        npy_case(
+            "npy: big-endian f32",
+            npy_bytes(MAGIC, 1, &dict("'>f4'", "False", "(4,)"), 16),
+            &["'>f4'", "byte order"],
+        ),
+        npy_case(
+            "npy: pickled objects",
+            npy_bytes(MAGIC, 1, &dict("'|O'", "False", "(2,)"), 16),
+            &["'|O'", "cannot be mapped"],
+        ),
+        npy_case(
+            "npy: unicode strings",
+            npy_bytes(MAGIC, 1, &dict("'<U1'", "False", "(4,)"), 16),
+            &["'<U1'"],
+        ),
+        npy_case(
+            "npy: booleans asked as f32",
+            npy_bytes(MAGIC, 1, &dict("'|b1'", "False", "(16,)"), 16),
+            &["'|b1'"],
+        ),
+        npy_case(
+            "npy: structured dtype",
+            npy_bytes(MAGIC, 1, &dict("[('a', '<f4')]", "False", "(4,)"), 16),
+            &["dtype '[('a', '<f4')]' cannot be mapped: structured dtypes"],
+        ),
         // The data does not match the header.
-        npy_case("npy: data shorter than the shape", npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(10,)"), 8),
-                 &["shape (10,) of '<f4': 40 data bytes after the 128-byte header, 168 in all, but the file has 136 bytes"]),
-        npy_case("npy: data cut short", npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(2,)"), 4),
-                 &["shape (2,) of '<f4': 8 data bytes after the 128-byte header, 136 in all, but the file has 132 bytes"]),
-        case("npy: data misaligned by the offset", Input::File({
-                     let mut b = vec![0u8; 2];
-                     b.extend(npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(4,)"), 16));
-                     b
-                 }), o().offset(2), &[], NPY_OPENS, &["the data starts at byte 130, not a multiple of the alignment of f32 (4 bytes)"]),
+        npy_case(
+            "npy: data shorter than the shape",
+            npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(10,)"), 8),
+            &[
+                "shape (10,) of '<f4': 40 data bytes after the 128-byte header, 168 in all, but the file has 136 bytes",
+            ],
+        ),
+        npy_case(
+            "npy: data cut short",
+            npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(2,)"), 4),
+            &[
+                "shape (2,) of '<f4': 8 data bytes after the 128-byte header, 136 in all, but the file has 132 bytes",
+            ],
+        ),
+        case(
+            "npy: data misaligned by the offset",
+            Input::File({
+                let mut b = vec![0u8; 2];
+                b.extend(npy_bytes(MAGIC, 1, &dict("'<f4'", "False", "(4,)"), 16));
+                b
+            }),
+            o().offset(2),
+            &[],
+            NPY_OPENS,
+            &["the data starts at byte 130, not a multiple of the alignment of f32 (4 bytes)"],
+        ),
     ]
 }
 

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder, Slice, Zip};
 use ndarray_mmap::ops::{self, Numeric, StreamOptions};
-use ndarray_mmap::{add_into, create_array, Error, MapOptions, MmapArrayMut, Order};
+use ndarray_mmap::{Error, MapOptions, MmapArrayMut, Order, add_into, create_array};
 use proptest::prelude::*;
 
 /// How an operand is laid out in memory.
@@ -32,7 +32,7 @@ fn layout() -> impl Strategy<Value = Layout> {
 /// Test-side element generation and the reference arithmetic, written from std's
 /// wrapping methods (not the crate's `Numeric`).
 trait Model: Numeric + std::fmt::Debug {
-    fn gen(x: u64) -> Self;
+    fn make(x: u64) -> Self;
     fn model(op: Op, a: Self, b: Self) -> Self;
 }
 
@@ -51,7 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
 macro_rules! model_int {
     ($($t:ty),*) => {$(
         impl Model for $t {
-            fn gen(x: u64) -> Self {
+            fn make(x: u64) -> Self {
                 // mostly small values, sometimes extremes, sometimes 0 and -1
                 match x % 16 {
                     0 => <$t>::MIN,
@@ -77,7 +77,7 @@ model_int!(i8, u8, i16, u16, i32, u32, i64, u64);
 macro_rules! model_float {
     ($($t:ty),*) => {$(
         impl Model for $t {
-            fn gen(x: u64) -> Self {
+            fn make(x: u64) -> Self {
                 ((x % 2001) as $t - 1000.0) / 8.0
             }
             fn model(op: Op, a: Self, b: Self) -> Self {
@@ -101,7 +101,7 @@ fn values<T: Model>(n: usize, seed: u64) -> Vec<T> {
             x ^= x >> 12;
             x ^= x << 25;
             x ^= x >> 27;
-            T::gen(x.wrapping_mul(0x2545_F491_4F6C_DD1D))
+            T::make(x.wrapping_mul(0x2545_F491_4F6C_DD1D))
         })
         .collect()
 }
@@ -195,7 +195,7 @@ fn chunk() -> impl Strategy<Value = usize> {
 fn expected<T: Model>(op: Op, a: &ArrayViewD<T>, b: &ArrayViewD<T>, out: &[usize]) -> ArrayD<T> {
     let a = a.broadcast(out).unwrap();
     let b = b.broadcast(out).unwrap();
-    let mut c = ArrayD::from_elem(out, T::gen(2));
+    let mut c = ArrayD::from_elem(out, T::make(2));
     Zip::from(&mut c)
         .and(&a)
         .and(&b)
@@ -358,11 +358,7 @@ proptest! {
 // ---- mapped files: the streaming path ------------------------------------------------
 
 fn order_of(l: Layout) -> Order {
-    if l == Layout::F {
-        Order::F
-    } else {
-        Order::C
-    }
+    if l == Layout::F { Order::F } else { Order::C }
 }
 
 /// A new file holding `data` as an array in `order`.
@@ -1158,8 +1154,8 @@ fn views_of_maps_of_one_file_are_checked_too() {
 #[test]
 fn aliasing_is_found_while_other_threads_map_and_unmap() {
     use ndarray::s;
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<_> = (0..4)
         .map(|i| {

@@ -1,0 +1,9 @@
+//! The library-level tests, in one libtest binary: mapping raw files (`mapping`), `.npy`
+//! files alone (`npy`), their growth (`npy_growth`), interop with numpy (`npy_numpy`) and
+//! the operations (`ops`). The process-level tests are in `tests/process/`.
+
+mod mapping;
+mod npy;
+mod npy_growth;
+mod npy_numpy;
+mod ops;
