@@ -22,7 +22,7 @@ pub fn suite(tests: &[Test], helpers: &[Helper]) -> Suite {
 }
 
 /// Runs the helper named after `--child`, or else every test whose name contains the
-/// first free argument (libtest-style flags are accepted and ignored).
+/// first free argument, on `--test-threads N` threads (libtest's other flags are ignored).
 pub fn main(tests: &[Test], helpers: &[Helper]) {
     let args: Vec<String> = std::env::args().skip(1).collect();
     for (i, (name, _)) in helpers.iter().enumerate() {
@@ -46,23 +46,46 @@ pub fn main(tests: &[Test], helpers: &[Helper]) {
         }
         return;
     }
-    let filter = args.iter().find(|a| !a.starts_with('-'));
-    let mut failed = Vec::new();
-    let mut ran = 0;
-    for (name, f) in tests {
-        if filter.is_some_and(|flt| !name.contains(flt.as_str())) {
-            continue;
+    let filter = args
+        .iter()
+        .enumerate()
+        .find(|&(i, a)| !a.starts_with('-') && (i == 0 || args[i - 1] != "--test-threads"))
+        .map(|(_, a)| a);
+    let chosen: Vec<&Test> = tests
+        .iter()
+        .filter(|(name, _)| filter.is_none_or(|flt| name.contains(flt.as_str())))
+        .collect();
+    // As libtest: `--test-threads N`, else RUST_TEST_THREADS, else one per core. Tests
+    // share nothing but the machine (each has its own directory and child processes).
+    let threads = args
+        .iter()
+        .position(|a| a == "--test-threads")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .or_else(|| std::env::var("RUST_TEST_THREADS").ok()?.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(chosen.len()) {
+            s.spawn(|| {
+                while let Some((name, f)) =
+                    chosen.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    println!("test {name} ...");
+                    match std::panic::catch_unwind(f) {
+                        Ok(()) => println!("test {name} ... ok"),
+                        Err(_) => {
+                            println!("test {name} ... FAILED");
+                            failed.lock().unwrap().push(*name);
+                        }
+                    }
+                }
+            });
         }
-        ran += 1;
-        println!("test {name} ...");
-        match std::panic::catch_unwind(f) {
-            Ok(()) => println!("test {name} ... ok"),
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed.push(*name);
-            }
-        }
-    }
+    });
+    let failed = failed.into_inner().unwrap();
+    let ran = chosen.len();
     let skipped = SKIPPED.load(std::sync::atomic::Ordering::Relaxed);
     println!(
         "\ntest result: {}. {} passed; {} failed; {skipped} skipped (each SKIPPED line above says why)",

@@ -752,7 +752,7 @@ fn flush_after_dir_rename() {
 fn creates_waiting() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("x.f32");
-    for round in 0..5 {
+    for round in 0..3 {
         std::fs::write(&path, [0u8; 16]).unwrap();
         let reader = unsafe { MapOptions::new().open::<f32>(&path, [-1]) }.unwrap();
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
@@ -761,12 +761,13 @@ fn creates_waiting() {
                 let (p, b) = (path.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     b.wait();
-                    let o = MapOptions::new().lock_timeout(Duration::from_millis(700));
+                    // The loser waits 300 ms; the winner holds the file for 500 ms.
+                    let o = MapOptions::new().lock_timeout(Duration::from_millis(300));
                     match unsafe { o.create::<f32>(&p, [4]) } {
                         Ok(mut a) => {
                             a.view_mut().fill(id as f32);
                             a.flush().unwrap();
-                            std::thread::sleep(Duration::from_millis(900));
+                            std::thread::sleep(Duration::from_millis(500));
                             a.close().unwrap();
                             Some(id)
                         }
