@@ -249,6 +249,17 @@ pub enum Error {
         /// Bytes in all.
         total: u64,
     },
+    /// A reduction along an axis cannot be done: the axis does not exist, or (for `min`
+    /// and `max`, which have no identity) it has length 0, as numpy refuses.
+    #[non_exhaustive]
+    Axis {
+        /// The axis asked for.
+        axis: usize,
+        /// The array's shape.
+        shape: Vec<usize>,
+        /// `true` when the axis exists but is empty.
+        empty: bool,
+    },
     /// A `.npy` file or header is malformed or does not fit the element type asked for.
     #[non_exhaustive]
     Npy {
@@ -386,7 +397,7 @@ impl Error {
             | Error::ZeroSizedElement { path, .. }
             | Error::OverAligned { path, .. }
             | Error::Aliased { path, .. } => path.as_deref(),
-            Error::Broadcast { .. } | Error::Cancelled { .. } => None,
+            Error::Broadcast { .. } | Error::Cancelled { .. } | Error::Axis { .. } => None,
         }
     }
 
@@ -416,6 +427,7 @@ impl Error {
             | Error::IsNpy { .. }
             | Error::Broadcast { .. }
             | Error::Cancelled { .. }
+            | Error::Axis { .. }
             | Error::Reserve { .. }
             | Error::CannotGrow { .. } => {}
         }
@@ -689,6 +701,22 @@ impl fmt::Display for Error {
                 "cancelled by the progress callback after {done} of {total} bytes; \
                  the output holds new values up to there (in memory order) and old ones after"
             ),
+            Error::Axis { axis, shape, empty } => {
+                if *empty {
+                    write!(
+                        f,
+                        "axis {axis} of shape {} has length 0: min and max of nothing are undefined",
+                        Dims(shape)
+                    )
+                } else {
+                    write!(
+                        f,
+                        "axis {axis} does not exist: the array has {} dimension(s), shape {}",
+                        shape.len(),
+                        Dims(shape)
+                    )
+                }
+            }
             Error::Npy { problem, .. } => write!(f, "{problem}"),
         }
     }

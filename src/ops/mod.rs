@@ -57,15 +57,19 @@
 // functions on top of it).
 #[macro_use]
 mod engine;
+mod chunks;
 mod elementwise;
 mod numeric;
 mod operand;
 mod options;
 mod plan;
 mod reduce;
+mod zip;
 
+pub use chunks::{Chunks, chunks};
 pub use elementwise::*;
 pub use numeric::Numeric;
 pub use operand::{Sink, Source};
 pub use options::{DEFAULT_CHUNK_BYTES, Progress, StreamOptions};
 pub use reduce::*;
+pub use zip::{Input, IntoPart, Output, Ro, Rw, Zip};

@@ -91,7 +91,8 @@ impl<T: bytemuck::Pod, D: Dimension> sealed::SinkParts<T> for MmapArrayMut<T, D>
 impl<T: bytemuck::Pod, D: Dimension> Sink<T> for MmapArrayMut<T, D> {}
 
 /// Where an operand's elements lie in memory, and how.
-pub(super) struct Operand {
+/// (Public in name only: the module is private; the Zip's sealed parts return it.)
+pub struct Operand {
     /// The memory bytes it spans, `None` when empty.
     pub(super) span: Option<(usize, usize)>,
     pub(super) shape: Vec<usize>,
@@ -134,29 +135,50 @@ pub(super) fn check_aliasing<'o>(
     out: &Operand,
     inputs: impl Iterator<Item = &'o Operand>,
 ) -> Result<(), Error> {
-    use crate::map::registry::locate;
-    let Some(o) = out.span.and_then(|(lo, hi)| locate(lo, hi)) else {
-        return Ok(());
-    };
-    if o.private {
-        return Ok(()); // copy-on-write: its writes never reach the file
-    }
     for input in inputs {
-        let Some(i) = input.span.and_then(|(lo, hi)| locate(lo, hi)) else {
-            continue;
-        };
-        let overlaps = i.id == o.id && i.bytes.start < o.bytes.end && o.bytes.start < i.bytes.end;
-        let in_place = i.bytes == o.bytes
-            && input.size == out.size
-            && input.shape == out.shape
-            && input.strides == out.strides;
-        if overlaps && !in_place {
-            return Err(Error::Aliased {
-                path: Some(o.path),
-                output: o.bytes,
-                input: i.bytes,
-            });
-        }
+        overlap(out, input)?;
     }
     Ok(())
+}
+
+/// How an output's file bytes relate to another operand's.
+pub(super) enum Overlap {
+    /// No shared bytes (or not both mapped, or the output is copy-on-write).
+    Apart,
+    /// The same bytes in the same layout: the in-place case. Carries the error to report
+    /// where that is not allowed (two outputs).
+    Same(Error),
+}
+
+/// How an output's file bytes relate to another operand's; `Err(Aliased)` for an
+/// overlap other than [`Overlap::Same`].
+pub(super) fn overlap(out: &Operand, other: &Operand) -> Result<Overlap, Error> {
+    use crate::map::registry::locate;
+    let Some(o) = out.span.and_then(|(lo, hi)| locate(lo, hi)) else {
+        return Ok(Overlap::Apart);
+    };
+    if o.private {
+        return Ok(Overlap::Apart); // copy-on-write: its writes never reach the file
+    }
+    let Some(i) = other.span.and_then(|(lo, hi)| locate(lo, hi)) else {
+        return Ok(Overlap::Apart);
+    };
+    let overlaps = i.id == o.id && i.bytes.start < o.bytes.end && o.bytes.start < i.bytes.end;
+    if !overlaps {
+        return Ok(Overlap::Apart);
+    }
+    let same = i.bytes == o.bytes
+        && other.size == out.size
+        && other.shape == out.shape
+        && other.strides == out.strides;
+    let err = Error::Aliased {
+        path: Some(o.path),
+        output: o.bytes,
+        input: i.bytes,
+    };
+    if same {
+        Ok(Overlap::Same(err))
+    } else {
+        Err(err)
+    }
 }

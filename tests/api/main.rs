@@ -1,9 +1,10 @@
 //! The library-level tests, in one libtest binary: mapping raw files (`mapping`), `.npy`
 //! files alone (`npy`), their growth (`npy_growth`), interop with numpy (`npy_numpy`) and
-//! the operations (`ops`). The process-level tests are in `tests/process/`.
+//! the operations (`ops`) and the streaming `Zip`, axis reductions and chunks (`zip`). The process-level tests are in `tests/process/`.
 
 mod mapping;
 mod npy;
 mod npy_growth;
 mod npy_numpy;
 mod ops;
+mod zip;

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 /// How an operand is laid out in memory.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Layout {
+pub(crate) enum Layout {
     C,
     F,
     /// Every other element of a C array twice the size.
@@ -20,7 +20,7 @@ enum Layout {
     Reversed,
 }
 
-fn layout() -> impl Strategy<Value = Layout> {
+pub(crate) fn layout() -> impl Strategy<Value = Layout> {
     prop_oneof![
         Just(Layout::C),
         Just(Layout::F),
@@ -31,13 +31,13 @@ fn layout() -> impl Strategy<Value = Layout> {
 
 /// Test-side element generation and the reference arithmetic, written from std's
 /// wrapping methods (not the crate's `Numeric`).
-trait Model: Numeric + std::fmt::Debug {
+pub(crate) trait Model: Numeric + std::fmt::Debug {
     fn make(x: u64) -> Self;
     fn model(op: Op, a: Self, b: Self) -> Self;
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Op {
+pub(crate) enum Op {
     Add,
     Sub,
     Mul,
@@ -93,7 +93,7 @@ macro_rules! model_float {
 }
 model_float!(f32, f64);
 
-fn values<T: Model>(n: usize, seed: u64) -> Vec<T> {
+pub(crate) fn values<T: Model>(n: usize, seed: u64) -> Vec<T> {
     let mut x = seed | 1;
     (0..n)
         .map(|_| {
@@ -107,13 +107,13 @@ fn values<T: Model>(n: usize, seed: u64) -> Vec<T> {
 }
 
 /// An owned array whose view has the requested layout.
-struct Held<T> {
+pub(crate) struct Held<T> {
     data: ArrayD<T>,
     layout: Layout,
 }
 
 impl<T: Model> Held<T> {
-    fn new(shape: &[usize], layout: Layout, seed: u64) -> Self {
+    pub(crate) fn new(shape: &[usize], layout: Layout, seed: u64) -> Self {
         let n: usize = shape.iter().product();
         let data = match layout {
             Layout::C | Layout::Reversed => ArrayD::from_shape_vec(shape, values(n, seed)).unwrap(),
@@ -135,11 +135,11 @@ impl<T: Model> Held<T> {
         }
     }
 
-    fn view(&self) -> ArrayViewD<'_, T> {
+    pub(crate) fn view(&self) -> ArrayViewD<'_, T> {
         self.data.slice_each_axis(self.slicer())
     }
 
-    fn view_mut(&mut self) -> ArrayViewMutD<'_, T> {
+    pub(crate) fn view_mut(&mut self) -> ArrayViewMutD<'_, T> {
         let layout = self.layout;
         self.data.slice_each_axis_mut(move |d| match layout {
             Layout::Strided => Slice::new(0, None, 2),
@@ -187,7 +187,7 @@ fn shapes() -> impl Strategy<Value = Shapes> {
         })
 }
 
-fn chunk() -> impl Strategy<Value = usize> {
+pub(crate) fn chunk() -> impl Strategy<Value = usize> {
     prop_oneof![1usize..64, Just(4096usize), Just(1 << 20)]
 }
 
@@ -223,7 +223,7 @@ where
     }
 }
 
-fn bits<T: bytemuck::Pod>(a: impl IntoIterator<Item = T>) -> Vec<u8> {
+pub(crate) fn bits<T: bytemuck::Pod>(a: impl IntoIterator<Item = T>) -> Vec<u8> {
     a.into_iter()
         .flat_map(|x| bytemuck::bytes_of(&x).to_vec())
         .collect()
@@ -357,12 +357,12 @@ proptest! {
 
 // ---- mapped files: the streaming path ------------------------------------------------
 
-fn order_of(l: Layout) -> Order {
+pub(crate) fn order_of(l: Layout) -> Order {
     if l == Layout::F { Order::F } else { Order::C }
 }
 
 /// A new file holding `data` as an array in `order`.
-fn file_with<T: Model>(
+pub(crate) fn file_with<T: Model>(
     dir: &std::path::Path,
     name: &str,
     data: &ArrayViewD<T>,
@@ -380,7 +380,7 @@ fn file_with<T: Model>(
 }
 
 /// A new file holding `data` in `order`, closed and mapped again read-only.
-fn read_only_file_with<T: Model>(
+pub(crate) fn read_only_file_with<T: Model>(
     dir: &std::path::Path,
     name: &str,
     data: &ArrayViewD<T>,
@@ -396,7 +396,7 @@ fn read_only_file_with<T: Model>(
     .unwrap()
 }
 
-fn file_bytes_in_order<T: Model>(a: &ArrayViewD<T>, order: Order) -> Vec<u8> {
+pub(crate) fn file_bytes_in_order<T: Model>(a: &ArrayViewD<T>, order: Order) -> Vec<u8> {
     if order.is_column_major() {
         bits(a.t().iter().copied())
     } else {

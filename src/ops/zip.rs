@@ -1,0 +1,680 @@
+//! The streaming [`Zip`]: ndarray's `Zip` over up to six operands, mapped or in memory,
+//! visited chunk by chunk in the memory order of its first output, with the paging hooks
+//! of every mapped operand.
+
+use std::marker::PhantomData;
+
+use ndarray::{ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Data, DataMut, Dimension, Slice};
+
+use crate::error::Error;
+use crate::map::pager::{InPager, OutPager};
+use crate::map::{MmapArray, MmapArrayMut};
+
+use super::engine::report;
+use super::operand::{Operand, Overlap, overlap};
+use super::options::StreamOptions;
+use super::plan::{InStream, OutStream, Plan, same_order};
+
+pub(super) mod sealed {
+    use ndarray::{IxDyn, NdProducer, Slice};
+
+    use super::Error;
+
+    /// What a closure item is for one kind of operand: `&T` or `&mut T`.
+    pub trait Kind {
+        type Item<'p>;
+    }
+
+    /// The engine's side of an operand: its layout, its pieces, its paging hooks.
+    pub trait Part {
+        type K: Kind;
+        type Piece<'p>: NdProducer<Dim = IxDyn, Item = <Self::K as Kind>::Item<'p>>
+        where
+            Self: 'p;
+        /// Whether the operand is written (then it leads the chunking and is never
+        /// broadcast).
+        const WRITES: bool;
+        fn shape(&self) -> Vec<usize>;
+        fn strides(&self) -> Vec<isize>;
+        fn elem_size(&self) -> usize;
+        fn span(&self) -> super::Operand;
+        /// Broadcast to `shape` (inputs only).
+        fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Error>;
+        /// Read this operand through a copy of each piece: it is the same bytes as an
+        /// output (two maps of one file), so the output's writes must not reach it
+        /// before it is read.
+        fn snapshot(&mut self);
+        /// Sets up the paging hooks, given the chunking's strides.
+        fn start(&mut self, lead_strides: &[isize]);
+        /// Paging before a piece is touched.
+        fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
+        fn piece<'p>(&'p mut self, piece: &[Slice]) -> Self::Piece<'p>;
+        /// Paging at the end; `completed` when every piece was done.
+        fn finish(&mut self, completed: bool) -> Result<(), Error>;
+    }
+}
+
+use sealed::{Kind, Part};
+
+/// Items of read-only operands: `&T`.
+pub struct Ro<T>(PhantomData<T>);
+/// Items of written operands: `&mut T`.
+pub struct Rw<T>(PhantomData<T>);
+
+impl<T: 'static> Kind for Ro<T> {
+    type Item<'p> = &'p T;
+}
+impl<T: 'static> Kind for Rw<T> {
+    type Item<'p> = &'p mut T;
+}
+
+/// A read-only operand of a [`Zip`]: a view, the paging hooks when it is mapped, and how
+/// it is broadcast.
+pub struct Input<'a, T> {
+    view: ArrayViewD<'a, T>,
+    pager: Option<InPager<'a>>,
+    stream: Option<InStream<'a>>,
+    /// The shape it is broadcast to, when it is.
+    broadcast: Option<Vec<usize>>,
+    /// Read through a copy of each piece (see [`Part::snapshot`]).
+    copy: Option<ArrayD<T>>,
+    snapshot: bool,
+}
+
+/// A written operand of a [`Zip`]: a mutable view and, when it is mapped, the hooks that
+/// bound its dirty pages.
+pub struct Output<'a, T> {
+    view: ArrayViewMutD<'a, T>,
+    pager: Option<OutPager<'a>>,
+    stream: Option<OutStream<'a>>,
+}
+
+impl<'a, T> Input<'a, T> {
+    fn new(view: ArrayViewD<'a, T>, pager: Option<InPager<'a>>) -> Self {
+        Input {
+            view,
+            pager,
+            stream: None,
+            broadcast: None,
+            copy: None,
+            snapshot: false,
+        }
+    }
+
+    /// The view as the engine sees it: broadcast when asked.
+    fn seen(&self) -> ArrayViewD<'_, T> {
+        match &self.broadcast {
+            // Checked by `broadcast_to` on this very view and shape.
+            Some(shape) => self
+                .view
+                .broadcast(shape.as_slice())
+                .expect("the broadcast was checked when the operand was added"),
+            None => self.view.view(),
+        }
+    }
+}
+
+impl<T: Clone + 'static> Part for Input<'_, T> {
+    type K = Ro<T>;
+    type Piece<'p>
+        = ArrayViewD<'p, T>
+    where
+        Self: 'p;
+    const WRITES: bool = false;
+
+    fn shape(&self) -> Vec<usize> {
+        self.seen().shape().to_vec()
+    }
+    fn strides(&self) -> Vec<isize> {
+        self.seen().strides().to_vec()
+    }
+    fn elem_size(&self) -> usize {
+        std::mem::size_of::<T>()
+    }
+    fn span(&self) -> Operand {
+        Operand::of(&self.view)
+    }
+    fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Error> {
+        if self.view.broadcast(shape).is_none() {
+            return Err(Error::Broadcast {
+                operand: "broadcast input",
+                input: self.view.shape().to_vec(),
+                output: shape.to_vec(),
+            });
+        }
+        self.broadcast = Some(shape.to_vec());
+        Ok(())
+    }
+    fn snapshot(&mut self) {
+        self.snapshot = true;
+    }
+    fn start(&mut self, lead: &[isize]) {
+        // Pages are dropped behind the stream only when it reads the input in its file
+        // order: not broadcast, same layout as the chunking, not read through copies of
+        // an output's bytes (whose pages the output handles).
+        let v = self.seen();
+        let in_order =
+            self.broadcast.is_none() && !self.snapshot && same_order(v.shape(), v.strides(), lead);
+        self.stream = InStream::new(self.pager.take(), in_order);
+    }
+    fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
+        if let Some(s) = self.stream.as_mut() {
+            s.at(&self.view.slice_each_axis(|d| piece[d.axis.index()]));
+        }
+        Ok(())
+    }
+    fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewD<'p, T> {
+        if self.snapshot {
+            let copy = self
+                .view
+                .slice_each_axis(|d| piece[d.axis.index()])
+                .to_owned();
+            return self.copy.insert(copy).view();
+        }
+        let mut v = self.seen();
+        v.slice_each_axis_inplace(|d| piece[d.axis.index()]);
+        v
+    }
+    fn finish(&mut self, _completed: bool) -> Result<(), Error> {
+        if let Some(s) = self.stream.take() {
+            s.finish();
+        }
+        Ok(())
+    }
+}
+
+impl<T: 'static> Part for Output<'_, T> {
+    type K = Rw<T>;
+    type Piece<'p>
+        = ArrayViewMutD<'p, T>
+    where
+        Self: 'p;
+    const WRITES: bool = true;
+
+    fn shape(&self) -> Vec<usize> {
+        self.view.shape().to_vec()
+    }
+    fn strides(&self) -> Vec<isize> {
+        self.view.strides().to_vec()
+    }
+    fn elem_size(&self) -> usize {
+        std::mem::size_of::<T>()
+    }
+    fn span(&self) -> Operand {
+        Operand::of(&self.view.view())
+    }
+    fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Error> {
+        Err(Error::Broadcast {
+            operand: "output",
+            input: self.view.shape().to_vec(),
+            output: shape.to_vec(),
+        })
+    }
+    fn snapshot(&mut self) {}
+    fn start(&mut self, lead: &[isize]) {
+        let in_order = same_order(self.view.shape(), self.view.strides(), lead);
+        self.stream = OutStream::new(self.pager.take(), in_order);
+    }
+    fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
+        if let Some(s) = self.stream.as_mut() {
+            let p = self.view.slice_each_axis(|d| piece[d.axis.index()]);
+            if !p.is_empty() {
+                let lo = p.as_ptr() as usize - s.pager.addr();
+                s.done_below(lo)?;
+            }
+        }
+        Ok(())
+    }
+    fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewMutD<'p, T> {
+        self.view.slice_each_axis_mut(|d| piece[d.axis.index()])
+    }
+    fn finish(&mut self, completed: bool) -> Result<(), Error> {
+        match self.stream.take() {
+            Some(s) => s.finish(completed),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What [`Zip::from`] and [`Zip::and`] accept: `&x` of an ndarray array or view, or of a
+/// mapped owner, gives `&T` items; `&mut x` of a mutable array or view, or of an
+/// [`MmapArrayMut`], gives `&mut T` items, as in ndarray's `Zip`.
+///
+/// Sealed: implemented by this crate for those types only.
+///
+/// ```
+/// use ndarray::array;
+/// use ndarray_mmap::ops::Zip;
+/// let a = array![1, 2, 3];
+/// let mut c = array![0, 0, 0];
+/// Zip::from(&mut c).and(&a).for_each(|c, &a| *c = a * 10)?;
+/// assert_eq!(c, array![10, 20, 30]);
+/// # Ok::<(), ndarray_mmap::Error>(())
+/// ```
+pub trait IntoPart<'a>: sealed_into::Sealed {
+    /// The engine's form of the operand.
+    type Part: Part;
+    #[doc(hidden)]
+    fn into_part(self) -> Self::Part;
+}
+
+mod sealed_into {
+    pub trait Sealed {}
+}
+
+impl<T: Clone + 'static, S: Data<Elem = T>, D: Dimension> sealed_into::Sealed for &ArrayBase<S, D> {}
+impl<'a, T: Clone + 'static, S: Data<Elem = T>, D: Dimension> IntoPart<'a> for &'a ArrayBase<S, D> {
+    type Part = Input<'a, T>;
+    fn into_part(self) -> Input<'a, T> {
+        Input::new(self.view().into_dyn(), None)
+    }
+}
+
+impl<T: 'static, S: DataMut<Elem = T>, D: Dimension> sealed_into::Sealed for &mut ArrayBase<S, D> {}
+impl<'a, T: 'static, S: DataMut<Elem = T>, D: Dimension> IntoPart<'a> for &'a mut ArrayBase<S, D> {
+    type Part = Output<'a, T>;
+    fn into_part(self) -> Output<'a, T> {
+        Output {
+            view: self.view_mut().into_dyn(),
+            pager: None,
+            stream: None,
+        }
+    }
+}
+
+impl<T: bytemuck::Pod, D: Dimension> sealed_into::Sealed for &MmapArray<T, D> {}
+impl<'a, T: bytemuck::Pod, D: Dimension> IntoPart<'a> for &'a MmapArray<T, D> {
+    type Part = Input<'a, T>;
+    fn into_part(self) -> Input<'a, T> {
+        let (v, p) = self.stream_parts();
+        Input::new(v, Some(p))
+    }
+}
+
+impl<T: bytemuck::Pod, D: Dimension> sealed_into::Sealed for &MmapArrayMut<T, D> {}
+impl<'a, T: bytemuck::Pod, D: Dimension> IntoPart<'a> for &'a MmapArrayMut<T, D> {
+    type Part = Input<'a, T>;
+    fn into_part(self) -> Input<'a, T> {
+        let (v, p) = self.stream_parts();
+        Input::new(v, Some(p))
+    }
+}
+
+impl<T: bytemuck::Pod, D: Dimension> sealed_into::Sealed for &mut MmapArrayMut<T, D> {}
+impl<'a, T: bytemuck::Pod, D: Dimension> IntoPart<'a> for &'a mut MmapArrayMut<T, D> {
+    type Part = Output<'a, T>;
+    fn into_part(self) -> Output<'a, T> {
+        let (view, pager) = self.stream_parts_mut();
+        Output {
+            view,
+            pager: Some(pager),
+            stream: None,
+        }
+    }
+}
+
+/// The closure item of part `P`: `&T` or `&mut T`.
+type Item<'p, P> = <<P as Part>::K as Kind>::Item<'p>;
+
+/// ndarray's `Zip`, streaming: up to six operands of one shape, any mix of mapped owners
+/// and ndarray arrays or views, visited chunk by chunk (8 MiB by default) in the memory
+/// order of the first written operand, with the paging hooks of every mapped one.
+///
+/// Shapes must be equal ([`Error::Broadcast`] otherwise, before anything is written);
+/// [`and_broadcast`](Zip::and_broadcast) broadcasts an input to the shape so far. Two
+/// mapped operands over the same bytes of a file follow the crate's aliasing rule: the
+/// same bytes in the same layout as an output read as the in-place operation (each
+/// element is read before it is written), any other overlap is [`Error::Aliased`].
+///
+/// ```
+/// use ndarray_mmap::{create_array, ops::Zip};
+/// # let dir = tempfile::tempdir()?;
+/// let mut a = unsafe { create_array::<f32>(dir.path().join("a.f32"), [1000, 24]) }?;
+/// let mut b = unsafe { create_array::<f32>(dir.path().join("b.f32"), [1000, 24]) }?;
+/// let mut d = unsafe { create_array::<f32>(dir.path().join("d.f32"), [1000, 24]) }?;
+/// a.view_mut().fill(1.0);
+/// b.view_mut().fill(2.0);
+/// let c = ndarray::Array2::<f32>::from_elem((1000, 24), 0.5); // in memory
+/// Zip::from(&mut d).and(&a).and(&b).and(&c)
+///     .for_each(|d, &a, &b, &c| *d = a * 2.0 + b * 3.0 + c)?;
+/// assert!(d.view().iter().all(|&x| x == 8.5));
+///
+/// let dot: f64 = Zip::from(&a).and(&b).fold(0.0, |acc, &x, &y| acc + f64::from(x * y))?;
+/// assert_eq!(dot, 48_000.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a Zip does nothing until for_each or fold runs it"]
+pub struct Zip<'o, P> {
+    parts: P,
+    shape: Vec<usize>,
+    /// The first shape error, reported when the Zip runs (the builder cannot fail).
+    error: Option<Error>,
+    opts: StreamOptions<'o>,
+}
+
+impl<P> std::fmt::Debug for Zip<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zip")
+            .field("shape", &self.shape)
+            .field("error", &self.error)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'o, P1: Part> Zip<'o, (P1,)> {
+    /// Starts a Zip with one operand; its shape is the Zip's.
+    ///
+    /// ```
+    /// use ndarray_mmap::ops::Zip;
+    /// let mut a = ndarray::array![1.0f64, 4.0, 9.0];
+    /// Zip::from(&mut a).for_each(|x| *x = x.sqrt())?;
+    /// assert_eq!(a, ndarray::array![1.0, 2.0, 3.0]);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn from<'a, I: IntoPart<'a, Part = P1>>(operand: I) -> Self {
+        let part = operand.into_part();
+        Zip {
+            shape: part.shape(),
+            parts: (part,),
+            error: None,
+            opts: StreamOptions::new(),
+        }
+    }
+}
+
+impl<'o, P> Zip<'o, P> {
+    /// Runs with these options: chunk size, threads (for the `par_*` methods), progress
+    /// and cancel.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use ndarray_mmap::ops::{StreamOptions, Zip};
+    /// let a = ndarray::Array1::<u8>::ones(1000);
+    /// let mut calls = 0;
+    /// let opts = StreamOptions::new().chunk_bytes(100).progress(|_| {
+    ///     calls += 1;
+    ///     ControlFlow::Continue(())
+    /// });
+    /// let n = Zip::from(&a).with(opts).fold(0u32, |n, &x| n + u32::from(x))?;
+    /// assert_eq!((n, calls), (1000, 10));
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn with<'o2>(self, opts: StreamOptions<'o2>) -> Zip<'o2, P> {
+        Zip {
+            parts: self.parts,
+            shape: self.shape,
+            error: self.error,
+            opts,
+        }
+    }
+
+    fn check_shape(&mut self, shape: &[usize], operand: &'static str) {
+        if self.error.is_none() && shape != self.shape.as_slice() {
+            self.error = Some(Error::Broadcast {
+                operand,
+                input: shape.to_vec(),
+                output: self.shape.clone(),
+            });
+        }
+    }
+}
+
+/// The engine: checks aliasing, plans pieces in the lead operand's memory order, runs
+/// the paging hooks around `each(piece)`, reports progress, and always finishes the
+/// hooks (write-back of what was written, even after an error or a cancel).
+fn run<P: Parts>(
+    parts: &mut P,
+    shape: &[usize],
+    error: Option<Error>,
+    mut opts: StreamOptions<'_>,
+    mut each: impl FnMut(&mut P, &[Slice]),
+) -> Result<(), Error> {
+    if let Some(e) = error {
+        return Err(e);
+    }
+    parts.check_aliasing()?;
+    let (lead_strides, size) = parts.lead();
+    let size = size.max(1);
+    let total_elems: usize = shape.iter().product();
+    let total = (total_elems * size) as u64;
+    let chunk = (opts.chunk_bytes / size).max(1);
+    parts.start(&lead_strides);
+    let mut done = 0usize;
+    let mut result = Ok(());
+    for piece in Plan::new(shape, &lead_strides, chunk) {
+        if let Err(e) = parts.before(&piece) {
+            result = Err(e);
+            break;
+        }
+        each(parts, &piece);
+        done += piece
+            .iter()
+            .zip(shape)
+            .map(|(s, &len)| slice_len(s, len))
+            .product::<usize>();
+        if let Err(e) = report(&mut opts, (done * size) as u64, total) {
+            result = Err(e);
+            break;
+        }
+    }
+    let finished = parts.finish(result.is_ok());
+    result.and(finished)
+}
+
+/// The number of indices `s` takes from an axis of length `len` (pieces use unit steps).
+fn slice_len(s: &Slice, len: usize) -> usize {
+    let start = if s.start < 0 {
+        len as isize + s.start
+    } else {
+        s.start
+    };
+    let end = match s.end {
+        Some(e) if e < 0 => len as isize + e,
+        Some(e) => e,
+        None => len as isize,
+    };
+    (end - start).max(0) as usize
+}
+
+/// A tuple of parts, as the engine drives them.
+trait Parts {
+    fn check_aliasing(&mut self) -> Result<(), Error>;
+    /// The strides the chunking follows (the first written part's, else the first
+    /// part's) and its element size.
+    fn lead(&self) -> (Vec<isize>, usize);
+    fn start(&mut self, lead: &[isize]);
+    fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
+    fn finish(&mut self, completed: bool) -> Result<(), Error>;
+}
+
+/// `ndarray::Zip::from(a.piece(s)).and(b.piece(s))...` over the parts named.
+macro_rules! nd_zip {
+    ($piece:ident; $first:ident $(, $rest:ident)*) => {
+        ndarray::Zip::from($first.piece($piece))$(.and($rest.piece($piece)))*
+    };
+}
+
+/// The engine's view of a tuple of parts, and `for_each` / `fold` for that arity.
+macro_rules! zip_arity {
+    ($($P:ident $p:ident $i:tt),+) => {
+        impl<$($P: Part),+> Parts for ($($P,)+) {
+            fn check_aliasing(&mut self) -> Result<(), Error> {
+                let spans = [$(self.$i.span()),+];
+                let writes = [$($P::WRITES),+];
+                let mut same = [$(zip_arity!(@false $i)),+];
+                for (o, out) in spans.iter().enumerate() {
+                    if !writes[o] {
+                        continue;
+                    }
+                    for (k, other) in spans.iter().enumerate() {
+                        if k == o {
+                            continue;
+                        }
+                        if let Overlap::Same(err) = overlap(out, other)? {
+                            if writes[k] {
+                                // Two outputs over the same bytes: no order of writes is right.
+                                return Err(err);
+                            }
+                            same[k] = true;
+                        }
+                    }
+                }
+                $(if same[$i] { self.$i.snapshot(); })+
+                Ok(())
+            }
+            fn lead(&self) -> (Vec<isize>, usize) {
+                $(if $P::WRITES { return (self.$i.strides(), self.$i.elem_size()); })+
+                (self.0.strides(), self.0.elem_size())
+            }
+            fn start(&mut self, lead: &[isize]) {
+                $(self.$i.start(lead);)+
+            }
+            fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
+                $(self.$i.before(piece)?;)+
+                Ok(())
+            }
+            fn finish(&mut self, completed: bool) -> Result<(), Error> {
+                let mut result = Ok(());
+                $(let r = self.$i.finish(completed); if result.is_ok() { result = r; })+
+                result
+            }
+        }
+
+        impl<'o, $($P: Part),+> Zip<'o, ($($P,)+)> {
+            /// Calls `f` with the operands' items (`&T`, or `&mut T` for written ones) at
+            /// every index, chunk by chunk.
+            ///
+            /// # Errors
+            /// [`Error::Broadcast`] for operands of another shape and [`Error::Aliased`]
+            /// for overlapping mapped operands, before anything is written;
+            /// [`Error::Cancelled`] when the progress callback cancels (the chunks done
+            /// stay written); an I/O error from writing back a mapped output.
+            ///
+            /// ```
+            /// use ndarray_mmap::ops::Zip;
+            /// let a = ndarray::array![[1, 2], [3, 4]];
+            /// let mut c = ndarray::Array2::<i64>::zeros((2, 2));
+            /// Zip::from(&mut c).and(&a).for_each(|c, &a| *c = i64::from(a) * 2)?;
+            /// assert_eq!(c, ndarray::array![[2, 4], [6, 8]]);
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            pub fn for_each<F>(mut self, mut f: F) -> Result<(), Error>
+            where
+                F: for<'p> FnMut($(Item<'p, $P>),+),
+            {
+                run(&mut self.parts, &self.shape, self.error, self.opts, |parts, piece| {
+                    let ($($p,)+) = parts;
+                    nd_zip!(piece; $($p),+).for_each(|$($p),+| f($($p),+));
+                })
+            }
+
+            /// Folds every index into an accumulator, in one pass and without
+            /// temporaries: a dot product, a count, a fused map-reduce. The order is the
+            /// chunking's (the memory order of the first written operand, else the
+            /// first operand's).
+            ///
+            /// # Errors
+            /// As for [`for_each`](Self::for_each).
+            ///
+            /// ```
+            /// use ndarray_mmap::ops::Zip;
+            /// let a = ndarray::array![1.0f32, 2.0, 3.0];
+            /// let b = ndarray::array![4.0f32, 5.0, 6.0];
+            /// let dot = Zip::from(&a).and(&b).fold(0.0f64, |acc, &x, &y| acc + f64::from(x * y))?;
+            /// assert_eq!(dot, 32.0);
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            pub fn fold<Acc, F>(mut self, init: Acc, mut f: F) -> Result<Acc, Error>
+            where
+                F: for<'p> FnMut(Acc, $(Item<'p, $P>),+) -> Acc,
+            {
+                let mut acc = Some(init);
+                run(&mut self.parts, &self.shape, self.error, self.opts, |parts, piece| {
+                    let ($($p,)+) = parts;
+                    if let Some(a) = acc.take() {
+                        acc = Some(nd_zip!(piece; $($p),+).fold(a, |a, $($p),+| f(a, $($p),+)));
+                    }
+                })?;
+                // `run` hands `acc` back after every piece.
+                Ok(acc.expect("the accumulator is put back after every piece"))
+            }
+        }
+    };
+    (@false $i:tt) => { false };
+}
+
+/// `and` and `and_broadcast` from one arity to the next.
+macro_rules! zip_and {
+    ($($P:ident $i:tt),+) => {
+        impl<'o, $($P: Part),+> Zip<'o, ($($P,)+)> {
+            /// Adds an operand of the same shape (up to six in all).
+            ///
+            /// ```
+            /// use ndarray_mmap::ops::Zip;
+            /// let (a, b) = (ndarray::array![1, 2], ndarray::array![10, 20]);
+            /// let mut c = ndarray::array![0, 0];
+            /// Zip::from(&mut c).and(&a).and(&b).for_each(|c, &a, &b| *c = a + b)?;
+            /// assert_eq!(c, ndarray::array![11, 22]);
+            /// let wrong = ndarray::array![1, 2, 3];
+            /// assert!(Zip::from(&mut c).and(&wrong).for_each(|_, _| ()).is_err());
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            pub fn and<'a, I: IntoPart<'a>>(self, operand: I) -> Zip<'o, ($($P,)+ I::Part,)> {
+                let part = operand.into_part();
+                let shape = part.shape();
+                let mut z = Zip {
+                    parts: ($(self.parts.$i,)+ part,),
+                    shape: self.shape,
+                    error: self.error,
+                    opts: self.opts,
+                };
+                z.check_shape(&shape, "operand");
+                z
+            }
+
+            /// Adds an input broadcast to the shape so far, as numpy broadcasts (a row to
+            /// every row of a matrix, a `[1]` to everything).
+            ///
+            /// ```
+            /// use ndarray_mmap::ops::Zip;
+            /// let a = ndarray::array![[1, 2], [3, 4]];
+            /// let row = ndarray::array![10, 20];
+            /// let mut d = ndarray::Array2::zeros((2, 2));
+            /// Zip::from(&mut d).and(&a).and_broadcast(&row).for_each(|d, &a, &r| *d = a + r)?;
+            /// assert_eq!(d, ndarray::array![[11, 22], [13, 24]]);
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            pub fn and_broadcast<'a, T: Clone + 'static, I: IntoPart<'a, Part = Input<'a, T>>>(
+                self,
+                operand: I,
+            ) -> Zip<'o, ($($P,)+ Input<'a, T>,)> {
+                let mut part = operand.into_part();
+                let mut error = self.error;
+                if let Err(e) = part.broadcast_to(&self.shape)
+                    && error.is_none()
+                {
+                    error = Some(e);
+                }
+                Zip {
+                    parts: ($(self.parts.$i,)+ part,),
+                    shape: self.shape,
+                    error,
+                    opts: self.opts,
+                }
+            }
+        }
+    };
+}
+
+zip_arity!(P1 p1 0);
+zip_arity!(P1 p1 0, P2 p2 1);
+zip_arity!(P1 p1 0, P2 p2 1, P3 p3 2);
+zip_arity!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3);
+zip_arity!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4);
+zip_arity!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4, P6 p6 5);
+zip_and!(P1 0);
+zip_and!(P1 0, P2 1);
+zip_and!(P1 0, P2 1, P3 2);
+zip_and!(P1 0, P2 1, P3 2, P4 3);
+zip_and!(P1 0, P2 1, P3 2, P4 3, P5 4);
