@@ -34,9 +34,9 @@ pub fn zip_map_into_with<A, B, C, SA, SB, SC, F>(
     opts: StreamOptions<'_>,
 ) -> Result<(), Error>
 where
-    A: Copy + Send + Sync,
-    B: Copy + Send + Sync,
-    C: Copy + Send + Sync,
+    A: Copy + Send + Sync + 'static,
+    B: Copy + Send + Sync + 'static,
+    C: Copy + Send + Sync + 'static,
     SA: Source<A> + ?Sized,
     SB: Source<B> + ?Sized,
     SC: Sink<C> + ?Sized,
@@ -73,9 +73,9 @@ where
 /// ```
 pub fn zip_map_into<A, B, C, SA, SB, SC, F>(a: &SA, b: &SB, c: &mut SC, f: F) -> Result<(), Error>
 where
-    A: Copy + Send + Sync,
-    B: Copy + Send + Sync,
-    C: Copy + Send + Sync,
+    A: Copy + Send + Sync + 'static,
+    B: Copy + Send + Sync + 'static,
+    C: Copy + Send + Sync + 'static,
     SA: Source<A> + ?Sized,
     SB: Source<B> + ?Sized,
     SC: Sink<C> + ?Sized,
@@ -104,8 +104,8 @@ pub fn map_into_with<A, C, SA, SC, F>(
     opts: StreamOptions<'_>,
 ) -> Result<(), Error>
 where
-    A: Copy + Send + Sync,
-    C: Copy + Send + Sync,
+    A: Copy + Send + Sync + 'static,
+    C: Copy + Send + Sync + 'static,
     SA: Source<A> + ?Sized,
     SC: Sink<C> + ?Sized,
     F: Fn(A) -> C + Send + Sync,
@@ -138,8 +138,8 @@ where
 /// ```
 pub fn map_into<A, C, SA, SC, F>(a: &SA, c: &mut SC, f: F) -> Result<(), Error>
 where
-    A: Copy + Send + Sync,
-    C: Copy + Send + Sync,
+    A: Copy + Send + Sync + 'static,
+    C: Copy + Send + Sync + 'static,
     SA: Source<A> + ?Sized,
     SC: Sink<C> + ?Sized,
     F: Fn(A) -> C + Send + Sync,
@@ -280,8 +280,8 @@ pub fn zip_map_inplace_with<A, B, SA, SB, F>(
     opts: StreamOptions<'_>,
 ) -> Result<(), Error>
 where
-    A: Copy + Send + Sync,
-    B: Copy + Send + Sync,
+    A: Copy + Send + Sync + 'static,
+    B: Copy + Send + Sync + 'static,
     SA: Sink<A> + ?Sized,
     SB: Source<B> + ?Sized,
     F: Fn(A, B) -> A + Send + Sync,
@@ -317,8 +317,8 @@ where
 /// ```
 pub fn zip_map_inplace<A, B, SA, SB, F>(a: &mut SA, b: &SB, f: F) -> Result<(), Error>
 where
-    A: Copy + Send + Sync,
-    B: Copy + Send + Sync,
+    A: Copy + Send + Sync + 'static,
+    B: Copy + Send + Sync + 'static,
     SA: Sink<A> + ?Sized,
     SB: Source<B> + ?Sized,
     F: Fn(A, B) -> A + Send + Sync,
@@ -341,7 +341,7 @@ where
 /// ```
 pub fn map_inplace_with<A, SA, F>(a: &mut SA, f: F, opts: StreamOptions<'_>) -> Result<(), Error>
 where
-    A: Copy + Send + Sync,
+    A: Copy + Send + Sync + 'static,
     SA: Sink<A> + ?Sized,
     F: Fn(A) -> A + Send + Sync,
 {
@@ -363,7 +363,7 @@ where
 /// ```
 pub fn map_inplace<A, SA, F>(a: &mut SA, f: F) -> Result<(), Error>
 where
-    A: Copy + Send + Sync,
+    A: Copy + Send + Sync + 'static,
     SA: Sink<A> + ?Sized,
     F: Fn(A) -> A + Send + Sync,
 {

@@ -129,18 +129,6 @@ impl Operand {
     }
 }
 
-/// Refuses an output whose file bytes overlap an input's at another position (or in
-/// another layout): the same bytes in the same layout are the in-place operation.
-pub(super) fn check_aliasing<'o>(
-    out: &Operand,
-    inputs: impl Iterator<Item = &'o Operand>,
-) -> Result<(), Error> {
-    for input in inputs {
-        overlap(out, input)?;
-    }
-    Ok(())
-}
-
 /// How an output's file bytes relate to another operand's.
 pub(super) enum Overlap {
     /// No shared bytes (or not both mapped, or the output is copy-on-write).

@@ -104,7 +104,8 @@ impl Iterator for Plan {
     }
 }
 
-pub(super) fn slice_view<'v, T>(v: &'v ArrayViewD<'_, T>, s: &[Slice]) -> ArrayViewD<'v, T> {
+#[cfg(test)]
+fn slice_view<'v, T>(v: &'v ArrayViewD<'_, T>, s: &[Slice]) -> ArrayViewD<'v, T> {
     v.slice_each_axis(|d| s[d.axis.index()])
 }
 

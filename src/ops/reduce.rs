@@ -5,47 +5,37 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Zip};
 use crate::error::Error;
 use crate::map::pager::InPager;
 
-use super::engine::report;
 use super::numeric::{Numeric, fold8};
 use super::operand::Source;
 use super::options::StreamOptions;
-use super::plan::{InStream, Plan, slice_view};
+use super::zip::sealed::Part;
+use super::zip::{Input, run};
 
 // ---------------------------------------------------------------------------------------
 // Reductions.
 
 /// Folds `a` piece by piece in its memory order, with the paging hooks if it is mapped.
-pub(super) fn fold_stream<T, R>(
+pub(super) fn fold_stream<T: Clone + 'static, R>(
     a: (ArrayViewD<'_, T>, Option<InPager<'_>>),
-    mut opts: StreamOptions<'_>,
+    opts: StreamOptions<'_>,
     init: R,
     mut fold: impl FnMut(R, &ArrayViewD<'_, T>) -> R,
 ) -> Result<R, Error> {
-    let (av, pager) = a;
-    let size = std::mem::size_of::<T>().max(1);
-    let total = (av.len() * size) as u64;
-    let chunk = (opts.chunk_bytes / size).max(1);
-    let in_order = av.strides().iter().all(|&s| s >= 0);
-    let mut stream = InStream::new(pager, in_order);
-    let mut acc = init;
-    let mut done = 0usize;
-    let mut result = Ok(());
-    for piece in Plan::new(av.shape(), av.strides(), chunk) {
-        let p = slice_view(&av, &piece);
-        if let Some(s) = stream.as_mut() {
-            s.at(&p);
-        }
-        done += p.len();
-        acc = fold(acc, &p);
-        if let Err(e) = report(&mut opts, (done * size) as u64, total) {
-            result = Err(e);
-            break;
-        }
-    }
-    if let Some(s) = stream {
-        s.finish();
-    }
-    result.map(|()| acc)
+    let shape = a.0.shape().to_vec();
+    let mut acc = Some(init);
+    run(
+        &mut (Input::new(a.0, a.1),),
+        &shape,
+        None,
+        opts,
+        |(p,), s| {
+            if let Some(r) = acc.take() {
+                acc = Some(fold(r, &p.piece(s)));
+            }
+        },
+    )?;
+    // `run` hands `acc` back after every piece.
+    Ok(acc.expect("the accumulator is put back after every piece"))
 }
 
 pub(super) fn fold_piece<T: Copy, R>(
@@ -271,11 +261,11 @@ pub fn max<T: Numeric, S: Source<T> + ?Sized>(a: &S) -> Result<Option<T>, Error>
 /// its memory order (with its paging hooks): each piece is added into the part of the
 /// result it covers. `lane` folds one lane along the axis (when the axis is the
 /// innermost in memory), `elem` one element.
-fn fold_axis_stream<T: Copy, A: Clone>(
+fn fold_axis_stream<T: Copy + 'static, A: Clone>(
     a: (ArrayViewD<'_, T>, Option<InPager<'_>>),
     axis: Axis,
     init: A,
-    mut opts: StreamOptions<'_>,
+    opts: StreamOptions<'_>,
     lane: impl Fn(&mut A, &ArrayViewD<'_, T>) + Copy,
     elem: impl Fn(&mut A, T) + Copy,
 ) -> Result<ArrayD<A>, Error> {
@@ -291,46 +281,35 @@ fn fold_axis_stream<T: Copy, A: Clone>(
     let mut out_shape = av.shape().to_vec();
     out_shape.remove(ax);
     let mut out = ArrayD::from_elem(out_shape, init);
-    let size = std::mem::size_of::<T>().max(1);
-    let total = (av.len() * size) as u64;
-    let chunk = (opts.chunk_bytes / size).max(1);
-    let in_order = av.strides().iter().all(|&s| s >= 0);
-    let mut stream = InStream::new(pager, in_order);
     // Whether the axis is the innermost in memory: then lanes along it are contiguous.
     let innermost = av.len() > 1
         && (0..av.ndim())
             .filter(|&k| av.shape()[k] > 1 && k != ax)
             .all(|k| av.strides()[k].unsigned_abs() > av.strides()[ax].unsigned_abs());
-    let mut done = 0usize;
-    let mut result = Ok(());
-    for piece in Plan::new(av.shape(), av.strides(), chunk) {
-        let p = slice_view(&av, &piece);
-        if let Some(s) = stream.as_mut() {
-            s.at(&p);
-        }
-        let mut o: ArrayViewMutD<'_, A> = out.slice_each_axis_mut(|d| {
-            let k = d.axis.index();
-            piece[if k < ax { k } else { k + 1 }]
-        });
-        if innermost {
-            Zip::from(&mut o)
-                .and(p.lanes(axis))
-                .for_each(|o, l| lane(o, &l.into_dyn()));
-        } else {
-            for plane in p.axis_iter(axis) {
-                Zip::from(&mut o).and(&plane).for_each(|o, &x| elem(o, x));
+    let shape = av.shape().to_vec();
+    run(
+        &mut (Input::new(av, pager),),
+        &shape,
+        None,
+        opts,
+        |(a,), piece| {
+            let p = a.piece(piece);
+            let mut o: ArrayViewMutD<'_, A> = out.slice_each_axis_mut(|d| {
+                let k = d.axis.index();
+                piece[if k < ax { k } else { k + 1 }]
+            });
+            if innermost {
+                Zip::from(&mut o)
+                    .and(p.lanes(axis))
+                    .for_each(|o, l| lane(o, &l.into_dyn()));
+            } else {
+                for plane in p.axis_iter(axis) {
+                    Zip::from(&mut o).and(&plane).for_each(|o, &x| elem(o, x));
+                }
             }
-        }
-        done += p.len();
-        if let Err(e) = report(&mut opts, (done * size) as u64, total) {
-            result = Err(e);
-            break;
-        }
-    }
-    if let Some(s) = stream {
-        s.finish();
-    }
-    result.map(|()| out)
+        },
+    )?;
+    Ok(out)
 }
 
 /// Sums `a` along `axis`, with options.

@@ -79,6 +79,8 @@ pub struct Input<'a, T> {
     /// Read through a copy of each piece (see [`Part::snapshot`]).
     copy: Option<ArrayD<T>>,
     snapshot: bool,
+    /// What error messages call it.
+    name: &'static str,
 }
 
 /// A written operand of a [`Zip`]: a mutable view and, when it is mapped, the hooks that
@@ -89,8 +91,18 @@ pub struct Output<'a, T> {
     stream: Option<OutStream<'a>>,
 }
 
+impl<'a, T> Output<'a, T> {
+    pub(super) fn new(view: ArrayViewMutD<'a, T>, pager: Option<OutPager<'a>>) -> Self {
+        Output {
+            view,
+            pager,
+            stream: None,
+        }
+    }
+}
+
 impl<'a, T> Input<'a, T> {
-    fn new(view: ArrayViewD<'a, T>, pager: Option<InPager<'a>>) -> Self {
+    pub(super) fn new(view: ArrayViewD<'a, T>, pager: Option<InPager<'a>>) -> Self {
         Input {
             view,
             pager,
@@ -98,7 +110,14 @@ impl<'a, T> Input<'a, T> {
             broadcast: None,
             copy: None,
             snapshot: false,
+            name: "broadcast input",
         }
+    }
+
+    /// Names the operand in error messages ("first input", ...).
+    pub(super) fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// The view as the engine sees it: broadcast when asked.
@@ -137,12 +156,14 @@ impl<T: Clone + 'static> Part for Input<'_, T> {
     fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Error> {
         if self.view.broadcast(shape).is_none() {
             return Err(Error::Broadcast {
-                operand: "broadcast input",
+                operand: self.name,
                 input: self.view.shape().to_vec(),
                 output: shape.to_vec(),
             });
         }
-        self.broadcast = Some(shape.to_vec());
+        if self.view.shape() != shape {
+            self.broadcast = Some(shape.to_vec());
+        }
         Ok(())
     }
     fn snapshot(&mut self) {
@@ -158,17 +179,18 @@ impl<T: Clone + 'static> Part for Input<'_, T> {
         self.stream = InStream::new(self.pager.take(), in_order);
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
-        if let Some(s) = self.stream.as_mut() {
+        if self.broadcast.is_none()
+            && let Some(s) = self.stream.as_mut()
+        {
             s.at(&self.view.slice_each_axis(|d| piece[d.axis.index()]));
         }
         Ok(())
     }
     fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewD<'p, T> {
         if self.snapshot {
-            let copy = self
-                .view
-                .slice_each_axis(|d| piece[d.axis.index()])
-                .to_owned();
+            let mut v = self.seen();
+            v.slice_each_axis_inplace(|d| piece[d.axis.index()]);
+            let copy = v.to_owned();
             return self.copy.insert(copy).view();
         }
         let mut v = self.seen();
@@ -214,6 +236,11 @@ impl<T: 'static> Part for Output<'_, T> {
     fn start(&mut self, lead: &[isize]) {
         let in_order = same_order(self.view.shape(), self.view.strides(), lead);
         self.stream = OutStream::new(self.pager.take(), in_order);
+        // Read ahead: an output is often read too (in place, `*d += x`), and a dense
+        // file's pages are read before they are overwritten anyway.
+        if let Some(s) = &self.stream {
+            s.pager.sequential();
+        }
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
         if let Some(s) = self.stream.as_mut() {
@@ -230,7 +257,10 @@ impl<T: 'static> Part for Output<'_, T> {
     }
     fn finish(&mut self, completed: bool) -> Result<(), Error> {
         match self.stream.take() {
-            Some(s) => s.finish(completed),
+            Some(s) => {
+                s.pager.normal();
+                s.finish(completed)
+            }
             None => Ok(()),
         }
     }
@@ -274,11 +304,7 @@ impl<T: 'static, S: DataMut<Elem = T>, D: Dimension> sealed_into::Sealed for &mu
 impl<'a, T: 'static, S: DataMut<Elem = T>, D: Dimension> IntoPart<'a> for &'a mut ArrayBase<S, D> {
     type Part = Output<'a, T>;
     fn into_part(self) -> Output<'a, T> {
-        Output {
-            view: self.view_mut().into_dyn(),
-            pager: None,
-            stream: None,
-        }
+        Output::new(self.view_mut().into_dyn(), None)
     }
 }
 
@@ -305,11 +331,7 @@ impl<'a, T: bytemuck::Pod, D: Dimension> IntoPart<'a> for &'a mut MmapArrayMut<T
     type Part = Output<'a, T>;
     fn into_part(self) -> Output<'a, T> {
         let (view, pager) = self.stream_parts_mut();
-        Output {
-            view,
-            pager: Some(pager),
-            stream: None,
-        }
+        Output::new(view, Some(pager))
     }
 }
 
@@ -423,7 +445,7 @@ impl<'o, P> Zip<'o, P> {
 /// The engine: checks aliasing, plans pieces in the lead operand's memory order, runs
 /// the paging hooks around `each(piece)`, reports progress, and always finishes the
 /// hooks (write-back of what was written, even after an error or a cancel).
-fn run<P: Parts>(
+pub(super) fn run<P: Parts>(
     parts: &mut P,
     shape: &[usize],
     error: Option<Error>,
@@ -478,7 +500,7 @@ fn slice_len(s: &Slice, len: usize) -> usize {
 }
 
 /// A tuple of parts, as the engine drives them.
-trait Parts {
+pub(super) trait Parts {
     fn check_aliasing(&mut self) -> Result<(), Error>;
     /// The strides the chunking follows (the first written part's, else the first
     /// part's) and its element size.
