@@ -249,6 +249,19 @@ pub enum Error {
         /// Bytes in all.
         total: u64,
     },
+    /// Part of a mapped file could not be brought into memory while streaming: it was
+    /// truncated by a program that ignores the advisory locks, the disk reported an I/O
+    /// error, or a sparse output found no free space. Reported instead of the SIGBUS that
+    /// touching those pages would raise.
+    #[non_exhaustive]
+    Unreadable {
+        /// The path.
+        path: PathBuf,
+        /// The file's bytes that could not be brought in.
+        bytes: std::ops::Range<u64>,
+        /// The underlying error (`EFAULT` for pages past the end of the file).
+        source: io::Error,
+    },
     /// A reduction along an axis cannot be done: the axis does not exist, or (for `min`
     /// and `max`, which have no identity) it has length 0, as numpy refuses.
     #[non_exhaustive]
@@ -383,6 +396,7 @@ impl Error {
             | Error::OutOfBounds { path, .. }
             | Error::Reserve { path, .. }
             | Error::CannotGrow { path, .. }
+            | Error::Unreadable { path, .. }
             | Error::IsNpy { path, .. } => Some(path),
             Error::Io { path, .. }
             | Error::InvalidShape { path, .. }
@@ -424,6 +438,7 @@ impl Error {
             Error::NotAFile { .. }
             | Error::Locked { .. }
             | Error::OutOfBounds { .. }
+            | Error::Unreadable { .. }
             | Error::IsNpy { .. }
             | Error::Broadcast { .. }
             | Error::Cancelled { .. }
@@ -701,6 +716,12 @@ impl fmt::Display for Error {
                 "cancelled by the progress callback after {done} of {total} bytes; \
                  the output holds new values up to there (in memory order) and old ones after"
             ),
+            Error::Unreadable { bytes, .. } => write!(
+                f,
+                "bytes {}..{} of the file cannot be read into memory (truncated by another \
+                 program, an I/O error, or no space for a sparse page); the operation stopped before touching them",
+                bytes.start, bytes.end
+            ),
             Error::Axis { axis, shape, empty } => {
                 if *empty {
                     write!(
@@ -725,7 +746,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } | Error::Reserve { source, .. } => Some(source),
+            Error::Io { source, .. }
+            | Error::Reserve { source, .. }
+            | Error::Unreadable { source, .. } => Some(source),
             _ => None,
         }
     }

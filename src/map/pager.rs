@@ -22,11 +22,22 @@ use crate::error::Error;
 ///
 /// Holds the address and length of the mapping it was made from, and borrows the owner
 /// for `'a`, so the mapping outlives it.
+// Without unix system calls (Windows) the hooks do nothing and some fields go unread.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub struct Pages<'a> {
     addr: usize,
     len: usize,
     /// Copy-on-write: dropping pages would lose private writes, so every hook is a no-op.
     private: bool,
+    /// Where byte 0 of the mapping lies in the file.
+    file_offset: u64,
+    file: &'a File,
+    path: &'a Path,
+    /// Which of the map's pages were in the page cache when the stream began (one byte
+    /// per page, bit 0 set when resident, as `mincore` reports): those are left in the
+    /// cache when the stream is done with them; the others, brought in by the stream,
+    /// are dropped from it. Empty when not asked for ([`Pages::snapshot_residency`]).
+    resident: Vec<u8>,
     owner: PhantomData<&'a [u8]>,
 }
 
@@ -34,14 +45,8 @@ pub struct Pages<'a> {
 pub struct InPager<'a>(Pages<'a>);
 
 /// Paging hooks for a map that a stream writes to.
-// Without unix system calls (Windows) the hooks do nothing and some fields go unread.
-#[cfg_attr(not(unix), allow(dead_code))]
 pub struct OutPager<'a> {
     pages: Pages<'a>,
-    /// Where byte 0 of the mapping lies in the file.
-    file_offset: u64,
-    file: &'a File,
-    path: &'a Path,
 }
 
 impl<'a> std::ops::Deref for InPager<'a> {
@@ -58,14 +63,131 @@ impl<'a> std::ops::Deref for OutPager<'a> {
     }
 }
 
+impl<'a> std::ops::DerefMut for InPager<'a> {
+    fn deref_mut(&mut self) -> &mut Pages<'a> {
+        &mut self.0
+    }
+}
+
+impl<'a> std::ops::DerefMut for OutPager<'a> {
+    fn deref_mut(&mut self) -> &mut Pages<'a> {
+        &mut self.pages
+    }
+}
+
 impl<'a> Pages<'a> {
     fn of<M: std::ops::Deref<Target = [u8]>, D>(inner: &'a Inner<M, D>, private: bool) -> Self {
         Pages {
             addr: inner.map.as_ptr() as usize,
             len: inner.map.len(),
             private,
+            file_offset: inner.offset,
+            file: &inner.file,
+            path: &inner.path,
+            resident: Vec::new(),
             owner: PhantomData,
         }
+    }
+
+    /// Records which pages are in the page cache now (`mincore`), so that
+    /// [`evict`](Self::evict) later drops only the pages the stream brought in. A no-op
+    /// where `mincore` fails or does not exist (then `evict` drops nothing).
+    pub(crate) fn snapshot_residency(&mut self) {
+        #[cfg(target_os = "linux")]
+        if !self.private
+            && let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len)
+        {
+            let mut v = vec![0u8; (e - s) / page_size()];
+            // SAFETY: `s..e` is the page-rounded span of a live mapping this borrows;
+            // `v` has one byte per page of it, as `mincore` writes.
+            let rc = unsafe { libc::mincore(s as *mut libc::c_void, e - s, v.as_mut_ptr()) };
+            if rc == 0 {
+                self.resident = v;
+            }
+        }
+    }
+
+    /// Drops from the page cache the whole pages of bytes `lo..hi` that were not resident
+    /// when [`snapshot_residency`](Self::snapshot_residency) ran (they are clean, or
+    /// written back, by now): memory the stream took is given back, and files that were
+    /// cached before it stay cached. `posix_fadvise(POSIX_FADV_DONTNEED)`; Linux only.
+    pub(crate) fn evict(&self, lo: usize, hi: usize) {
+        #[cfg(target_os = "linux")]
+        if !self.resident.is_empty()
+            && let Some((s, e)) = whole_pages(self.addr, self.len, lo, hi)
+        {
+            use std::os::fd::AsRawFd;
+            let page = page_size();
+            let base = whole_pages(self.addr, self.len, 0, self.len).map_or(s, |(b, _)| b);
+            // File offset of the first byte of the page at address `a`.
+            let at = |a: usize| (self.file_offset as i128 + a as i128 - self.addr as i128).max(0);
+            let mut k = (s - base) / page;
+            let end = ((e - base) / page).min(self.resident.len());
+            while k < end {
+                if self.resident[k] & 1 == 1 {
+                    k += 1;
+                    continue;
+                }
+                let run = k;
+                while k < end && self.resident[k] & 1 == 0 {
+                    k += 1;
+                }
+                let (from, to) = (at(base + run * page), at(base + k * page));
+                // SAFETY: a plain system call on an open descriptor; it reads no memory
+                // of ours, and dropping clean cached pages never changes file contents.
+                unsafe {
+                    libc::posix_fadvise(
+                        self.file.as_raw_fd(),
+                        from as libc::off_t,
+                        (to - from) as libc::off_t,
+                        libc::POSIX_FADV_DONTNEED,
+                    );
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (lo, hi);
+    }
+
+    /// Brings bytes `lo..hi` of the map into memory before the stream touches them
+    /// (`MADV_POPULATE_READ`, or `MADV_POPULATE_WRITE` for an output; Linux 5.14+). A
+    /// page that cannot be brought in (the file was truncated behind the advisory locks,
+    /// an I/O error, no space for a sparse page) is then an `Err` naming the file and
+    /// the bytes, where touching it would have killed the process with SIGBUS. Older
+    /// kernels and other systems skip this (`EINVAL`: the touch itself faults the pages).
+    pub(crate) fn prefault(&self, lo: usize, hi: usize, write: bool) -> Result<(), Error> {
+        #[cfg(target_os = "linux")]
+        if !self.private
+            && let Some((s, e)) = span_pages(self.addr, self.len, lo, hi)
+        {
+            const MADV_POPULATE_READ: libc::c_int = 22;
+            const MADV_POPULATE_WRITE: libc::c_int = 23;
+            let advice = if write {
+                MADV_POPULATE_WRITE
+            } else {
+                MADV_POPULATE_READ
+            };
+            // SAFETY: `s..e` lies within a live mapping this borrows; populating pages
+            // changes no byte of it (a write fault on a shared file map keeps contents).
+            let rc = unsafe { libc::madvise(s as *mut libc::c_void, e - s, advice) };
+            if rc != 0 {
+                let err = std::io::Error::last_os_error();
+                match err.raw_os_error() {
+                    Some(libc::EINVAL | libc::ENOSYS | libc::EPERM) => {}
+                    Some(libc::EINTR | libc::EAGAIN) => {}
+                    _ => {
+                        return Err(Error::Unreadable {
+                            path: self.path.to_path_buf(),
+                            bytes: self.file_offset + lo as u64..self.file_offset + hi as u64,
+                            source: err,
+                        });
+                    }
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (lo, hi, write);
+        Ok(())
     }
 
     /// The address of byte 0 of the mapping, to locate views' pointers in it.
@@ -134,22 +256,55 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
             addr: inner.map.as_ptr() as usize,
             len: inner.map.len(),
             private,
+            file_offset: inner.offset,
+            file: &inner.file,
+            path: &inner.path,
+            resident: Vec::new(),
             owner: PhantomData,
         };
         let view = bytes::view_mut(&mut inner.map, inner.dim.clone(), inner.order)
             .expect("shape and alignment were checked when the file was mapped")
             .into_dyn();
-        let pager = OutPager {
-            pages,
-            file_offset: inner.offset,
-            file: &inner.file,
-            path: &inner.path,
-        };
-        (view, pager)
+        (view, OutPager { pages })
     }
 }
 
 /// The system's page size (4096 where it cannot be asked).
+/// The memory a stream may use without pushing other pages out: the smaller of the
+/// kernel's `MemAvailable` and what is left under this process's cgroup (v2) limit.
+/// `None` where neither is known (then streams keep their memory bounded).
+pub(crate) fn memory_available() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+        let avail = meminfo.as_deref().and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map(|kb| kb * 1024)
+        });
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup")
+            .ok()
+            .and_then(|c| {
+                c.lines()
+                    .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+            })
+            .and_then(|rel| {
+                let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+                let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+                let max = read("memory.max")?.trim().parse::<u64>().ok()?;
+                let cur = read("memory.current")?.trim().parse::<u64>().ok()?;
+                Some(max.saturating_sub(cur))
+            });
+        match (avail, cgroup) {
+            (Some(a), Some(c)) => Some(a.min(c)),
+            (a, c) => a.or(c),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
 pub(crate) fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *PAGE.get_or_init(|| {
@@ -190,6 +345,15 @@ fn whole_pages(addr: usize, len: usize, lo: usize, hi: usize) -> Option<(usize, 
 }
 
 /// `madvise` on whole pages; errors are ignored: these are hints.
+/// The pages that hold any of bytes `lo..hi` of a map at `addr` (rounded outward, within
+/// the map's own pages).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn span_pages(addr: usize, len: usize, lo: usize, hi: usize) -> Option<(usize, usize)> {
+    let page = page_size();
+    let hi = hi.min(len);
+    (lo < hi).then(|| ((addr + lo) / page * page, (addr + hi).div_ceil(page) * page))
+}
+
 #[cfg(unix)]
 fn advise_pages(start: usize, end: usize, advice: libc::c_int) {
     // SAFETY: `start..end` lies inside a live mapping (the pager borrows its owner) and
@@ -208,6 +372,7 @@ impl InPager<'_> {
     /// done with them. Clean page-cache pages are then reclaimed first under pressure.
     pub(crate) fn release(&self, lo: usize, hi: usize) {
         self.drop_pages(lo, hi);
+        self.evict(lo, hi);
     }
 }
 
@@ -286,6 +451,7 @@ impl OutPager<'_> {
         #[cfg(not(unix))]
         let _ = self.file;
         self.drop_pages(lo, hi);
+        self.evict(lo, hi);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 use ndarray::{ArrayViewD, Axis, Slice};
 
 use crate::error::Error;
+use crate::map::pager::memory_available;
 
 use super::operand::Source;
 use super::plan::{InStream, same_order};
@@ -15,7 +16,8 @@ use super::plan::{InStream, same_order};
 /// of the blocks before the current one are dropped from the process as it goes, so
 /// memory stays at a few blocks whatever the file's size. A block kept after the next
 /// one is asked for stays valid: its pages load again on touch. A `len` of 0 is taken
-/// as 1.
+/// as 1. Unlike the [`Zip`](super::Zip), blocks are not prefaulted: a file truncated by
+/// another program under a live block raises SIGBUS on touch, as with any view.
 ///
 /// # Errors
 /// [`Error::Axis`] when `axis` does not exist.
@@ -54,7 +56,12 @@ pub fn chunks<'a, T, S: Source<T> + ?Sized>(
         .all(|k| view.strides()[k].unsigned_abs() < view.strides()[axis.index()].unsigned_abs())
         && same_order(view.shape(), view.strides(), view.strides());
     Ok(Chunks {
-        stream: InStream::new(pager, outermost),
+        stream: {
+            let bounded = pager
+                .as_ref()
+                .is_some_and(|p| memory_available().is_none_or(|m| p.len() as u64 > m / 2));
+            InStream::new(pager, outermost, bounded)
+        },
         view,
         axis,
         len: len.max(1),
@@ -96,7 +103,7 @@ impl<'a, T> Iterator for Chunks<'a, T> {
         block.slice_axis_inplace(self.axis, Slice::from(self.next..end));
         self.next = end;
         if let Some(s) = self.stream.as_mut() {
-            s.at(&block);
+            s.advance(&block);
         }
         Some(block)
     }

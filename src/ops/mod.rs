@@ -70,6 +70,6 @@ pub use chunks::{Chunks, chunks};
 pub use elementwise::*;
 pub use numeric::Numeric;
 pub use operand::{Sink, Source};
-pub use options::{DEFAULT_CHUNK_BYTES, Progress, StreamOptions};
+pub use options::{DEFAULT_CHUNK_BYTES, Paging, Progress, StreamOptions};
 pub use reduce::*;
 pub use zip::{Input, IntoPart, Output, Ro, Rw, Zip};

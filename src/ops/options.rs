@@ -70,6 +70,33 @@ pub struct StreamOptions<'a> {
     pub(super) chunk_bytes: usize,
     pub(super) parallel: bool,
     pub(super) progress: Option<ProgressFn<'a>>,
+    pub(super) paging: Paging,
+}
+
+/// How a stream treats the pages of mapped operands ([`StreamOptions::paging`]).
+///
+/// ```
+/// use ndarray_mmap::ops::{Paging, StreamOptions};
+/// let opts = StreamOptions::new().paging(Paging::Bounded);
+/// assert!(format!("{opts:?}").contains("Bounded"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Paging {
+    /// [`Bounded`](Paging::Bounded) when the mapped operands do not fit in half the
+    /// memory available (the cgroup's limit or the kernel's `MemAvailable`, whichever is
+    /// smaller), [`Cached`](Paging::Cached) when they do. The default.
+    #[default]
+    Auto,
+    /// Keep memory bounded: input pages are dropped behind the stream (from the process,
+    /// and from the page cache unless they were cached before it began), and output
+    /// pages are written back as chunks finish, at most two chunks of dirty pages in
+    /// flight. For arrays bigger than RAM.
+    Bounded,
+    /// Leave every page where the kernel puts it: no forced write-back, nothing
+    /// dropped. Fastest when everything fits in memory; the data reaches the disk when
+    /// the kernel writes it back, or on `flush`.
+    Cached,
 }
 
 impl Default for StreamOptions<'_> {
@@ -78,6 +105,7 @@ impl Default for StreamOptions<'_> {
             chunk_bytes: DEFAULT_CHUNK_BYTES,
             parallel: cfg!(feature = "rayon"),
             progress: None,
+            paging: Paging::Auto,
         }
     }
 }
@@ -87,6 +115,7 @@ impl fmt::Debug for StreamOptions<'_> {
         f.debug_struct("StreamOptions")
             .field("chunk_bytes", &self.chunk_bytes)
             .field("parallel", &self.parallel)
+            .field("paging", &self.paging)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -139,6 +168,21 @@ impl<'a> StreamOptions<'a> {
     /// ```
     pub fn parallel(mut self, parallel: bool) -> Self {
         self.parallel = parallel;
+        self
+    }
+
+    /// How the pages of mapped operands are treated: [`Paging::Auto`] (the default),
+    /// or forced [`Bounded`](Paging::Bounded) or [`Cached`](Paging::Cached).
+    ///
+    /// ```
+    /// use ndarray_mmap::ops::{self, Paging, StreamOptions};
+    /// let a = ndarray::array![1.0f32, 2.0];
+    /// let s = ops::sum_with(&a, StreamOptions::new().paging(Paging::Cached))?;
+    /// assert_eq!(s, 3.0);
+    /// # Ok::<(), ndarray_mmap::Error>(())
+    /// ```
+    pub fn paging(mut self, paging: Paging) -> Self {
+        self.paging = paging;
         self
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use ndarray::{ArrayViewD, Slice};
+use ndarray::{ArrayViewD, ArrayViewMutD, Slice};
 
 use crate::error::Error;
 use crate::map::pager::{InPager, OutPager};
@@ -109,35 +109,75 @@ fn slice_view<'v, T>(v: &'v ArrayViewD<'_, T>, s: &[Slice]) -> ArrayViewD<'v, T>
     v.slice_each_axis(|d| s[d.axis.index()])
 }
 
-/// Read-side hooks while streaming: drop pages below the current piece.
+/// The bytes of the map at `base` that `piece` spans, relative to `base`.
+fn span_in<T>(piece: &ArrayViewD<'_, T>, base: usize) -> Option<(usize, usize)> {
+    let size = std::mem::size_of::<T>() as isize;
+    if piece.is_empty() || size == 0 {
+        return None;
+    }
+    let (mut lo, mut hi) = (0isize, 0isize);
+    for (&d, &s) in piece.shape().iter().zip(piece.strides()) {
+        let reach = (d as isize - 1) * s;
+        if reach < 0 {
+            lo += reach;
+        } else {
+            hi += reach;
+        }
+    }
+    let p = piece.as_ptr() as isize - base as isize;
+    Some(((p + lo * size) as usize, (p + (hi + 1) * size) as usize))
+}
+
+/// Read-side hooks while streaming: prefault each piece (an `Err` instead of a SIGBUS);
+/// when `bounded`, drop the pages below the current piece from the process, and from
+/// the page cache those the stream brought in.
 pub(super) struct InStream<'p> {
     pub(super) pager: InPager<'p>,
     /// Whether the input is read in its file order (same layout as the chunking):
     /// otherwise dropping pages could make the stream read them again.
     pub(super) in_order: bool,
+    pub(super) bounded: bool,
     pub(super) released: usize,
 }
 
 impl<'p> InStream<'p> {
-    pub(super) fn new(pager: Option<InPager<'p>>, in_order: bool) -> Option<Self> {
-        let pager = pager?;
+    pub(super) fn new(pager: Option<InPager<'p>>, in_order: bool, bounded: bool) -> Option<Self> {
+        let mut pager = pager?;
         if in_order {
             pager.sequential();
+            if bounded {
+                pager.snapshot_residency();
+            }
         }
         Some(InStream {
             pager,
             in_order,
+            bounded,
             released: 0,
         })
     }
 
-    /// The stream is about to read a piece starting at `lo` (bytes into the map).
-    pub(super) fn at<T>(&mut self, piece: &ArrayViewD<'_, T>) {
-        if !self.in_order || piece.is_empty() {
-            return;
+    /// The stream is about to read `piece`.
+    pub(super) fn at<T>(&mut self, piece: &ArrayViewD<'_, T>) -> Result<(), Error> {
+        let Some((lo, hi)) = span_in(piece, self.pager.addr()) else {
+            return Ok(());
+        };
+        self.pager.prefault(lo, hi, false)?;
+        if self.in_order && self.bounded && lo > self.released {
+            self.pager.release(self.released, lo);
+            self.released = lo;
         }
-        let lo = piece.as_ptr() as usize - self.pager.addr();
-        if lo > self.released {
+        Ok(())
+    }
+
+    /// Like [`at`](Self::at) without the prefault (for [`chunks`](super::chunks), whose
+    /// items cannot carry an error).
+    pub(super) fn advance<T>(&mut self, piece: &ArrayViewD<'_, T>) {
+        if let Some((lo, _)) = span_in(piece, self.pager.addr())
+            && self.in_order
+            && self.bounded
+            && lo > self.released
+        {
             self.pager.release(self.released, lo);
             self.released = lo;
         }
@@ -145,16 +185,21 @@ impl<'p> InStream<'p> {
 
     pub(super) fn finish(self) {
         if self.in_order {
-            self.pager.release(self.released, self.pager.len());
+            if self.bounded {
+                self.pager.release(self.released, self.pager.len());
+            }
             self.pager.normal();
         }
     }
 }
 
-/// Write-side hooks: start write-back of finished pieces, wait for them a piece later
-/// and drop their pages.
+/// Write-side hooks: prefault each piece; when `bounded` (and the output is written in
+/// its file order), start write-back of finished pieces, wait for them a piece later and
+/// drop their pages.
 pub(super) struct OutStream<'p> {
     pub(super) pager: OutPager<'p>,
+    /// Whether pieces are written back as they finish.
+    pub(super) write_back: bool,
     /// Bytes below this were handed to write-back.
     pub(super) started: usize,
     pub(super) in_flight: VecDeque<(usize, usize)>,
@@ -166,17 +211,34 @@ pub(super) const WRITEBACK_LAG: usize = 1;
 impl<'p> OutStream<'p> {
     /// `in_order` as for [`InStream`]: only an output written in its file order is
     /// written back piece by piece.
-    pub(super) fn new(pager: Option<OutPager<'p>>, in_order: bool) -> Option<Self> {
-        let pager = pager.filter(|_| in_order)?;
+    pub(super) fn new(pager: Option<OutPager<'p>>, in_order: bool, bounded: bool) -> Option<Self> {
+        let mut pager = pager?;
+        let write_back = in_order && bounded;
+        if write_back {
+            pager.snapshot_residency();
+        }
         Some(OutStream {
             pager,
+            write_back,
             started: 0,
             in_flight: VecDeque::new(),
         })
     }
 
+    /// The stream is about to write `piece`, and everything before it in the file is
+    /// written for good.
+    pub(super) fn at<T>(&mut self, piece: &ArrayViewMutD<'_, T>) -> Result<(), Error> {
+        let Some((lo, hi)) = span_in(&piece.view(), self.pager.addr()) else {
+            return Ok(());
+        };
+        if self.write_back {
+            self.done_below(lo)?;
+        }
+        self.pager.prefault(lo, hi, true)
+    }
+
     /// Everything below byte `upto` of the map is written and will not be written again.
-    pub(super) fn done_below(&mut self, upto: usize) -> Result<(), Error> {
+    fn done_below(&mut self, upto: usize) -> Result<(), Error> {
         if upto > self.started {
             self.pager.start_writeback(self.started, upto);
             self.in_flight.push_back((self.started, upto));
@@ -190,6 +252,9 @@ impl<'p> OutStream<'p> {
     }
 
     pub(super) fn finish(mut self, completed: bool) -> Result<(), Error> {
+        if !self.write_back {
+            return Ok(());
+        }
         if completed {
             let len = self.pager.len();
             if len > self.started {

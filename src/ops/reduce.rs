@@ -156,7 +156,7 @@ pub fn mean<T: Numeric, S: Source<T> + ?Sized>(a: &S) -> Result<Option<f64>, Err
 pub(super) fn extremum<T: Numeric, S: Source<T> + ?Sized>(
     a: &S,
     opts: StreamOptions<'_>,
-    pick: fn(T, T) -> T,
+    pick: impl Fn(T, T) -> T + Copy,
 ) -> Result<Option<T>, Error> {
     fold_stream(a.source_parts(), opts, None, |acc: Option<T>, p| {
         fold_piece(
@@ -428,7 +428,7 @@ fn extremum_axis<T: Numeric, S: Source<T> + ?Sized>(
     a: &S,
     axis: Axis,
     opts: StreamOptions<'_>,
-    pick: fn(T, T) -> T,
+    pick: impl Fn(T, T) -> T + Copy,
 ) -> Result<ArrayD<T>, Error> {
     let parts = a.source_parts();
     if parts.0.shape().get(axis.index()) == Some(&0) {

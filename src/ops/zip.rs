@@ -7,12 +7,12 @@ use std::marker::PhantomData;
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Data, DataMut, Dimension, Slice};
 
 use crate::error::Error;
-use crate::map::pager::{InPager, OutPager};
+use crate::map::pager::{InPager, OutPager, memory_available};
 use crate::map::{MmapArray, MmapArrayMut};
 
 use super::engine::report;
 use super::operand::{Operand, Overlap, overlap};
-use super::options::StreamOptions;
+use super::options::{Paging, StreamOptions};
 use super::plan::{InStream, OutStream, Plan, same_order};
 
 pub(super) mod sealed {
@@ -44,8 +44,11 @@ pub(super) mod sealed {
         /// output (two maps of one file), so the output's writes must not reach it
         /// before it is read.
         fn snapshot(&mut self);
-        /// Sets up the paging hooks, given the chunking's strides.
-        fn start(&mut self, lead_strides: &[isize]);
+        /// Bytes of its map, when it is mapped.
+        fn mapped_len(&self) -> usize;
+        /// Sets up the paging hooks, given the chunking's strides; `bounded` when the
+        /// stream must keep its memory bounded (see `Paging`).
+        fn start(&mut self, lead_strides: &[isize], bounded: bool);
         /// Paging before a piece is touched.
         fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
         fn piece<'p>(&'p mut self, piece: &[Slice]) -> Self::Piece<'p>;
@@ -169,22 +172,25 @@ impl<T: Clone + 'static> Part for Input<'_, T> {
     fn snapshot(&mut self) {
         self.snapshot = true;
     }
-    fn start(&mut self, lead: &[isize]) {
+    fn mapped_len(&self) -> usize {
+        self.pager.as_ref().map_or(0, |p| p.len())
+    }
+    fn start(&mut self, lead: &[isize], bounded: bool) {
         // Pages are dropped behind the stream only when it reads the input in its file
         // order: not broadcast, same layout as the chunking, not read through copies of
         // an output's bytes (whose pages the output handles).
         let v = self.seen();
         let in_order =
             self.broadcast.is_none() && !self.snapshot && same_order(v.shape(), v.strides(), lead);
-        self.stream = InStream::new(self.pager.take(), in_order);
+        self.stream = InStream::new(self.pager.take(), in_order, bounded);
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
-        if self.broadcast.is_none()
-            && let Some(s) = self.stream.as_mut()
-        {
-            s.at(&self.view.slice_each_axis(|d| piece[d.axis.index()]));
+        match self.stream.as_mut() {
+            Some(s) if self.broadcast.is_none() => {
+                s.at(&self.view.slice_each_axis(|d| piece[d.axis.index()]))
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
     fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewD<'p, T> {
         if self.snapshot {
@@ -233,9 +239,12 @@ impl<T: 'static> Part for Output<'_, T> {
         })
     }
     fn snapshot(&mut self) {}
-    fn start(&mut self, lead: &[isize]) {
+    fn mapped_len(&self) -> usize {
+        self.pager.as_ref().map_or(0, |p| p.len())
+    }
+    fn start(&mut self, lead: &[isize], bounded: bool) {
         let in_order = same_order(self.view.shape(), self.view.strides(), lead);
-        self.stream = OutStream::new(self.pager.take(), in_order);
+        self.stream = OutStream::new(self.pager.take(), in_order, bounded);
         // Read ahead: an output is often read too (in place, `*d += x`), and a dense
         // file's pages are read before they are overwritten anyway.
         if let Some(s) = &self.stream {
@@ -243,14 +252,10 @@ impl<T: 'static> Part for Output<'_, T> {
         }
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
-        if let Some(s) = self.stream.as_mut() {
-            let p = self.view.slice_each_axis(|d| piece[d.axis.index()]);
-            if !p.is_empty() {
-                let lo = p.as_ptr() as usize - s.pager.addr();
-                s.done_below(lo)?;
-            }
+        match self.stream.as_mut() {
+            Some(s) => s.at(&self.view.slice_each_axis_mut(|d| piece[d.axis.index()])),
+            None => Ok(()),
         }
-        Ok(())
     }
     fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewMutD<'p, T> {
         self.view.slice_each_axis_mut(|d| piece[d.axis.index()])
@@ -461,7 +466,17 @@ pub(super) fn run<P: Parts>(
     let total_elems: usize = shape.iter().product();
     let total = (total_elems * size) as u64;
     let chunk = (opts.chunk_bytes / size).max(1);
-    parts.start(&lead_strides);
+    let bounded = match opts.paging {
+        Paging::Bounded => true,
+        Paging::Cached => false,
+        // Bounded unless the mapped operands fit comfortably (in half) in the memory
+        // available (the cgroup's limit, or MemAvailable), or unknown memory.
+        _ => {
+            let mapped = parts.mapped_len() as u64;
+            mapped > 0 && memory_available().is_none_or(|m| mapped > m / 2)
+        }
+    };
+    parts.start(&lead_strides, bounded);
     let mut done = 0usize;
     let mut result = Ok(());
     for piece in Plan::new(shape, &lead_strides, chunk) {
@@ -505,7 +520,8 @@ pub(super) trait Parts {
     /// The strides the chunking follows (the first written part's, else the first
     /// part's) and its element size.
     fn lead(&self) -> (Vec<isize>, usize);
-    fn start(&mut self, lead: &[isize]);
+    fn mapped_len(&self) -> usize;
+    fn start(&mut self, lead: &[isize], bounded: bool);
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
     fn finish(&mut self, completed: bool) -> Result<(), Error>;
 }
@@ -549,8 +565,11 @@ macro_rules! zip_arity {
                 $(if $P::WRITES { return (self.$i.strides(), self.$i.elem_size()); })+
                 (self.0.strides(), self.0.elem_size())
             }
-            fn start(&mut self, lead: &[isize]) {
-                $(self.$i.start(lead);)+
+            fn mapped_len(&self) -> usize {
+                0 $(+ self.$i.mapped_len())+
+            }
+            fn start(&mut self, lead: &[isize], bounded: bool) {
+                $(self.$i.start(lead, bounded);)+
             }
             fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
                 $(self.$i.before(piece)?;)+

@@ -357,6 +357,16 @@ proptest! {
 
 // ---- mapped files: the streaming path ------------------------------------------------
 
+/// Both paging policies on mapped files: chosen by the chunk size, so every proptest
+/// run tries each (small files would always get `Cached` from `Auto`).
+pub(crate) fn paging_for(chunk: usize) -> ops::Paging {
+    if chunk.is_multiple_of(2) {
+        ops::Paging::Bounded
+    } else {
+        ops::Paging::Auto
+    }
+}
+
 pub(crate) fn order_of(l: Layout) -> Order {
     if l == Layout::F { Order::F } else { Order::C }
 }
@@ -422,8 +432,16 @@ fn check_files<T: Model>(
     let c_init = Held::<T>::new(&s.out, Layout::C, seed ^ 0xAA);
     let mut c = file_with(dir.path(), "c", &c_init.view(), order_of(lc));
     c.flush().unwrap();
-    run_op(op, &a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk))
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    run_op(
+        op,
+        &a,
+        &b,
+        &mut c,
+        StreamOptions::new()
+            .chunk_bytes(chunk)
+            .paging(paging_for(chunk)),
+    )
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(bits(c.view().iter().copied()), bits(want.iter().copied()));
     c.close().unwrap();
     let on_disk = std::fs::read(dir.path().join("c")).unwrap();
@@ -468,7 +486,7 @@ proptest! {
         m.close().unwrap();
         let ishape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
         let a = unsafe { MapOptions::new().order(order).open::<f64>(dir.path().join("a"), ishape) }.unwrap();
-        let opts = || StreamOptions::new().chunk_bytes(chunk);
+        let opts = || StreamOptions::new().chunk_bytes(chunk).paging(paging_for(chunk));
         prop_assert_eq!(ops::sum_with(&a, opts()).unwrap(), a0.view().sum());
         let fold = |f: fn(f64, f64) -> f64| a0.view().iter().copied().reduce(f);
         prop_assert_eq!(ops::min_with(&a, opts()).unwrap(), fold(f64::min));
@@ -665,10 +683,13 @@ fn streaming_many_chunks_with_offsets() {
             f.write_all(&[0xAB; 100]).unwrap(); // at offset 0
         }
         let mut calls = 0;
-        let opts = StreamOptions::new().chunk_bytes(chunk).progress(|_| {
-            calls += 1;
-            ControlFlow::Continue(())
-        });
+        let opts = StreamOptions::new()
+            .chunk_bytes(chunk)
+            .paging(paging_for(chunk))
+            .progress(|_| {
+                calls += 1;
+                ControlFlow::Continue(())
+            });
         ops::add_into_with(&a, &b, &mut c, opts).unwrap();
         assert_eq!(calls, (4 * n).div_ceil(chunk));
         c.close().unwrap();
@@ -687,7 +708,15 @@ fn streaming_many_chunks_with_offsets() {
         // .npy output
         let npath = dir.path().join("c.npy");
         let mut c = unsafe { ndarray_mmap::create_npy::<f32>(&npath, [n as isize]) }.unwrap();
-        ops::add_into_with(&a, &b, &mut c, StreamOptions::new().chunk_bytes(chunk)).unwrap();
+        ops::add_into_with(
+            &a,
+            &b,
+            &mut c,
+            StreamOptions::new()
+                .chunk_bytes(chunk)
+                .paging(paging_for(chunk)),
+        )
+        .unwrap();
         c.close().unwrap();
         let c = unsafe { ndarray_mmap::open_npy::<f32>(&npath) }.unwrap();
         assert_eq!(c.view().as_slice().unwrap(), &want[..], "chunk {chunk}");
@@ -783,8 +812,15 @@ fn check_assign_files<T: Model>(
     let b = read_only_file_with(dir.path(), "b", &b0.view(), order_of(lb));
     let mut a = file_with(dir.path(), "a", &a0.view(), order_of(la));
     a.flush().unwrap();
-    run_assign(op, &mut a, &b, StreamOptions::new().chunk_bytes(chunk))
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    run_assign(
+        op,
+        &mut a,
+        &b,
+        StreamOptions::new()
+            .chunk_bytes(chunk)
+            .paging(paging_for(chunk)),
+    )
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(bits(a.view().iter().copied()), bits(want.iter().copied()));
     a.close().unwrap();
     let on_disk = std::fs::read(dir.path().join("a")).unwrap();
@@ -938,10 +974,13 @@ fn in_place_streaming_many_chunks_with_offsets() {
             f.write_all(&[0xAB; 100]).unwrap(); // at offset 0
         }
         let mut calls = 0;
-        let opts = StreamOptions::new().chunk_bytes(chunk).progress(|_| {
-            calls += 1;
-            ControlFlow::Continue(())
-        });
+        let opts = StreamOptions::new()
+            .chunk_bytes(chunk)
+            .paging(paging_for(chunk))
+            .progress(|_| {
+                calls += 1;
+                ControlFlow::Continue(())
+            });
         ops::sub_assign_with(&mut a, &b, opts).unwrap();
         assert_eq!(calls, (4 * n).div_ceil(chunk));
         a.close().unwrap();
@@ -956,9 +995,22 @@ fn in_place_streaming_many_chunks_with_offsets() {
         let npath = dir.path().join("a.npy");
         let mut a = unsafe { ndarray_mmap::create_npy::<f32>(&npath, [n as isize]) }.unwrap();
         a.view_mut().assign(&ndarray::ArrayView1::from(&a0[..]));
-        ops::sub_assign_with(&mut a, &b, StreamOptions::new().chunk_bytes(chunk)).unwrap();
-        ops::map_inplace_with(&mut a, |x| x * 2.0, StreamOptions::new().chunk_bytes(chunk))
-            .unwrap();
+        ops::sub_assign_with(
+            &mut a,
+            &b,
+            StreamOptions::new()
+                .chunk_bytes(chunk)
+                .paging(paging_for(chunk)),
+        )
+        .unwrap();
+        ops::map_inplace_with(
+            &mut a,
+            |x| x * 2.0,
+            StreamOptions::new()
+                .chunk_bytes(chunk)
+                .paging(paging_for(chunk)),
+        )
+        .unwrap();
         a.close().unwrap();
         let a = unsafe { ndarray_mmap::open_npy::<f32>(&npath) }.unwrap();
         let want2: Vec<f32> = want.iter().map(|x| x * 2.0).collect();
