@@ -954,7 +954,7 @@ fn truncated_inputs() {
         tmp.path().join("b.f32"),
         tmp.path().join("c.f32"),
     );
-    let n = 2 << 20; // 8 MiB of f32
+    let n = 1 << 19; // 2 MiB of f32
     std::fs::write(&pb, vec![0u8; 4 * n]).unwrap();
     let (mut ok, mut err, mut died) = (0, 0, 0);
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
@@ -980,7 +980,7 @@ fn truncated_inputs() {
             .read_line(&mut line)
             .unwrap();
         assert_eq!(line.trim(), "mapped");
-        std::thread::sleep(Duration::from_micros(x % 4000));
+        std::thread::sleep(Duration::from_micros(x % 2000));
         // A program that ignores the advisory locks cuts the file short.
         let len = (x >> 20) % (4 * n as u64) / 4096 * 4096;
         std::fs::OpenOptions::new()
