@@ -6,12 +6,14 @@
 //! cargo run --release --example add_files -- --size 4G       # other sizes (K, M, G suffixes)
 //! cargo run --release --example add_files -- a.f32 b.f32 out.f32   # your files (out is created)
 //! cargo run --release --example add_files -- a.npy b.npy out.npy   # .npy files, where supported
+//! cargo run --release --example add_files -- --formula       # d = 2a + 3b + c with ops::Zip
 //! ```
 //!
 //! Options: `--size N` (bytes per array, default 512M), `--chunk N` (bytes per chunk,
 //! default 8M), `--dir DIR` (where the temporary files go, default the system's temp
 //! dir), `--serial` (one thread even with the `rayon` feature), `--verify` (check the
-//! result of a run on your files too; always done on generated ones).
+//! result of a run on your files too; always done on generated ones), `--formula` (three
+//! inputs, `d = a * 2 + b * 3 + c` in one pass with `ops::Zip`; your files: `A B C OUT`).
 //!
 //! Under a memory limit (Linux, root; caches dropped first):
 //! ```text
@@ -33,10 +35,12 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 struct Args {
     size: u64,
-    chunk: usize,
+    /// `--chunk`; else the engine's default.
+    chunk: Option<usize>,
     dir: Option<PathBuf>,
     serial: bool,
     verify: bool,
+    formula: bool,
     paths: Vec<PathBuf>,
 }
 
@@ -62,10 +66,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         size: 512 << 20,
-        chunk: ops::DEFAULT_CHUNK_BYTES,
+        chunk: None,
         dir: None,
         serial: false,
         verify: false,
+        formula: false,
         paths: Vec::new(),
     };
     let mut it = std::env::args_os().skip(1);
@@ -78,13 +83,14 @@ fn parse_args() -> Result<Args, String> {
         };
         match s.as_str() {
             "--size" => args.size = parse_size(&value("--size")?)?,
-            "--chunk" => args.chunk = parse_size(&value("--chunk")?)? as usize,
+            "--chunk" => args.chunk = Some(parse_size(&value("--chunk")?)? as usize),
             "--dir" => args.dir = Some(PathBuf::from(value("--dir")?)),
             "--serial" => args.serial = true,
             "--verify" => args.verify = true,
+            "--formula" => args.formula = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: add_files [--size N] [--chunk N] [--dir DIR] [--serial] [--verify] [A B OUT]"
+                    "usage: add_files [--size N] [--chunk N] [--dir DIR] [--serial] [--verify] [--formula] [A B [C] OUT]"
                 );
                 std::process::exit(0);
             }
@@ -92,8 +98,13 @@ fn parse_args() -> Result<Args, String> {
             _ => args.paths.push(PathBuf::from(a)),
         }
     }
-    if !(args.paths.is_empty() || args.paths.len() == 3) {
-        return Err("give no paths, or three: A B OUT".into());
+    let want = if args.formula { 4 } else { 3 };
+    if !(args.paths.is_empty() || args.paths.len() == want) {
+        return Err(if args.formula {
+            "give no paths, or four: A B C OUT".into()
+        } else {
+            "give no paths, or three: A B OUT".into()
+        });
     }
     Ok(args)
 }
@@ -112,6 +123,14 @@ fn value_a(i: usize) -> f32 {
 }
 fn value_b(i: usize) -> f32 {
     ((i * 7) % 1000) as f32 * 0.5
+}
+fn value_c(i: usize) -> f32 {
+    (i % 13) as f32
+}
+
+/// The `--formula` mode's expression (exact for the generated inputs).
+fn formula(a: f32, b: f32, c: f32) -> f32 {
+    a * 2.0 + b * 3.0 + c
 }
 
 /// Writes `n` f32 values `f(i)` with plain writes, syncs them, and drops them from the
@@ -195,7 +214,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn Error>> {
     let args = parse_args()?;
     let tmp;
-    let (a_path, b_path, out_path, generated) = if args.paths.is_empty() {
+    let (a_path, b_path, c_path, out_path, generated) = if args.paths.is_empty() {
         tmp = match &args.dir {
             Some(d) => tempfile::tempdir_in(d)?,
             None => tempfile::tempdir()?,
@@ -205,16 +224,22 @@ fn run() -> Result<(), Box<dyn Error>> {
         let t = Instant::now();
         write_input(&a, n, value_a)?;
         write_input(&b, n, value_b)?;
+        let c = args.formula.then(|| tmp.path().join("c.f32"));
+        if let Some(c) = &c {
+            write_input(c, n, value_c)?;
+        }
         println!(
-            "created 2 × {:.0} MiB of f32 in {} in {:.2} s (synced, dropped from the page cache)",
+            "created {} × {:.0} MiB of f32 in {} in {:.2} s (synced, dropped from the page cache)",
+            2 + usize::from(args.formula),
             args.size as f64 / MIB,
             tmp.path().display(),
             t.elapsed().as_secs_f64()
         );
-        (a, b, tmp.path().join("out.f32"), true)
+        (a, b, c, tmp.path().join("out.f32"), true)
     } else {
         let p = &args.paths;
-        (p[0].clone(), p[1].clone(), p[2].clone(), false)
+        let c = args.formula.then(|| p[2].clone());
+        (p[0].clone(), p[1].clone(), c, p[p.len() - 1].clone(), false)
     };
 
     // --- the measured part: map, add (streaming), flush -------------------------------
@@ -235,23 +260,47 @@ fn run() -> Result<(), Box<dyn Error>> {
     let mut out = create_output(&out_path, a.shape())?;
     let total = out.len() as u64 * 4;
     let bar = progress_bar(total);
-    let opts = StreamOptions::new()
-        .chunk_bytes(args.chunk)
-        .parallel(!args.serial)
-        .progress(|p| {
-            bar.set_position(p.done);
-            ControlFlow::Continue(())
-        });
-    ops::add_into_with(&a, &b, &mut out, opts)?;
+    let mut opts = StreamOptions::new();
+    if let Some(bytes) = args.chunk {
+        opts = opts.chunk_bytes(bytes);
+    }
+    let opts = opts.parallel(!args.serial).progress(|p| {
+        bar.set_position(p.done);
+        ControlFlow::Continue(())
+    });
+    let c = c_path.as_deref().map(open_input).transpose()?;
+    match &c {
+        // One pass over four files: no temporaries, no second traversal.
+        Some(c) => ops::Zip::from(&mut out)
+            .and(&a)
+            .and(&b)
+            .and(c)
+            .with(opts)
+            .for_each(|d, &a, &b, &c| *d = formula(a, b, c))?,
+        None => ops::add_into_with(&a, &b, &mut out, opts)?,
+    }
     out.close()?; // msync: the result is in the file
     let secs = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let moved = 3.0 * total as f64 / MIB;
+    let files = if c.is_some() { 4.0 } else { 3.0 };
+    let moved = files * total as f64 / MIB;
+    let what = match &c_path {
+        Some(c) => format!(
+            "computed {} = {} * 2 + {} * 3 + {}",
+            out_path.display(),
+            a_path.display(),
+            b_path.display(),
+            c.display()
+        ),
+        None => format!(
+            "added {} + {} into {}",
+            a_path.display(),
+            b_path.display(),
+            out_path.display()
+        ),
+    };
     println!(
-        "added {} + {} into {} ({:.0} MiB each) in {:.3} s: {:.0} MiB/s of disk traffic ({:.0} MiB/s of output)",
-        a_path.display(),
-        b_path.display(),
-        out_path.display(),
+        "{what} ({:.0} MiB each) in {:.3} s: {:.0} MiB/s of disk traffic ({:.0} MiB/s of output)",
         total as f64 / MIB,
         secs,
         moved / secs,
@@ -264,7 +313,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         }
         None => println!("peak resident memory: not reported on this system"),
     }
-    drop((a, b));
+    drop((a, b, c));
 
     // --- verification (not timed) --------------------------------------------------------
     if generated || args.verify {
@@ -273,17 +322,30 @@ fn run() -> Result<(), Box<dyn Error>> {
         let bad = if generated {
             let v = c.view();
             let s = v.as_slice().expect("a fresh map is contiguous");
-            s.iter()
-                .enumerate()
-                .filter(|&(i, &x)| x != value_a(i) + value_b(i))
-                .count()
+            let want = |i| match c_path {
+                Some(_) => formula(value_a(i), value_b(i), value_c(i)),
+                None => value_a(i) + value_b(i),
+            };
+            s.iter().enumerate().filter(|&(i, &x)| x != want(i)).count()
         } else {
             let (a, b) = (open_input(&a_path)?, open_input(&b_path)?);
             let mut bad = 0usize;
-            ndarray::Zip::from(&a.view())
-                .and(&b.view())
-                .and(&c.view())
-                .for_each(|&x, &y, &z| bad += usize::from((x + y).to_bits() != z.to_bits()));
+            match &c_path {
+                Some(p) => {
+                    let third = open_input(p)?;
+                    ndarray::Zip::from(&a.view())
+                        .and(&b.view())
+                        .and(&third.view())
+                        .and(&c.view())
+                        .for_each(|&x, &y, &w, &z| {
+                            bad += usize::from(formula(x, y, w).to_bits() != z.to_bits())
+                        });
+                }
+                None => ndarray::Zip::from(&a.view())
+                    .and(&b.view())
+                    .and(&c.view())
+                    .for_each(|&x, &y, &z| bad += usize::from((x + y).to_bits() != z.to_bits())),
+            }
             bad
         };
         if bad != 0 {

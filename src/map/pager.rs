@@ -271,8 +271,9 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
 
 /// The system's page size (4096 where it cannot be asked).
 /// The memory a stream may use without pushing other pages out: the smaller of the
-/// kernel's `MemAvailable` and what is left under this process's cgroup (v2) limit.
-/// `None` where neither is known (then streams keep their memory bounded).
+/// kernel's `MemAvailable` and what is left under the memory limits of this process's
+/// cgroup and its ancestors (v2 `memory.max`, or v1 `memory.limit_in_bytes`; page cache
+/// counts). `None` where neither is known (then streams keep their memory bounded).
 pub(crate) fn memory_available() -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
@@ -283,19 +284,7 @@ pub(crate) fn memory_available() -> Option<u64> {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
                 .map(|kb| kb * 1024)
         });
-        let cgroup = std::fs::read_to_string("/proc/self/cgroup")
-            .ok()
-            .and_then(|c| {
-                c.lines()
-                    .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
-            })
-            .and_then(|rel| {
-                let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
-                let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
-                let max = read("memory.max")?.trim().parse::<u64>().ok()?;
-                let cur = read("memory.current")?.trim().parse::<u64>().ok()?;
-                Some(max.saturating_sub(cur))
-            });
+        let cgroup = cgroup_room();
         match (avail, cgroup) {
             (Some(a), Some(c)) => Some(a.min(c)),
             (a, c) => a.or(c),
@@ -303,6 +292,47 @@ pub(crate) fn memory_available() -> Option<u64> {
     }
     #[cfg(not(target_os = "linux"))]
     None
+}
+
+/// The least room left under the memory limit of this process's cgroup or any ancestor.
+#[cfg(target_os = "linux")]
+fn cgroup_room() -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let mut room: Option<u64> = None;
+    for line in table.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(rel)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let (root, limit, usage) = if controllers.is_empty() {
+            ("/sys/fs/cgroup", "memory.max", "memory.current")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (
+                "/sys/fs/cgroup/memory",
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+            )
+        } else {
+            continue;
+        };
+        let mut dir = Path::new(root).join(rel.trim_start_matches('/'));
+        loop {
+            let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+            // "max" (v2) or a huge number (v1) means no limit at this level.
+            if let (Some(max), Some(cur)) = (
+                read(limit).and_then(|s| s.trim().parse::<u64>().ok()),
+                read(usage).and_then(|s| s.trim().parse::<u64>().ok()),
+            ) && max < 1 << 60
+            {
+                let left = max.saturating_sub(cur);
+                room = Some(room.map_or(left, |r| r.min(left)));
+            }
+            if dir.as_path() == Path::new(root) || !dir.pop() {
+                break;
+            }
+        }
+    }
+    room
 }
 
 pub(crate) fn page_size() -> usize {

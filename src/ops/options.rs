@@ -152,6 +152,7 @@ impl<'a> StreamOptions<'a> {
     /// ```
     pub fn chunk_bytes(mut self, bytes: usize) -> Self {
         self.chunk_bytes = bytes;
+
         self
     }
 

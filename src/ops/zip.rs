@@ -465,17 +465,18 @@ pub(super) fn run<P: Parts>(
     let size = size.max(1);
     let total_elems: usize = shape.iter().product();
     let total = (total_elems * size) as u64;
-    let chunk = (opts.chunk_bytes / size).max(1);
+    let mapped = parts.mapped_len() as u64;
+    let available = if mapped > 0 { memory_available() } else { None };
     let bounded = match opts.paging {
         Paging::Bounded => true,
         Paging::Cached => false,
         // Bounded unless the mapped operands fit comfortably (in half) in the memory
         // available (the cgroup's limit, or MemAvailable), or unknown memory.
-        _ => {
-            let mapped = parts.mapped_len() as u64;
-            mapped > 0 && memory_available().is_none_or(|m| mapped > m / 2)
-        }
+        _ => mapped > 0 && available.is_none_or(|m| mapped > m / 2),
     };
+    // (Smaller chunks under a tight limit were tried: 2-4 MiB chunks under 64 and
+    // 128 MiB limits read more twice and ran slower than the 8 MiB default.)
+    let chunk = (opts.chunk_bytes / size).max(1);
     parts.start(&lead_strides, bounded);
     let mut done = 0usize;
     let mut result = Ok(());
