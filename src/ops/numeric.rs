@@ -44,6 +44,12 @@ pub trait Numeric: Element {
     fn sum_slice(s: &[Self]) -> Self::Sum;
     #[doc(hidden)]
     fn to_sum(self) -> Self::Sum;
+    /// The smallest element of a slice (NaN if any is), `None` when empty; vectorised.
+    #[doc(hidden)]
+    fn min_slice(s: &[Self]) -> Option<Self>;
+    /// The largest element of a slice (NaN if any is), `None` when empty; vectorised.
+    #[doc(hidden)]
+    fn max_slice(s: &[Self]) -> Option<Self>;
 }
 
 /// Sums with eight independent accumulators, so the loop vectorizes.
@@ -69,6 +75,37 @@ pub(super) fn fold8<T: Copy, S: Copy>(
         total = add(total, a);
     }
     total
+}
+
+/// `pick` over a slice in eight independent lanes (so the loop vectorises), with a
+/// separate per-lane flag for NaN (`nan`), which propagates as in numpy: the first NaN
+/// seen is the result. `None` for an empty slice.
+#[inline]
+fn lanes8<T: Copy>(s: &[T], pick: impl Fn(T, T) -> T, nan: impl Fn(T) -> bool) -> Option<T> {
+    let &first = s.first()?;
+    let mut acc = [first; 8];
+    let mut bad = [false; 8];
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        for i in 0..8 {
+            acc[i] = pick(acc[i], c[i]);
+            bad[i] |= nan(c[i]);
+        }
+    }
+    if bad.iter().any(|&b| b) || nan(first) {
+        return s.iter().copied().find(|&x| nan(x));
+    }
+    let mut m = acc[0];
+    for &a in &acc[1..] {
+        m = pick(m, a);
+    }
+    for &x in chunks.remainder() {
+        if nan(x) {
+            return Some(x);
+        }
+        m = pick(m, x);
+    }
+    Some(m)
 }
 
 macro_rules! numeric_int {
@@ -99,6 +136,12 @@ macro_rules! numeric_int {
             }
             #[inline]
             fn to_sum(self) -> $sum { self as $sum }
+            fn min_slice(s: &[Self]) -> Option<Self> {
+                lanes8(s, |a, b| if b < a { b } else { a }, |_| false)
+            }
+            fn max_slice(s: &[Self]) -> Option<Self> {
+                lanes8(s, |a, b| if b > a { b } else { a }, |_| false)
+            }
         }
     )*};
 }
@@ -135,6 +178,12 @@ macro_rules! numeric_float {
             }
             #[inline]
             fn to_sum(self) -> f64 { self as f64 }
+            fn min_slice(s: &[Self]) -> Option<Self> {
+                lanes8(s, |a, b| if b < a { b } else { a }, |x| x.is_nan())
+            }
+            fn max_slice(s: &[Self]) -> Option<Self> {
+                lanes8(s, |a, b| if b > a { b } else { a }, |x| x.is_nan())
+            }
         }
     )*};
 }

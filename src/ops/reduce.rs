@@ -157,38 +157,19 @@ pub(super) fn extremum<T: Numeric, S: Source<T> + ?Sized>(
     a: &S,
     opts: StreamOptions<'_>,
     pick: impl Fn(T, T) -> T + Copy,
+    slice: impl Fn(&[T]) -> Option<T> + Copy,
 ) -> Result<Option<T>, Error> {
     fold_stream(a.source_parts(), opts, None, |acc: Option<T>, p| {
         fold_piece(
             p,
             acc,
-            |acc, s| match (acc, pick8(s, pick)) {
+            |acc, s| match (acc, slice(s)) {
                 (Some(m), Some(x)) => Some(pick(m, x)),
                 (m, x) => m.or(x),
             },
             |m, x| Some(m.map_or(x, |m| pick(m, x))),
         )
     })
-}
-
-/// `pick` over a slice with eight independent lanes, so the loop vectorises (min and
-/// max then run at the speed of the sum); `None` for an empty slice. `pick` must be
-/// associative and commutative up to NaN, which propagates from any lane.
-#[inline]
-fn pick8<T: Copy>(s: &[T], pick: impl Fn(T, T) -> T + Copy) -> Option<T> {
-    let &first = s.first()?;
-    let mut acc = [first; 8];
-    let mut chunks = s.chunks_exact(8);
-    for c in &mut chunks {
-        for i in 0..8 {
-            acc[i] = pick(acc[i], c[i]);
-        }
-    }
-    let mut m = chunks.remainder().iter().fold(first, |m, &x| pick(m, x));
-    for a in acc {
-        m = pick(m, a);
-    }
-    Some(m)
 }
 
 /// The smallest element of `a` (NaN if any is NaN, as `np.min`), `None` when `a` is
@@ -206,7 +187,7 @@ pub fn min_with<T: Numeric, S: Source<T> + ?Sized>(
     a: &S,
     opts: StreamOptions<'_>,
 ) -> Result<Option<T>, Error> {
-    extremum(a, opts, T::elem_min)
+    extremum(a, opts, T::elem_min, T::min_slice)
 }
 
 /// The smallest element of `a` (NaN if any is NaN, as `np.min`), `None` when empty.
@@ -237,7 +218,7 @@ pub fn max_with<T: Numeric, S: Source<T> + ?Sized>(
     a: &S,
     opts: StreamOptions<'_>,
 ) -> Result<Option<T>, Error> {
-    extremum(a, opts, T::elem_max)
+    extremum(a, opts, T::elem_max, T::max_slice)
 }
 
 /// The largest element of `a` (NaN if any is NaN, as `np.max`), `None` when empty.
@@ -429,6 +410,7 @@ fn extremum_axis<T: Numeric, S: Source<T> + ?Sized>(
     axis: Axis,
     opts: StreamOptions<'_>,
     pick: impl Fn(T, T) -> T + Copy,
+    slice: impl Fn(&[T]) -> Option<T> + Copy,
 ) -> Result<ArrayD<T>, Error> {
     let parts = a.source_parts();
     if parts.0.shape().get(axis.index()) == Some(&0) {
@@ -447,14 +429,7 @@ fn extremum_axis<T: Numeric, S: Source<T> + ?Sized>(
         axis,
         None,
         opts,
-        move |acc, l| {
-            *acc = fold_piece(
-                l,
-                *acc,
-                |m, s| step(m, pick8(s, pick)),
-                |m, x| step(m, Some(x)),
-            )
-        },
+        move |acc, l| *acc = fold_piece(l, *acc, |m, s| step(m, slice(s)), |m, x| step(m, Some(x))),
         move |acc, x| *acc = step(*acc, Some(x)),
     )?;
     // Every accumulator saw at least one element: the axis is not empty.
@@ -479,7 +454,7 @@ pub fn min_axis_with<T: Numeric, S: Source<T> + ?Sized>(
     axis: Axis,
     opts: StreamOptions<'_>,
 ) -> Result<ArrayD<T>, Error> {
-    extremum_axis(a, axis, opts, T::elem_min)
+    extremum_axis(a, axis, opts, T::elem_min, T::min_slice)
 }
 
 /// The smallest element along `axis` (NaN if any is NaN, as `np.min`).
@@ -515,7 +490,7 @@ pub fn max_axis_with<T: Numeric, S: Source<T> + ?Sized>(
     axis: Axis,
     opts: StreamOptions<'_>,
 ) -> Result<ArrayD<T>, Error> {
-    extremum_axis(a, axis, opts, T::elem_max)
+    extremum_axis(a, axis, opts, T::elem_max, T::max_slice)
 }
 
 /// The largest element along `axis` (NaN if any is NaN, as `np.max`).
