@@ -32,6 +32,10 @@ fn median(mut t: Vec<f64>) -> f64 {
 }
 
 fn time(name: &str, repeat: usize, mut f: impl FnMut()) {
+    // ENGINE_ONLY=name runs one case (for perf).
+    if std::env::var("ENGINE_ONLY").is_ok_and(|only| only != name) {
+        return;
+    }
     f(); // warm
     let t = (0..repeat)
         .map(|_| {
