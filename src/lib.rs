@@ -61,9 +61,13 @@ mod map;
 pub mod npy;
 pub mod ops;
 mod shape;
+#[cfg(feature = "zarr")]
+#[cfg_attr(docsrs, doc(cfg(feature = "zarr")))]
+#[allow(unsafe_code)]
+pub mod zarr;
 
 pub use element::Element;
-pub use error::{Error, GrowProblem, ShapeProblem};
+pub use error::{Error, GrowProblem, ShapeProblem, ZarrProblem};
 pub use map::{
     Advice, MapOptions, MmapArray, MmapArrayMut, create_array, create_npy, mmap_array,
     mmap_array_mut, open_npy, open_npy_mut, write_npy,

@@ -5,8 +5,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 mod npy;
+mod zarr;
 pub(crate) use npy::MAGIC as NPY_MAGIC;
 pub use npy::NpyProblem;
+pub use zarr::ZarrProblem;
 
 /// Everything that can go wrong in this crate.
 ///
@@ -273,6 +275,14 @@ pub enum Error {
         /// `true` when the axis exists but is empty.
         empty: bool,
     },
+    /// A Zarr array's metadata or chunks cannot be mapped as asked (`zarr` feature).
+    #[non_exhaustive]
+    Zarr {
+        /// The array's directory, or the chunk file at fault.
+        path: PathBuf,
+        /// What is wrong.
+        problem: ZarrProblem,
+    },
     /// A `.npy` file or header is malformed or does not fit the element type asked for.
     #[non_exhaustive]
     Npy {
@@ -397,6 +407,7 @@ impl Error {
             | Error::Reserve { path, .. }
             | Error::CannotGrow { path, .. }
             | Error::Unreadable { path, .. }
+            | Error::Zarr { path, .. }
             | Error::IsNpy { path, .. } => Some(path),
             Error::Io { path, .. }
             | Error::InvalidShape { path, .. }
@@ -439,6 +450,7 @@ impl Error {
             | Error::Locked { .. }
             | Error::OutOfBounds { .. }
             | Error::Unreadable { .. }
+            | Error::Zarr { .. }
             | Error::IsNpy { .. }
             | Error::Broadcast { .. }
             | Error::Cancelled { .. }
@@ -739,6 +751,7 @@ impl fmt::Display for Error {
                 }
             }
             Error::Npy { problem, .. } => write!(f, "{problem}"),
+            Error::Zarr { problem, .. } => write!(f, "{problem}"),
         }
     }
 }

@@ -252,7 +252,7 @@ mod sys {
         // Would a shared lock be refused? Only an exclusive holder refuses it.
         let mut fl = record(byte, libc::F_RDLCK);
         fcntl(file, GETLK, &mut fl).ok()?;
-        Some(fl.l_type != libc::F_UNLCK as _)
+        Some(fl.l_type != libc::F_UNLCK as libc::c_short)
     }
 }
 

@@ -26,6 +26,8 @@ mod owner;
 pub(crate) mod pager;
 pub(crate) mod registry;
 
+#[cfg_attr(not(feature = "zarr"), allow(unused_imports))]
+pub(crate) use npy::write_file;
 pub use npy::{create_npy, open_npy, open_npy_mut, write_npy};
 pub use options::{Advice, MapOptions};
 use options::{Region, check_align, create_shape};

@@ -511,3 +511,17 @@ fn finish(staged: file::Staged, path: &Path) -> Result<(), Error> {
     let (_file, dir) = staged.commit(path)?;
     dir.sync(path)
 }
+
+/// Writes `bytes` as the whole new content of `path`, by the same rules as every create:
+/// built aside, synced, renamed into place, the directory synced. For small metadata
+/// files (a Zarr array's `zarr.json`).
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let how = file::CreateHow {
+        create_new: false,
+        reserve: false,
+        wait: None,
+    };
+    let staged = file::stage(path, bytes, bytes.len() as u64, how)?;
+    finish(staged, path)
+}

@@ -340,6 +340,29 @@ impl<'a, T: bytemuck::Pod, D: Dimension> IntoPart<'a> for &'a mut MmapArrayMut<T
     }
 }
 
+#[cfg(feature = "zarr")]
+impl<T: crate::Element> sealed_into::Sealed for &crate::zarr::Chunk<T> {}
+/// A Zarr chunk streams like a mapped array (a chunk never written, like an in-memory one).
+#[cfg(feature = "zarr")]
+impl<'a, T: crate::Element> IntoPart<'a> for &'a crate::zarr::Chunk<T> {
+    type Part = Input<'a, T>;
+    fn into_part(self) -> Input<'a, T> {
+        let (v, p) = self.stream_parts();
+        Input::new(v, p)
+    }
+}
+
+#[cfg(feature = "zarr")]
+impl<T: crate::Element> sealed_into::Sealed for &mut crate::zarr::ChunkMut<T> {}
+#[cfg(feature = "zarr")]
+impl<'a, T: crate::Element> IntoPart<'a> for &'a mut crate::zarr::ChunkMut<T> {
+    type Part = Output<'a, T>;
+    fn into_part(self) -> Output<'a, T> {
+        let (v, p) = self.stream_parts_mut();
+        Output::new(v, Some(p))
+    }
+}
+
 /// The closure item of part `P`: `&T` or `&mut T`.
 type Item<'p, P> = <<P as Part>::K as Kind>::Item<'p>;
 

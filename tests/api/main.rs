@@ -7,4 +7,5 @@ mod npy;
 mod npy_growth;
 mod npy_numpy;
 mod ops;
+mod zarr;
 mod zip;

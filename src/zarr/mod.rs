@@ -1,0 +1,620 @@
+//! Zarr v3 arrays mapped chunk by chunk (the `zarr` feature): the hand-off to dask and
+//! zarr-python, with no copy either way.
+//!
+//! A Zarr v3 array on a filesystem is a directory with `zarr.json` and one file per chunk.
+//! With the plain `bytes` codec (no compression) every chunk file holds exactly
+//! `prod(chunk_shape) × itemsize` bytes in C order (Fortran order after a reversing
+//! `transpose`), also at the array's edge, so each chunk maps like a raw file. A chunk
+//! that was never written reads as the fill value. Compressed arrays are refused with
+//! [`ZarrProblem::Codec`], which says how to write them
+//! uncompressed.
+//!
+//! ```
+//! use ndarray_mmap::{ops::Zip, zarr};
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("a.zarr");
+//! let mut w = unsafe { zarr::create::<f32>(&path, &[10, 7], &[4, 3]) }?;
+//! for idx in w.chunk_indices() {
+//!     let mut c = w.chunk_mut(&idx)?;            // the chunk's file, mapped
+//!     c.view_mut().fill(idx[0] as f32);          // cut to the array's edge
+//! }
+//! let z = unsafe { zarr::open::<f32>(&path) }?;
+//! assert_eq!((z.shape(), z.chunk_shape(), z.grid()), (&[10, 7][..], &[4, 3][..], vec![3, 3]));
+//! let edge = z.chunk(&[2, 2])?;
+//! assert_eq!(edge.view().shape(), &[2, 1]);      // rows 8..10, column 6
+//! let mut total = 0.0;
+//! for idx in z.chunk_indices() {                 // the engine streams each chunk
+//!     let c = z.chunk(&idx)?;
+//!     total += Zip::from(&c).fold(0.0, |s, &x| s + f64::from(x))?;
+//! }
+//! assert_eq!(total, 4.0 * 7.0 * 1.0 + 2.0 * 7.0 * 2.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod meta;
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Slice};
+
+use crate::element::Element;
+use crate::error::{Error, ZarrProblem};
+use crate::map::{MapOptions, MmapArray, MmapArrayMut, write_file};
+use meta::Layout;
+
+fn zerr(path: &Path, problem: ZarrProblem) -> Error {
+    Error::Zarr {
+        path: path.to_path_buf(),
+        problem,
+    }
+}
+
+/// What both array types share: the directory and its checked layout.
+#[derive(Debug, Clone)]
+struct Array<T> {
+    dir: PathBuf,
+    layout: Layout<T>,
+}
+
+impl<T: Element> Array<T> {
+    fn open(dir: &Path) -> Result<Self, Error> {
+        let json_path = dir.join("zarr.json");
+        let json = std::fs::read(&json_path).map_err(|e| Error::io(&json_path, "read", e))?;
+        let layout = meta::parse::<T>(&json).map_err(|p| zerr(&json_path, p))?;
+        Ok(Array {
+            dir: dir.to_path_buf(),
+            layout,
+        })
+    }
+
+    fn grid(&self) -> Vec<usize> {
+        let l = &self.layout;
+        l.shape
+            .iter()
+            .zip(&l.chunk)
+            .map(|(&n, &c)| n.div_ceil(c))
+            .collect()
+    }
+
+    /// Checks `index` against the grid; returns the chunk's file and its lengths cut to
+    /// the array's edge.
+    fn locate(&self, index: &[usize]) -> Result<(PathBuf, Vec<usize>), Error> {
+        let grid = self.grid();
+        if index.len() != grid.len() || index.iter().zip(&grid).any(|(&i, &g)| i >= g) {
+            return Err(zerr(
+                &self.dir,
+                ZarrProblem::ChunkIndex {
+                    index: index.to_vec(),
+                    grid,
+                },
+            ));
+        }
+        let l = &self.layout;
+        let edge = index
+            .iter()
+            .zip(&l.chunk)
+            .zip(&l.shape)
+            .map(|((&i, &c), &n)| c.min(n - i * c))
+            .collect();
+        let key: Vec<String> = index.iter().map(usize::to_string).collect();
+        let mut path = self.dir.clone();
+        if l.v2_keys {
+            path.push(if key.is_empty() {
+                "0".to_owned()
+            } else {
+                key.join(&l.separator)
+            });
+        } else if l.separator == "/" {
+            path.push("c");
+            path.extend(&key);
+        } else {
+            let mut k = vec!["c".to_owned()];
+            k.extend(key);
+            path.push(k.join(&l.separator));
+        }
+        Ok((path, edge))
+    }
+
+    /// The bytes of one stored chunk.
+    fn chunk_bytes(&self) -> u64 {
+        self.layout.chunk.iter().product::<usize>() as u64 * std::mem::size_of::<T>() as u64
+    }
+
+    fn indices(&self) -> ChunkIndices {
+        let grid = self.grid();
+        ChunkIndices {
+            done: grid.contains(&0),
+            next: vec![0; grid.len()],
+            grid,
+        }
+    }
+
+    fn check_size(&self, path: &Path) -> Result<bool, Error> {
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() == self.chunk_bytes() => Ok(true),
+            Ok(m) => Err(zerr(
+                path,
+                ZarrProblem::ChunkSize {
+                    expected: self.chunk_bytes(),
+                    found: m.len(),
+                },
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(path, "inspect", e)),
+        }
+    }
+}
+
+/// Every chunk index of a grid, in C order (the last axis fastest).
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("a.zarr");
+/// let w = unsafe { ndarray_mmap::zarr::create::<u8>(&path, &[3, 4], &[2, 2]) }?;
+/// let all: Vec<Vec<usize>> = w.chunk_indices().collect();
+/// assert_eq!(all, [[0, 0], [0, 1], [1, 0], [1, 1]]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ChunkIndices {
+    grid: Vec<usize>,
+    next: Vec<usize>,
+    done: bool,
+}
+
+impl Iterator for ChunkIndices {
+    type Item = Vec<usize>;
+
+    fn next(&mut self) -> Option<Vec<usize>> {
+        if self.done {
+            return None;
+        }
+        let out = self.next.clone();
+        let mut k = self.grid.len();
+        loop {
+            if k == 0 {
+                self.done = true;
+                break;
+            }
+            k -= 1;
+            self.next[k] += 1;
+            if self.next[k] < self.grid[k] {
+                break;
+            }
+            self.next[k] = 0;
+        }
+        Some(out)
+    }
+}
+
+/// A read-only Zarr v3 array whose chunks map on demand. Made by [`open`].
+#[derive(Debug)]
+pub struct ZarrArray<T> {
+    a: Array<T>,
+}
+
+/// A writable Zarr v3 array whose chunks map on demand; writing a chunk that does not
+/// exist yet creates its file. Made by [`open_mut`] or [`create`].
+#[derive(Debug)]
+pub struct ZarrArrayMut<T> {
+    a: Array<T>,
+}
+
+/// One chunk of a [`ZarrArray`]: its mapped file, or, for a chunk never written, an
+/// owned block of the fill value.
+#[derive(Debug)]
+pub struct Chunk<T> {
+    data: ChunkData<T>,
+    edge: Vec<usize>,
+}
+
+#[derive(Debug)]
+enum ChunkData<T> {
+    Mapped(MmapArray<T>),
+    Fill(ArrayD<T>),
+}
+
+/// One chunk of a [`ZarrArrayMut`], mapped writable.
+#[derive(Debug)]
+pub struct ChunkMut<T> {
+    map: MmapArrayMut<T>,
+    edge: Vec<usize>,
+}
+
+/// A view cut to the array's edge: the chunk's first `edge` indices per axis.
+fn cut<V: ndarray::RawData, D: ndarray::Dimension>(
+    mut v: ndarray::ArrayBase<V, D>,
+    edge: &[usize],
+) -> ndarray::ArrayBase<V, D> {
+    v.slice_each_axis_inplace(|d| Slice::from(0..edge[d.axis.index()]));
+    v
+}
+
+impl<T: Element> Chunk<T> {
+    /// The chunk's elements, cut to the array's edge (an edge chunk's overhang is not
+    /// part of the array).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// # drop(unsafe { ndarray_mmap::zarr::create::<i32>(&path, &[5], &[2]) }?);
+    /// let z = unsafe { ndarray_mmap::zarr::open::<i32>(&path) }?;
+    /// assert_eq!(z.chunk(&[2])?.view().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn view(&self) -> ArrayViewD<'_, T> {
+        match &self.data {
+            ChunkData::Mapped(m) => cut(m.view(), &self.edge),
+            ChunkData::Fill(a) => a.view(),
+        }
+    }
+
+    /// Whether the chunk has no file and reads as the fill value.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// # drop(unsafe { ndarray_mmap::zarr::create::<i32>(&path, &[5], &[2]) }?);
+    /// # std::fs::remove_file(path.join("c").join("1"))?;
+    /// let z = unsafe { ndarray_mmap::zarr::open::<i32>(&path) }?;
+    /// assert!(z.chunk(&[1])?.is_fill());
+    /// assert!(!z.chunk(&[0])?.is_fill());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_fill(&self) -> bool {
+        matches!(self.data, ChunkData::Fill(_))
+    }
+
+    /// The view and, for a mapped chunk, the paging hooks, for the streaming engine.
+    pub(crate) fn stream_parts(
+        &self,
+    ) -> (ArrayViewD<'_, T>, Option<crate::map::pager::InPager<'_>>) {
+        match &self.data {
+            ChunkData::Mapped(m) => {
+                let (v, p) = m.stream_parts();
+                (cut(v, &self.edge), Some(p))
+            }
+            ChunkData::Fill(a) => (a.view(), None),
+        }
+    }
+}
+
+impl<T: Element> ChunkMut<T> {
+    /// The chunk's elements, cut to the array's edge, writable.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// let mut w = unsafe { ndarray_mmap::zarr::create::<u8>(&path, &[3], &[2]) }?;
+    /// w.chunk_mut(&[1])?.view_mut().fill(9);
+    /// assert_eq!(std::fs::read(path.join("c").join("1"))?, [9, 0]); // the overhang stays fill
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn view_mut(&mut self) -> ArrayViewMutD<'_, T> {
+        cut(self.map.view_mut(), &self.edge)
+    }
+
+    /// A read-only view, cut to the array's edge.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// let mut w = unsafe { ndarray_mmap::zarr::create::<u8>(&path, &[3], &[2]) }?;
+    /// assert_eq!(w.chunk_mut(&[1])?.view().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn view(&self) -> ArrayViewD<'_, T> {
+        cut(self.map.view(), &self.edge)
+    }
+
+    /// Flushes the chunk's file (see [`MmapArrayMut::flush`]).
+    ///
+    /// # Errors
+    /// The I/O error from `msync`, with the path.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// let mut w = unsafe { ndarray_mmap::zarr::create::<u8>(&path, &[3], &[2]) }?;
+    /// let mut c = w.chunk_mut(&[0])?;
+    /// c.view_mut().fill(1);
+    /// c.flush()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush(&self) -> Result<(), Error> {
+        self.map.flush()
+    }
+
+    /// The mutable view and the paging hooks, for the streaming engine.
+    pub(crate) fn stream_parts_mut(
+        &mut self,
+    ) -> (ArrayViewMutD<'_, T>, crate::map::pager::OutPager<'_>) {
+        let (v, p) = self.map.stream_parts_mut();
+        (cut(v, &self.edge), p)
+    }
+}
+
+macro_rules! shared {
+    ($ty:ident, $ctor:literal) => {
+        impl<T: Element> $ty<T> {
+            /// The array's shape.
+            ///
+            /// ```
+            /// # let dir = tempfile::tempdir()?;
+            /// # let path = dir.path().join("a.zarr");
+            /// # drop(unsafe { ndarray_mmap::zarr::create::<f64>(&path, &[6, 4], &[4, 4]) }?);
+            #[doc = concat!("let z = unsafe { ndarray_mmap::zarr::", $ctor, "::<f64>(&path) }?;")]
+            /// assert_eq!(z.shape(), &[6, 4]);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn shape(&self) -> &[usize] {
+                &self.a.layout.shape
+            }
+
+            /// The shape of every stored chunk (edge chunks overhang the array).
+            ///
+            /// ```
+            /// # let dir = tempfile::tempdir()?;
+            /// # let path = dir.path().join("a.zarr");
+            /// # drop(unsafe { ndarray_mmap::zarr::create::<f64>(&path, &[6, 4], &[4, 4]) }?);
+            #[doc = concat!("let z = unsafe { ndarray_mmap::zarr::", $ctor, "::<f64>(&path) }?;")]
+            /// assert_eq!(z.chunk_shape(), &[4, 4]);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn chunk_shape(&self) -> &[usize] {
+                &self.a.layout.chunk
+            }
+
+            /// Chunks per axis.
+            ///
+            /// ```
+            /// # let dir = tempfile::tempdir()?;
+            /// # let path = dir.path().join("a.zarr");
+            /// # drop(unsafe { ndarray_mmap::zarr::create::<f64>(&path, &[6, 4], &[4, 4]) }?);
+            #[doc = concat!("let z = unsafe { ndarray_mmap::zarr::", $ctor, "::<f64>(&path) }?;")]
+            /// assert_eq!(z.grid(), [2, 1]);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn grid(&self) -> Vec<usize> {
+                self.a.grid()
+            }
+
+            /// The fill value: what chunks never written read as.
+            ///
+            /// ```
+            /// # let dir = tempfile::tempdir()?;
+            /// # let path = dir.path().join("a.zarr");
+            /// # drop(unsafe { ndarray_mmap::zarr::create::<f64>(&path, &[6, 4], &[4, 4]) }?);
+            #[doc = concat!("let z = unsafe { ndarray_mmap::zarr::", $ctor, "::<f64>(&path) }?;")]
+            /// assert_eq!(z.fill_value(), 0.0);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn fill_value(&self) -> T {
+                self.a.layout.fill
+            }
+
+            /// Every chunk index, in C order.
+            ///
+            /// ```
+            /// # let dir = tempfile::tempdir()?;
+            /// # let path = dir.path().join("a.zarr");
+            /// # drop(unsafe { ndarray_mmap::zarr::create::<f64>(&path, &[6, 4], &[4, 4]) }?);
+            #[doc = concat!("let z = unsafe { ndarray_mmap::zarr::", $ctor, "::<f64>(&path) }?;")]
+            /// assert_eq!(z.chunk_indices().count(), 2);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn chunk_indices(&self) -> ChunkIndices {
+                self.a.indices()
+            }
+
+            /// The array's elements chunk `index` covers: one range per axis.
+            ///
+            /// # Errors
+            /// [`ZarrProblem::ChunkIndex`] for an index outside the grid.
+            ///
+            /// ```
+            /// # let dir = tempfile::tempdir()?;
+            /// # let path = dir.path().join("a.zarr");
+            /// # drop(unsafe { ndarray_mmap::zarr::create::<f64>(&path, &[6, 4], &[4, 4]) }?);
+            #[doc = concat!("let z = unsafe { ndarray_mmap::zarr::", $ctor, "::<f64>(&path) }?;")]
+            /// assert_eq!(z.region(&[1, 0])?, [4..6, 0..4]);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn region(&self, index: &[usize]) -> Result<Vec<std::ops::Range<usize>>, Error> {
+                let (_, edge) = self.a.locate(index)?;
+                Ok(index
+                    .iter()
+                    .zip(&self.a.layout.chunk)
+                    .zip(edge)
+                    .map(|((&i, &c), e)| i * c..i * c + e)
+                    .collect())
+            }
+        }
+    };
+}
+
+shared!(ZarrArray, "open");
+shared!(ZarrArrayMut, "open_mut");
+
+impl<T: Element> ZarrArray<T> {
+    /// Maps chunk `index` read-only (a chunk never written is an owned block of the fill
+    /// value, cut to the array's edge).
+    ///
+    /// # Errors
+    /// [`ZarrProblem::ChunkIndex`] outside the grid; [`ZarrProblem::ChunkSize`] for a chunk
+    /// file of the wrong size (a compressed chunk under uncompressed metadata); the map
+    /// errors of [`MapOptions::open`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// # drop(unsafe { ndarray_mmap::zarr::create::<f64>(&path, &[6, 4], &[4, 4]) }?);
+    /// let z = unsafe { ndarray_mmap::zarr::open::<f64>(&path) }?;
+    /// assert_eq!(z.chunk(&[1, 0])?.view().shape(), &[2, 4]);
+    /// assert!(z.chunk(&[2, 0]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn chunk(&self, index: &[usize]) -> Result<Chunk<T>, Error> {
+        let (path, edge) = self.a.locate(index)?;
+        let data = if self.a.check_size(&path)? {
+            let l = &self.a.layout;
+            // SAFETY: the contract of `open` covers every chunk file of the array.
+            let m = unsafe {
+                MapOptions::new()
+                    .order(l.order)
+                    .open::<T>(&path, l.chunk.as_slice())
+            }?;
+            ChunkData::Mapped(m)
+        } else {
+            ChunkData::Fill(ArrayD::from_elem(edge.as_slice(), self.a.layout.fill))
+        };
+        Ok(Chunk { data, edge })
+    }
+}
+
+impl<T: Element> ZarrArrayMut<T> {
+    /// Maps chunk `index` writable; a chunk with no file is created first (its disk space
+    /// reserved, filled with the fill value), by the crate's create rules.
+    ///
+    /// # Errors
+    /// As for [`ZarrArray::chunk`], and the create errors of [`MapOptions::create`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// let mut w = unsafe { ndarray_mmap::zarr::create::<f64>(&path, &[6, 4], &[4, 4]) }?;
+    /// w.chunk_mut(&[1, 0])?.view_mut().fill(2.5);
+    /// let z = unsafe { ndarray_mmap::zarr::open::<f64>(&path) }?;
+    /// assert_eq!(z.chunk(&[1, 0])?.view()[[1, 3]], 2.5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn chunk_mut(&mut self, index: &[usize]) -> Result<ChunkMut<T>, Error> {
+        let (path, edge) = self.a.locate(index)?;
+        let l = &self.a.layout;
+        let map = if self.a.check_size(&path)? {
+            // SAFETY: the contract of `open_mut` / `create` covers every chunk file.
+            unsafe {
+                MapOptions::new()
+                    .order(l.order)
+                    .open_mut::<T>(&path, l.chunk.as_slice())
+            }?
+        } else {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
+            }
+            // SAFETY: as above; the file is new.
+            let mut m = unsafe {
+                MapOptions::new()
+                    .order(l.order)
+                    .create::<T>(&path, l.chunk.as_slice())
+            }?;
+            if bytemuck::bytes_of(&l.fill).iter().any(|&b| b != 0) {
+                m.view_mut().fill(l.fill);
+            }
+            m
+        };
+        Ok(ChunkMut { map, edge })
+    }
+}
+
+/// Opens the Zarr v3 array at directory `path` read-only; chunks map on demand.
+///
+/// # Safety
+/// As for [`MapOptions::open`], for every chunk file: no other program may truncate or
+/// modify them while chunks are mapped.
+///
+/// # Errors
+/// [`Error::Zarr`] naming what cannot be mapped (a compressor, another data type, a
+/// `must_understand` extension, ...), or the I/O error reading `zarr.json`.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("a.zarr");
+/// # drop(unsafe { ndarray_mmap::zarr::create::<f32>(&path, &[8], &[4]) }?);
+/// let z = unsafe { ndarray_mmap::zarr::open::<f32>(&path) }?;
+/// assert_eq!(z.grid(), [2]);
+/// assert!(unsafe { ndarray_mmap::zarr::open::<i64>(&path) }.is_err()); // float32 on disk
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub unsafe fn open<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArray<T>, Error> {
+    Ok(ZarrArray {
+        a: Array::open(path.as_ref())?,
+    })
+}
+
+/// Opens the Zarr v3 array at directory `path` for writing; chunks map on demand.
+///
+/// # Safety
+/// As for [`MapOptions::open_mut`], for every chunk file.
+///
+/// # Errors
+/// As for [`open`].
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("a.zarr");
+/// # drop(unsafe { ndarray_mmap::zarr::create::<f32>(&path, &[8], &[4]) }?);
+/// let mut w = unsafe { ndarray_mmap::zarr::open_mut::<f32>(&path) }?;
+/// w.chunk_mut(&[0])?.view_mut()[0] = 1.0;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub unsafe fn open_mut<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArrayMut<T>, Error> {
+    Ok(ZarrArrayMut {
+        a: Array::open(path.as_ref())?,
+    })
+}
+
+/// Creates a Zarr v3 array of zeros at directory `path`: `zarr.json` (regular grid of
+/// `chunk_shape`, default `/` chunk keys, the `bytes` codec, fill value 0) written aside
+/// and renamed into place, and every chunk file created with its disk space reserved.
+/// zarr-python and dask read it as it is.
+///
+/// # Safety
+/// As for [`MapOptions::create`], for every chunk file.
+///
+/// # Errors
+/// [`ZarrProblem::Shape`] when `chunk_shape` has another length than `shape` or a 0; the
+/// I/O errors of creating the directory and files.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("out.zarr");
+/// let w = unsafe { ndarray_mmap::zarr::create::<i16>(&path, &[100, 10], &[32, 10]) }?;
+/// assert_eq!(w.grid(), [4, 1]);
+/// assert!(path.join("zarr.json").exists() && path.join("c/3/0").exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub unsafe fn create<T: Element>(
+    path: impl AsRef<Path>,
+    shape: &[usize],
+    chunk_shape: &[usize],
+) -> Result<ZarrArrayMut<T>, Error> {
+    let dir = path.as_ref();
+    if shape.len() != chunk_shape.len() || chunk_shape.contains(&0) {
+        return Err(zerr(
+            dir,
+            ZarrProblem::Shape {
+                shape: shape.iter().map(|&x| x as u64).collect(),
+                chunk_shape: chunk_shape.iter().map(|&x| x as u64).collect(),
+            },
+        ));
+    }
+    // The chunk byte count must be a valid array: checked before anything is made.
+    crate::bytes::byte_len::<T>(chunk_shape).map_err(|e| e.at(dir))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
+    let json = meta::new_array_json::<T>(shape, chunk_shape);
+    write_file(&dir.join("zarr.json"), json.as_bytes())?;
+    let w = ZarrArrayMut {
+        a: Array::open(dir)?,
+    };
+    for idx in w.chunk_indices() {
+        let (path, _) = w.a.locate(&idx)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
+        }
+        // SAFETY: forwarded to the caller.
+        let c = unsafe { MapOptions::new().create::<T>(&path, chunk_shape) }?;
+        c.close()?;
+    }
+    Ok(w)
+}

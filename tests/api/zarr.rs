@@ -1,0 +1,206 @@
+//! The Zarr hand-off, both ways, against real zarr-python 3 and dask (feature `zarr`):
+//! arrays zarr-python and dask write (uncompressed) map here chunk by chunk with the right
+//! values, edge chunks and missing (fill) chunks included; arrays written here read in
+//! zarr-python and dask, and a 2-process dask cluster sums them to what `ops` gives.
+//! Without zarr and dask each test prints a SKIPPED line, or fails under
+//! `NDARRAY_MMAP_REQUIRE_NUMPY=1` (set by `.ci/run`, which pip-installs them).
+#![cfg(all(feature = "zarr", not(miri)))]
+
+use std::path::Path;
+use std::process::Command;
+
+use ndarray::{ArrayD, IxDyn};
+use ndarray_mmap::ops::{self, Zip};
+use ndarray_mmap::{Error, ZarrProblem, open_npy, zarr};
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Whether zarr 3 and dask import; fails the test when they are required.
+fn available(test: &str) -> bool {
+    let out = Command::new(python())
+        .args(["-c", "import zarr, dask.array, dask.distributed; assert int(zarr.__version__.split('.')[0]) >= 3"])
+        .output();
+    let why = match out {
+        Ok(o) if o.status.success() => return true,
+        Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        Err(e) => format!("cannot run {}: {e}", python()),
+    };
+    let install = format!(
+        "{} -m pip install 'zarr>=3' 'dask[array,distributed]'",
+        python()
+    );
+    if std::env::var("NDARRAY_MMAP_REQUIRE_NUMPY").as_deref() == Ok("1") {
+        panic!(
+            "{test}: zarr 3 and dask are required (NDARRAY_MMAP_REQUIRE_NUMPY=1): {why}\ninstall: {install}"
+        );
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: zarr 3 / dask cannot be imported ({why}); install with `{install}`"
+    );
+    false
+}
+
+/// Runs a script file (dask's worker processes need an importable main module).
+fn run(dir: &Path, script: &str, args: &[&str]) -> String {
+    let file = dir.join("script.py");
+    std::fs::write(&file, script).unwrap();
+    let out = Command::new(python())
+        .arg(&file)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "python failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Assembles a whole array from its chunks, as the mapping sees them.
+fn assemble<T: ndarray_mmap::Element + Default>(z: &zarr::ZarrArray<T>) -> ArrayD<T> {
+    let mut all = ArrayD::from_elem(IxDyn(z.shape()), T::default());
+    for idx in z.chunk_indices() {
+        let region = z.region(&idx).unwrap();
+        let c = z.chunk(&idx).unwrap();
+        all.slice_each_axis_mut(|d| ndarray::Slice::from(region[d.axis.index()].clone()))
+            .assign(&c.view());
+    }
+    all
+}
+
+#[test]
+fn what_zarr_python_and_dask_write_maps_chunk_by_chunk() {
+    if !available("what_zarr_python_and_dask_write_maps_chunk_by_chunk") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    run(
+        tmp.path(),
+        r#"
+import numpy as np, zarr, dask.array as da, warnings
+warnings.simplefilter("ignore")
+if __name__ == "__main__":
+    a = (np.arange(10 * 7, dtype=np.float32) * 0.5 - 3).reshape(10, 7)
+    z = zarr.create_array("f32.zarr", shape=a.shape, chunks=(4, 3), dtype="float32", compressors=None, fill_value=0)
+    z[:] = a
+    np.save("f32.npy", a)
+    # only two chunks written: the rest stay missing and read as the fill value -1
+    i = zarr.create_array("i32.zarr", shape=(5, 5), chunks=(2, 2), dtype="int32", compressors=None, fill_value=-1)
+    i[0:2, 0:2] = 7
+    i[4:5, 4:5] = 9
+    np.save("i32.npy", i[...])
+    d = (da.arange(3 * 11, chunks=5, dtype="float64") * 1.5).reshape(3, 11).rechunk((2, 4))
+    d.to_zarr("dask.zarr", compressors=None)
+    np.save("dask.npy", d.compute())
+    zarr.create_array("zstd.zarr", shape=(4,), chunks=(2,), dtype="float32")[:] = 1
+"#,
+        &[],
+    );
+    let p = |n: &str| tmp.path().join(n);
+    let z = unsafe { zarr::open::<f32>(p("f32.zarr")) }.unwrap();
+    let want = unsafe { open_npy::<f32>(p("f32.npy")) }.unwrap();
+    assert_eq!((z.grid(), z.chunk_shape()), (vec![3, 3], &[4, 3][..]));
+    assert_eq!(assemble(&z), want.view());
+    assert_eq!(z.chunk(&[2, 2]).unwrap().view().shape(), &[2, 1]);
+
+    let i = unsafe { zarr::open::<i32>(p("i32.zarr")) }.unwrap();
+    assert_eq!(i.fill_value(), -1);
+    assert!(i.chunk(&[1, 1]).unwrap().is_fill());
+    assert!(!i.chunk(&[0, 0]).unwrap().is_fill());
+    let want = unsafe { open_npy::<i32>(p("i32.npy")) }.unwrap();
+    assert_eq!(assemble(&i), want.view());
+
+    let d = unsafe { zarr::open::<f64>(p("dask.zarr")) }.unwrap();
+    let want = unsafe { open_npy::<f64>(p("dask.npy")) }.unwrap();
+    assert_eq!(assemble(&d), want.view());
+
+    // zarr-python's default compressor: refused, naming it and the fix.
+    let err = unsafe { zarr::open::<f32>(p("zstd.zarr")) }.unwrap_err();
+    assert!(
+        matches!(&err, Error::Zarr { problem: ZarrProblem::Codec { name }, .. } if name == "zstd"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("compressors=None"), "{err}");
+    let err = unsafe { zarr::open::<f64>(p("f32.zarr")) }.unwrap_err();
+    assert!(err.to_string().contains("\"float32\""), "{err}");
+}
+
+#[test]
+fn what_we_write_reads_in_zarr_python_and_a_dask_cluster() {
+    if !available("what_we_write_reads_in_zarr_python_and_a_dask_cluster") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n);
+    let shape = [9usize, 13];
+    let value_a = |i: usize, j: usize| (i * 13 + j) as f32;
+    let value_b = |i: usize, j: usize| (i as f32) * 0.5 - j as f32;
+    let mut a = unsafe { zarr::create::<f32>(p("a.zarr"), &shape, &[4, 5]) }.unwrap();
+    let mut b = unsafe { zarr::create::<f32>(p("b.zarr"), &shape, &[4, 5]) }.unwrap();
+    for idx in a.chunk_indices() {
+        let r = a.region(&idx).unwrap();
+        let mut ca = a.chunk_mut(&idx).unwrap();
+        let mut cb = b.chunk_mut(&idx).unwrap();
+        for ((k, x), y) in ca
+            .view_mut()
+            .indexed_iter_mut()
+            .zip(cb.view_mut().iter_mut())
+        {
+            let (i, j) = (r[0].start + k[0], r[1].start + k[1]);
+            *x = value_a(i, j);
+            *y = value_b(i, j);
+        }
+        ca.flush().unwrap();
+        cb.flush().unwrap();
+    }
+    // c = a + b chunk by chunk with the streaming Zip, and its sum with ops.
+    let (ra, rb) = unsafe {
+        (
+            zarr::open::<f32>(p("a.zarr")),
+            zarr::open::<f32>(p("b.zarr")),
+        )
+    };
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let mut c = unsafe { zarr::create::<f32>(p("c.zarr"), &shape, &[4, 5]) }.unwrap();
+    let mut total = 0.0f64;
+    for idx in c.chunk_indices() {
+        let (ca, cb) = (ra.chunk(&idx).unwrap(), rb.chunk(&idx).unwrap());
+        let mut cc = c.chunk_mut(&idx).unwrap();
+        Zip::from(&mut cc)
+            .and(&ca)
+            .and(&cb)
+            .for_each(|c, &a, &b| *c = a + b)
+            .unwrap();
+        cc.flush().unwrap();
+        total += ops::sum(&cc.view()).unwrap();
+    }
+    let out = run(
+        tmp.path(),
+        r#"
+import sys, numpy as np, zarr, dask.array as da, warnings
+warnings.simplefilter("ignore")
+if __name__ == "__main__":
+    i, j = np.meshgrid(np.arange(9), np.arange(13), indexing="ij")
+    a = (i * 13 + j).astype(np.float32)
+    b = (i.astype(np.float32) * 0.5 - j).astype(np.float32)
+    assert (zarr.open_array("a.zarr")[...] == a).all()
+    assert (da.from_zarr("b.zarr").compute() == b).all()
+    assert (zarr.open_array("c.zarr")[...] == a + b).all()
+    from dask.distributed import LocalCluster, Client
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cl, Client(cl):
+        s = (da.from_zarr("a.zarr").astype("f8") + da.from_zarr("b.zarr")).sum().compute()
+    print(repr(float(s)))
+"#,
+        &[],
+    );
+    let dask_sum: f64 = out.trim().parse().unwrap();
+    assert_eq!(dask_sum, total, "dask's (a + b).sum() against ours");
+}
