@@ -167,14 +167,22 @@ impl<'a> Pages<'a> {
             } else {
                 MADV_POPULATE_READ
             };
-            // SAFETY: `s..e` lies within a live mapping this borrows; populating pages
-            // changes no byte of it (a write fault on a shared file map keeps contents).
-            let rc = unsafe { libc::madvise(s as *mut libc::c_void, e - s, advice) };
-            if rc != 0 {
+            // Interrupted or short of memory for a moment: try again a few times (each
+            // call populates what it can, so retries make progress).
+            for attempt in 0.. {
+                // SAFETY: `s..e` lies within a live mapping this borrows; populating
+                // pages changes no byte of it (a write fault on a shared file map keeps
+                // contents).
+                let rc = unsafe { libc::madvise(s as *mut libc::c_void, e - s, advice) };
+                if rc == 0 {
+                    break;
+                }
                 let err = std::io::Error::last_os_error();
                 match err.raw_os_error() {
-                    Some(libc::EINVAL | libc::ENOSYS | libc::EPERM) => {}
-                    Some(libc::EINTR | libc::EAGAIN) => {}
+                    Some(libc::EINVAL | libc::ENOSYS | libc::EPERM) => break,
+                    Some(libc::EINTR | libc::EAGAIN) if attempt < 8 => continue,
+                    // Still interrupted: the touch faults the pages itself.
+                    Some(libc::EINTR | libc::EAGAIN) => break,
                     _ => {
                         return Err(Error::Unreadable {
                             path: self.path.to_path_buf(),

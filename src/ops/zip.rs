@@ -177,11 +177,11 @@ impl<T: Clone + 'static> Part for Input<'_, T> {
     }
     fn start(&mut self, lead: &[isize], bounded: bool) {
         // Pages are dropped behind the stream only when it reads the input in its file
-        // order: not broadcast, same layout as the chunking, not read through copies of
-        // an output's bytes (whose pages the output handles).
+        // order: not broadcast, same layout as the chunking. An input over an output's
+        // own bytes (another map of them) is dropped behind too: its map holds the pages
+        // as much as the output's does.
         let v = self.seen();
-        let in_order =
-            self.broadcast.is_none() && !self.snapshot && same_order(v.shape(), v.strides(), lead);
+        let in_order = self.broadcast.is_none() && same_order(v.shape(), v.strides(), lead);
         self.stream = InStream::new(self.pager.take(), in_order, bounded);
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
@@ -367,8 +367,10 @@ impl<'a, T: crate::Element> IntoPart<'a> for &'a mut crate::zarr::ChunkMut<T> {
 type Item<'p, P> = <<P as Part>::K as Kind>::Item<'p>;
 
 /// ndarray's `Zip`, streaming: up to six operands of one shape, any mix of mapped owners
-/// and ndarray arrays or views, visited chunk by chunk (8 MiB by default) in the memory
-/// order of the first written operand, with the paging hooks of every mapped one.
+/// and ndarray arrays or views, visited chunk by chunk (8 MiB by default), the chunks in
+/// the memory order of the first written operand (else of the first operand), with the
+/// paging hooks of every mapped one. Inside a chunk, ndarray's `Zip` picks the order, as
+/// it does for arrays in memory (the layout most operands share).
 ///
 /// Shapes must be equal ([`Error::Broadcast`] otherwise, before anything is written);
 /// [`and_broadcast`](Zip::and_broadcast) broadcasts an input to the shape so far. Two
@@ -486,8 +488,13 @@ pub(super) fn run<P: Parts>(
     parts.check_aliasing()?;
     let (lead_strides, size) = parts.lead();
     let size = size.max(1);
-    let total_elems: usize = shape.iter().product();
-    let total = (total_elems * size) as u64;
+    // Saturating: a broadcast view can have more elements than memory has bytes.
+    let bytes_of = |elems: usize| (elems as u64).saturating_mul(size as u64);
+    let total_elems = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .unwrap_or(usize::MAX);
+    let total = bytes_of(total_elems);
     let mapped = parts.mapped_len() as u64;
     let available = if mapped > 0 { memory_available() } else { None };
     let bounded = match opts.paging {
@@ -509,15 +516,20 @@ pub(super) fn run<P: Parts>(
             break;
         }
         each(parts, &piece);
-        done += piece
+        let n = piece
             .iter()
             .zip(shape)
             .map(|(s, &len)| slice_len(s, len))
             .product::<usize>();
-        if let Err(e) = report(&mut opts, (done * size) as u64, total) {
+        done = done.saturating_add(n);
+        if let Err(e) = report(&mut opts, bytes_of(done), total) {
             result = Err(e);
             break;
         }
+    }
+    if total == 0 {
+        // Nothing to do is done: a progress bar still reaches its end.
+        report(&mut opts, 0, 0)?;
     }
     let finished = parts.finish(result.is_ok());
     result.and(finished)
@@ -635,9 +647,10 @@ macro_rules! zip_arity {
             }
 
             /// Folds every index into an accumulator, in one pass and without
-            /// temporaries: a dot product, a count, a fused map-reduce. The order is the
-            /// chunking's (the memory order of the first written operand, else the
-            /// first operand's).
+            /// temporaries: a dot product, a count, a fused map-reduce. Chunks come in the
+            /// memory order of the first written operand (else of the first operand);
+            /// inside a chunk ndarray's `Zip` picks the order. Use an associative and
+            /// commutative fold when the result must not depend on layout.
             ///
             /// # Errors
             /// As for [`for_each`](Self::for_each).

@@ -423,3 +423,63 @@ fn min_and_max_agree_with_ndarray_on_big_mapped_data() {
     assert!(ops::min(&m).unwrap().unwrap().is_nan());
     let _ = bits::<f32>([]);
 }
+
+#[test]
+fn a_huge_broadcast_input_reports_and_cancels_without_overflow() {
+    let one = ndarray::Array1::from_elem(1, 1.0f64);
+    let big = one.broadcast(1usize << 62).unwrap();
+    let mut seen = None;
+    let err = Zip::from(&big)
+        .with(StreamOptions::new().progress(|p| {
+            seen = Some((p.done, p.total));
+            ControlFlow::Break(())
+        }))
+        .fold(0.0, |s, &x| s + x)
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err}");
+    let (done, total) = seen.unwrap();
+    assert_eq!(total, u64::MAX, "the byte count saturates");
+    assert!(done > 0 && done < total);
+}
+
+#[test]
+fn nothing_to_do_still_reports_the_end() {
+    let empty = ndarray::Array2::<f32>::zeros((0, 3));
+    let mut reports = Vec::new();
+    let s = Zip::from(&empty)
+        .with(StreamOptions::new().progress(|p| {
+            reports.push((p.done, p.total));
+            ControlFlow::Continue(())
+        }))
+        .fold(0.0f32, |s, &x| s + x)
+        .unwrap();
+    assert_eq!((s, reports), (0.0, vec![(0, 0)]));
+}
+
+#[test]
+fn the_same_bytes_in_layouts_differing_only_on_unit_axes_are_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.i32");
+    let mut w = unsafe { MapOptions::new().create::<i32>(&path, [1, 16]) }.unwrap();
+    w.view_mut().assign(
+        &ndarray::Array::from_iter(0..16)
+            .into_shape_with_order((1, 16))
+            .unwrap(),
+    );
+    w.flush().unwrap();
+    // [1, 16] in Fortran order: strides [1, 1] against [16, 1], the same element at every byte.
+    let r = unsafe {
+        MapOptions::new()
+            .order(Order::F)
+            .open::<i32>(&path, [1, 16])
+    }
+    .unwrap();
+    Zip::from(&mut w)
+        .and(&r)
+        .for_each(|w, &x| *w = x + 1)
+        .unwrap();
+    assert_eq!(
+        w.view().iter().copied().collect::<Vec<_>>(),
+        (1..17).collect::<Vec<_>>()
+    );
+}

@@ -1022,7 +1022,8 @@ fn truncated_inputs() {
 }
 
 /// Child: `d = a + b + c` with the Zip over three sparse inputs of `args[1]` MiB each,
-/// `Paging::Bounded`; prints its peak resident memory (VmHWM, KiB).
+/// then `d = 2d` in place through a second map of `d`, both `Paging::Bounded`; prints its
+/// peak resident memory (VmHWM, KiB).
 #[cfg(target_os = "linux")]
 fn child_bounded_add(args: &[String]) {
     use ndarray_mmap::ops::{Paging, StreamOptions, Zip};
@@ -1031,14 +1032,23 @@ fn child_bounded_add(args: &[String]) {
     let sparse = MapOptions::new().preallocate(false);
     let mk = |name: &str| unsafe { sparse.create::<f32>(dir.join(name), [n]) }.unwrap();
     let (a, b, c, mut d) = (mk("a"), mk("b"), mk("c"), mk("d"));
+    let opts = || StreamOptions::new().paging(Paging::Bounded);
     Zip::from(&mut d)
         .and(&a)
         .and(&b)
         .and(&c)
-        .with(StreamOptions::new().paging(Paging::Bounded))
+        .with(opts())
         .for_each(|d, &a, &b, &c| *d = a + b + c + 1.0)
         .unwrap();
     assert_eq!(d.view()[n - 1], 1.0);
+    // In place through a second map of the output's file: its pages go too.
+    let again = unsafe { ndarray_mmap::mmap_array::<f32>(dir.join("d"), [-1]) }.unwrap();
+    Zip::from(&mut d)
+        .and(&again)
+        .with(opts())
+        .for_each(|d, &x| *d = x * 2.0)
+        .unwrap();
+    assert_eq!(d.view()[n - 1], 2.0);
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let hwm = status
         .lines()
