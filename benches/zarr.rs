@@ -1,0 +1,132 @@
+//! Zarr figures for `benches/zarr.sh` (feature `zarr`): each line is `name seconds`.
+//!
+//! - `cargo bench --features zarr --bench zarr -- open DIR`: zarr::open alone, and open +
+//!   mapping every chunk, for a 64 MiB f32 array cut into 1, 16, 256 and 4096 chunks.
+//! - `... -- make DIR MIB CHUNK_MIB`: writes `a.zarr`, `b.zarr` (and raw `a.f32`, `b.f32` with
+//!   the same values) of MIB MiB each, chunks of CHUNK_MIB MiB.
+//! - `... -- add DIR`: `c = a + b` over the Zarr arrays chunk by chunk (the streaming Zip),
+//!   timed; `... -- add_raw DIR`: the same add on the raw files (`ops::add_into`).
+//! - `... -- read DIR`: open `a.zarr`, map and sum every chunk (warm, median of 5).
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray_mmap::ops::{self, Zip};
+use ndarray_mmap::{create_array, mmap_array, zarr};
+
+fn median(mut t: Vec<f64>) -> f64 {
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let (Some(cmd), Some(dir)) = (args.first(), args.get(1)) else {
+        eprintln!(
+            "usage: cargo bench --features zarr --bench zarr -- open|make|add|add_raw DIR ... (see benches/zarr.sh)"
+        );
+        return;
+    };
+    let dir = Path::new(dir);
+    // SAFETY (of every map): the benchmark's own files, touched by nothing else meanwhile.
+    match cmd.as_str() {
+        "open" => {
+            let n = 16usize << 20; // 64 MiB of f32
+            for chunks in [1usize, 16, 256, 4096] {
+                let p = dir.join(format!("open{chunks}.zarr"));
+                drop(unsafe { zarr::create::<f32>(&p, &[n], &[n / chunks]) }.expect("create"));
+                let open = median(
+                    (0..9)
+                        .map(|_| {
+                            let t = Instant::now();
+                            std::hint::black_box(unsafe { zarr::open::<f32>(&p) }.expect("open"));
+                            t.elapsed().as_secs_f64()
+                        })
+                        .collect(),
+                );
+                let all = median(
+                    (0..5)
+                        .map(|_| {
+                            let t = Instant::now();
+                            let z = unsafe { zarr::open::<f32>(&p) }.expect("open");
+                            for idx in z.chunk_indices() {
+                                std::hint::black_box(z.chunk(&idx).expect("chunk"));
+                            }
+                            t.elapsed().as_secs_f64()
+                        })
+                        .collect(),
+                );
+                println!("open_{chunks}_chunks {open:.6}");
+                println!("open_map_all_{chunks}_chunks {all:.6}");
+            }
+        }
+        "make" => {
+            let mib: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(512);
+            let chunk_mib: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(64);
+            let n = mib << 18;
+            let c = (chunk_mib << 18).min(n);
+            for (name, v) in [("a", 1.0f32), ("b", 2.5)] {
+                let mut w =
+                    unsafe { zarr::create::<f32>(dir.join(format!("{name}.zarr")), &[n], &[c]) }
+                        .expect("create");
+                for idx in w.chunk_indices() {
+                    let mut ch = w.chunk_mut(&idx).expect("chunk");
+                    ch.view_mut().fill(v);
+                    ch.flush().expect("flush");
+                }
+                let mut r = unsafe { create_array::<f32>(dir.join(format!("{name}.f32")), [n]) }
+                    .expect("raw");
+                r.view_mut().fill(v);
+                r.close().expect("close");
+            }
+        }
+        "add" => {
+            let t = Instant::now();
+            let a = unsafe { zarr::open::<f32>(dir.join("a.zarr")) }.expect("a");
+            let b = unsafe { zarr::open::<f32>(dir.join("b.zarr")) }.expect("b");
+            let mut c =
+                unsafe { zarr::create::<f32>(dir.join("c.zarr"), a.shape(), a.chunk_shape()) }
+                    .expect("c");
+            for idx in c.chunk_indices() {
+                let (ca, cb) = (a.chunk(&idx).expect("a"), b.chunk(&idx).expect("b"));
+                let mut cc = c.chunk_mut(&idx).expect("c");
+                Zip::from(&mut cc)
+                    .and(&ca)
+                    .and(&cb)
+                    .for_each(|c, &a, &b| *c = a + b)
+                    .expect("zip");
+                cc.flush().expect("flush");
+            }
+            println!("add_s {:.4}", t.elapsed().as_secs_f64());
+        }
+        "add_raw" => {
+            let t = Instant::now();
+            let a = unsafe { mmap_array::<f32>(dir.join("a.f32"), [-1]) }.expect("a");
+            let b = unsafe { mmap_array::<f32>(dir.join("b.f32"), [-1]) }.expect("b");
+            let mut c = unsafe { create_array::<f32>(dir.join("c.f32"), a.shape()) }.expect("c");
+            ops::add_into(&a, &b, &mut c).expect("add");
+            c.close().expect("close");
+            println!("add_s {:.4}", t.elapsed().as_secs_f64());
+        }
+        "read" => {
+            // Warm, then the median of 5: open, map every chunk, sum it.
+            let t: Vec<f64> = (0..6)
+                .map(|_| {
+                    let t = Instant::now();
+                    let a = unsafe { zarr::open::<f32>(dir.join("a.zarr")) }.expect("a");
+                    let mut s = 0.0;
+                    for idx in a.chunk_indices() {
+                        s += ops::sum(&a.chunk(&idx).expect("chunk").view()).expect("sum");
+                    }
+                    std::hint::black_box(s);
+                    t.elapsed().as_secs_f64()
+                })
+                .collect();
+            println!("read_sum_s {:.4}", median(t[1..].to_vec()));
+        }
+        other => eprintln!("unknown command {other}"),
+    }
+}
