@@ -67,11 +67,14 @@ mod shape;
 pub mod zarr;
 
 pub use element::Element;
-pub use error::{Error, GrowProblem, ShapeProblem, ZarrProblem};
+pub use error::{Error, GrowProblem, NpzProblem, ShapeProblem, ZarrProblem};
 pub use map::{
     Advice, MapOptions, MmapArray, MmapArrayMut, create_array, create_npy, mmap_array,
     mmap_array_mut, open_npy, open_npy_mut, write_npy,
 };
+#[cfg(feature = "npz")]
+#[cfg_attr(docsrs, doc(cfg(feature = "npz")))]
+pub use map::{Npz, NpzWriter, open_npz};
 pub use npy::{NpyHeader, NpyProblem};
 pub use ops::{StreamOptions, add_into, div_into, map_into, mul_into, sub_into, zip_map_into};
 pub use shape::{Order, ShapeArg};

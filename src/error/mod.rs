@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 mod npy;
 mod zarr;
 pub(crate) use npy::MAGIC as NPY_MAGIC;
-pub use npy::NpyProblem;
+pub use npy::{NpyProblem, NpzProblem};
 pub use zarr::ZarrProblem;
 
 /// Everything that can go wrong in this crate.
@@ -283,6 +283,14 @@ pub enum Error {
         /// What is wrong.
         problem: ZarrProblem,
     },
+    /// A `.npz` archive or member cannot be mapped as asked (`npz` feature).
+    #[non_exhaustive]
+    Npz {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong.
+        problem: NpzProblem,
+    },
     /// A `.npy` file or header is malformed or does not fit the element type asked for.
     #[non_exhaustive]
     Npy {
@@ -408,6 +416,7 @@ impl Error {
             | Error::CannotGrow { path, .. }
             | Error::Unreadable { path, .. }
             | Error::Zarr { path, .. }
+            | Error::Npz { path, .. }
             | Error::IsNpy { path, .. } => Some(path),
             Error::Io { path, .. }
             | Error::InvalidShape { path, .. }
@@ -451,6 +460,7 @@ impl Error {
             | Error::OutOfBounds { .. }
             | Error::Unreadable { .. }
             | Error::Zarr { .. }
+            | Error::Npz { .. }
             | Error::IsNpy { .. }
             | Error::Broadcast { .. }
             | Error::Cancelled { .. }
@@ -752,6 +762,7 @@ impl fmt::Display for Error {
             }
             Error::Npy { problem, .. } => write!(f, "{problem}"),
             Error::Zarr { problem, .. } => write!(f, "{problem}"),
+            Error::Npz { problem, .. } => write!(f, "{problem}"),
         }
     }
 }

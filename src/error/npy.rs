@@ -248,3 +248,79 @@ impl fmt::Display for NpyProblem {
         }
     }
 }
+
+/// What is wrong with a `.npz` archive or one of its members; carried by
+/// [`Error::Npz`](crate::Error::Npz).
+///
+/// ```
+/// use ndarray_mmap::NpzProblem;
+/// let p = NpzProblem::Compressed { member: "a".into(), method: "Deflated".into() };
+/// assert!(p.to_string().contains("np.savez"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NpzProblem {
+    /// The file is not a zip archive the reader understands.
+    NotZip {
+        /// The zip reader's message.
+        message: String,
+    },
+    /// No member of that name (with or without `.npy`).
+    NoMember {
+        /// The name asked for.
+        name: String,
+        /// The members there are.
+        members: Vec<String>,
+    },
+    /// The member is compressed (`np.savez_compressed`): its bytes cannot be mapped.
+    Compressed {
+        /// The member.
+        member: String,
+        /// The zip compression method.
+        method: String,
+    },
+    /// The member is encrypted.
+    Encrypted {
+        /// The member.
+        member: String,
+    },
+    /// The member's array data does not start at a multiple of the element's alignment.
+    /// numpy's `np.savez` does not align members, so only 1-byte types map from its files.
+    Misaligned {
+        /// The member.
+        member: String,
+        /// Where the array data starts in the archive.
+        offset: u64,
+        /// The alignment the element type needs.
+        align: usize,
+    },
+}
+
+impl fmt::Display for NpzProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NpzProblem::NotZip { message } => write!(f, "not a .npz (zip) archive: {message}"),
+            NpzProblem::NoMember { name, members } => {
+                write!(f, "no member {name:?}; the members are {members:?}")
+            }
+            NpzProblem::Compressed { member, method } => write!(
+                f,
+                "member {member:?} is compressed ({method}) and cannot be mapped; save with \
+                 np.savez, not np.savez_compressed"
+            ),
+            NpzProblem::Encrypted { member } => {
+                write!(f, "member {member:?} is encrypted and cannot be mapped")
+            }
+            NpzProblem::Misaligned {
+                member,
+                offset,
+                align,
+            } => write!(
+                f,
+                "member {member:?}'s data starts at byte {offset}, not a multiple of {align}: \
+                 np.savez does not align members; write the archive with ndarray_mmap::NpzWriter \
+                 (aligned, and np.load reads it), or save the array with np.save"
+            ),
+        }
+    }
+}

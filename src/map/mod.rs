@@ -21,6 +21,8 @@ mod file;
 mod grow;
 pub(crate) mod lock;
 mod npy;
+#[cfg(feature = "npz")]
+mod npz;
 mod options;
 mod owner;
 pub(crate) mod pager;
@@ -29,6 +31,8 @@ pub(crate) mod registry;
 #[cfg_attr(not(feature = "zarr"), allow(unused_imports))]
 pub(crate) use npy::write_file;
 pub use npy::{create_npy, open_npy, open_npy_mut, write_npy};
+#[cfg(feature = "npz")]
+pub use npz::{Npz, NpzWriter, open_npz};
 pub use options::{Advice, MapOptions};
 use options::{Region, check_align, create_shape};
 use owner::Inner;

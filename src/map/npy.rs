@@ -503,7 +503,7 @@ where
 }
 
 /// Syncs a fully written staged file, moves it into place and syncs its directory.
-fn finish(staged: file::Staged, path: &Path) -> Result<(), Error> {
+pub(super) fn finish(staged: file::Staged, path: &Path) -> Result<(), Error> {
     staged
         .file
         .sync_all()

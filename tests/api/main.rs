@@ -6,6 +6,7 @@ mod mapping;
 mod npy;
 mod npy_growth;
 mod npy_numpy;
+mod npz;
 mod ops;
 mod zarr;
 mod zip;
