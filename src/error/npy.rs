@@ -284,6 +284,30 @@ pub enum NpzProblem {
         /// The member.
         member: String,
     },
+    /// The member's bytes, as the zip directory gives them, run into the next member or
+    /// the directory: the archive is corrupt (numpy reports a bad CRC).
+    Bounds {
+        /// The member.
+        member: String,
+        /// Where its data starts.
+        start: u64,
+        /// Where the directory says it ends.
+        end: u64,
+        /// Where the next member (or the directory) starts.
+        next: u64,
+    },
+    /// Two members of one name ([`NpzWriter::add`](crate::NpzWriter::add)).
+    Duplicate {
+        /// The member.
+        member: String,
+    },
+    /// The member's `.npy` data cannot be mapped as asked.
+    Member {
+        /// The member.
+        member: String,
+        /// Why, as the `.npy` layer says it (its "file" is the member).
+        message: String,
+    },
     /// The member's array data does not start at a multiple of the element's alignment.
     /// numpy's `np.savez` does not align members, so only 1-byte types map from its files.
     Misaligned {
@@ -308,6 +332,20 @@ impl fmt::Display for NpzProblem {
                 "member {member:?} is compressed ({method}) and cannot be mapped; save with \
                  np.savez, not np.savez_compressed"
             ),
+            NpzProblem::Bounds {
+                member,
+                start,
+                end,
+                next,
+            } => write!(
+                f,
+                "member {member:?} is said to span bytes {start}..{end}, past the next member at \
+                 byte {next}: the archive is corrupt"
+            ),
+            NpzProblem::Duplicate { member } => {
+                write!(f, "member {member:?} was already added to the archive")
+            }
+            NpzProblem::Member { member, message } => write!(f, "member {member:?}: {message}"),
             NpzProblem::Encrypted { member } => {
                 write!(f, "member {member:?} is encrypted and cannot be mapped")
             }

@@ -65,6 +65,9 @@ pub enum ZarrProblem {
         /// Chunks per axis.
         grid: Vec<usize>,
     },
+    /// [`create`](crate::zarr::create) refuses to replace an existing array (replacing
+    /// its many files cannot be made atomic): remove it first.
+    Exists,
     /// A chunk file of the wrong size for an uncompressed chunk.
     ChunkSize {
         /// `prod(chunk_shape) × itemsize`.
@@ -98,7 +101,7 @@ impl fmt::Display for ZarrProblem {
             ZarrProblem::Codec { name } => write!(
                 f,
                 "codec {name:?} changes the chunk bytes, so chunks cannot be mapped; write the array \
-                 uncompressed (zarr.create_array(..., compressors=None), or to_zarr(..., compressor=None))"
+                 uncompressed (zarr.create_array(..., compressors=None), or dask's to_zarr(..., compressors=None))"
             ),
             ZarrProblem::DataType { found, expected } => write!(
                 f,
@@ -126,6 +129,10 @@ impl fmt::Display for ZarrProblem {
                 dims(f, grid)?;
                 f.write_str(" chunks")
             }
+            ZarrProblem::Exists => f.write_str(
+                "an array or group is already there (zarr.json or c/); remove it first: creating \
+                 over it would replace its files one by one, not at once",
+            ),
             ZarrProblem::ChunkSize { expected, found } => write!(
                 f,
                 "the chunk file holds {found} bytes, not the {expected} of an uncompressed chunk"

@@ -28,9 +28,9 @@ mod owner;
 pub(crate) mod pager;
 pub(crate) mod registry;
 
-#[cfg_attr(not(feature = "zarr"), allow(unused_imports))]
-pub(crate) use npy::write_file;
 pub use npy::{create_npy, open_npy, open_npy_mut, write_npy};
+#[cfg_attr(not(feature = "zarr"), allow(unused_imports))]
+pub(crate) use npy::{read_small_file, write_file};
 #[cfg(feature = "npz")]
 pub use npz::{Npz, NpzWriter, open_npz};
 pub use options::{Advice, MapOptions};

@@ -525,3 +525,23 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let staged = file::stage(path, bytes, bytes.len() as u64, how)?;
     finish(staged, path)
 }
+
+/// Reads a small regular file whole (a Zarr array's `zarr.json`): FIFOs and devices are
+/// refused without blocking, and more than `limit` bytes is an error, not an endless read.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn read_small_file(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let f = open_regular(path, OpenOptions::new().read(true), "open for reading")?;
+    let mut buf = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, "read", e))?;
+    if buf.len() as u64 > limit {
+        return Err(Error::io(
+            path,
+            "read",
+            std::io::Error::other(format!("more than {limit} bytes: not a metadata file")),
+        ));
+    }
+    Ok(buf)
+}

@@ -84,6 +84,9 @@ pub fn open_npz(path: impl AsRef<Path>) -> Result<Npz, Error> {
     };
     let mut zip = zip::ZipArchive::new(f).map_err(not_zip)?;
     let mut members = Vec::with_capacity(zip.len());
+    // Where each member's local header starts, and the directory: no member's data may
+    // run past the next of these.
+    let mut starts = vec![zip.central_directory_start()];
     for i in 0..zip.len() {
         let m = zip.by_index_raw(i).map_err(not_zip)?;
         let name = m.name().map_err(not_zip)?.into_owned();
@@ -95,6 +98,7 @@ pub fn open_npz(path: impl AsRef<Path>) -> Result<Npz, Error> {
                 },
             )
         })?;
+        starts.push(m.header_start());
         members.push(Member {
             method: m.compression(),
             encrypted: m.encrypted(),
@@ -102,6 +106,26 @@ pub fn open_npz(path: impl AsRef<Path>) -> Result<Npz, Error> {
             size: m.compressed_size(),
             name,
         });
+    }
+    starts.sort_unstable();
+    for m in &members {
+        let next = starts
+            .iter()
+            .copied()
+            .find(|&s| s >= m.data_start)
+            .unwrap_or(u64::MAX);
+        let end = m.data_start.saturating_add(m.size);
+        if end > next {
+            return Err(zerr(
+                path,
+                NpzProblem::Bounds {
+                    member: m.name.strip_suffix(".npy").unwrap_or(&m.name).to_owned(),
+                    start: m.data_start,
+                    end,
+                    next,
+                },
+            ));
+        }
     }
     Ok(Npz {
         path: path.to_path_buf(),
@@ -174,7 +198,7 @@ impl Npz {
                 &self.path,
                 NpzProblem::Compressed {
                     member,
-                    method: format!("{:?}", m.method),
+                    method: method_name(m.method),
                 },
             ));
         }
@@ -200,7 +224,18 @@ impl Npz {
                     align,
                 },
             ),
-            other => other,
+            // Name the member: the .npy layer's "file" is the member here.
+            other => {
+                let message = other.to_string();
+                let prefix = format!("{}: ", self.path.display());
+                zerr(
+                    &self.path,
+                    NpzProblem::Member {
+                        member,
+                        message: message.strip_prefix(&prefix).unwrap_or(&message).to_owned(),
+                    },
+                )
+            }
         })
     }
 }
@@ -223,6 +258,7 @@ pub struct NpzWriter {
     path: PathBuf,
     staged: file::Staged,
     zip: zip::ZipWriter<File>,
+    names: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for NpzWriter {
@@ -261,6 +297,7 @@ impl NpzWriter {
             path,
             staged,
             zip: zip::ZipWriter::new(handle),
+            names: std::collections::HashSet::new(),
         })
     }
 
@@ -288,6 +325,14 @@ impl NpzWriter {
         D: ndarray::Dimension,
     {
         let path = self.path.clone();
+        if !self.names.insert(name.to_owned()) {
+            return Err(zerr(
+                &path,
+                NpzProblem::Duplicate {
+                    member: name.to_owned(),
+                },
+            ));
+        }
         let io = |e: std::io::Error| Error::io(&path, "write", e);
         let zip_err =
             |e: zip::result::ZipError| Error::io(&path, "write", std::io::Error::other(e));
@@ -337,9 +382,26 @@ impl NpzWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn finish(self) -> Result<(), Error> {
-        let NpzWriter { path, staged, zip } = self;
+        let NpzWriter {
+            path, staged, zip, ..
+        } = self;
         zip.finish()
             .map_err(|e| Error::io(&path, "write", std::io::Error::other(e)))?;
         finish(staged, &path)
+    }
+}
+
+/// The zip compression method's usual name (the zip crate is built without its codecs, so
+/// it knows them only by number).
+fn method_name(m: CompressionMethod) -> String {
+    let debug = format!("{m:?}");
+    match debug.as_str() {
+        "Unsupported(8)" | "Deflated" => "Deflate".into(),
+        "Unsupported(9)" => "Deflate64".into(),
+        "Unsupported(12)" | "Bzip2" => "bzip2".into(),
+        "Unsupported(14)" | "Lzma" => "LZMA".into(),
+        "Unsupported(93)" | "Zstd" => "zstd".into(),
+        "Unsupported(95)" | "Xz" => "xz".into(),
+        _ => debug,
     }
 }

@@ -28,6 +28,14 @@ struct ArrayMeta {
     codecs: Vec<Named>,
     #[serde(default)]
     storage_transformers: Vec<Value>,
+    // Defined by the spec, not needed for mapping (attributes are user data).
+    #[serde(default)]
+    #[allow(dead_code)]
+    attributes: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    dimension_names: Option<Value>,
+    /// Extension fields: refused unless marked `"must_understand": false`.
     #[serde(flatten)]
     extra: Map<String, Value>,
 }
@@ -96,11 +104,9 @@ pub(crate) fn parse<T: Element>(json: &[u8]) -> Result<Layout<T>, ZarrProblem> {
         });
     }
     for (field, v) in &meta.extra {
-        let must = v
-            .get("must_understand")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        if must {
+        // The spec: an extension may be ignored only when it says so.
+        let optional = v.get("must_understand").and_then(Value::as_bool) == Some(false);
+        if !optional {
             return Err(ZarrProblem::MustUnderstand {
                 field: field.clone(),
             });
@@ -150,6 +156,20 @@ pub(crate) fn parse<T: Element>(json: &[u8]) -> Result<Layout<T>, ZarrProblem> {
             chunk_shape: chunk,
         });
     };
+    // One chunk must be mappable (its bytes at most isize::MAX), and the shape an array.
+    let fits = |v: &[usize]| {
+        v.iter()
+            .try_fold(std::mem::size_of::<T>().max(1), |n, &d| {
+                n.checked_mul(d.max(1))
+            })
+            .is_some_and(|n| n <= isize::MAX as usize)
+    };
+    if !fits(&chunk_us) || !fits(&shape) {
+        return Err(ZarrProblem::Shape {
+            shape: meta.shape.clone(),
+            chunk_shape: chunk,
+        });
+    }
     let (separator, v2_keys) = key_encoding(&meta.chunk_key_encoding)?;
     let order = codecs::<T>(&meta.codecs, shape.len())?;
     let fill = fill_value::<T>(&meta.fill_value)?;
@@ -240,6 +260,11 @@ fn codecs<T: Element>(codecs: &[Named], ndim: usize) -> Result<Order, ZarrProble
                 }
                 seen_bytes = true;
             }
+            "sharding_indexed" => {
+                return Err(ZarrProblem::Unsupported {
+                    what: "sharding (codec \"sharding_indexed\"); write without shards (zarr.create_array(..., shards=None))".into(),
+                });
+            }
             name => {
                 return Err(ZarrProblem::Codec {
                     name: name.to_owned(),
@@ -248,8 +273,8 @@ fn codecs<T: Element>(codecs: &[Named], ndim: usize) -> Result<Order, ZarrProble
         }
     }
     if !seen_bytes {
-        return Err(ZarrProblem::Codec {
-            name: "(no bytes codec)".into(),
+        return Err(ZarrProblem::Unsupported {
+            what: "a codec chain without the \"bytes\" codec".into(),
         });
     }
     Ok(order)

@@ -59,7 +59,7 @@ struct Array<T> {
 impl<T: Element> Array<T> {
     fn open(dir: &Path) -> Result<Self, Error> {
         let json_path = dir.join("zarr.json");
-        let json = std::fs::read(&json_path).map_err(|e| Error::io(&json_path, "read", e))?;
+        let json = crate::map::read_small_file(&json_path, 16 << 20)?;
         let layout = meta::parse::<T>(&json).map_err(|p| zerr(&json_path, p))?;
         Ok(Array {
             dir: dir.to_path_buf(),
@@ -131,6 +131,14 @@ impl<T: Element> Array<T> {
 
     fn check_size(&self, path: &Path) -> Result<bool, Error> {
         match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => Err(Error::NotAFile {
+                path: path.to_path_buf(),
+                kind: if m.is_dir() {
+                    "a directory"
+                } else {
+                    "not a regular file"
+                },
+            }),
             Ok(m) if m.len() == self.chunk_bytes() => Ok(true),
             Ok(m) => Err(zerr(
                 path,
@@ -211,6 +219,7 @@ pub struct Chunk<T> {
 #[derive(Debug)]
 enum ChunkData<T> {
     Mapped(MmapArray<T>),
+    /// One element, seen broadcast to the chunk's edge: no allocation whatever the size.
     Fill(ArrayD<T>),
 }
 
@@ -219,6 +228,12 @@ enum ChunkData<T> {
 pub struct ChunkMut<T> {
     map: MmapArrayMut<T>,
     edge: Vec<usize>,
+}
+
+/// The one-element fill block seen with the chunk's edge shape (strides 0).
+fn broadcast_fill<'a, T>(one: &'a ArrayD<T>, edge: &[usize]) -> ArrayViewD<'a, T> {
+    one.broadcast(edge)
+        .expect("a block of ones broadcasts to any shape of the same rank")
 }
 
 /// A view cut to the array's edge: the chunk's first `edge` indices per axis.
@@ -245,7 +260,7 @@ impl<T: Element> Chunk<T> {
     pub fn view(&self) -> ArrayViewD<'_, T> {
         match &self.data {
             ChunkData::Mapped(m) => cut(m.view(), &self.edge),
-            ChunkData::Fill(a) => a.view(),
+            ChunkData::Fill(a) => broadcast_fill(a, &self.edge),
         }
     }
 
@@ -274,7 +289,7 @@ impl<T: Element> Chunk<T> {
                 let (v, p) = m.stream_parts();
                 (cut(v, &self.edge), Some(p))
             }
-            ChunkData::Fill(a) => (a.view(), None),
+            ChunkData::Fill(a) => (broadcast_fill(a, &self.edge), None),
         }
     }
 }
@@ -466,7 +481,7 @@ impl<T: Element> ZarrArray<T> {
             }?;
             ChunkData::Mapped(m)
         } else {
-            ChunkData::Fill(ArrayD::from_elem(edge.as_slice(), self.a.layout.fill))
+            ChunkData::Fill(ArrayD::from_elem(vec![1; edge.len()], self.a.layout.fill))
         };
         Ok(Chunk { data, edge })
     }
@@ -573,7 +588,8 @@ pub unsafe fn open_mut<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArrayMu
 /// As for [`MapOptions::create`], for every chunk file.
 ///
 /// # Errors
-/// [`ZarrProblem::Shape`] when `chunk_shape` has another length than `shape` or a 0; the
+/// [`ZarrProblem::Shape`] when `chunk_shape` has another length than `shape` or a 0;
+/// [`ZarrProblem::Exists`] when an array is already there (nothing is replaced); the
 /// I/O errors of creating the directory and files.
 ///
 /// ```
@@ -601,20 +617,48 @@ pub unsafe fn create<T: Element>(
     }
     // The chunk byte count must be a valid array: checked before anything is made.
     crate::bytes::byte_len::<T>(chunk_shape).map_err(|e| e.at(dir))?;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
-    let json = meta::new_array_json::<T>(shape, chunk_shape);
-    write_file(&dir.join("zarr.json"), json.as_bytes())?;
-    let w = ZarrArrayMut {
-        a: Array::open(dir)?,
-    };
-    for idx in w.chunk_indices() {
-        let (path, _) = w.a.locate(&idx)?;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
-        }
-        // SAFETY: forwarded to the caller.
-        let c = unsafe { MapOptions::new().create::<T>(&path, chunk_shape) }?;
-        c.close()?;
+    crate::bytes::byte_len::<T>(shape).map_err(|e| e.at(dir))?;
+    let chunks = shape
+        .iter()
+        .zip(chunk_shape)
+        .try_fold(1usize, |n, (&s, &c)| n.checked_mul(s.div_ceil(c)));
+    if chunks.is_none_or(|n| n > 1 << 20) {
+        return Err(zerr(
+            dir,
+            ZarrProblem::Unsupported {
+                what: "creating more than 2^20 chunk files at once (choose larger chunks)".into(),
+            },
+        ));
     }
-    Ok(w)
+    if dir.join("zarr.json").exists() || dir.join("c").exists() {
+        return Err(zerr(dir, ZarrProblem::Exists));
+    }
+    let made_dir = !dir.exists();
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
+    let build = || -> Result<ZarrArrayMut<T>, Error> {
+        let json = meta::new_array_json::<T>(shape, chunk_shape);
+        write_file(&dir.join("zarr.json"), json.as_bytes())?;
+        let w = ZarrArrayMut {
+            a: Array::open(dir)?,
+        };
+        for idx in w.chunk_indices() {
+            let (path, _) = w.a.locate(&idx)?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
+            }
+            // SAFETY: forwarded to the caller.
+            let c = unsafe { MapOptions::new().create::<T>(&path, chunk_shape) }?;
+            c.close()?;
+        }
+        Ok(w)
+    };
+    build().inspect_err(|_| {
+        // A failed create (a full disk, say) leaves nothing behind: everything here is
+        // ours, since the directory held no array before.
+        let _ = std::fs::remove_dir_all(dir.join("c"));
+        let _ = std::fs::remove_file(dir.join("zarr.json"));
+        if made_dir {
+            let _ = std::fs::remove_dir(dir);
+        }
+    })
 }

@@ -139,3 +139,56 @@ fn our_archives_load_in_numpy_and_every_member_maps() {
         c[0]
     );
 }
+
+#[test]
+fn a_member_said_to_run_into_the_next_is_refused_and_errors_name_the_member() {
+    if !numpy("a_member_said_to_run_into_the_next_is_refused_and_errors_name_the_member") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    python(
+        "import numpy as np, zipfile, io, struct\n\
+         def npy(a):\n    b = io.BytesIO(); np.save(b, a); return b.getvalue()\n\
+         h = npy(np.zeros(100, dtype='u1'))\n\
+         short = h[:len(h) - 100] + bytes(range(5))\n\
+         for name in ('short.npz', 'lie.npz'):\n\
+         \x20   with zipfile.ZipFile(name, 'w') as z:\n\
+         \x20       z.writestr('a.npy', short)\n\
+         \x20       z.writestr('b.npy', npy(np.full(200, 0xAB, dtype='u1')))\n\
+         d = bytearray(open('lie.npz', 'rb').read())\n\
+         i = d.find(b'PK\\x01\\x02')\n\
+         c, u = struct.unpack_from('<II', d, i + 20)\n\
+         struct.pack_into('<II', d, i + 20, c + 100, u + 100)\n\
+         open('lie.npz', 'wb').write(d)\n",
+        tmp.path(),
+    );
+    let err = open_npz(tmp.path().join("lie.npz")).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Npz {
+                problem: NpzProblem::Bounds { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A header claiming more data than the member holds: an error naming the member.
+    let z = open_npz(tmp.path().join("short.npz")).unwrap();
+    let err = unsafe { z.member::<u8>("a") }.unwrap_err();
+    assert!(err.to_string().contains("member \"a\""), "{err}");
+    let err = unsafe { z.member::<f64>("b") }.unwrap_err();
+    assert!(err.to_string().contains("member \"b\""), "{err}");
+}
+
+#[test]
+fn a_second_member_of_one_name_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = NpzWriter::create(tmp.path().join("d.npz")).unwrap();
+    w.add("a", &ndarray::array![1u8]).unwrap();
+    let err = w.add("a", &ndarray::array![2u8]).unwrap_err();
+    assert!(
+        matches!(&err, Error::Npz { problem: NpzProblem::Duplicate { member }, .. } if member == "a"),
+        "{err}"
+    );
+}

@@ -204,3 +204,85 @@ if __name__ == "__main__":
     let dask_sum: f64 = out.trim().parse().unwrap();
     assert_eq!(dask_sum, total, "dask's (a + b).sum() against ours");
 }
+
+/// Hostile metadata and layouts, without Python: each is a clear `Err`, fast, and nothing
+/// changes.
+#[test]
+fn hostile_arrays_are_clear_errors_and_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("h.zarr");
+    std::fs::create_dir(&dir).unwrap();
+    let json = |shape: &str, chunk: &str, extra: &str| {
+        format!(
+            r#"{{"zarr_format": 3, "node_type": "array", "shape": {shape}, "data_type": "uint8",
+            "chunk_grid": {{"name": "regular", "configuration": {{"chunk_shape": {chunk}}}}},
+            "chunk_key_encoding": {{"name": "default"}}, "fill_value": 7,
+            "codecs": [{{"name": "bytes"}}]{extra}}}"#
+        )
+    };
+    let put = |s: String| std::fs::write(dir.join("zarr.json"), s).unwrap();
+    // A chunk too large to map is refused at open, not when a missing chunk is read.
+    put(json("[9223372036854775808]", "[9223372036854775808]", ""));
+    assert!(matches!(
+        unsafe { zarr::open::<u8>(&dir) },
+        Err(Error::Zarr {
+            problem: ZarrProblem::Shape { .. },
+            ..
+        })
+    ));
+    // A huge missing chunk reads as the fill value without allocating it.
+    put(json("[1099511627776]", "[1099511627776]", ""));
+    let z = unsafe { zarr::open::<u8>(&dir) }.unwrap();
+    let c = z.chunk(&[0]).unwrap();
+    assert!(c.is_fill());
+    assert_eq!((c.view().len(), c.view()[12345]), (1 << 40, 7));
+    // Extensions: refused unless they say they may be ignored; attributes are user data.
+    put(json("[4]", "[2]", r#", "foo": {"bar": 1}"#));
+    assert!(matches!(
+        unsafe { zarr::open::<u8>(&dir) },
+        Err(Error::Zarr {
+            problem: ZarrProblem::MustUnderstand { .. },
+            ..
+        })
+    ));
+    put(json(
+        "[4]",
+        "[2]",
+        r#", "foo": {"must_understand": false}, "attributes": {"must_understand": true}"#,
+    ));
+    assert!(unsafe { zarr::open::<u8>(&dir) }.is_ok());
+    // A chunk path that is a directory is named as such.
+    std::fs::create_dir_all(dir.join("c").join("0")).unwrap();
+    let err = z_open(&dir).chunk(&[0]).unwrap_err();
+    assert!(matches!(err, Error::NotAFile { .. }), "{err}");
+    // create over an existing array: refused, nothing replaced.
+    let before = std::fs::read(dir.join("zarr.json")).unwrap();
+    let err = unsafe { zarr::create::<u8>(&dir, &[8], &[4]) }.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Zarr {
+                problem: ZarrProblem::Exists,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dir.join("zarr.json")).unwrap(), before);
+    // zarr.json as a FIFO: refused at once instead of blocking.
+    #[cfg(unix)]
+    {
+        let fifo = tmp.path().join("f.zarr");
+        std::fs::create_dir(&fifo).unwrap();
+        let p = std::ffi::CString::new(fifo.join("zarr.json").to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            unsafe { zarr::open::<u8>(&fifo) },
+            Err(Error::NotAFile { .. })
+        ));
+    }
+}
+
+fn z_open(dir: &Path) -> zarr::ZarrArray<u8> {
+    unsafe { zarr::open::<u8>(dir) }.unwrap()
+}
