@@ -87,9 +87,9 @@ fn run() -> Result<(), Box<dyn Error>> {
             .and(&ca)
             .and(&cb)
             .for_each(|c, &a, &b| *c = a + b)?;
-        cc.flush()?;
         ours += ops::sum(&cc.view())?;
     }
+    c.flush()?; // one sync for every chunk written
     println!(
         "rust: wrote a.zarr, b.zarr and c.zarr = a + b ({rows} x 64 f32, {} chunks each) in {} in {:.2} s; sum(c) = {ours}",
         a.chunk_indices().count(),

@@ -488,6 +488,49 @@ impl<T: Element> ZarrArray<T> {
 }
 
 impl<T: Element> ZarrArrayMut<T> {
+    /// Makes every chunk written so far durable: syncs each chunk file (and the chunk
+    /// directories) to the disk. Chunks written through [`chunk_mut`](Self::chunk_mut) and
+    /// dropped are in the page cache already; this is the one sync at the end of a loop
+    /// over chunks, instead of a [`ChunkMut::flush`] per chunk.
+    ///
+    /// # Errors
+    /// The I/O error of syncing, with the chunk's path.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// let mut w = unsafe { ndarray_mmap::zarr::create::<u8>(&path, &[4], &[2]) }?;
+    /// for idx in w.chunk_indices() {
+    ///     w.chunk_mut(&idx)?.view_mut().fill(3);
+    /// }
+    /// w.flush()?;
+    /// assert_eq!(std::fs::read(path.join("c").join("1"))?, [3, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush(&self) -> Result<(), Error> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for idx in self.a.indices() {
+            let (path, _) = self.a.locate(&idx)?;
+            if !self.a.check_size(&path)? {
+                continue; // never written: nothing to sync
+            }
+            let f =
+                std::fs::File::open(&path).map_err(|e| Error::io(&path, "open for reading", e))?;
+            f.sync_all().map_err(|e| Error::io(&path, "sync", e))?;
+            if let Some(parent) = path.parent() {
+                dirs.insert(parent.to_path_buf());
+            }
+        }
+        #[cfg(unix)]
+        for d in dirs {
+            let f = std::fs::File::open(&d).map_err(|e| Error::io(&d, "open", e))?;
+            f.sync_all().map_err(|e| Error::io(&d, "sync", e))?;
+        }
+        #[cfg(not(unix))]
+        let _ = dirs;
+        Ok(())
+    }
+
     /// Maps chunk `index` writable; a chunk with no file is created first (its disk space
     /// reserved, filled with the fill value), by the crate's create rules.
     ///
