@@ -91,6 +91,16 @@ fn main() {
             .for_each(|d, &a, &b, &c| *d = a * 2.0 + b * 3.0 + c)
             .expect("zip");
     });
+    #[cfg(feature = "rayon")]
+    time("formula_zip_par", repeat, || {
+        let (a, b, c, mut d) = (ro(dir, "a"), ro(dir, "b"), ro(dir, "c"), rw(dir, "d"));
+        Zip::from(&mut d)
+            .and(&a)
+            .and(&b)
+            .and(&c)
+            .par_for_each(|d, &a, &b, &c| *d = a * 2.0 + b * 3.0 + c)
+            .expect("zip");
+    });
     time("formula_ndarray_zip", repeat, || {
         let (a, b, c, mut d) = (ro(dir, "a"), ro(dir, "b"), ro(dir, "c"), rw(dir, "d"));
         ndarray::Zip::from(d.view_mut())

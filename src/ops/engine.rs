@@ -63,9 +63,9 @@ pub(super) fn zip_stream<A, B, C, K>(
     mut kernel: K,
 ) -> Result<(), Error>
 where
-    A: Clone + 'static,
-    B: Clone + 'static,
-    C: 'static,
+    A: Clone + Sync + 'static,
+    B: Clone + Sync + 'static,
+    C: Send + 'static,
     K: FnMut(ArrayViewMutD<'_, C>, Option<ArrayViewD<'_, A>>, Option<ArrayViewD<'_, B>>, bool),
 {
     let out = Output::new(c.0, c.1);
@@ -106,7 +106,7 @@ where
 }
 
 /// An input of the elementwise functions, broadcast to `shape`.
-fn input<'v, T: Clone + 'static>(
+fn input<'v, T: Clone + Sync + 'static>(
     x: Option<InParts<'v, T>>,
     shape: &[usize],
     name: &'static str,

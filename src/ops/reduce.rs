@@ -15,7 +15,7 @@ use super::zip::{Input, run};
 // Reductions.
 
 /// Folds `a` piece by piece in its memory order, with the paging hooks if it is mapped.
-pub(super) fn fold_stream<T: Clone + 'static, R>(
+pub(super) fn fold_stream<T: Clone + Sync + 'static, R>(
     a: (ArrayViewD<'_, T>, Option<InPager<'_>>),
     opts: StreamOptions<'_>,
     init: R,
@@ -242,7 +242,7 @@ pub fn max<T: Numeric, S: Source<T> + ?Sized>(a: &S) -> Result<Option<T>, Error>
 /// its memory order (with its paging hooks): each piece is added into the part of the
 /// result it covers. `lane` folds one lane along the axis (when the axis is the
 /// innermost in memory), `elem` one element.
-fn fold_axis_stream<T: Copy + 'static, A: Clone>(
+fn fold_axis_stream<T: Copy + Sync + 'static, A: Clone>(
     a: (ArrayViewD<'_, T>, Option<InPager<'_>>),
     axis: Axis,
     init: A,

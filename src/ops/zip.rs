@@ -22,13 +22,13 @@ pub(super) mod sealed {
 
     /// What a closure item is for one kind of operand: `&T` or `&mut T`.
     pub trait Kind {
-        type Item<'p>;
+        type Item<'p>: Send;
     }
 
     /// The engine's side of an operand: its layout, its pieces, its paging hooks.
     pub trait Part {
         type K: Kind;
-        type Piece<'p>: NdProducer<Dim = IxDyn, Item = <Self::K as Kind>::Item<'p>>
+        type Piece<'p>: NdProducer<Dim = IxDyn, Item = <Self::K as Kind>::Item<'p>> + Send
         where
             Self: 'p;
         /// Whether the operand is written (then it leads the chunking and is never
@@ -64,10 +64,10 @@ pub struct Ro<T>(PhantomData<T>);
 /// Items of written operands: `&mut T`.
 pub struct Rw<T>(PhantomData<T>);
 
-impl<T: 'static> Kind for Ro<T> {
+impl<T: Sync + 'static> Kind for Ro<T> {
     type Item<'p> = &'p T;
 }
-impl<T: 'static> Kind for Rw<T> {
+impl<T: Send + 'static> Kind for Rw<T> {
     type Item<'p> = &'p mut T;
 }
 
@@ -136,7 +136,7 @@ impl<'a, T> Input<'a, T> {
     }
 }
 
-impl<T: Clone + 'static> Part for Input<'_, T> {
+impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
     type K = Ro<T>;
     type Piece<'p>
         = ArrayViewD<'p, T>
@@ -211,7 +211,7 @@ impl<T: Clone + 'static> Part for Input<'_, T> {
     }
 }
 
-impl<T: 'static> Part for Output<'_, T> {
+impl<T: Send + 'static> Part for Output<'_, T> {
     type K = Rw<T>;
     type Piece<'p>
         = ArrayViewMutD<'p, T>
@@ -297,24 +297,34 @@ mod sealed_into {
     pub trait Sealed {}
 }
 
-impl<T: Clone + 'static, S: Data<Elem = T>, D: Dimension> sealed_into::Sealed for &ArrayBase<S, D> {}
-impl<'a, T: Clone + 'static, S: Data<Elem = T>, D: Dimension> IntoPart<'a> for &'a ArrayBase<S, D> {
+impl<T: Clone + Sync + 'static, S: Data<Elem = T>, D: Dimension> sealed_into::Sealed
+    for &ArrayBase<S, D>
+{
+}
+impl<'a, T: Clone + Sync + 'static, S: Data<Elem = T>, D: Dimension> IntoPart<'a>
+    for &'a ArrayBase<S, D>
+{
     type Part = Input<'a, T>;
     fn into_part(self) -> Input<'a, T> {
         Input::new(self.view().into_dyn(), None)
     }
 }
 
-impl<T: 'static, S: DataMut<Elem = T>, D: Dimension> sealed_into::Sealed for &mut ArrayBase<S, D> {}
-impl<'a, T: 'static, S: DataMut<Elem = T>, D: Dimension> IntoPart<'a> for &'a mut ArrayBase<S, D> {
+impl<T: Send + 'static, S: DataMut<Elem = T>, D: Dimension> sealed_into::Sealed
+    for &mut ArrayBase<S, D>
+{
+}
+impl<'a, T: Send + 'static, S: DataMut<Elem = T>, D: Dimension> IntoPart<'a>
+    for &'a mut ArrayBase<S, D>
+{
     type Part = Output<'a, T>;
     fn into_part(self) -> Output<'a, T> {
         Output::new(self.view_mut().into_dyn(), None)
     }
 }
 
-impl<T: bytemuck::Pod, D: Dimension> sealed_into::Sealed for &MmapArray<T, D> {}
-impl<'a, T: bytemuck::Pod, D: Dimension> IntoPart<'a> for &'a MmapArray<T, D> {
+impl<T: bytemuck::Pod + Sync, D: Dimension> sealed_into::Sealed for &MmapArray<T, D> {}
+impl<'a, T: bytemuck::Pod + Sync, D: Dimension> IntoPart<'a> for &'a MmapArray<T, D> {
     type Part = Input<'a, T>;
     fn into_part(self) -> Input<'a, T> {
         let (v, p) = self.stream_parts();
@@ -322,8 +332,8 @@ impl<'a, T: bytemuck::Pod, D: Dimension> IntoPart<'a> for &'a MmapArray<T, D> {
     }
 }
 
-impl<T: bytemuck::Pod, D: Dimension> sealed_into::Sealed for &MmapArrayMut<T, D> {}
-impl<'a, T: bytemuck::Pod, D: Dimension> IntoPart<'a> for &'a MmapArrayMut<T, D> {
+impl<T: bytemuck::Pod + Sync, D: Dimension> sealed_into::Sealed for &MmapArrayMut<T, D> {}
+impl<'a, T: bytemuck::Pod + Sync, D: Dimension> IntoPart<'a> for &'a MmapArrayMut<T, D> {
     type Part = Input<'a, T>;
     fn into_part(self) -> Input<'a, T> {
         let (v, p) = self.stream_parts();
@@ -331,8 +341,8 @@ impl<'a, T: bytemuck::Pod, D: Dimension> IntoPart<'a> for &'a MmapArrayMut<T, D>
     }
 }
 
-impl<T: bytemuck::Pod, D: Dimension> sealed_into::Sealed for &mut MmapArrayMut<T, D> {}
-impl<'a, T: bytemuck::Pod, D: Dimension> IntoPart<'a> for &'a mut MmapArrayMut<T, D> {
+impl<T: bytemuck::Pod + Send, D: Dimension> sealed_into::Sealed for &mut MmapArrayMut<T, D> {}
+impl<'a, T: bytemuck::Pod + Send, D: Dimension> IntoPart<'a> for &'a mut MmapArrayMut<T, D> {
     type Part = Output<'a, T>;
     fn into_part(self) -> Output<'a, T> {
         let (view, pager) = self.stream_parts_mut();
@@ -677,9 +687,82 @@ macro_rules! zip_arity {
                 // `run` hands `acc` back after every piece.
                 Ok(acc.expect("the accumulator is put back after every piece"))
             }
+
+            /// [`for_each`](Self::for_each) with each chunk split across threads (the
+            /// `rayon` feature), so `f` must be `Fn + Sync + Send`. Chunks still come one
+            /// after another, with the same paging hooks.
+            ///
+            /// # Errors
+            /// As for [`for_each`](Self::for_each).
+            ///
+            /// ```
+            /// use ndarray_mmap::ops::Zip;
+            /// let a = ndarray::Array1::from_iter(0..1000i64);
+            /// let mut c = ndarray::Array1::zeros(1000);
+            /// Zip::from(&mut c).and(&a).par_for_each(|c, &a| *c = a * a)?;
+            /// assert_eq!(c[999], 998_001);
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            #[cfg(feature = "rayon")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+            pub fn par_for_each<F>(mut self, f: F) -> Result<(), Error>
+            where
+                F: for<'p> Fn($(Item<'p, $P>),+) + Sync + Send,
+            {
+                run(&mut self.parts, &self.shape, self.error, self.opts, |parts, piece| {
+                    let ($($p,)+) = parts;
+                    nd_zip!(piece; $($p),+).par_for_each(|$($p),+| f($($p),+));
+                })
+            }
+
         }
     };
     (@false $i:tt) => { false };
+}
+
+/// `par_fold` for arities 1 to 5 (ndarray's own `par_fold` stops at five producers).
+#[cfg(feature = "rayon")]
+macro_rules! zip_par_fold {
+    ($($P:ident $p:ident $i:tt),+) => {
+        impl<'o, $($P: Part),+> Zip<'o, ($($P,)+)> {
+            /// [`fold`](Self::fold) with each chunk split across threads (the `rayon`
+            /// feature; up to five operands): `fold` folds a part of a chunk from
+            /// `identity()`, `combine` joins two partial results (and each chunk's result
+            /// into the running one).
+            ///
+            /// # Errors
+            /// As for [`for_each`](Self::for_each).
+            ///
+            /// ```
+            /// use ndarray_mmap::ops::Zip;
+            /// let a = ndarray::Array1::from_iter(0..1000u64);
+            /// let s = Zip::from(&a).par_fold(|| 0u64, |s, &x| s + x, |x, y| x + y)?;
+            /// assert_eq!(s, 499_500);
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            #[cfg(feature = "rayon")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+            pub fn par_fold<Acc, I, F, C>(mut self, identity: I, fold: F, combine: C) -> Result<Acc, Error>
+            where
+                Acc: Send,
+                I: Fn() -> Acc + Send + Sync + Clone,
+                F: for<'p> Fn(Acc, $(Item<'p, $P>),+) -> Acc + Send + Sync,
+                C: Fn(Acc, Acc) -> Acc + Send + Sync,
+            {
+                let mut acc = Some(identity());
+                run(&mut self.parts, &self.shape, self.error, self.opts, |parts, piece| {
+                    let ($($p,)+) = parts;
+                    let part = nd_zip!(piece; $($p),+)
+                        .par_fold(identity.clone(), |a, $($p),+| fold(a, $($p),+), &combine);
+                    if let Some(a) = acc.take() {
+                        acc = Some(combine(a, part));
+                    }
+                })?;
+                // `run` hands `acc` back after every piece.
+                Ok(acc.expect("the accumulator is put back after every piece"))
+            }
+        }
+    };
 }
 
 /// `and` and `and_broadcast` from one arity to the next.
@@ -723,7 +806,7 @@ macro_rules! zip_and {
             /// assert_eq!(d, ndarray::array![[11, 22], [13, 24]]);
             /// # Ok::<(), ndarray_mmap::Error>(())
             /// ```
-            pub fn and_broadcast<'a, T: Clone + 'static, I: IntoPart<'a, Part = Input<'a, T>>>(
+            pub fn and_broadcast<'a, T: Clone + Sync + 'static, I: IntoPart<'a, Part = Input<'a, T>>>(
                 self,
                 operand: I,
             ) -> Zip<'o, ($($P,)+ Input<'a, T>,)> {
@@ -751,6 +834,16 @@ zip_arity!(P1 p1 0, P2 p2 1, P3 p3 2);
 zip_arity!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3);
 zip_arity!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4);
 zip_arity!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4, P6 p6 5);
+#[cfg(feature = "rayon")]
+zip_par_fold!(P1 p1 0);
+#[cfg(feature = "rayon")]
+zip_par_fold!(P1 p1 0, P2 p2 1);
+#[cfg(feature = "rayon")]
+zip_par_fold!(P1 p1 0, P2 p2 1, P3 p3 2);
+#[cfg(feature = "rayon")]
+zip_par_fold!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3);
+#[cfg(feature = "rayon")]
+zip_par_fold!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4);
 zip_and!(P1 0);
 zip_and!(P1 0, P2 1);
 zip_and!(P1 0, P2 1, P3 2);

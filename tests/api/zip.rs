@@ -483,3 +483,44 @@ fn the_same_bytes_in_layouts_differing_only_on_unit_axes_are_in_place() {
         (1..17).collect::<Vec<_>>()
     );
 }
+
+#[cfg(feature = "rayon")]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn par_for_each_and_par_fold_match_the_serial_forms(
+        shape in prop::collection::vec(0usize..40, 1..4),
+        layouts in prop::collection::vec(layout(), 3),
+        mapped in any::<bool>(),
+        chunk in chunk(),
+        seed in any::<u64>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Held::<i32>::new(&shape, layouts[1], seed);
+        let b = Held::<i32>::new(&shape, layouts[2], seed ^ 7);
+        let init = Held::<i32>::new(&shape, layouts[0], seed ^ 9);
+        let mut want = init.view().to_owned();
+        ndarray::Zip::from(&mut want).and(&a.view()).and(&b.view())
+            .for_each(|d, &a, &b| *d = formula(3, *d, &[a, b]));
+        let opts = || StreamOptions::new().chunk_bytes(chunk).paging(paging_for(chunk));
+        if mapped {
+            let mut out = file_with(dir.path(), "out", &init.view(), order_of(layouts[0]));
+            let ma = read_only_file_with(dir.path(), "a", &a.view(), order_of(layouts[1]));
+            Zip::from(&mut out).and(&ma).and(&b.view()).with(opts())
+                .par_for_each(|d, &a, &b| *d = formula(3, *d, &[a, b])).unwrap();
+            prop_assert_eq!(out.view(), want.view());
+            let s = Zip::from(&ma).and(&b.view()).with(opts())
+                .par_fold(|| 0i64, |s, &x, &y| s.wrapping_add(i64::from(x) * i64::from(y)), i64::wrapping_add)
+                .unwrap();
+            let t = Zip::from(&ma).and(&b.view())
+                .fold(0i64, |s, &x, &y| s.wrapping_add(i64::from(x) * i64::from(y))).unwrap();
+            prop_assert_eq!(s, t);
+        } else {
+            let mut out = init.view().to_owned();
+            Zip::from(&mut out).and(&a.view()).and(&b.view()).with(opts())
+                .par_for_each(|d, &a, &b| *d = formula(3, *d, &[a, b])).unwrap();
+            prop_assert_eq!(out, want);
+        }
+    }
+}
