@@ -5,10 +5,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::file::{self, Mode, PendingSync, open_regular};
+use super::file::{self, Mode, open_regular};
 use super::grow::HEADER_WAIT;
 use super::lock::{self, Kind};
-use super::{Inner, MapOptions, MmapArray, MmapArrayMut, Region, create_shape};
+use super::{MapOptions, MmapArray, MmapArrayMut, Region, create_shape};
 use crate::bytes;
 use crate::element::Element;
 use crate::error::Error;
@@ -144,14 +144,8 @@ impl MapOptions {
         path: impl AsRef<Path>,
     ) -> Result<MmapArray<T>, Error> {
         let (r, order, _) = self.npy_region::<T>(path.as_ref(), Mode::Read)?;
-        // SAFETY: the caller upholds the no-truncate/no-modify contract of this fn; the
-        // region lies inside the file (checked by `npy_region`).
-        let map = unsafe { self.mmap_options(&r).map(&r.file) }
-            .map_err(|e| Error::io(&r.path, "map", e))?;
-        MmapArray::new(
-            Inner::new(map, r, order, self, self.len.is_some()),
-            self.advice,
-        )
+        // SAFETY: forwarded to the caller; `npy_region` checked the region.
+        unsafe { self.map_read(r, order) }
     }
 
     /// Maps a `.npy` file read-write, shared with the file: numpy (or anyone) mapping the
@@ -181,17 +175,9 @@ impl MapOptions {
         path: impl AsRef<Path>,
     ) -> Result<MmapArrayMut<T>, Error> {
         let (r, order, descr) = self.npy_region::<T>(path.as_ref(), Mode::Write)?;
-        // SAFETY: as in `open_npy`; the file was opened read-write so a shared writable
-        // map is permitted.
-        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
-            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
-        MmapArrayMut::new(
-            Inner::new(map, r, order, self, self.len.is_some()),
-            false,
-            self,
-            PendingSync::default(),
-        )
-        .map(|a| a.npy_at(self.offset, &descr))
+        // SAFETY: forwarded to the caller; `npy_region` checked the region and opened
+        // the file read-write.
+        unsafe { self.map_write(r, order) }.map(|a| a.npy_at(self.offset, &descr))
     }
 
     /// Maps a `.npy` file copy-on-write: the view is mutable but writes never reach the
@@ -219,15 +205,8 @@ impl MapOptions {
         path: impl AsRef<Path>,
     ) -> Result<MmapArrayMut<T>, Error> {
         let (r, order, _) = self.npy_region::<T>(path.as_ref(), Mode::Copy)?;
-        // SAFETY: as in `open_npy`; a private map never writes to the file.
-        let map = unsafe { self.mmap_options(&r).map_copy(&r.file) }
-            .map_err(|e| Error::io(&r.path, "map copy-on-write", e))?;
-        MmapArrayMut::new(
-            Inner::new(map, r, order, self, self.len.is_some()),
-            true,
-            self,
-            PendingSync::default(),
-        )
+        // SAFETY: forwarded to the caller; `npy_region` checked the region.
+        unsafe { self.map_copy(r, order) }
     }
 
     /// Creates a `.npy` file for an array of exactly `shape` (no `-1`) in the
@@ -458,8 +437,7 @@ where
     D: ndarray::Dimension,
 {
     let path = path.as_ref();
-    let fortran = array.ndim() > 1 && array.t().is_standard_layout() && !array.is_standard_layout();
-    let order = if fortran { Order::F } else { Order::C };
+    let (order, view) = file_order(array);
     let header = NpyHeader::for_element::<T>(array.shape(), order).map_err(|e| e.at(path))?;
     let head = header.to_bytes();
     let nbytes = bytes::byte_len::<T>(array.shape()).map_err(|e| e.at(path))?;
@@ -471,35 +449,51 @@ where
         wait: None,
     };
     let staged = file::stage(path, &head, total, how)?;
-    // The elements in the file's order, a chunk at a time.
-    let view = if fortran {
-        array.t().into_dyn()
-    } else {
-        array.view().into_dyn()
-    };
     let mut at = head.len() as u64;
+    write_elements(&view, |b| {
+        file::write_all_at(&staged.file, b, at)?;
+        at += b.len() as u64;
+        Ok(())
+    })
+    .map_err(|e| Error::io(path, "write", e))?;
+    finish(staged, path)
+}
+
+/// The memory order a `.npy` of `array` is written in (Fortran when that is the array's
+/// layout, with two axes or more; else C), and the view that iterates in that order.
+pub(super) fn file_order<T, S, D>(
+    array: &ndarray::ArrayBase<S, D>,
+) -> (Order, ndarray::ArrayViewD<'_, T>)
+where
+    S: ndarray::Data<Elem = T>,
+    D: ndarray::Dimension,
+{
+    let fortran = array.ndim() > 1 && array.t().is_standard_layout() && !array.is_standard_layout();
+    if fortran {
+        (Order::F, array.t().into_dyn())
+    } else {
+        (Order::C, array.view().into_dyn())
+    }
+}
+
+/// Hands the elements of `view`, in its iteration order, to `write` as bytes: all at once
+/// (no copy) when the view is contiguous in that order, else through a 1 MiB buffer.
+pub(super) fn write_elements<T: bytemuck::Pod>(
+    view: &ndarray::ArrayViewD<'_, T>,
+    mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if let Some(all) = view.as_slice() {
-        // Already in the file's order: written as it is, no copy.
-        file::write_all_at(&staged.file, bytemuck::cast_slice(all), at)
-            .map_err(|e| Error::io(path, "write", e))?;
-        return finish(staged, path);
+        return write(bytemuck::cast_slice(all));
     }
     let mut buf: Vec<T> = Vec::with_capacity((1 << 20) / std::mem::size_of::<T>().max(1));
-    let write = |buf: &mut Vec<T>, at: &mut u64| -> Result<(), Error> {
-        let b: &[u8] = bytemuck::cast_slice(buf);
-        file::write_all_at(&staged.file, b, *at).map_err(|e| Error::io(path, "write", e))?;
-        *at += b.len() as u64;
-        buf.clear();
-        Ok(())
-    };
     for &x in view.iter() {
         buf.push(x);
         if buf.len() == buf.capacity() {
-            write(&mut buf, &mut at)?;
+            write(bytemuck::cast_slice(&buf))?;
+            buf.clear();
         }
     }
-    write(&mut buf, &mut at)?;
-    finish(staged, path)
+    write(bytemuck::cast_slice(&buf))
 }
 
 /// Syncs a fully written staged file, moves it into place and syncs its directory.

@@ -10,12 +10,11 @@ use std::path::{Path, PathBuf};
 use zip::CompressionMethod;
 
 use super::file;
-use super::npy::finish;
+use super::npy::{file_order, finish, write_elements};
 use super::{MapOptions, MmapArray};
 use crate::element::Element;
 use crate::error::{Error, NpyProblem, NpzProblem};
 use crate::npy::NpyHeader;
-use crate::shape::Order;
 
 fn zerr(path: &Path, problem: NpzProblem) -> Error {
     Error::Npz {
@@ -336,9 +335,7 @@ impl NpzWriter {
         let io = |e: std::io::Error| Error::io(&path, "write", e);
         let zip_err =
             |e: zip::result::ZipError| Error::io(&path, "write", std::io::Error::other(e));
-        let fortran =
-            array.ndim() > 1 && array.t().is_standard_layout() && !array.is_standard_layout();
-        let order = if fortran { Order::F } else { Order::C };
+        let (order, view) = file_order(array);
         let header = NpyHeader::for_element::<T>(array.shape(), order).map_err(|e| e.at(&path))?;
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(CompressionMethod::Stored)
@@ -348,23 +345,7 @@ impl NpzWriter {
             .start_file(format!("{name}.npy"), options)
             .map_err(zip_err)?;
         self.zip.write_all(&header.to_bytes()).map_err(io)?;
-        let view = if fortran {
-            array.t().into_dyn()
-        } else {
-            array.view().into_dyn()
-        };
-        if let Some(all) = view.as_slice() {
-            return self.zip.write_all(bytemuck::cast_slice(all)).map_err(io);
-        }
-        let mut buf: Vec<T> = Vec::with_capacity((1 << 20) / std::mem::size_of::<T>().max(1));
-        for &x in view.iter() {
-            buf.push(x);
-            if buf.len() == buf.capacity() {
-                self.zip.write_all(bytemuck::cast_slice(&buf)).map_err(io)?;
-                buf.clear();
-            }
-        }
-        self.zip.write_all(bytemuck::cast_slice(&buf)).map_err(io)
+        write_elements(&view, |b| self.zip.write_all(b)).map_err(io)
     }
 
     /// Writes the zip directory, syncs the archive and renames it into place.

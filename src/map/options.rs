@@ -302,14 +302,8 @@ impl MapOptions {
         shape: impl ShapeArg,
     ) -> Result<MmapArray<T>, Error> {
         let r = self.open_region::<T>(path.as_ref(), shape, Mode::Read)?;
-        // SAFETY: the caller upholds the no-truncate/no-modify contract of this fn; the
-        // region lies inside the file (checked by `open_region`).
-        let map = unsafe { self.mmap_options(&r).map(&r.file) }
-            .map_err(|e| Error::io(&r.path, "map", e))?;
-        MmapArray::new(
-            Inner::new(map, r, self.order, self, self.len.is_some()),
-            self.advice,
-        )
+        // SAFETY: forwarded to the caller; `open_region` checked the region.
+        unsafe { self.map_read(r, self.order) }
     }
 
     /// Maps a file read-write, shared: writes reach the file (and every other process
@@ -338,16 +332,9 @@ impl MapOptions {
         shape: impl ShapeArg,
     ) -> Result<MmapArrayMut<T>, Error> {
         let r = self.open_region::<T>(path.as_ref(), shape, Mode::Write)?;
-        // SAFETY: as in `open`; the file was opened read-write so a shared writable map is
-        // permitted.
-        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
-            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
-        MmapArrayMut::new(
-            Inner::new(map, r, self.order, self, self.len.is_some()),
-            false,
-            self,
-            PendingSync::default(),
-        )
+        // SAFETY: forwarded to the caller; `open_region` checked the region and opened
+        // the file read-write.
+        unsafe { self.map_write(r, self.order) }
     }
 
     /// Maps a file copy-on-write: the view is mutable, but writes stay in this process's
@@ -378,15 +365,60 @@ impl MapOptions {
         shape: impl ShapeArg,
     ) -> Result<MmapArrayMut<T>, Error> {
         let r = self.open_region::<T>(path.as_ref(), shape, Mode::Copy)?;
-        // SAFETY: as in `open`; a private map never writes to the file.
+        // SAFETY: forwarded to the caller; `open_region` checked the region.
+        unsafe { self.map_copy(r, self.order) }
+    }
+
+    /// Maps a checked region read-only as an owner (raw and `.npy` opens alike).
+    ///
+    /// # Safety
+    /// As for [`open`](Self::open); `r` lies inside its file.
+    pub(super) unsafe fn map_read<T: Pod>(
+        &self,
+        r: Region,
+        order: Order,
+    ) -> Result<MmapArray<T>, Error> {
+        // SAFETY: the caller upholds the no-truncate/no-modify contract, and the region
+        // lies inside the file.
+        let map = unsafe { self.mmap_options(&r).map(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map", e))?;
+        MmapArray::new(
+            Inner::new(map, r, order, self, self.len.is_some()),
+            self.advice,
+        )
+    }
+
+    /// Maps a checked region read-write, shared with the file.
+    ///
+    /// # Safety
+    /// As for [`open_mut`](Self::open_mut); `r` lies inside its file, opened read-write.
+    pub(super) unsafe fn map_write<T: Pod>(
+        &self,
+        r: Region,
+        order: Order,
+    ) -> Result<MmapArrayMut<T>, Error> {
+        // SAFETY: as in `map_read`; the file was opened read-write, so a shared writable
+        // map is permitted.
+        let map = unsafe { self.mmap_options(&r).map_mut(&r.file) }
+            .map_err(|e| Error::io(&r.path, "map read-write", e))?;
+        let inner = Inner::new(map, r, order, self, self.len.is_some());
+        MmapArrayMut::new(inner, false, self, PendingSync::default())
+    }
+
+    /// Maps a checked region copy-on-write.
+    ///
+    /// # Safety
+    /// As for [`open_copy`](Self::open_copy); `r` lies inside its file.
+    pub(super) unsafe fn map_copy<T: Pod>(
+        &self,
+        r: Region,
+        order: Order,
+    ) -> Result<MmapArrayMut<T>, Error> {
+        // SAFETY: as in `map_read`; a private map never writes to the file.
         let map = unsafe { self.mmap_options(&r).map_copy(&r.file) }
             .map_err(|e| Error::io(&r.path, "map copy-on-write", e))?;
-        MmapArrayMut::new(
-            Inner::new(map, r, self.order, self, self.len.is_some()),
-            true,
-            self,
-            PendingSync::default(),
-        )
+        let inner = Inner::new(map, r, order, self, self.len.is_some());
+        MmapArrayMut::new(inner, true, self, PendingSync::default())
     }
 
     /// Creates a file holding an array of exactly `shape` (no `-1`), after `offset` bytes,

@@ -77,13 +77,19 @@ impl<'a> std::ops::DerefMut for OutPager<'a> {
 
 impl<'a> Pages<'a> {
     fn of<M: std::ops::Deref<Target = [u8]>, D>(inner: &'a Inner<M, D>, private: bool) -> Self {
+        Pages::new(&inner.map, private, inner.offset, &inner.file, &inner.path)
+    }
+
+    /// The pages of `map` (its address and length are taken, not a borrow, so that a
+    /// mutable view of it can be lent beside them).
+    fn new(map: &[u8], private: bool, file_offset: u64, file: &'a File, path: &'a Path) -> Self {
         Pages {
-            addr: inner.map.as_ptr() as usize,
-            len: inner.map.len(),
+            addr: map.as_ptr() as usize,
+            len: map.len(),
             private,
-            file_offset: inner.offset,
-            file: &inner.file,
-            path: &inner.path,
+            file_offset,
+            file,
+            path,
             resident: Vec::new(),
             owner: PhantomData,
         }
@@ -260,16 +266,7 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     pub(crate) fn stream_parts_mut(&mut self) -> (ArrayViewMutD<'_, T>, OutPager<'_>) {
         let private = self.copy_on_write;
         let inner = &mut self.inner;
-        let pages = Pages {
-            addr: inner.map.as_ptr() as usize,
-            len: inner.map.len(),
-            private,
-            file_offset: inner.offset,
-            file: &inner.file,
-            path: &inner.path,
-            resident: Vec::new(),
-            owner: PhantomData,
-        };
+        let pages = Pages::new(&inner.map, private, inner.offset, &inner.file, &inner.path);
         let view = bytes::view_mut(&mut inner.map, inner.dim.clone(), inner.order)
             .expect("shape and alignment were checked when the file was mapped")
             .into_dyn();

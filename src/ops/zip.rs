@@ -194,10 +194,18 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
     }
     fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewD<'p, T> {
         if self.snapshot {
-            let mut v = self.seen();
-            v.slice_each_axis_inplace(|d| piece[d.axis.index()]);
-            let copy = v.to_owned();
-            return self.copy.insert(copy).view();
+            // The same bytes as an output, so never broadcast (a broadcast view has
+            // another shape): the copy is of `view` itself, into one reused buffer.
+            let v = self.view.slice_each_axis(|d| piece[d.axis.index()]);
+            match &mut self.copy {
+                Some(c) if c.shape() == v.shape() => c.assign(&v),
+                c => *c = Some(v.to_owned()),
+            }
+            return self
+                .copy
+                .as_ref()
+                .expect("the copy was made just above")
+                .view();
         }
         let mut v = self.seen();
         v.slice_each_axis_inplace(|d| piece[d.axis.index()]);

@@ -8,5 +8,6 @@ mod npy_growth;
 mod npy_numpy;
 mod npz;
 mod ops;
+mod python;
 mod zarr;
 mod zip;

@@ -10,42 +10,15 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::python::{can_import, python};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_mmap::{
     Element, Error, MapOptions, NpyHeader, NpyProblem, Order, open_npy, open_npy_mut,
 };
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-/// Whether numpy can be imported; fails the test when it cannot and numpy is required.
+/// Whether numpy can be imported (see [`can_import`]).
 fn numpy_available(test: &str) -> bool {
-    let out = Command::new(python())
-        .args(["-c", "import numpy; print(numpy.__version__)"])
-        .output();
-    let why = match out {
-        Ok(o) if o.status.success() => return true,
-        Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
-        Err(e) => format!("cannot run {}: {e}", python()),
-    };
-    if std::env::var("NDARRAY_MMAP_REQUIRE_NUMPY").as_deref() == Ok("1") {
-        panic!(
-            "{test}: numpy is required (NDARRAY_MMAP_REQUIRE_NUMPY=1) but cannot be imported: {why}\n\
-             install it with: {} -m pip install numpy",
-            python()
-        );
-    }
-    // Written straight to stderr, not through eprintln!, which the test harness captures:
-    // a skip must show even when the test passes.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: numpy cannot be imported ({why}); install it with `{} -m pip install numpy`, \
-         or set NDARRAY_MMAP_REQUIRE_NUMPY=1 to make this a failure",
-        python()
-    );
-    false
+    can_import(test, "import numpy", "numpy", "numpy")
 }
 
 /// Runs a Python script with `args`; panics with its output unless it succeeds.

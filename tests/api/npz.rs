@@ -7,29 +7,16 @@
 
 use std::process::Command;
 
+use crate::python::{can_import, python};
 use ndarray_mmap::{Error, NpzProblem, NpzWriter, open_npz};
 
+/// Whether numpy can be imported (see [`can_import`]).
 fn numpy(test: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("NDARRAY_MMAP_REQUIRE_NUMPY").as_deref() != Ok("1"),
-            "{test}: numpy is required (NDARRAY_MMAP_REQUIRE_NUMPY=1)"
-        );
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: numpy cannot be imported"
-        );
-    }
-    ok
+    can_import(test, "import numpy", "numpy", "numpy")
 }
 
-fn python(script: &str, dir: &std::path::Path) -> String {
-    let out = Command::new("python3")
+fn run_python(script: &str, dir: &std::path::Path) -> String {
+    let out = Command::new(python())
         .arg("-c")
         .arg(script)
         .current_dir(dir)
@@ -49,7 +36,7 @@ fn numpys_archives_map_where_they_can_and_say_why_not_where_they_cannot() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    python(
+    run_python(
         "import numpy as np\n\
          np.savez('s.npz', b=np.arange(12, dtype=np.uint8).reshape(3, 4), f=np.arange(5.0))\n\
          np.savez_compressed('c.npz', b=np.arange(3, dtype=np.uint8))\n",
@@ -111,7 +98,7 @@ fn our_archives_load_in_numpy_and_every_member_maps() {
     w.add("t", &t).unwrap();
     w.add("c", &c).unwrap();
     w.finish().unwrap();
-    let out = python(
+    let out = run_python(
         "import numpy as np\n\
          z = np.load('ours.npz')\n\
          assert z.files == ['x', 't', 'c'], z.files\n\
@@ -146,7 +133,7 @@ fn a_member_said_to_run_into_the_next_is_refused_and_errors_name_the_member() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    python(
+    run_python(
         "import numpy as np, zipfile, io, struct\n\
          def npy(a):\n    b = io.BytesIO(); np.save(b, a); return b.getvalue()\n\
          h = npy(np.zeros(100, dtype='u1'))\n\

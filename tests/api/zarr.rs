@@ -9,39 +9,19 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::python::{can_import, python};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_mmap::ops::{self, Zip};
 use ndarray_mmap::{Error, ZarrProblem, open_npy, zarr};
 
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// Whether zarr 3 and dask import; fails the test when they are required.
+/// Whether zarr 3 and dask import (see [`can_import`]).
 fn available(test: &str) -> bool {
-    let out = Command::new(python())
-        .args(["-c", "import zarr, dask.array, dask.distributed; assert int(zarr.__version__.split('.')[0]) >= 3"])
-        .output();
-    let why = match out {
-        Ok(o) if o.status.success() => return true,
-        Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
-        Err(e) => format!("cannot run {}: {e}", python()),
-    };
-    let install = format!(
-        "{} -m pip install 'zarr>=3' 'dask[array,distributed]'",
-        python()
-    );
-    if std::env::var("NDARRAY_MMAP_REQUIRE_NUMPY").as_deref() == Ok("1") {
-        panic!(
-            "{test}: zarr 3 and dask are required (NDARRAY_MMAP_REQUIRE_NUMPY=1): {why}\ninstall: {install}"
-        );
-    }
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: zarr 3 / dask cannot be imported ({why}); install with `{install}`"
-    );
-    false
+    can_import(
+        test,
+        "import zarr, dask.array, dask.distributed; assert int(zarr.__version__.split('.')[0]) >= 3",
+        "zarr 3 with dask",
+        "'zarr>=3' 'dask[array,distributed]'",
+    )
 }
 
 /// Runs a script file (dask's worker processes need an importable main module).

@@ -30,6 +30,16 @@ pub(crate) fn suite() -> common::Suite {
                 reserved_writes_succeed,
             ),
             ("npy_create_and_grow_on_a_full_disk", npy_full_disk),
+            #[cfg(feature = "zarr")]
+            (
+                "zarr_create_on_a_full_disk_fails_and_leaves_nothing",
+                zarr_full_disk,
+            ),
+            #[cfg(feature = "npz")]
+            (
+                "an_npz_writer_on_a_full_disk_fails_and_keeps_the_old_file",
+                npz_full_disk,
+            ),
         ],
         &[],
     )
@@ -194,4 +204,49 @@ fn npy_full_disk() {
         b.view().iter().map(|&x| x as u64).sum::<u64>(),
         3 * MIB as u64
     );
+}
+
+/// A Zarr array bigger than the disk: `create` fails (no space for a chunk) and removes
+/// what it made, and the disk is as free as before.
+#[cfg(feature = "zarr")]
+fn zarr_full_disk() {
+    let Some((_tmp, _fs, dir)) = small_disk("zarr_create_on_a_full_disk_fails_and_leaves_nothing")
+    else {
+        return;
+    };
+    let path = dir.join("a.zarr");
+    let err =
+        unsafe { ndarray_mmap::zarr::create::<f32>(&path, &[2 << 20], &[1 << 18]) }.unwrap_err();
+    assert!(is_no_space(&err), "{err}");
+    assert!(
+        !path.exists(),
+        "a failed create left {:?}",
+        std::fs::read_dir(&dir).unwrap().count()
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+}
+
+/// An archive bigger than the disk: the writer fails, and the old archive at the path is
+/// whole and the only file there.
+#[cfg(feature = "npz")]
+fn npz_full_disk() {
+    let Some((_tmp, _fs, dir)) =
+        small_disk("an_npz_writer_on_a_full_disk_fails_and_keeps_the_old_file")
+    else {
+        return;
+    };
+    let path = dir.join("a.npz");
+    let mut w = ndarray_mmap::NpzWriter::create(&path).unwrap();
+    w.add("small", &ndarray::array![1u8, 2, 3]).unwrap();
+    w.finish().unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let big = ndarray::Array1::<f32>::zeros(2 << 20); // 8 MiB on a 4 MiB disk
+    let r = ndarray_mmap::NpzWriter::create(&path).and_then(|mut w| {
+        w.add("big", &big)?;
+        w.finish()
+    });
+    let err = r.unwrap_err();
+    assert!(err.to_string().contains("a.npz"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
 }
