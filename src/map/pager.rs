@@ -113,6 +113,20 @@ impl<'a> Pages<'a> {
         }
     }
 
+    /// Hands over the residency record (see [`snapshot_residency`](Self::snapshot_residency)),
+    /// so that a stream over a map it does not keep borrowed can carry it between calls.
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+    pub(crate) fn take_residency(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.resident)
+    }
+
+    /// Puts back a record [`take_residency`](Self::take_residency) handed over, for a pager
+    /// of the same map.
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+    pub(crate) fn set_residency(&mut self, resident: Vec<u8>) {
+        self.resident = resident;
+    }
+
     /// Drops from the page cache the whole pages of bytes `lo..hi` that were not resident
     /// when [`snapshot_residency`](Self::snapshot_residency) ran (they are clean, or
     /// written back, by now): memory the stream took is given back, and files that were

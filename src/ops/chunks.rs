@@ -41,7 +41,7 @@ pub fn chunks<'a, T, S: Source<T> + ?Sized>(
     axis: Axis,
     len: usize,
 ) -> Result<Chunks<'a, T>, Error> {
-    let (view, pager) = a.source_parts();
+    let (view, pager) = a.input().into_view()?;
     if axis.index() >= view.ndim() {
         return Err(Error::Axis {
             axis: axis.index(),

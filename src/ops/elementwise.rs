@@ -43,9 +43,9 @@ where
     F: Fn(A, B) -> C + Send + Sync,
 {
     zip_stream(
-        Some(a.source_parts()),
-        Some(b.source_parts()),
-        c.sink_parts(),
+        Some(a.input()),
+        Some(b.input()),
+        c.output(),
         opts,
         |mut pc, pa, pb, par| {
             let (Some(pa), Some(pb)) = (pa, pb) else {
@@ -111,9 +111,9 @@ where
     F: Fn(A) -> C + Send + Sync,
 {
     zip_stream::<A, (), C, _>(
-        Some(a.source_parts()),
+        Some(a.input()),
         None,
-        c.sink_parts(),
+        c.output(),
         opts,
         |mut pc, pa, _, par| {
             let Some(pa) = pa else {
@@ -288,8 +288,8 @@ where
 {
     zip_stream::<(), B, A, _>(
         None,
-        Some(b.source_parts()),
-        a.sink_parts(),
+        Some(b.input()),
+        a.output(),
         opts,
         |mut pa, _, pb, par| {
             let Some(pb) = pb else {
@@ -345,7 +345,7 @@ where
     SA: Sink<A> + ?Sized,
     F: Fn(A) -> A + Send + Sync,
 {
-    zip_stream::<(), (), A, _>(None, None, a.sink_parts(), opts, |mut pa, _, _, par| {
+    zip_stream::<(), (), A, _>(None, None, a.output(), opts, |mut pa, _, _, par| {
         zip_for_each!(Zip::from(&mut pa), par, |a| *a = f(*a));
     })
 }

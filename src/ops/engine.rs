@@ -5,7 +5,6 @@ use std::ops::ControlFlow;
 use ndarray::{ArrayViewD, ArrayViewMutD};
 
 use crate::error::Error;
-use crate::map::pager::{InPager, OutPager};
 
 use super::options::{PARALLEL_MIN_BYTES, Progress, StreamOptions};
 use super::zip::sealed::Part;
@@ -42,9 +41,6 @@ macro_rules! zip_for_each {
     }};
 }
 
-/// A view of an input and its paging hooks, if it is mapped.
-pub(super) type InParts<'v, T> = (ArrayViewD<'v, T>, Option<InPager<'v>>);
-
 /// The fixed-arity entry to the [`Zip`](super::Zip)'s engine, for the elementwise
 /// functions: visits the output `c` piece by piece in its memory order, with the paging
 /// hooks of whichever operands are mapped, and calls `kernel(piece of c, piece of a,
@@ -56,9 +52,9 @@ pub(super) type InParts<'v, T> = (ArrayViewD<'v, T>, Option<InPager<'v>>);
 /// the inputs' early drop, which would push its dirty pages into the page cache before
 /// write-back was started and so lose the bound on dirty pages in flight.
 pub(super) fn zip_stream<A, B, C, K>(
-    a: Option<InParts<'_, A>>,
-    b: Option<InParts<'_, B>>,
-    c: (ArrayViewMutD<'_, C>, Option<OutPager<'_>>),
+    a: Option<Input<'_, A>>,
+    b: Option<Input<'_, B>>,
+    out: Output<'_, C>,
     opts: StreamOptions<'_>,
     mut kernel: K,
 ) -> Result<(), Error>
@@ -68,7 +64,6 @@ where
     C: Send + 'static,
     K: FnMut(ArrayViewMutD<'_, C>, Option<ArrayViewD<'_, A>>, Option<ArrayViewD<'_, B>>, bool),
 {
-    let out = Output::new(c.0, c.1);
     let shape = out.shape();
     let a_name = if b.is_some() { "first input" } else { "input" };
     // Check every shape before writing anything.
@@ -107,12 +102,12 @@ where
 
 /// An input of the elementwise functions, broadcast to `shape`.
 fn input<'v, T: Clone + Sync + 'static>(
-    x: Option<InParts<'v, T>>,
+    x: Option<Input<'v, T>>,
     shape: &[usize],
     name: &'static str,
 ) -> Result<Option<Input<'v, T>>, Error> {
-    x.map(|(v, p)| {
-        let mut i = Input::new(v, p).named(name);
+    x.map(|i| {
+        let mut i = i.named(name);
         i.broadcast_to(shape).map(|()| i)
     })
     .transpose()

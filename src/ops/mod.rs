@@ -64,6 +64,8 @@ mod operand;
 mod options;
 mod plan;
 mod reduce;
+#[cfg(feature = "zarr")]
+mod zarr;
 mod zip;
 
 pub use chunks::{Chunks, chunks};

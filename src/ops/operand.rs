@@ -1,30 +1,30 @@
 //! What the operations accept ([`Source`], [`Sink`]) and the alias check of mapped
 //! operands against each other.
 
-use ndarray::{ArrayBase, ArrayViewD, ArrayViewMutD, Data, DataMut, Dimension};
+use ndarray::{ArrayBase, ArrayViewD, Data, DataMut, Dimension};
 
 use crate::error::Error;
-use crate::map::pager::{InPager, OutPager};
 use crate::map::{MmapArray, MmapArrayMut};
 
+use super::zip::{Input, Output};
+
 pub(super) mod sealed {
-    use ndarray::{ArrayViewD, ArrayViewMutD};
+    use super::super::zip::{Input, Output};
 
-    use crate::map::pager::{InPager, OutPager};
-
-    /// The view and the paging hooks of an input.
+    /// The engine's form of an input.
     pub trait SourceParts<T> {
-        fn source_parts(&self) -> (ArrayViewD<'_, T>, Option<InPager<'_>>);
+        fn input(&self) -> Input<'_, T>;
     }
 
-    /// The view and the paging hooks of an output.
+    /// The engine's form of an output.
     pub trait SinkParts<T> {
-        fn sink_parts(&mut self) -> (ArrayViewMutD<'_, T>, Option<OutPager<'_>>);
+        fn output(&mut self) -> Output<'_, T>;
     }
 }
 
-/// Something the operations can read as an array of `T`: any ndarray array or view, or a
-/// mapped owner ([`MmapArray`], [`MmapArrayMut`]), which gets the streaming treatment.
+/// Something the operations can read as an array of `T`: any ndarray array or view, a
+/// mapped owner ([`MmapArray`], [`MmapArrayMut`]), which gets the streaming treatment,
+/// or (with the `zarr` feature) a whole Zarr array, streamed chunk by chunk.
 ///
 /// Sealed: implemented by this crate for those types only.
 ///
@@ -37,8 +37,8 @@ pub(super) mod sealed {
 pub trait Source<T>: sealed::SourceParts<T> {}
 
 /// Something the operations can write as an array of `T`: any mutable ndarray array or
-/// view, or a writable mapped owner ([`MmapArrayMut`]), which gets the streaming
-/// treatment (bounded write-back).
+/// view, a writable mapped owner ([`MmapArrayMut`]), which gets the streaming treatment
+/// (bounded write-back), or (with the `zarr` feature) a writable Zarr array.
 ///
 /// Sealed: implemented by this crate for those types only.
 ///
@@ -53,42 +53,70 @@ pub trait Source<T>: sealed::SourceParts<T> {}
 pub trait Sink<T>: sealed::SinkParts<T> {}
 
 impl<T, S: Data<Elem = T>, D: Dimension> sealed::SourceParts<T> for ArrayBase<S, D> {
-    fn source_parts(&self) -> (ArrayViewD<'_, T>, Option<InPager<'_>>) {
-        (self.view().into_dyn(), None)
+    fn input(&self) -> Input<'_, T> {
+        Input::new(self.view().into_dyn(), None)
     }
 }
 impl<T, S: Data<Elem = T>, D: Dimension> Source<T> for ArrayBase<S, D> {}
 
 impl<T, S: DataMut<Elem = T>, D: Dimension> sealed::SinkParts<T> for ArrayBase<S, D> {
-    fn sink_parts(&mut self) -> (ArrayViewMutD<'_, T>, Option<OutPager<'_>>) {
-        (self.view_mut().into_dyn(), None)
+    fn output(&mut self) -> Output<'_, T> {
+        Output::new(self.view_mut().into_dyn(), None)
     }
 }
 impl<T, S: DataMut<Elem = T>, D: Dimension> Sink<T> for ArrayBase<S, D> {}
 
 impl<T: bytemuck::Pod, D: Dimension> sealed::SourceParts<T> for MmapArray<T, D> {
-    fn source_parts(&self) -> (ArrayViewD<'_, T>, Option<InPager<'_>>) {
+    fn input(&self) -> Input<'_, T> {
         let (v, p) = self.stream_parts();
-        (v, Some(p))
+        Input::new(v, Some(p))
     }
 }
 impl<T: bytemuck::Pod, D: Dimension> Source<T> for MmapArray<T, D> {}
 
 impl<T: bytemuck::Pod, D: Dimension> sealed::SourceParts<T> for MmapArrayMut<T, D> {
-    fn source_parts(&self) -> (ArrayViewD<'_, T>, Option<InPager<'_>>) {
+    fn input(&self) -> Input<'_, T> {
         let (v, p) = self.stream_parts();
-        (v, Some(p))
+        Input::new(v, Some(p))
     }
 }
 impl<T: bytemuck::Pod, D: Dimension> Source<T> for MmapArrayMut<T, D> {}
 
 impl<T: bytemuck::Pod, D: Dimension> sealed::SinkParts<T> for MmapArrayMut<T, D> {
-    fn sink_parts(&mut self) -> (ArrayViewMutD<'_, T>, Option<OutPager<'_>>) {
+    fn output(&mut self) -> Output<'_, T> {
         let (v, p) = self.stream_parts_mut();
-        (v, Some(p))
+        Output::new(v, Some(p))
     }
 }
 impl<T: bytemuck::Pod, D: Dimension> Sink<T> for MmapArrayMut<T, D> {}
+
+#[cfg(feature = "zarr")]
+mod zarr_operands {
+    use super::{Input, Output, Sink, Source, sealed};
+    use crate::Element;
+    use crate::zarr::{ZarrArray, ZarrArrayMut};
+
+    impl<T: Element> sealed::SourceParts<T> for ZarrArray<T> {
+        fn input(&self) -> Input<'_, T> {
+            Input::zarr(self.array())
+        }
+    }
+    impl<T: Element> Source<T> for ZarrArray<T> {}
+
+    impl<T: Element> sealed::SourceParts<T> for ZarrArrayMut<T> {
+        fn input(&self) -> Input<'_, T> {
+            Input::zarr(self.array())
+        }
+    }
+    impl<T: Element> Source<T> for ZarrArrayMut<T> {}
+
+    impl<T: Element> sealed::SinkParts<T> for ZarrArrayMut<T> {
+        fn output(&mut self) -> Output<'_, T> {
+            Output::zarr(self)
+        }
+    }
+    impl<T: Element> Sink<T> for ZarrArrayMut<T> {}
+}
 
 /// Where an operand's elements lie in memory, and how.
 /// (Public in name only: the module is private; the Zip's sealed parts return it.)
@@ -101,6 +129,17 @@ pub struct Operand {
 }
 
 impl Operand {
+    /// An operand with no mapped bytes yet (a Zarr array before its first chunk).
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+    pub(super) fn apart() -> Operand {
+        Operand {
+            span: None,
+            shape: Vec::new(),
+            strides: Vec::new(),
+            size: 0,
+        }
+    }
+
     pub(super) fn of<T>(v: &ArrayViewD<'_, T>) -> Operand {
         let size = std::mem::size_of::<T>();
         let span = (!v.is_empty() && size > 0).then(|| {

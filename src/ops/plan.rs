@@ -104,6 +104,82 @@ impl Iterator for Plan {
     }
 }
 
+/// The regions a stream visits one after another: the array cut at every chunk boundary
+/// of every Zarr operand (one region, the whole array, when there is none), so that each
+/// region lies inside one chunk of each. Visited in the memory order of `strides`, like
+/// the pieces of a [`Plan`] (the outermost axis slowest).
+pub(super) struct Regions {
+    /// Cut points per axis, from 0 to the axis length.
+    cuts: Vec<Vec<usize>>,
+    /// Axes, outermost in memory first.
+    order: Vec<usize>,
+    index: Vec<usize>,
+    done: bool,
+}
+
+impl Regions {
+    /// `grids` holds the chunk shape of each Zarr operand.
+    pub(super) fn new(shape: &[usize], grids: &[Vec<usize>], strides: &[isize]) -> Regions {
+        let cuts: Vec<Vec<usize>> = (0..shape.len())
+            .map(|ax| {
+                let mut c = vec![0, shape[ax]];
+                for g in grids {
+                    let step = g[ax].max(1);
+                    c.extend((1..shape[ax].div_ceil(step)).map(|k| k * step));
+                }
+                c.sort_unstable();
+                c.dedup();
+                c
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..shape.len()).collect();
+        order.sort_by_key(|&ax| std::cmp::Reverse(strides[ax].unsigned_abs()));
+        Regions {
+            index: vec![0; shape.len()],
+            done: shape.contains(&0),
+            cuts,
+            order,
+        }
+    }
+
+    /// Whether the regions, one after another, visit an array laid out like the
+    /// chunking in its memory order: only the outermost axis (of those longer than one)
+    /// is cut.
+    pub(super) fn sequential(&self) -> bool {
+        // (An axis of length 1 is never cut and places nothing.)
+        let mut long = self
+            .order
+            .iter()
+            .filter(|&&ax| self.cuts[ax].last().is_some_and(|&n| n > 1));
+        // Past the outermost long axis, no axis may be cut.
+        long.next();
+        long.all(|&ax| self.cuts[ax].len() <= 2)
+    }
+}
+
+impl Iterator for Regions {
+    type Item = Vec<std::ops::Range<usize>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let region = (0..self.cuts.len())
+            .map(|ax| self.cuts[ax][self.index[ax]]..self.cuts[ax][self.index[ax] + 1])
+            .collect();
+        self.done = true;
+        for &ax in self.order.iter().rev() {
+            self.index[ax] += 1;
+            if self.index[ax] + 1 < self.cuts[ax].len() {
+                self.done = false;
+                break;
+            }
+            self.index[ax] = 0;
+        }
+        Some(region)
+    }
+}
+
 #[cfg(test)]
 fn slice_view<'v, T>(v: &'v ArrayViewD<'_, T>, s: &[Slice]) -> ArrayViewD<'v, T> {
     v.slice_each_axis(|d| s[d.axis.index()])
@@ -157,6 +233,30 @@ impl<'p> InStream<'p> {
         })
     }
 
+    /// The stream's state without its pager, for an operand that maps and drops its map
+    /// between calls (a Zarr chunk): [`resume`](Self::resume) takes it back.
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+    pub(super) fn park(mut self) -> InState {
+        InState {
+            in_order: self.in_order,
+            bounded: self.bounded,
+            released: self.released,
+            resident: self.pager.take_residency(),
+        }
+    }
+
+    /// The stream again, over a new pager of the same map.
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+    pub(super) fn resume(mut pager: InPager<'p>, state: InState) -> Self {
+        pager.set_residency(state.resident);
+        InStream {
+            pager,
+            in_order: state.in_order,
+            bounded: state.bounded,
+            released: state.released,
+        }
+    }
+
     /// The stream is about to read `piece`.
     pub(super) fn at<T>(&mut self, piece: &ArrayViewD<'_, T>) -> Result<(), Error> {
         let Some((lo, hi)) = span_in(piece, self.pager.addr()) else {
@@ -193,6 +293,24 @@ impl<'p> InStream<'p> {
     }
 }
 
+/// An [`InStream`] parked between calls (see [`InStream::park`]).
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+pub(super) struct InState {
+    in_order: bool,
+    bounded: bool,
+    released: usize,
+    resident: Vec<u8>,
+}
+
+/// An [`OutStream`] parked between calls (see [`OutStream::park`]).
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+pub(super) struct OutState {
+    write_back: bool,
+    started: usize,
+    in_flight: VecDeque<(usize, usize)>,
+    resident: Vec<u8>,
+}
+
 /// Write-side hooks: prefault each piece; when `bounded` (and the output is written in
 /// its file order), start write-back of finished pieces, wait for them a piece later and
 /// drop their pages.
@@ -223,6 +341,41 @@ impl<'p> OutStream<'p> {
             started: 0,
             in_flight: VecDeque::new(),
         })
+    }
+
+    /// The stream's state without its pager (see [`InStream::park`]).
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+    pub(super) fn park(mut self) -> OutState {
+        OutState {
+            write_back: self.write_back,
+            started: self.started,
+            in_flight: self.in_flight,
+            resident: self.pager.take_residency(),
+        }
+    }
+
+    /// The stream again, over a new pager of the same map.
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+    pub(super) fn resume(mut pager: OutPager<'p>, state: OutState) -> Self {
+        pager.set_residency(state.resident);
+        OutStream {
+            pager,
+            write_back: state.write_back,
+            started: state.started,
+            in_flight: state.in_flight,
+        }
+    }
+
+    /// Every byte of the map is written: starts write-back of what has not been started,
+    /// without waiting (the wait comes with [`finish`](Self::finish)).
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+    pub(super) fn start_rest(&mut self) {
+        let len = self.pager.len();
+        if self.write_back && len > self.started {
+            self.pager.start_writeback(self.started, len);
+            self.in_flight.push_back((self.started, len));
+            self.started = len;
+        }
     }
 
     /// The stream is about to write `piece`, and everything before it in the file is
@@ -338,6 +491,34 @@ mod tests {
             seen.extend(slice_view(&v, &p).iter().copied());
         }
         assert_eq!(seen, (0..12).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn regions_cut_at_every_grid_and_cover_once() {
+        // chunks of 4 and of 3 along axis 0 (length 10); 5 along axis 1 (length 7)
+        let grids = [vec![4, 7], vec![3, 5]];
+        let r: Vec<_> = Regions::new(&[10, 7], &grids, &[7, 1]).collect();
+        let rows: Vec<_> = r.iter().map(|x| x[0].clone()).collect();
+        assert_eq!(r.len(), 6 * 2);
+        assert_eq!(rows[0], 0..3);
+        assert_eq!(rows[2], 3..4);
+        assert_eq!(r[1], vec![0..3, 5..7]); // the last axis fastest in C order
+        let cells: usize = r.iter().map(|x| x[0].len() * x[1].len()).sum();
+        assert_eq!(cells, 70);
+        assert!(!Regions::new(&[10, 7], &grids, &[7, 1]).sequential());
+        // Fortran order: the first axis fastest
+        let f: Vec<_> = Regions::new(&[10, 7], &grids, &[1, 10]).collect();
+        assert_eq!(f[1], vec![3..4, 0..5]);
+        // cut along the outermost axis only: sequential
+        assert!(Regions::new(&[10, 7], &[vec![4, 7]], &[7, 1]).sequential());
+        assert!(Regions::new(&[1, 7], &[vec![1, 3]], &[7, 1]).sequential());
+        // no grid: the whole array; an empty array: nothing; 0-d: one region
+        assert_eq!(
+            Regions::new(&[10, 7], &[], &[7, 1]).collect::<Vec<_>>(),
+            [vec![0..10, 0..7]]
+        );
+        assert_eq!(Regions::new(&[0, 7], &grids, &[7, 1]).count(), 0);
+        assert_eq!(Regions::new(&[], &[vec![]], &[]).count(), 1);
     }
 
     #[test]

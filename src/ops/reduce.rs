@@ -3,7 +3,6 @@
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Zip};
 
 use crate::error::Error;
-use crate::map::pager::InPager;
 
 use super::numeric::{Numeric, fold8};
 use super::operand::Source;
@@ -16,24 +15,18 @@ use super::zip::{Input, run};
 
 /// Folds `a` piece by piece in its memory order, with the paging hooks if it is mapped.
 pub(super) fn fold_stream<T: Clone + Sync + 'static, R>(
-    a: (ArrayViewD<'_, T>, Option<InPager<'_>>),
+    a: Input<'_, T>,
     opts: StreamOptions<'_>,
     init: R,
     mut fold: impl FnMut(R, &ArrayViewD<'_, T>) -> R,
 ) -> Result<R, Error> {
-    let shape = a.0.shape().to_vec();
+    let shape = a.shape();
     let mut acc = Some(init);
-    run(
-        &mut (Input::new(a.0, a.1),),
-        &shape,
-        None,
-        opts,
-        |(p,), s| {
-            if let Some(r) = acc.take() {
-                acc = Some(fold(r, &p.piece(s)));
-            }
-        },
-    )?;
+    run(&mut (a,), &shape, None, opts, |(p,), s| {
+        if let Some(r) = acc.take() {
+            acc = Some(fold(r, &p.piece(s)));
+        }
+    })?;
     // `run` hands `acc` back after every piece.
     Ok(acc.expect("the accumulator is put back after every piece"))
 }
@@ -81,7 +74,7 @@ pub fn sum_with<T: Numeric, S: Source<T> + ?Sized>(
     a: &S,
     opts: StreamOptions<'_>,
 ) -> Result<T::Sum, Error> {
-    fold_stream(a.source_parts(), opts, T::sum_zero(), |acc, p| {
+    fold_stream(a.input(), opts, T::sum_zero(), |acc, p| {
         fold_piece(
             p,
             acc,
@@ -122,8 +115,8 @@ pub fn mean_with<T: Numeric, S: Source<T> + ?Sized>(
     a: &S,
     opts: StreamOptions<'_>,
 ) -> Result<Option<f64>, Error> {
-    let parts = a.source_parts();
-    let n = parts.0.len();
+    let parts = a.input();
+    let n = parts.shape().iter().product::<usize>();
     if n == 0 {
         return Ok(None);
     }
@@ -159,7 +152,7 @@ pub(super) fn extremum<T: Numeric, S: Source<T> + ?Sized>(
     pick: impl Fn(T, T) -> T + Copy,
     slice: impl Fn(&[T]) -> Option<T> + Copy,
 ) -> Result<Option<T>, Error> {
-    fold_stream(a.source_parts(), opts, None, |acc: Option<T>, p| {
+    fold_stream(a.input(), opts, None, |acc: Option<T>, p| {
         fold_piece(
             p,
             acc,
@@ -243,53 +236,46 @@ pub fn max<T: Numeric, S: Source<T> + ?Sized>(a: &S) -> Result<Option<T>, Error>
 /// result it covers. `lane` folds one lane along the axis (when the axis is the
 /// innermost in memory), `elem` one element.
 fn fold_axis_stream<T: Copy + Sync + 'static, A: Clone>(
-    a: (ArrayViewD<'_, T>, Option<InPager<'_>>),
+    a: Input<'_, T>,
     axis: Axis,
     init: A,
     opts: StreamOptions<'_>,
     lane: impl Fn(&mut A, &ArrayViewD<'_, T>) + Copy,
     elem: impl Fn(&mut A, T) + Copy,
 ) -> Result<ArrayD<A>, Error> {
-    let (av, pager) = a;
+    let (shape, strides) = (a.shape(), a.strides());
     let ax = axis.index();
-    if ax >= av.ndim() {
+    if ax >= shape.len() {
         return Err(Error::Axis {
             axis: ax,
-            shape: av.shape().to_vec(),
+            shape,
             empty: false,
         });
     }
-    let mut out_shape = av.shape().to_vec();
+    let mut out_shape = shape.clone();
     out_shape.remove(ax);
     let mut out = ArrayD::from_elem(out_shape, init);
     // Whether the axis is the innermost in memory: then lanes along it are contiguous.
-    let innermost = av.len() > 1
-        && (0..av.ndim())
-            .filter(|&k| av.shape()[k] > 1 && k != ax)
-            .all(|k| av.strides()[k].unsigned_abs() > av.strides()[ax].unsigned_abs());
-    let shape = av.shape().to_vec();
-    run(
-        &mut (Input::new(av, pager),),
-        &shape,
-        None,
-        opts,
-        |(a,), piece| {
-            let p = a.piece(piece);
-            let mut o: ArrayViewMutD<'_, A> = out.slice_each_axis_mut(|d| {
-                let k = d.axis.index();
-                piece[if k < ax { k } else { k + 1 }]
-            });
-            if innermost {
-                Zip::from(&mut o)
-                    .and(p.lanes(axis))
-                    .for_each(|o, l| lane(o, &l.into_dyn()));
-            } else {
-                for plane in p.axis_iter(axis) {
-                    Zip::from(&mut o).and(&plane).for_each(|o, &x| elem(o, x));
-                }
+    let innermost = shape.iter().product::<usize>() > 1
+        && (0..shape.len())
+            .filter(|&k| shape[k] > 1 && k != ax)
+            .all(|k| strides[k].unsigned_abs() > strides[ax].unsigned_abs());
+    run(&mut (a,), &shape, None, opts, |(a,), piece| {
+        let p = a.piece(piece);
+        let mut o: ArrayViewMutD<'_, A> = out.slice_each_axis_mut(|d| {
+            let k = d.axis.index();
+            piece[if k < ax { k } else { k + 1 }]
+        });
+        if innermost {
+            Zip::from(&mut o)
+                .and(p.lanes(axis))
+                .for_each(|o, l| lane(o, &l.into_dyn()));
+        } else {
+            for plane in p.axis_iter(axis) {
+                Zip::from(&mut o).and(&plane).for_each(|o, &x| elem(o, x));
             }
-        },
-    )?;
+        }
+    })?;
     Ok(out)
 }
 
@@ -313,7 +299,7 @@ pub fn sum_axis_with<T: Numeric, S: Source<T> + ?Sized>(
     opts: StreamOptions<'_>,
 ) -> Result<ArrayD<T::Sum>, Error> {
     fold_axis_stream(
-        a.source_parts(),
+        a.input(),
         axis,
         T::sum_zero(),
         opts,
@@ -367,8 +353,8 @@ pub fn mean_axis_with<T: Numeric, S: Source<T> + ?Sized>(
     axis: Axis,
     opts: StreamOptions<'_>,
 ) -> Result<ArrayD<f64>, Error> {
-    let parts = a.source_parts();
-    let n = parts.0.shape().get(axis.index()).copied().unwrap_or(0);
+    let parts = a.input();
+    let n = parts.shape().get(axis.index()).copied().unwrap_or(0);
     let sums = fold_axis_stream(
         parts,
         axis,
@@ -412,11 +398,11 @@ fn extremum_axis<T: Numeric, S: Source<T> + ?Sized>(
     pick: impl Fn(T, T) -> T + Copy,
     slice: impl Fn(&[T]) -> Option<T> + Copy,
 ) -> Result<ArrayD<T>, Error> {
-    let parts = a.source_parts();
-    if parts.0.shape().get(axis.index()) == Some(&0) {
+    let parts = a.input();
+    if parts.shape().get(axis.index()) == Some(&0) {
         return Err(Error::Axis {
             axis: axis.index(),
-            shape: parts.0.shape().to_vec(),
+            shape: parts.shape(),
             empty: true,
         });
     }

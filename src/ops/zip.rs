@@ -3,6 +3,7 @@
 //! of every mapped operand.
 
 use std::marker::PhantomData;
+use std::ops::Range;
 
 use ndarray::{ArrayBase, ArrayD, ArrayViewD, ArrayViewMutD, Data, DataMut, Dimension, Slice};
 
@@ -13,9 +14,11 @@ use crate::map::{MmapArray, MmapArrayMut};
 use super::engine::report;
 use super::operand::{Operand, Overlap, overlap};
 use super::options::{Paging, StreamOptions};
-use super::plan::{InStream, OutStream, Plan, same_order};
+use super::plan::{InStream, OutStream, Plan, Regions, same_order};
 
 pub(super) mod sealed {
+    use std::ops::Range;
+
     use ndarray::{IxDyn, NdProducer, Slice};
 
     use super::Error;
@@ -46,9 +49,16 @@ pub(super) mod sealed {
         fn snapshot(&mut self);
         /// Bytes of its map, when it is mapped.
         fn mapped_len(&self) -> usize;
+        /// The chunk shape of a Zarr operand: the stream visits regions that each lie
+        /// inside one of its chunks.
+        fn grid(&self) -> Option<Vec<usize>>;
         /// Sets up the paging hooks, given the chunking's strides; `bounded` when the
-        /// stream must keep its memory bounded (see `Paging`).
-        fn start(&mut self, lead_strides: &[isize], bounded: bool);
+        /// stream must keep its memory bounded (see `Paging`); `sequential` when its
+        /// regions follow one another in the chunking's memory order.
+        fn start(&mut self, lead_strides: &[isize], bounded: bool, sequential: bool);
+        /// The stream moves to `region` (the array's indices); pieces come from it
+        /// until the next call.
+        fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
         /// Paging before a piece is touched.
         fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
         fn piece<'p>(&'p mut self, piece: &[Slice]) -> Self::Piece<'p>;
@@ -71,14 +81,10 @@ impl<T: Send + 'static> Kind for Rw<T> {
     type Item<'p> = &'p mut T;
 }
 
-/// A read-only operand of a [`Zip`]: a view, the paging hooks when it is mapped, and how
-/// it is broadcast.
+/// A read-only operand of a [`Zip`]: a view (with the paging hooks when it is mapped,
+/// and how it is broadcast), or a Zarr array read chunk by chunk.
 pub struct Input<'a, T> {
-    view: ArrayViewD<'a, T>,
-    pager: Option<InPager<'a>>,
-    stream: Option<InStream<'a>>,
-    /// The shape it is broadcast to, when it is.
-    broadcast: Option<Vec<usize>>,
+    src: InSrc<'a, T>,
     /// Read through a copy of each piece (see [`Part::snapshot`]).
     copy: Option<ArrayD<T>>,
     snapshot: bool,
@@ -86,31 +92,78 @@ pub struct Input<'a, T> {
     name: &'static str,
 }
 
+// The view is the common case, made once per stream: not worth a box.
+#[allow(clippy::large_enum_variant)]
+enum InSrc<'a, T> {
+    View(Whole<'a, T>),
+    #[cfg(feature = "zarr")]
+    Zarr(Box<dyn super::zarr::ZarrRead<T> + 'a>),
+}
+
+/// An input that is one view.
+struct Whole<'a, T> {
+    view: ArrayViewD<'a, T>,
+    pager: Option<InPager<'a>>,
+    stream: Option<InStream<'a>>,
+    /// The shape it is broadcast to, when it is.
+    broadcast: Option<Vec<usize>>,
+}
+
 /// A written operand of a [`Zip`]: a mutable view and, when it is mapped, the hooks that
-/// bound its dirty pages.
-pub struct Output<'a, T> {
-    view: ArrayViewMutD<'a, T>,
-    pager: Option<OutPager<'a>>,
-    stream: Option<OutStream<'a>>,
+/// bound its dirty pages; or a Zarr array written chunk by chunk.
+pub struct Output<'a, T>(OutDst<'a, T>);
+
+// The view is the common case, made once per stream: not worth a box.
+#[allow(clippy::large_enum_variant)]
+enum OutDst<'a, T> {
+    View {
+        view: ArrayViewMutD<'a, T>,
+        pager: Option<OutPager<'a>>,
+        stream: Option<OutStream<'a>>,
+    },
+    #[cfg(feature = "zarr")]
+    Zarr(Box<dyn super::zarr::ZarrWrite<T> + 'a>),
 }
 
 impl<'a, T> Output<'a, T> {
     pub(super) fn new(view: ArrayViewMutD<'a, T>, pager: Option<OutPager<'a>>) -> Self {
-        Output {
+        Output(OutDst::View {
             view,
             pager,
             stream: None,
-        }
+        })
+    }
+
+    #[cfg(feature = "zarr")]
+    pub(super) fn zarr(array: &'a mut crate::zarr::ZarrArrayMut<T>) -> Self
+    where
+        T: crate::Element,
+    {
+        Output(OutDst::Zarr(Box::new(super::zarr::ZarrOut::new(array))))
     }
 }
 
 impl<'a, T> Input<'a, T> {
     pub(super) fn new(view: ArrayViewD<'a, T>, pager: Option<InPager<'a>>) -> Self {
-        Input {
+        Self::of(InSrc::View(Whole {
             view,
             pager,
             stream: None,
             broadcast: None,
+        }))
+    }
+
+    #[cfg(feature = "zarr")]
+    pub(super) fn zarr(array: &'a crate::zarr::Array<T>) -> Self
+    where
+        T: crate::Element,
+    {
+        Self::of(InSrc::Zarr(Box::new(super::zarr::ZarrIn::new(array))))
+    }
+
+    fn of(src: InSrc<'a, T>) -> Self {
+        Input {
+            src,
             copy: None,
             snapshot: false,
             name: "broadcast input",
@@ -123,6 +176,25 @@ impl<'a, T> Input<'a, T> {
         self
     }
 
+    /// The view and paging hooks of an input that is one view (for [`chunks`](super::chunks));
+    /// a Zarr array is refused, naming its chunks as the way.
+    pub(super) fn into_view(self) -> Result<(ArrayViewD<'a, T>, Option<InPager<'a>>), Error> {
+        match self.src {
+            InSrc::View(w) => Ok((w.view, w.pager)),
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => Err(Error::Zarr {
+                path: z.dir().to_path_buf(),
+                problem: crate::error::ZarrProblem::Unsupported {
+                    what: "ops::chunks over a whole Zarr array (visit its chunks with \
+                           chunk_indices() and chunk(), or stream it with ops::Zip)"
+                        .into(),
+                },
+            }),
+        }
+    }
+}
+
+impl<T> Whole<'_, T> {
     /// The view as the engine sees it: broadcast when asked.
     fn seen(&self) -> ArrayViewD<'_, T> {
         match &self.broadcast {
@@ -145,75 +217,144 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
     const WRITES: bool = false;
 
     fn shape(&self) -> Vec<usize> {
-        self.seen().shape().to_vec()
+        match &self.src {
+            InSrc::View(w) => w.seen().shape().to_vec(),
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => z.shape().to_vec(),
+        }
     }
     fn strides(&self) -> Vec<isize> {
-        self.seen().strides().to_vec()
+        match &self.src {
+            InSrc::View(w) => w.seen().strides().to_vec(),
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => z.strides().to_vec(),
+        }
     }
     fn elem_size(&self) -> usize {
         std::mem::size_of::<T>()
     }
     fn span(&self) -> Operand {
-        Operand::of(&self.view)
+        match &self.src {
+            InSrc::View(w) => Operand::of(&w.view),
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => z.span(),
+        }
     }
     fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Error> {
-        if self.view.broadcast(shape).is_none() {
-            return Err(Error::Broadcast {
-                operand: self.name,
-                input: self.view.shape().to_vec(),
-                output: shape.to_vec(),
-            });
+        let refuse = |input: &[usize]| Error::Broadcast {
+            operand: self.name,
+            input: input.to_vec(),
+            output: shape.to_vec(),
+        };
+        match &mut self.src {
+            InSrc::View(w) => {
+                if w.view.broadcast(shape).is_none() {
+                    return Err(refuse(w.view.shape()));
+                }
+                if w.view.shape() != shape {
+                    w.broadcast = Some(shape.to_vec());
+                }
+                Ok(())
+            }
+            // A Zarr array streams chunk by chunk in its own shape only.
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) if z.shape() != shape => Err(refuse(z.shape())),
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(_) => Ok(()),
         }
-        if self.view.shape() != shape {
-            self.broadcast = Some(shape.to_vec());
-        }
-        Ok(())
     }
     fn snapshot(&mut self) {
         self.snapshot = true;
     }
     fn mapped_len(&self) -> usize {
-        self.pager.as_ref().map_or(0, |p| p.len())
+        match &self.src {
+            InSrc::View(w) => w.pager.as_ref().map_or(0, |p| p.len()),
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => z.mapped_len(),
+        }
     }
-    fn start(&mut self, lead: &[isize], bounded: bool) {
-        // Pages are dropped behind the stream only when it reads the input in its file
-        // order: not broadcast, same layout as the chunking. An input over an output's
-        // own bytes (another map of them) is dropped behind too: its map holds the pages
-        // as much as the output's does.
-        let v = self.seen();
-        let in_order = self.broadcast.is_none() && same_order(v.shape(), v.strides(), lead);
-        self.stream = InStream::new(self.pager.take(), in_order, bounded);
+    fn grid(&self) -> Option<Vec<usize>> {
+        match &self.src {
+            InSrc::View(_) => None,
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => Some(z.chunk_shape().to_vec()),
+        }
+    }
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool) {
+        match &mut self.src {
+            InSrc::View(w) => {
+                // Pages are dropped behind the stream only when it reads the input in
+                // its file order: not broadcast, same layout as the chunking, regions
+                // one after another in memory. An input over an output's own bytes
+                // (another map of them) is dropped behind too: its map holds the pages
+                // as much as the output's does.
+                let v = w.seen();
+                let in_order =
+                    sequential && w.broadcast.is_none() && same_order(v.shape(), v.strides(), lead);
+                w.stream = InStream::new(w.pager.take(), in_order, bounded);
+            }
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => z.start(lead, bounded, sequential),
+        }
+    }
+    fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
+        match &mut self.src {
+            InSrc::View(_) => {
+                let _ = region; // a view is one region whatever the regions
+                Ok(())
+            }
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => z.enter(region),
+        }
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
-        match self.stream.as_mut() {
-            Some(s) if self.broadcast.is_none() => {
-                s.at(&self.view.slice_each_axis(|d| piece[d.axis.index()]))
-            }
-            _ => Ok(()),
+        match &mut self.src {
+            InSrc::View(w) => match w.stream.as_mut() {
+                Some(s) if w.broadcast.is_none() => {
+                    s.at(&w.view.slice_each_axis(|d| piece[d.axis.index()]))
+                }
+                _ => Ok(()),
+            },
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => z.before(piece),
         }
     }
     fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewD<'p, T> {
-        if self.snapshot {
-            // The same bytes as an output, so never broadcast (a broadcast view has
-            // another shape): the copy is of `view` itself, into one reused buffer.
-            let v = self.view.slice_each_axis(|d| piece[d.axis.index()]);
-            match &mut self.copy {
-                Some(c) if c.shape() == v.shape() => c.assign(&v),
-                c => *c = Some(v.to_owned()),
+        let Input {
+            src,
+            copy,
+            snapshot,
+            ..
+        } = self;
+        let v = match src {
+            InSrc::View(w) => {
+                let mut v = w.seen();
+                v.slice_each_axis_inplace(|d| piece[d.axis.index()]);
+                v
             }
-            return self
-                .copy
-                .as_ref()
-                .expect("the copy was made just above")
-                .view();
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => z.piece(piece),
+        };
+        if !*snapshot {
+            return v;
         }
-        let mut v = self.seen();
-        v.slice_each_axis_inplace(|d| piece[d.axis.index()]);
-        v
+        // The same bytes as an output, so never broadcast (a broadcast view has another
+        // shape): the piece is read through a copy, into one reused buffer.
+        match &mut *copy {
+            Some(c) if c.shape() == v.shape() => c.assign(&v),
+            c => *c = Some(v.to_owned()),
+        }
+        copy.as_ref().expect("the copy was made just above").view()
     }
     fn finish(&mut self, _completed: bool) -> Result<(), Error> {
-        if let Some(s) = self.stream.take() {
-            s.finish();
+        match &mut self.src {
+            InSrc::View(w) => {
+                if let Some(s) = w.stream.take() {
+                    s.finish();
+                }
+            }
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => z.finish(),
         }
         Ok(())
     }
@@ -228,53 +369,108 @@ impl<T: Send + 'static> Part for Output<'_, T> {
     const WRITES: bool = true;
 
     fn shape(&self) -> Vec<usize> {
-        self.view.shape().to_vec()
+        match &self.0 {
+            OutDst::View { view, .. } => view.shape().to_vec(),
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.shape().to_vec(),
+        }
     }
     fn strides(&self) -> Vec<isize> {
-        self.view.strides().to_vec()
+        match &self.0 {
+            OutDst::View { view, .. } => view.strides().to_vec(),
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.strides().to_vec(),
+        }
     }
     fn elem_size(&self) -> usize {
         std::mem::size_of::<T>()
     }
     fn span(&self) -> Operand {
-        Operand::of(&self.view.view())
+        match &self.0 {
+            OutDst::View { view, .. } => Operand::of(&view.view()),
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.span(),
+        }
     }
     fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Error> {
         Err(Error::Broadcast {
             operand: "output",
-            input: self.view.shape().to_vec(),
+            input: self.shape(),
             output: shape.to_vec(),
         })
     }
     fn snapshot(&mut self) {}
     fn mapped_len(&self) -> usize {
-        self.pager.as_ref().map_or(0, |p| p.len())
+        match &self.0 {
+            OutDst::View { pager, .. } => pager.as_ref().map_or(0, |p| p.len()),
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.mapped_len(),
+        }
     }
-    fn start(&mut self, lead: &[isize], bounded: bool) {
-        let in_order = same_order(self.view.shape(), self.view.strides(), lead);
-        self.stream = OutStream::new(self.pager.take(), in_order, bounded);
-        // Read ahead: an output is often read too (in place, `*d += x`), and a dense
-        // file's pages are read before they are overwritten anyway.
-        if let Some(s) = &self.stream {
-            s.pager.sequential();
+    fn grid(&self) -> Option<Vec<usize>> {
+        match &self.0 {
+            OutDst::View { .. } => None,
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => Some(z.chunk_shape().to_vec()),
+        }
+    }
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool) {
+        match &mut self.0 {
+            OutDst::View {
+                view,
+                pager,
+                stream,
+            } => {
+                let in_order = sequential && same_order(view.shape(), view.strides(), lead);
+                *stream = OutStream::new(pager.take(), in_order, bounded);
+                // Read ahead: an output is often read too (in place, `*d += x`), and a
+                // dense file's pages are read before they are overwritten anyway.
+                if let Some(s) = stream {
+                    s.pager.sequential();
+                }
+            }
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.start(lead, bounded, sequential),
+        }
+    }
+    fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
+        match &mut self.0 {
+            OutDst::View { .. } => {
+                let _ = region;
+                Ok(())
+            }
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.enter(region),
         }
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
-        match self.stream.as_mut() {
-            Some(s) => s.at(&self.view.slice_each_axis_mut(|d| piece[d.axis.index()])),
-            None => Ok(()),
+        match &mut self.0 {
+            OutDst::View { view, stream, .. } => match stream.as_mut() {
+                Some(s) => s.at(&view.slice_each_axis_mut(|d| piece[d.axis.index()])),
+                None => Ok(()),
+            },
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.before(piece),
         }
     }
     fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewMutD<'p, T> {
-        self.view.slice_each_axis_mut(|d| piece[d.axis.index()])
+        match &mut self.0 {
+            OutDst::View { view, .. } => view.slice_each_axis_mut(|d| piece[d.axis.index()]),
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.piece(piece),
+        }
     }
     fn finish(&mut self, completed: bool) -> Result<(), Error> {
-        match self.stream.take() {
-            Some(s) => {
-                s.pager.normal();
-                s.finish(completed)
-            }
-            None => Ok(()),
+        match &mut self.0 {
+            OutDst::View { stream, .. } => match stream.take() {
+                Some(s) => {
+                    s.pager.normal();
+                    s.finish(completed)
+                }
+                None => Ok(()),
+            },
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.finish(completed),
         }
     }
 }
@@ -378,6 +574,40 @@ impl<'a, T: crate::Element> IntoPart<'a> for &'a mut crate::zarr::ChunkMut<T> {
     fn into_part(self) -> Output<'a, T> {
         let (v, p) = self.stream_parts_mut();
         Output::new(v, Some(p))
+    }
+}
+
+#[cfg(feature = "zarr")]
+impl<T: crate::Element> sealed_into::Sealed for &crate::zarr::ZarrArray<T> {}
+/// A whole Zarr array streams chunk by chunk: the Zip visits regions that each lie inside
+/// one chunk of every Zarr operand, mapping each chunk when it gets there.
+#[cfg(feature = "zarr")]
+impl<'a, T: crate::Element> IntoPart<'a> for &'a crate::zarr::ZarrArray<T> {
+    type Part = Input<'a, T>;
+    fn into_part(self) -> Input<'a, T> {
+        Input::zarr(self.array())
+    }
+}
+
+#[cfg(feature = "zarr")]
+impl<T: crate::Element> sealed_into::Sealed for &crate::zarr::ZarrArrayMut<T> {}
+#[cfg(feature = "zarr")]
+impl<'a, T: crate::Element> IntoPart<'a> for &'a crate::zarr::ZarrArrayMut<T> {
+    type Part = Input<'a, T>;
+    fn into_part(self) -> Input<'a, T> {
+        Input::zarr(self.array())
+    }
+}
+
+#[cfg(feature = "zarr")]
+impl<T: crate::Element> sealed_into::Sealed for &mut crate::zarr::ZarrArrayMut<T> {}
+/// A writable Zarr array streams chunk by chunk; a chunk with no file is created (its
+/// space reserved) when the stream reaches it.
+#[cfg(feature = "zarr")]
+impl<'a, T: crate::Element> IntoPart<'a> for &'a mut crate::zarr::ZarrArrayMut<T> {
+    type Part = Output<'a, T>;
+    fn into_part(self) -> Output<'a, T> {
+        Output::zarr(self)
     }
 }
 
@@ -525,24 +755,42 @@ pub(super) fn run<P: Parts>(
     // (Smaller chunks under a tight limit were tried: 2-4 MiB chunks under 64 and
     // 128 MiB limits read more twice and ran slower than the 8 MiB default.)
     let chunk = (opts.chunk_bytes / size).max(1);
-    parts.start(&lead_strides, bounded);
+    // Zarr operands cut the array into regions inside their chunks; without them the
+    // one region is the whole array.
+    let grids = parts.grids();
+    let regions = Regions::new(shape, &grids, &lead_strides);
+    parts.start(&lead_strides, bounded, regions.sequential());
     let mut done = 0usize;
     let mut result = Ok(());
-    for piece in Plan::new(shape, &lead_strides, chunk) {
-        if let Err(e) = parts.before(&piece) {
+    'regions: for region in regions {
+        if let Err(e) = parts.enter(&region) {
             result = Err(e);
             break;
         }
-        each(parts, &piece);
-        let n = piece
-            .iter()
-            .zip(shape)
-            .map(|(s, &len)| slice_len(s, len))
-            .product::<usize>();
-        done = done.saturating_add(n);
-        if let Err(e) = report(&mut opts, bytes_of(done), total) {
+        // A Zarr operand's bytes are known once its chunk is mapped.
+        if !grids.is_empty()
+            && let Err(e) = parts.check_aliasing()
+        {
             result = Err(e);
             break;
+        }
+        let lens: Vec<usize> = region.iter().map(ExactSizeIterator::len).collect();
+        for rel in Plan::new(&lens, &lead_strides, chunk) {
+            let piece = absolute(&rel, &region);
+            if let Err(e) = parts.before(&piece) {
+                result = Err(e);
+                break 'regions;
+            }
+            each(parts, &piece);
+            let n = piece
+                .iter()
+                .map(|s| s.end.map_or(0, |e| e - s.start) as usize)
+                .product::<usize>();
+            done = done.saturating_add(n);
+            if let Err(e) = report(&mut opts, bytes_of(done), total) {
+                result = Err(e);
+                break 'regions;
+            }
         }
     }
     if total == 0 {
@@ -553,19 +801,17 @@ pub(super) fn run<P: Parts>(
     result.and(finished)
 }
 
-/// The number of indices `s` takes from an axis of length `len` (pieces use unit steps).
-fn slice_len(s: &Slice, len: usize) -> usize {
-    let start = if s.start < 0 {
-        len as isize + s.start
-    } else {
-        s.start
-    };
-    let end = match s.end {
-        Some(e) if e < 0 => len as isize + e,
-        Some(e) => e,
-        None => len as isize,
-    };
-    (end - start).max(0) as usize
+/// A piece of a region (as a [`Plan`] of the region's lengths gives it) in the array's
+/// indices: bounded ranges with unit steps.
+fn absolute(rel: &[Slice], region: &[Range<usize>]) -> Vec<Slice> {
+    rel.iter()
+        .zip(region)
+        .map(|(s, r)| {
+            let start = r.start + s.start as usize;
+            let end = r.start + s.end.map_or(r.len(), |e| e as usize);
+            Slice::from(start..end)
+        })
+        .collect()
 }
 
 /// A tuple of parts, as the engine drives them.
@@ -575,7 +821,10 @@ pub(super) trait Parts {
     /// part's) and its element size.
     fn lead(&self) -> (Vec<isize>, usize);
     fn mapped_len(&self) -> usize;
-    fn start(&mut self, lead: &[isize], bounded: bool);
+    /// The chunk shapes of the Zarr operands.
+    fn grids(&self) -> Vec<Vec<usize>>;
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool);
+    fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
     fn finish(&mut self, completed: bool) -> Result<(), Error>;
 }
@@ -622,8 +871,15 @@ macro_rules! zip_arity {
             fn mapped_len(&self) -> usize {
                 0 $(+ self.$i.mapped_len())+
             }
-            fn start(&mut self, lead: &[isize], bounded: bool) {
-                $(self.$i.start(lead, bounded);)+
+            fn grids(&self) -> Vec<Vec<usize>> {
+                [$(self.$i.grid()),+].into_iter().flatten().collect()
+            }
+            fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool) {
+                $(self.$i.start(lead, bounded, sequential);)+
+            }
+            fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
+                $(self.$i.enter(region)?;)+
+                Ok(())
             }
             fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
                 $(self.$i.before(piece)?;)+

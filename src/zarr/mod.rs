@@ -51,7 +51,7 @@ fn zerr(path: &Path, problem: ZarrProblem) -> Error {
 
 /// What both array types share: the directory and its checked layout.
 #[derive(Debug, Clone)]
-struct Array<T> {
+pub(crate) struct Array<T> {
     dir: PathBuf,
     layout: Layout<T>,
 }
@@ -65,6 +65,41 @@ impl<T: Element> Array<T> {
             dir: dir.to_path_buf(),
             layout,
         })
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn shape(&self) -> &[usize] {
+        &self.layout.shape
+    }
+
+    pub(crate) fn chunk_shape(&self) -> &[usize] {
+        &self.layout.chunk
+    }
+
+    /// The order of the elements inside each chunk file.
+    pub(crate) fn order(&self) -> crate::Order {
+        self.layout.order
+    }
+
+    /// Chunk `index` mapped read-only, or the fill value for a chunk never written.
+    pub(crate) fn read_chunk(&self, index: &[usize]) -> Result<Chunk<T>, Error> {
+        let (path, edge) = self.locate(index)?;
+        let data = if self.check_size(&path)? {
+            let l = &self.layout;
+            // SAFETY: the contract of `open` / `open_mut` covers every chunk file.
+            let m = unsafe {
+                MapOptions::new()
+                    .order(l.order)
+                    .open::<T>(&path, l.chunk.as_slice())
+            }?;
+            ChunkData::Mapped(m)
+        } else {
+            ChunkData::Fill(ArrayD::from_elem(vec![1; edge.len()], self.layout.fill))
+        };
+        Ok(Chunk { data, edge })
     }
 
     fn grid(&self) -> Vec<usize> {
@@ -470,24 +505,39 @@ impl<T: Element> ZarrArray<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn chunk(&self, index: &[usize]) -> Result<Chunk<T>, Error> {
-        let (path, edge) = self.a.locate(index)?;
-        let data = if self.a.check_size(&path)? {
-            let l = &self.a.layout;
-            // SAFETY: the contract of `open` covers every chunk file of the array.
-            let m = unsafe {
-                MapOptions::new()
-                    .order(l.order)
-                    .open::<T>(&path, l.chunk.as_slice())
-            }?;
-            ChunkData::Mapped(m)
-        } else {
-            ChunkData::Fill(ArrayD::from_elem(vec![1; edge.len()], self.a.layout.fill))
-        };
-        Ok(Chunk { data, edge })
+        self.a.read_chunk(index)
+    }
+
+    /// What the streaming engine reads.
+    pub(crate) fn array(&self) -> &Array<T> {
+        &self.a
     }
 }
 
 impl<T: Element> ZarrArrayMut<T> {
+    /// Maps chunk `index` read-only, as [`ZarrArray::chunk`] does (a chunk never written
+    /// is the fill value, and no file is created for it).
+    ///
+    /// # Errors
+    /// As for [`ZarrArray::chunk`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// let mut w = unsafe { ndarray_mmap::zarr::create::<u16>(&path, &[5], &[2]) }?;
+    /// w.chunk_mut(&[2])?.view_mut().fill(7);
+    /// assert_eq!(w.chunk(&[2])?.view()[0], 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn chunk(&self, index: &[usize]) -> Result<Chunk<T>, Error> {
+        self.a.read_chunk(index)
+    }
+
+    /// What the streaming engine reads.
+    pub(crate) fn array(&self) -> &Array<T> {
+        &self.a
+    }
+
     /// Makes every chunk written so far durable: syncs each chunk file (and the chunk
     /// directories) to the disk. Chunks written through [`chunk_mut`](Self::chunk_mut) and
     /// dropped are in the page cache already; this is the one sync at the end of a loop

@@ -1,6 +1,7 @@
 //! The library-level tests, in one libtest binary: mapping raw files (`mapping`), `.npy`
 //! files alone (`npy`), their growth (`npy_growth`), interop with numpy (`npy_numpy`) and
-//! the operations (`ops`) and the streaming `Zip`, axis reductions and chunks (`zip`). The process-level tests are in `tests/process/`.
+//! the operations (`ops`) and the streaming `Zip`, axis reductions and chunks (`zip`),
+//! Zarr arrays (`zarr`) and whole Zarr arrays streamed by the ops (`zarr_ops`). The process-level tests are in `tests/process/`.
 
 mod mapping;
 mod npy;
@@ -10,4 +11,5 @@ mod npz;
 mod ops;
 mod python;
 mod zarr;
+mod zarr_ops;
 mod zip;

@@ -1,0 +1,445 @@
+//! Whole Zarr arrays as operands of the engine (the `zarr` feature). The stream visits
+//! the array region by region (see [`Regions`](super::plan::Regions): each region lies
+//! inside one chunk of every Zarr operand); a Zarr operand maps the chunk holding the
+//! current region, streams it with the paging hooks like any mapped array, and lets it
+//! go when the stream moves to another chunk.
+
+use std::ops::Range;
+use std::path::Path;
+
+use ndarray::{ArrayViewD, ArrayViewMutD, Slice};
+
+use crate::Order;
+use crate::element::Element;
+use crate::error::Error;
+use crate::zarr::{Array, Chunk, ChunkMut, ZarrArrayMut};
+
+use super::operand::Operand;
+use super::plan::{InState, InStream, OutState, OutStream, same_order};
+
+/// The chunk that holds `region` (its first element decides) and that chunk's first
+/// element.
+fn locate(chunk: &[usize], region: &[Range<usize>]) -> (Vec<usize>, Vec<usize>) {
+    let index: Vec<usize> = region
+        .iter()
+        .zip(chunk)
+        .map(|(r, &c)| r.start / c)
+        .collect();
+    let origin = index.iter().zip(chunk).map(|(&i, &c)| i * c).collect();
+    (index, origin)
+}
+
+/// Slices of the array's indices (the engine's pieces: bounded, unit steps) as slices of
+/// the chunk whose first element is `origin`.
+fn relative(piece: &[Slice], origin: &[usize]) -> Vec<Slice> {
+    piece
+        .iter()
+        .zip(origin)
+        .map(|(s, &o)| {
+            let o = o as isize;
+            Slice::new(s.start - o, s.end.map(|e| e - o), s.step)
+        })
+        .collect()
+}
+
+fn slices(region: &[Range<usize>]) -> Vec<Slice> {
+    region.iter().map(|r| Slice::from(r.clone())).collect()
+}
+
+/// The strides of a dense array of `shape` in `order`, in elements: what a Zarr operand
+/// tells the engine about its layout (every chunk has it).
+fn dense_strides(shape: &[usize], order: Order) -> Vec<isize> {
+    let n = shape.len();
+    let mut strides = vec![0isize; n];
+    let mut step = 1isize;
+    let axes: Vec<usize> = if order == Order::C {
+        (0..n).rev().collect()
+    } else {
+        (0..n).collect()
+    };
+    for ax in axes {
+        strides[ax] = step;
+        step = step.saturating_mul(shape[ax].max(1) as isize);
+    }
+    strides
+}
+
+/// How a chunk is streamed: given at the stream's start.
+#[derive(Clone, Copy, Default)]
+struct Policy {
+    bounded: bool,
+    /// The regions visit each chunk in the chunking's memory order.
+    sequential: bool,
+}
+
+impl Policy {
+    fn in_order<T>(&self, lead: &[isize], v: &ArrayViewD<'_, T>) -> bool {
+        self.sequential && same_order(v.shape(), v.strides(), lead)
+    }
+}
+
+/// A Zarr array as the engine reads it (object-safe, so that the engine's parts need not
+/// know the element type's bounds).
+pub(super) trait ZarrRead<T> {
+    fn shape(&self) -> &[usize];
+    fn strides(&self) -> &[isize];
+    fn chunk_shape(&self) -> &[usize];
+    fn dir(&self) -> &Path;
+    /// The bytes its chunks hold, as if all were mapped at once (for the paging policy).
+    fn mapped_len(&self) -> usize;
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool);
+    /// The stream moves to `region`: maps the chunk holding it, unless it is mapped.
+    fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
+    /// The current region's bytes, for the alias check.
+    fn span(&self) -> Operand;
+    fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
+    fn piece(&self, piece: &[Slice]) -> ArrayViewD<'_, T>;
+    fn finish(&mut self);
+}
+
+/// A Zarr array as the engine writes it.
+pub(super) trait ZarrWrite<T> {
+    fn shape(&self) -> &[usize];
+    fn strides(&self) -> &[isize];
+    fn chunk_shape(&self) -> &[usize];
+    fn mapped_len(&self) -> usize;
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool);
+    fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
+    fn span(&self) -> Operand;
+    fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
+    fn piece(&mut self, piece: &[Slice]) -> ArrayViewMutD<'_, T>;
+    fn finish(&mut self, completed: bool) -> Result<(), Error>;
+}
+
+/// A Zarr array the stream reads.
+pub(crate) struct ZarrIn<'a, T> {
+    array: &'a Array<T>,
+    strides: Vec<isize>,
+    lead: Vec<isize>,
+    policy: Policy,
+    open: Option<OpenIn<T>>,
+}
+
+struct OpenIn<T> {
+    index: Vec<usize>,
+    origin: Vec<usize>,
+    /// The current region, in the chunk's indices.
+    region: Vec<Slice>,
+    chunk: Chunk<T>,
+    /// The paging hooks between calls (`None` for a chunk never written).
+    state: Option<InState>,
+}
+
+impl<'a, T: Element> ZarrIn<'a, T> {
+    pub(crate) fn new(array: &'a Array<T>) -> Self {
+        ZarrIn {
+            strides: dense_strides(array.shape(), array.order()),
+            array,
+            lead: Vec::new(),
+            policy: Policy::default(),
+            open: None,
+        }
+    }
+
+    /// The stream is done with the chunk: its pages go (under `Bounded`), its map too.
+    fn leave(&mut self) {
+        if let Some(o) = self.open.take()
+            && let Some(state) = o.state
+            && let (_, Some(pager)) = o.chunk.stream_parts()
+        {
+            InStream::resume(pager, state).finish();
+        }
+    }
+}
+
+impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
+    fn shape(&self) -> &[usize] {
+        self.array.shape()
+    }
+
+    fn strides(&self) -> &[isize] {
+        &self.strides
+    }
+
+    fn chunk_shape(&self) -> &[usize] {
+        self.array.chunk_shape()
+    }
+
+    fn dir(&self) -> &Path {
+        self.array.dir()
+    }
+
+    /// The bytes its chunks hold, as if all were mapped at once (for the paging policy).
+    fn mapped_len(&self) -> usize {
+        byte_count::<T>(self.array.shape())
+    }
+
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool) {
+        self.lead = lead.to_vec();
+        self.policy = Policy {
+            bounded,
+            sequential,
+        };
+    }
+
+    /// The stream moves to `region`: maps the chunk holding it, unless it is mapped.
+    fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
+        let (index, origin) = locate(self.array.chunk_shape(), region);
+        let rel = relative(&slices(region), &origin);
+        if let Some(o) = &mut self.open
+            && o.index == index
+        {
+            o.region = rel;
+            return Ok(());
+        }
+        self.leave();
+        let chunk = self.array.read_chunk(&index)?;
+        let state = {
+            let (v, pager) = chunk.stream_parts();
+            let in_order = self.policy.in_order(&self.lead, &v);
+            InStream::new(pager, in_order, self.policy.bounded).map(InStream::park)
+        };
+        self.open = Some(OpenIn {
+            index,
+            origin,
+            region: rel,
+            chunk,
+            state,
+        });
+        Ok(())
+    }
+
+    /// The current region's bytes, for the alias check.
+    fn span(&self) -> Operand {
+        match &self.open {
+            Some(o) => Operand::of(&o.chunk.view().slice_each_axis(|d| o.region[d.axis.index()])),
+            None => Operand::apart(),
+        }
+    }
+
+    fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
+        let Some(o) = &mut self.open else {
+            return Ok(());
+        };
+        let Some(state) = o.state.take() else {
+            return Ok(());
+        };
+        let rel = relative(piece, &o.origin);
+        let (v, pager) = o.chunk.stream_parts();
+        let pager = pager.expect("a chunk with paging state is mapped");
+        let mut s = InStream::resume(pager, state);
+        let r = s.at(&v.slice_each_axis(|d| rel[d.axis.index()]));
+        o.state = Some(s.park());
+        r
+    }
+
+    fn piece(&self, piece: &[Slice]) -> ArrayViewD<'_, T> {
+        let o = self
+            .open
+            .as_ref()
+            .expect("the engine enters a region before it asks for its pieces");
+        let rel = relative(piece, &o.origin);
+        let mut v = o.chunk.view();
+        v.slice_each_axis_inplace(|d| rel[d.axis.index()]);
+        v
+    }
+
+    fn finish(&mut self) {
+        self.leave();
+    }
+}
+
+/// A Zarr array the stream writes; a chunk with no file is created when the stream
+/// reaches it.
+pub(crate) struct ZarrOut<'a, T> {
+    array: &'a mut ZarrArrayMut<T>,
+    shape: Vec<usize>,
+    chunk: Vec<usize>,
+    strides: Vec<isize>,
+    lead: Vec<isize>,
+    policy: Policy,
+    open: Option<OpenOut<T>>,
+    /// The chunk before the current one: its write-back is started and waited for when
+    /// the stream leaves the next one, so that computing overlaps writing.
+    pending: Option<(ChunkMut<T>, OutState)>,
+}
+
+struct OpenOut<T> {
+    index: Vec<usize>,
+    origin: Vec<usize>,
+    region: Vec<Slice>,
+    chunk: ChunkMut<T>,
+    state: Option<OutState>,
+}
+
+impl<'a, T: Element> ZarrOut<'a, T> {
+    pub(crate) fn new(array: &'a mut ZarrArrayMut<T>) -> Self {
+        let a = array.array();
+        let (shape, chunk) = (a.shape().to_vec(), a.chunk_shape().to_vec());
+        let strides = dense_strides(&shape, a.order());
+        ZarrOut {
+            array,
+            shape,
+            chunk,
+            strides,
+            lead: Vec::new(),
+            policy: Policy::default(),
+            open: None,
+            pending: None,
+        }
+    }
+
+    /// The stream is done with the chunk: its write-back starts (under `Bounded`), and
+    /// the chunk before it, whose write-back started a chunk ago, is waited for.
+    fn leave(&mut self) -> Result<(), Error> {
+        let Some(mut o) = self.open.take() else {
+            return Ok(());
+        };
+        let Some(state) = o.state.take() else {
+            return Ok(());
+        };
+        let state = {
+            let (_, pager) = o.chunk.stream_parts_mut();
+            let mut s = OutStream::resume(pager, state);
+            s.start_rest();
+            s.park()
+        };
+        match self.pending.replace((o.chunk, state)) {
+            Some((mut c, state)) => {
+                let (_, pager) = c.stream_parts_mut();
+                OutStream::resume(pager, state).finish(true)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn strides(&self) -> &[isize] {
+        &self.strides
+    }
+
+    fn chunk_shape(&self) -> &[usize] {
+        &self.chunk
+    }
+
+    fn mapped_len(&self) -> usize {
+        byte_count::<T>(&self.shape)
+    }
+
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool) {
+        self.lead = lead.to_vec();
+        self.policy = Policy {
+            bounded,
+            sequential,
+        };
+    }
+
+    fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
+        let (index, origin) = locate(&self.chunk, region);
+        let rel = relative(&slices(region), &origin);
+        if let Some(o) = &mut self.open
+            && o.index == index
+        {
+            o.region = rel;
+            return Ok(());
+        }
+        self.leave()?;
+        let mut chunk = self.array.chunk_mut(&index)?;
+        let state = {
+            let (v, pager) = chunk.stream_parts_mut();
+            let in_order = self.policy.in_order(&self.lead, &v.view());
+            OutStream::new(Some(pager), in_order, self.policy.bounded).map(|s| {
+                // Read ahead: a chunk written before is read before it is overwritten.
+                s.pager.sequential();
+                s.park()
+            })
+        };
+        self.open = Some(OpenOut {
+            index,
+            origin,
+            region: rel,
+            chunk,
+            state,
+        });
+        Ok(())
+    }
+
+    fn span(&self) -> Operand {
+        match &self.open {
+            Some(o) => Operand::of(&o.chunk.view().slice_each_axis(|d| o.region[d.axis.index()])),
+            None => Operand::apart(),
+        }
+    }
+
+    fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
+        let Some(o) = &mut self.open else {
+            return Ok(());
+        };
+        let Some(state) = o.state.take() else {
+            return Ok(());
+        };
+        let rel = relative(piece, &o.origin);
+        let (mut v, pager) = o.chunk.stream_parts_mut();
+        let mut s = OutStream::resume(pager, state);
+        let r = s.at(&v.slice_each_axis_mut(|d| rel[d.axis.index()]));
+        o.state = Some(s.park());
+        r
+    }
+
+    fn piece(&mut self, piece: &[Slice]) -> ArrayViewMutD<'_, T> {
+        let o = self
+            .open
+            .as_mut()
+            .expect("the engine enters a region before it asks for its pieces");
+        let rel = relative(piece, &o.origin);
+        let mut v = o.chunk.view_mut();
+        v.slice_each_axis_inplace(|d| rel[d.axis.index()]);
+        v
+    }
+
+    fn finish(&mut self, completed: bool) -> Result<(), Error> {
+        let mut result = Ok(());
+        if let Some((mut c, state)) = self.pending.take() {
+            let (_, pager) = c.stream_parts_mut();
+            result = OutStream::resume(pager, state).finish(true);
+        }
+        if let Some(mut o) = self.open.take()
+            && let Some(state) = o.state.take()
+        {
+            let (_, pager) = o.chunk.stream_parts_mut();
+            let r = OutStream::resume(pager, state).finish(completed);
+            result = result.and(r);
+        }
+        result
+    }
+}
+
+/// Bytes of an array of `shape`, saturating.
+fn byte_count<T>(shape: &[usize]) -> usize {
+    shape
+        .iter()
+        .try_fold(std::mem::size_of::<T>(), |n, &d| n.checked_mul(d))
+        .unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_map_into_their_chunk() {
+        assert_eq!(locate(&[4, 3], &[8..10, 3..5]), (vec![2, 1], vec![8, 3]));
+        let rel = relative(&[Slice::from(9..10), Slice::from(3..5)], &[8, 3]);
+        assert_eq!(
+            (rel[0].start, rel[0].end, rel[1].end),
+            (1, Some(2), Some(2))
+        );
+        assert_eq!(dense_strides(&[2, 3, 4], Order::C), [12, 4, 1]);
+        assert_eq!(dense_strides(&[2, 3, 4], Order::F), [1, 2, 6]);
+    }
+}
