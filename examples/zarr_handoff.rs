@@ -6,13 +6,13 @@
 //! ```
 //!
 //! 1. Rust creates `a.zarr` and `b.zarr` (f32, `rows × 64`, chunks of 16384 rows), fills
-//!    them chunk by chunk through maps, and computes `c = a + b` into `c.zarr` with the
-//!    streaming `ops::Zip`, chunk by chunk.
+//!    them chunk by chunk through maps, and computes `c = a + b` into `c.zarr` with
+//!    `ops::add_into` over the whole arrays (the engine maps chunk after chunk).
 //! 2. Python (`examples/zarr_handoff.py`, if `python3` has zarr 3 and dask) reads `a` and
 //!    `b` with `dask.array.from_zarr`, sums `a + b` on a 2-process `LocalCluster`, and
 //!    writes `d = 2 * a` back with `to_zarr(..., compressors=None)`.
-//! 3. Rust maps every chunk of `d.zarr`, checks it against `a`, and checks dask's sum
-//!    against its own.
+//! 3. Rust streams `d.zarr` (dask's chunks) against `a.zarr` (ours) in one `ops::Zip`,
+//!    checks every element, and checks dask's sum against its own.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -79,17 +79,9 @@ fn run() -> Result<(), Box<dyn Error>> {
         )
     };
     let mut c = unsafe { zarr::create::<f32>(d.join("c.zarr"), &shape, &chunks) }?;
-    let mut ours = 0.0f64;
-    for idx in c.chunk_indices() {
-        let (ca, cb) = (a.chunk(&idx)?, b.chunk(&idx)?);
-        let mut cc = c.chunk_mut(&idx)?;
-        Zip::from(&mut cc)
-            .and(&ca)
-            .and(&cb)
-            .for_each(|c, &a, &b| *c = a + b)?;
-        ours += ops::sum(&cc.view())?;
-    }
+    ops::add_into(&a, &b, &mut c)?; // whole arrays: the engine maps chunk after chunk
     c.flush()?; // one sync for every chunk written
+    let ours = ops::sum(&c)?;
     println!(
         "rust: wrote a.zarr, b.zarr and c.zarr = a + b ({rows} x 64 f32, {} chunks each) in {} in {:.2} s; sum(c) = {ours}",
         a.chunk_indices().count(),
@@ -136,13 +128,10 @@ fn run() -> Result<(), Box<dyn Error>> {
     // 3. Rust maps what dask wrote and checks it.
     let t = Instant::now();
     let back = unsafe { zarr::open::<f32>(d.join("d.zarr")) }?;
-    let mut bad = 0usize;
-    for idx in back.chunk_indices() {
-        let (cd, ca) = (back.chunk(&idx)?, a.chunk(&idx)?);
-        bad += Zip::from(&cd)
-            .and(&ca)
-            .fold(0usize, |n, &x, &y| n + usize::from(x != 2.0 * y))?;
-    }
+    // dask chose its own chunks: the Zip streams both arrays across their two grids.
+    let bad = Zip::from(&back)
+        .and(&a)
+        .fold(0usize, |n, &x, &y| n + usize::from(x != 2.0 * y))?;
     if bad != 0 || theirs != ours {
         return Err(format!(
             "mismatch: {bad} elements of d differ; dask's sum {theirs} vs ours {ours}"

@@ -1,6 +1,6 @@
 //! Elementwise arithmetic and reductions that stream through mapped files.
 //!
-//! Every function takes its operands in two forms:
+//! Every function takes its operands in these forms:
 //! - any ndarray array or view, of any layout (C, Fortran, sliced, strided, reversed):
 //!   `add_into(&a.view(), &b.view(), &mut c.view_mut())`;
 //! - the mapped owners [`MmapArray`](crate::MmapArray) and [`MmapArrayMut`](crate::MmapArrayMut): `add_into(&a, &b, &mut c)`.
@@ -9,6 +9,10 @@
 //!   are dropped from the process once a chunk is done, and finished output chunks are
 //!   written back while the next ones are computed (at most two chunks of dirty pages in
 //!   flight). The process's resident memory stays at a few chunks whatever the array size.
+//! - with the `zarr` feature, whole Zarr arrays ([`ZarrArray`](crate::zarr::ZarrArray),
+//!   [`ZarrArrayMut`](crate::zarr::ZarrArrayMut)), streamed the same way region by region:
+//!   each region lies inside one chunk of every Zarr operand, whose chunk is mapped when the
+//!   stream reaches it (see [`Zip`]).
 //!
 //! Inputs broadcast to the output's shape as in numpy's `out=`; integer arithmetic wraps
 //! (in debug and release builds alike) and never panics.

@@ -614,8 +614,9 @@ impl<'a, T: crate::Element> IntoPart<'a> for &'a mut crate::zarr::ZarrArrayMut<T
 /// The closure item of part `P`: `&T` or `&mut T`.
 type Item<'p, P> = <<P as Part>::K as Kind>::Item<'p>;
 
-/// ndarray's `Zip`, streaming: up to six operands of one shape, any mix of mapped owners
-/// and ndarray arrays or views, visited chunk by chunk (8 MiB by default), the chunks in
+/// ndarray's `Zip`, streaming: up to six operands of one shape, any mix of mapped owners,
+/// ndarray arrays or views and (with the `zarr` feature) whole Zarr arrays, visited chunk by
+/// chunk (8 MiB by default), the chunks in
 /// the memory order of the first written operand (else of the first operand), with the
 /// paging hooks of every mapped one. Inside a chunk, ndarray's `Zip` picks the order, as
 /// it does for arrays in memory (the layout most operands share).
@@ -625,6 +626,11 @@ type Item<'p, P> = <<P as Part>::K as Kind>::Item<'p>;
 /// mapped operands over the same bytes of a file follow the crate's aliasing rule: the
 /// same bytes in the same layout as an output read as the in-place operation (each
 /// element is read before it is written), any other overlap is [`Error::Aliased`].
+///
+/// Zarr operands cut the array into regions at each of their chunk boundaries (their grids
+/// may differ); the chunks go region by region, in the lead's memory order, and each Zarr
+/// operand maps the chunk holding the region when the stream gets there. Their alias check
+/// runs then, chunk by chunk. A Zarr array is never broadcast.
 ///
 /// ```
 /// use ndarray_mmap::{create_array, ops::Zip};

@@ -10,7 +10,7 @@
 //! uncompressed.
 //!
 //! ```
-//! use ndarray_mmap::{ops::Zip, zarr};
+//! use ndarray_mmap::{create_array, ops::{self, Zip}, zarr};
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("a.zarr");
 //! let mut w = unsafe { zarr::create::<f32>(&path, &[10, 7], &[4, 3]) }?;
@@ -22,8 +22,19 @@
 //! assert_eq!((z.shape(), z.chunk_shape(), z.grid()), (&[10, 7][..], &[4, 3][..], vec![3, 3]));
 //! let edge = z.chunk(&[2, 2])?;
 //! assert_eq!(edge.view().shape(), &[2, 1]);      // rows 8..10, column 6
+//! // Whole arrays stream through every op, chunk after chunk, whatever their grids, mixed
+//! // with raw maps and arrays in memory of the same shape.
+//! assert_eq!(ops::sum(&z)?, 4.0 * 7.0 * 1.0 + 2.0 * 7.0 * 2.0);
+//! let mut out = unsafe { zarr::create::<f32>(dir.path().join("out.zarr"), &[10, 7], &[3, 7]) }?;
+//! let row = ndarray::Array1::from_elem(7, 0.5f32);
+//! ops::add_into(&z, &row, &mut out)?;            // the row is added to every row
+//! let raw = unsafe { create_array::<f32>(dir.path().join("w.f32"), [10, 7]) }?;
+//! let dot = Zip::from(&out).and(&raw).fold(0.0, |s, &x, &w| s + f64::from(x * w))?;
+//! assert_eq!((ops::max(&out)?, dot), (Some(2.5), 0.0));
+//! out.flush()?;                                  // one sync for every chunk written
+//! // For the code a Zip cannot express, chunks are operands too.
 //! let mut total = 0.0;
-//! for idx in z.chunk_indices() {                 // the engine streams each chunk
+//! for idx in z.chunk_indices() {
 //!     let c = z.chunk(&idx)?;
 //!     total += Zip::from(&c).fold(0.0, |s, &x| s + f64::from(x))?;
 //! }
