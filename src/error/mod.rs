@@ -659,6 +659,13 @@ impl fmt::Display for Error {
                 f,
                 "{elem} is aligned to {align} bytes, more than a page ({page} bytes); maps start on page boundaries, so it cannot be mapped"
             ),
+            Error::Aliased { output, input, .. } if output == input => write!(
+                f,
+                "the output (bytes {}..{} of the file) is also another operand of the call (a second output, \
+                 or an input read at other positions); writing it would change what the other reads or writes \
+                 (use the in-place operations, or another output file)",
+                output.start, output.end
+            ),
             Error::Aliased { output, input, .. } => write!(
                 f,
                 "the output (bytes {}..{} of the file) overlaps an input (bytes {}..{}) at a different position; \

@@ -50,7 +50,7 @@ pub(crate) fn identity(file: &File) -> io::Result<FileId> {
 }
 
 /// The identity of what `path` names now (`None` where that cannot be asked).
-fn identity_of_path(path: &Path) -> Option<io::Result<FileId>> {
+pub(crate) fn identity_of_path(path: &Path) -> Option<io::Result<FileId>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

@@ -39,6 +39,8 @@ use owner::Inner;
 pub use owner::{MmapArray, MmapArrayMut};
 
 pub(crate) use file::FileId;
+#[cfg(feature = "zarr")]
+pub(crate) use file::identity_of_path;
 
 /// Maps `path` read-only as an array of `T` with `shape`; one length may be `-1`,
 /// inferred from the file's length. Shorthand for [`MapOptions::new().open(..)`](MapOptions::open).

@@ -126,6 +126,20 @@ pub struct Operand {
     pub(super) shape: Vec<usize>,
     pub(super) strides: Vec<isize>,
     pub(super) size: usize,
+    /// An input broadcast to the shape: it is read at many positions, so it is never the
+    /// in-place case.
+    pub(super) broadcast: bool,
+}
+
+/// The chunk files of a Zarr operand, for the check before a stream starts.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))] // made by Zarr operands only
+pub struct Survey {
+    /// Each chunk file there is: its identity, its index and its path.
+    pub(super) files:
+        std::collections::HashMap<crate::map::FileId, (Vec<usize>, std::path::PathBuf)>,
+    /// Shape, chunk shape and chunk order: two handles of one array agree on them.
+    pub(super) layout: (Vec<usize>, Vec<usize>, bool),
+    pub(super) chunk_bytes: u64,
 }
 
 impl Operand {
@@ -137,6 +151,7 @@ impl Operand {
             shape: Vec::new(),
             strides: Vec::new(),
             size: 0,
+            broadcast: false,
         }
     }
 
@@ -164,6 +179,7 @@ impl Operand {
             shape: v.shape().to_vec(),
             strides: v.strides().to_vec(),
             size,
+            broadcast: false,
         }
     }
 }
@@ -196,7 +212,8 @@ pub(super) fn overlap(out: &Operand, other: &Operand) -> Result<Overlap, Error> 
     }
     // The same layout: the same element at every byte. Strides of axes of length 1 (or
     // 0) place nothing, so they are not compared.
-    let same = i.bytes == o.bytes
+    let same = !other.broadcast
+        && i.bytes == o.bytes
         && other.size == out.size
         && other.shape == out.shape
         && (0..out.shape.len()).all(|k| out.shape[k] <= 1 || other.strides[k] == out.strides[k]);
@@ -210,4 +227,53 @@ pub(super) fn overlap(out: &Operand, other: &Operand) -> Result<Overlap, Error> 
     } else {
         Err(err)
     }
+}
+
+/// The check of Zarr operands before a stream starts, so that an overlap is refused before
+/// anything is written (the check per region, once chunks are mapped, comes too late for
+/// that): an output's chunk file may be another operand only as the same chunk of another
+/// handle of the same array, read (the in-place case); a chunk file that is also a mapped
+/// view, another output, or another chunk is [`Error::Aliased`].
+#[cfg(feature = "zarr")]
+pub(super) fn zarr_conflicts(
+    spans: &[Operand],
+    writes: &[bool],
+    surveys: &[Option<Survey>],
+) -> Result<(), Error> {
+    use crate::map::registry::locate;
+    let refuse = |path: &std::path::Path, bytes: u64| Error::Aliased {
+        path: Some(path.to_path_buf()),
+        output: 0..bytes,
+        input: 0..bytes,
+    };
+    let view_file = |k: usize| spans[k].span.and_then(|(lo, hi)| locate(lo, hi));
+    for o in (0..spans.len()).filter(|&o| writes[o]) {
+        for k in (0..spans.len()).filter(|&k| k != o) {
+            match (&surveys[o], &surveys[k]) {
+                (Some(so), Some(sk)) => {
+                    for (id, (index, path)) in &sk.files {
+                        if let Some((at, _)) = so.files.get(id)
+                            && (writes[k] || at != index || so.layout != sk.layout)
+                        {
+                            return Err(refuse(path, so.chunk_bytes));
+                        }
+                    }
+                }
+                (Some(s), None) | (None, Some(s)) => {
+                    let view = if surveys[o].is_some() { k } else { o };
+                    if let Some(v) = view_file(view)
+                        && let Some((_, path)) = s.files.get(&v.id)
+                    {
+                        return Err(Error::Aliased {
+                            path: Some(path.clone()),
+                            output: 0..s.chunk_bytes,
+                            input: v.bytes,
+                        });
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    Ok(())
 }

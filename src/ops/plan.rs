@@ -107,39 +107,43 @@ impl Iterator for Plan {
 /// The regions a stream visits one after another: the array cut at every chunk boundary
 /// of every Zarr operand (one region, the whole array, when there is none), so that each
 /// region lies inside one chunk of each. Visited in the memory order of `strides`, like
-/// the pieces of a [`Plan`] (the outermost axis slowest).
+/// the pieces of a [`Plan`] (the outermost axis slowest). Boundaries are worked out as the
+/// stream goes, so a grid of many chunks costs nothing up front.
 pub(super) struct Regions {
-    /// Cut points per axis, from 0 to the axis length.
-    cuts: Vec<Vec<usize>>,
+    shape: Vec<usize>,
+    /// The chunk shape of each Zarr operand.
+    grids: Vec<Vec<usize>>,
     /// Axes, outermost in memory first.
     order: Vec<usize>,
-    index: Vec<usize>,
+    /// Where the next region starts, per axis.
+    start: Vec<usize>,
     done: bool,
 }
 
 impl Regions {
-    /// `grids` holds the chunk shape of each Zarr operand.
     pub(super) fn new(shape: &[usize], grids: &[Vec<usize>], strides: &[isize]) -> Regions {
-        let cuts: Vec<Vec<usize>> = (0..shape.len())
-            .map(|ax| {
-                let mut c = vec![0, shape[ax]];
-                for g in grids {
-                    let step = g[ax].max(1);
-                    c.extend((1..shape[ax].div_ceil(step)).map(|k| k * step));
-                }
-                c.sort_unstable();
-                c.dedup();
-                c
-            })
-            .collect();
         let mut order: Vec<usize> = (0..shape.len()).collect();
         order.sort_by_key(|&ax| std::cmp::Reverse(strides[ax].unsigned_abs()));
         Regions {
-            index: vec![0; shape.len()],
-            done: shape.contains(&0),
-            cuts,
+            shape: shape.to_vec(),
+            grids: grids.to_vec(),
             order,
+            start: vec![0; shape.len()],
+            done: shape.contains(&0),
         }
+    }
+
+    /// The end of the region that starts at `from` on axis `ax`: the next chunk boundary
+    /// of any grid, or the axis's end.
+    fn end(&self, ax: usize, from: usize) -> usize {
+        let len = self.shape[ax];
+        self.grids
+            .iter()
+            .map(|g| {
+                let step = g[ax].max(1);
+                (from / step).saturating_add(1).saturating_mul(step)
+            })
+            .fold(len, usize::min)
     }
 
     /// Whether the regions, one after another, visit an array laid out like the
@@ -147,13 +151,10 @@ impl Regions {
     /// is cut.
     pub(super) fn sequential(&self) -> bool {
         // (An axis of length 1 is never cut and places nothing.)
-        let mut long = self
-            .order
-            .iter()
-            .filter(|&&ax| self.cuts[ax].last().is_some_and(|&n| n > 1));
+        let mut long = self.order.iter().filter(|&&ax| self.shape[ax] > 1);
         // Past the outermost long axis, no axis may be cut.
         long.next();
-        long.all(|&ax| self.cuts[ax].len() <= 2)
+        long.all(|&ax| self.grids.iter().all(|g| g[ax] >= self.shape[ax]))
     }
 }
 
@@ -164,17 +165,18 @@ impl Iterator for Regions {
         if self.done {
             return None;
         }
-        let region = (0..self.cuts.len())
-            .map(|ax| self.cuts[ax][self.index[ax]]..self.cuts[ax][self.index[ax] + 1])
+        let region = (0..self.shape.len())
+            .map(|ax| self.start[ax]..self.end(ax, self.start[ax]))
             .collect();
         self.done = true;
-        for &ax in self.order.iter().rev() {
-            self.index[ax] += 1;
-            if self.index[ax] + 1 < self.cuts[ax].len() {
+        for k in (0..self.order.len()).rev() {
+            let ax = self.order[k];
+            self.start[ax] = self.end(ax, self.start[ax]);
+            if self.start[ax] < self.shape[ax] {
                 self.done = false;
                 break;
             }
-            self.index[ax] = 0;
+            self.start[ax] = 0;
         }
         Some(region)
     }

@@ -14,7 +14,7 @@ use crate::element::Element;
 use crate::error::Error;
 use crate::zarr::{Array, Chunk, ChunkMut, ZarrArrayMut};
 
-use super::operand::Operand;
+use super::operand::{Operand, Survey};
 use super::plan::{InState, InStream, OutState, OutStream, same_order};
 
 /// The chunk that holds `region` (its first element decides) and that chunk's first
@@ -95,6 +95,8 @@ pub(super) trait ZarrRead<T> {
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
     fn piece(&self, piece: &[Slice]) -> ArrayViewD<'_, T>;
     fn finish(&mut self);
+    /// Every chunk file checked (sizes, identities) before the stream starts.
+    fn survey(&mut self) -> Result<Survey, Error>;
 }
 
 /// A Zarr array as the engine writes it.
@@ -109,6 +111,11 @@ pub(super) trait ZarrWrite<T> {
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
     fn piece(&mut self, piece: &[Slice]) -> ArrayViewMutD<'_, T>;
     fn finish(&mut self, completed: bool) -> Result<(), Error>;
+    fn survey(&mut self) -> Result<Survey, Error>;
+    /// Creates every chunk file the survey found missing (space reserved, the fill value
+    /// in it, so no element changes), so that a full disk or a read-only directory is an
+    /// error before anything is written; on failure the files made here are removed.
+    fn prepare(&mut self) -> Result<(), Error>;
 }
 
 /// A Zarr array the stream reads.
@@ -247,6 +254,10 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
     fn finish(&mut self) {
         self.leave();
     }
+
+    fn survey(&mut self) -> Result<Survey, Error> {
+        survey_of(self.array)
+    }
 }
 
 /// A Zarr array the stream writes; a chunk with no file is created when the stream
@@ -262,6 +273,8 @@ pub(crate) struct ZarrOut<'a, T> {
     /// The chunk before the current one: its write-back is started and waited for when
     /// the stream leaves the next one, so that computing overlaps writing.
     pending: Option<(ChunkMut<T>, OutState)>,
+    /// Chunks with no file, found by the survey.
+    missing: Vec<Vec<usize>>,
 }
 
 struct OpenOut<T> {
@@ -286,6 +299,7 @@ impl<'a, T: Element> ZarrOut<'a, T> {
             policy: Policy::default(),
             open: None,
             pending: None,
+            missing: Vec::new(),
         }
     }
 
@@ -416,6 +430,50 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
             result = result.and(r);
         }
         result
+    }
+
+    fn survey(&mut self) -> Result<Survey, Error> {
+        let files = self.array.array().survey()?;
+        self.missing = files
+            .iter()
+            .filter(|f| f.id.is_none())
+            .map(|f| f.index.clone())
+            .collect();
+        Ok(collect(self.array.array(), files))
+    }
+
+    fn prepare(&mut self) -> Result<(), Error> {
+        let missing = std::mem::take(&mut self.missing);
+        for (k, index) in missing.iter().enumerate() {
+            if let Err(e) = self.array.chunk_mut(index) {
+                for made in &missing[..k] {
+                    if let Ok(r) = self.array.chunk_path(made) {
+                        let _ = std::fs::remove_file(r);
+                    }
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn survey_of<T: Element>(array: &Array<T>) -> Result<Survey, Error> {
+    Ok(collect(array, array.survey()?))
+}
+
+fn collect<T: Element>(array: &Array<T>, files: Vec<crate::zarr::ChunkFile>) -> Survey {
+    Survey {
+        files: files
+            .into_iter()
+            .filter_map(|f| f.id.map(|id| (id, (f.index, f.path))))
+            .collect(),
+        layout: (
+            array.shape().to_vec(),
+            array.chunk_shape().to_vec(),
+            array.order() == Order::F,
+        ),
+        chunk_bytes: byte_count::<T>(array.chunk_shape()) as u64,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::map::pager::{InPager, OutPager, memory_available};
 use crate::map::{MmapArray, MmapArrayMut};
 
 use super::engine::report;
-use super::operand::{Operand, Overlap, overlap};
+use super::operand::{Operand, Overlap, Survey, overlap};
 use super::options::{Paging, StreamOptions};
 use super::plan::{InStream, OutStream, Plan, Regions, same_order};
 
@@ -55,7 +55,19 @@ pub(super) mod sealed {
         /// Sets up the paging hooks, given the chunking's strides; `bounded` when the
         /// stream must keep its memory bounded (see `Paging`); `sequential` when its
         /// regions follow one another in the chunking's memory order.
-        fn start(&mut self, lead_strides: &[isize], bounded: bool, sequential: bool);
+        /// `chunks_in_order` when each Zarr chunk's regions come one after another in its
+        /// memory order (one grid for all, or `sequential`).
+        fn start(
+            &mut self,
+            lead_strides: &[isize],
+            bounded: bool,
+            sequential: bool,
+            chunks_in_order: bool,
+        );
+        /// A Zarr operand's chunk files, checked before the stream starts.
+        fn survey(&mut self) -> Result<Option<super::super::operand::Survey>, Error>;
+        /// A Zarr output creates its missing chunk files (once the checks have passed).
+        fn prepare(&mut self) -> Result<(), Error>;
         /// The stream moves to `region` (the array's indices); pieces come from it
         /// until the next call.
         fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
@@ -235,7 +247,11 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
     }
     fn span(&self) -> Operand {
         match &self.src {
-            InSrc::View(w) => Operand::of(&w.view),
+            InSrc::View(w) => {
+                let mut o = Operand::of(&w.view);
+                o.broadcast = w.broadcast.is_some();
+                o
+            }
             #[cfg(feature = "zarr")]
             InSrc::Zarr(z) => z.span(),
         }
@@ -280,9 +296,10 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
             InSrc::Zarr(z) => Some(z.chunk_shape().to_vec()),
         }
     }
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool) {
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, chunks_in_order: bool) {
         match &mut self.src {
             InSrc::View(w) => {
+                let _ = chunks_in_order;
                 // Pages are dropped behind the stream only when it reads the input in
                 // its file order: not broadcast, same layout as the chunking, regions
                 // one after another in memory. An input over an output's own bytes
@@ -294,8 +311,18 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
                 w.stream = InStream::new(w.pager.take(), in_order, bounded);
             }
             #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.start(lead, bounded, sequential),
+            InSrc::Zarr(z) => z.start(lead, bounded, chunks_in_order),
         }
+    }
+    fn survey(&mut self) -> Result<Option<Survey>, Error> {
+        match &mut self.src {
+            InSrc::View(_) => Ok(None),
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => z.survey().map(Some),
+        }
+    }
+    fn prepare(&mut self) -> Result<(), Error> {
+        Ok(())
     }
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
         match &mut self.src {
@@ -414,13 +441,14 @@ impl<T: Send + 'static> Part for Output<'_, T> {
             OutDst::Zarr(z) => Some(z.chunk_shape().to_vec()),
         }
     }
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool) {
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, chunks_in_order: bool) {
         match &mut self.0 {
             OutDst::View {
                 view,
                 pager,
                 stream,
             } => {
+                let _ = chunks_in_order;
                 let in_order = sequential && same_order(view.shape(), view.strides(), lead);
                 *stream = OutStream::new(pager.take(), in_order, bounded);
                 // Read ahead: an output is often read too (in place, `*d += x`), and a
@@ -430,7 +458,21 @@ impl<T: Send + 'static> Part for Output<'_, T> {
                 }
             }
             #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.start(lead, bounded, sequential),
+            OutDst::Zarr(z) => z.start(lead, bounded, chunks_in_order),
+        }
+    }
+    fn survey(&mut self) -> Result<Option<Survey>, Error> {
+        match &mut self.0 {
+            OutDst::View { .. } => Ok(None),
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.survey().map(Some),
+        }
+    }
+    fn prepare(&mut self) -> Result<(), Error> {
+        match &mut self.0 {
+            OutDst::View { .. } => Ok(()),
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.prepare(),
         }
     }
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
@@ -629,8 +671,15 @@ type Item<'p, P> = <<P as Part>::K as Kind>::Item<'p>;
 ///
 /// Zarr operands cut the array into regions at each of their chunk boundaries (their grids
 /// may differ); the chunks go region by region, in the lead's memory order, and each Zarr
-/// operand maps the chunk holding the region when the stream gets there. Their alias check
-/// runs then, chunk by chunk. A Zarr array is never broadcast.
+/// operand maps the chunk holding the region when the stream gets there. Before anything
+/// is written, every chunk file of every Zarr operand is checked: its size (a chunk file
+/// of the wrong size is [`Error::Zarr`]), and that no chunk file of an output is another
+/// operand except the same chunk of another handle of the same array, read (the in-place
+/// case; any other sharing is [`Error::Aliased`]); then an output's missing chunk files are
+/// created (filled with the fill value, so no element changes). A Zarr array is never
+/// broadcast, and at most 2^24 chunks stream. Grids that do not nest (`[n, 1]` chunks
+/// against `[1, n]`) cut the array into tiny regions and map chunks again and again: give
+/// operands grids that are multiples of each other.
 ///
 /// ```
 /// use ndarray_mmap::{create_array, ops::Zip};
@@ -764,8 +813,11 @@ pub(super) fn run<P: Parts>(
     // Zarr operands cut the array into regions inside their chunks; without them the
     // one region is the whole array.
     let grids = parts.grids();
+    parts.survey()?;
     let regions = Regions::new(shape, &grids, &lead_strides);
-    parts.start(&lead_strides, bounded, regions.sequential());
+    let one_grid = grids.windows(2).all(|w| w[0] == w[1]);
+    let sequential = regions.sequential();
+    parts.start(&lead_strides, bounded, sequential, sequential || one_grid);
     let mut done = 0usize;
     let mut result = Ok(());
     'regions: for region in regions {
@@ -829,7 +881,10 @@ pub(super) trait Parts {
     fn mapped_len(&self) -> usize;
     /// The chunk shapes of the Zarr operands.
     fn grids(&self) -> Vec<Vec<usize>>;
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool);
+    /// Checks the Zarr operands' chunk files against every operand, then lets Zarr outputs
+    /// create their missing chunks: before anything is written.
+    fn survey(&mut self) -> Result<(), Error>;
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, chunks_in_order: bool);
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
     fn finish(&mut self, completed: bool) -> Result<(), Error>;
@@ -880,8 +935,22 @@ macro_rules! zip_arity {
             fn grids(&self) -> Vec<Vec<usize>> {
                 [$(self.$i.grid()),+].into_iter().flatten().collect()
             }
-            fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool) {
-                $(self.$i.start(lead, bounded, sequential);)+
+            fn survey(&mut self) -> Result<(), Error> {
+                let surveys = [$(self.$i.survey()?),+];
+                if surveys.iter().all(Option::is_none) {
+                    return Ok(());
+                }
+                #[cfg(feature = "zarr")]
+                super::operand::zarr_conflicts(
+                    &[$(self.$i.span()),+],
+                    &[$($P::WRITES),+],
+                    &surveys,
+                )?;
+                $(self.$i.prepare()?;)+
+                Ok(())
+            }
+            fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, chunks_in_order: bool) {
+                $(self.$i.start(lead, bounded, sequential, chunks_in_order);)+
             }
             fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
                 $(self.$i.enter(region)?;)+

@@ -95,6 +95,44 @@ impl<T: Element> Array<T> {
         self.layout.order
     }
 
+    /// Every chunk file, checked as [`read_chunk`](Self::read_chunk) would (the size of
+    /// each file, no directory in its place) and with its identity, so that a stream can
+    /// refuse what it would otherwise find only half-way (at most 2^24 chunks).
+    pub(crate) fn survey(&self) -> Result<Vec<ChunkFile>, Error> {
+        const MAX: usize = 1 << 24;
+        let chunks = self
+            .grid()
+            .iter()
+            .try_fold(1usize, |n, &g| n.checked_mul(g));
+        if chunks.is_none_or(|n| n > MAX) {
+            return Err(zerr(
+                &self.dir,
+                ZarrProblem::Unsupported {
+                    what: format!(
+                        "streaming an array of more than 2^24 chunks (its grid is {:?}; choose \
+                         larger chunks)",
+                        self.grid()
+                    ),
+                },
+            ));
+        }
+        let mut out = Vec::new();
+        for index in self.indices() {
+            let (path, _) = self.locate(&index)?;
+            let id = if self.check_size(&path)? {
+                match crate::map::identity_of_path(&path) {
+                    Some(Ok(id)) => Some(id),
+                    Some(Err(e)) => return Err(Error::io(&path, "inspect", e)),
+                    None => None,
+                }
+            } else {
+                None
+            };
+            out.push(ChunkFile { index, path, id });
+        }
+        Ok(out)
+    }
+
     /// Chunk `index` mapped read-only, or the fill value for a chunk never written.
     pub(crate) fn read_chunk(&self, index: &[usize]) -> Result<Chunk<T>, Error> {
         let (path, edge) = self.locate(index)?;
@@ -197,6 +235,14 @@ impl<T: Element> Array<T> {
             Err(e) => Err(Error::io(path, "inspect", e)),
         }
     }
+}
+
+/// A chunk file as a stream checks it before it starts.
+pub(crate) struct ChunkFile {
+    pub(crate) index: Vec<usize>,
+    pub(crate) path: PathBuf,
+    /// `None` for a chunk with no file (it reads as the fill value).
+    pub(crate) id: Option<crate::map::FileId>,
 }
 
 /// Every chunk index of a grid, in C order (the last axis fastest).
@@ -547,6 +593,11 @@ impl<T: Element> ZarrArrayMut<T> {
     /// What the streaming engine reads.
     pub(crate) fn array(&self) -> &Array<T> {
         &self.a
+    }
+
+    /// The file of chunk `index`.
+    pub(crate) fn chunk_path(&self, index: &[usize]) -> Result<PathBuf, Error> {
+        Ok(self.a.locate(index)?.0)
     }
 
     /// Makes every chunk written so far durable: syncs each chunk file (and the chunk

@@ -336,3 +336,254 @@ fn a_cancelled_stream_keeps_the_chunks_done_and_reports_progress_to_the_end() {
         .all(|&x| x == 0)
     );
 }
+
+fn seq(shape: &[usize]) -> ArrayD<i32> {
+    let n: usize = shape.iter().product();
+    ArrayD::from_shape_vec(IxDyn(shape), (0..n as i32).collect()).unwrap()
+}
+
+/// Every file of the array's directory.
+fn files(array: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![array.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Every file's bytes, to tell that a failed call changed nothing.
+fn snapshot(array: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    files(array)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn a_broadcast_input_on_an_output_chunk_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("b.zarr");
+    let mut a = seq(&[3, 4]);
+    let mut b = zarr_with(dir.path(), "b.zarr", &mut a, &[1, 4], false, 0, &[]);
+    let before = snapshot(&p);
+    // row 1 of b, mapped raw, added to every row of b: the row changes half-way
+    let row =
+        unsafe { MapOptions::new().open::<i32>(chunk_file(&p, &[1, 0]), [1usize, 4]) }.unwrap();
+    let err = ops::add_assign(&mut b, &row).unwrap_err();
+    assert!(matches!(err, Error::Aliased { .. }), "{err}");
+    // a later chunk, as a broadcast row: refused before row 0 is written
+    let row = unsafe { MapOptions::new().open::<i32>(chunk_file(&p, &[2, 0]), [4usize]) }.unwrap();
+    let err = Zip::from(&mut b)
+        .and_broadcast(&row)
+        .for_each(|y, &r| *y = r + 100)
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Aliased { path: Some(f), .. } if f.ends_with("c/2/0")),
+        "{err}"
+    );
+    // the same from the chunk itself
+    let c = b.chunk(&[0, 0]).unwrap();
+    assert!(
+        Zip::from(&mut b)
+            .and_broadcast(&c)
+            .for_each(|_, _| ())
+            .is_err()
+    );
+    drop(c);
+    assert_eq!(snapshot(&p), before);
+    // a raw writable map of a one-chunk array's chunk file, with the array as an input:
+    // refused (the safe side) before anything is written
+    let mut one = seq(&[1, 4]);
+    drop(zarr_with(
+        dir.path(),
+        "one.zarr",
+        &mut one,
+        &[1, 4],
+        false,
+        0,
+        &[],
+    ));
+    let q = dir.path().join("one.zarr");
+    let before = snapshot(&q);
+    let mut raw =
+        unsafe { MapOptions::new().open_mut::<i32>(chunk_file(&q, &[0, 0]), [1usize, 4]) }.unwrap();
+    let z = unsafe { zarr::open::<i32>(&q) }.unwrap();
+    let err = Zip::from(&mut raw)
+        .and(&z)
+        .for_each(|r, &x| *r = x + 1)
+        .unwrap_err();
+    assert!(matches!(err, Error::Aliased { .. }), "{err}");
+    assert_eq!(snapshot(&q), before);
+}
+
+#[test]
+fn a_bad_chunk_further_on_fails_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = seq(&[4, 4]);
+    drop(zarr_with(
+        dir.path(),
+        "a.zarr",
+        &mut a,
+        &[2, 4],
+        false,
+        0,
+        &[],
+    ));
+    let pa = dir.path().join("a.zarr");
+    std::fs::write(chunk_file(&pa, &[1, 0]), [0u8; 5]).unwrap();
+    let a = unsafe { zarr::open::<i32>(&pa) }.unwrap();
+    let pd = dir.path().join("d.zarr");
+    let mut d = unsafe { zarr::create::<i32>(&pd, &[4, 4], &[2, 4]) }.unwrap();
+    std::fs::remove_file(chunk_file(&pd, &[0, 0])).unwrap();
+    let before = snapshot(&pd);
+    let err = ops::map_into(&a, &mut d, |x: i32| x + 1).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Zarr {
+                problem: ZarrProblem::ChunkSize { found: 5, .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        snapshot(&pd),
+        before,
+        "the output changed (or a chunk was created)"
+    );
+    // an output chunk that cannot be created (a file where its directory should be)
+    let good = unsafe { zarr::create::<i32>(dir.path().join("g.zarr"), &[4, 4], &[2, 4]) }.unwrap();
+    let pe = dir.path().join("e.zarr");
+    let mut e = unsafe { zarr::create::<i32>(&pe, &[4, 4], &[2, 4]) }.unwrap();
+    std::fs::remove_dir_all(pe.join("c").join("1")).unwrap();
+    std::fs::write(pe.join("c").join("1"), b"x").unwrap();
+    let before = snapshot(&pe);
+    assert!(ops::map_into(&good, &mut e, |x: i32| x + 1).is_err());
+    assert_eq!(snapshot(&pe), before);
+    // two writable handles: refused before a missing chunk is created
+    let mut w2 = unsafe { zarr::open_mut::<i32>(&pd) }.unwrap();
+    let err = Zip::from(&mut d)
+        .and(&mut w2)
+        .for_each(|_, _| ())
+        .unwrap_err();
+    assert!(matches!(err, Error::Aliased { .. }), "{err}");
+    assert!(err.to_string().contains("another operand"), "{err}");
+    assert_eq!(snapshot(&pd), snapshot(&pd));
+    assert!(!chunk_file(&pd, &[0, 0]).exists());
+}
+
+#[test]
+fn a_grid_of_too_many_chunks_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("huge.zarr");
+    drop(unsafe { zarr::create::<u8>(&p, &[8], &[1]) }.unwrap());
+    let json = std::fs::read_to_string(p.join("zarr.json")).unwrap();
+    std::fs::write(
+        p.join("zarr.json"),
+        json.replace("\"shape\": [8]", "\"shape\": [68719476736]"),
+    )
+    .unwrap();
+    let z = unsafe { zarr::open::<u8>(&p) }.unwrap();
+    let t = std::time::Instant::now();
+    let err = ops::sum(&z).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Zarr {
+                problem: ZarrProblem::Unsupported { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("2^24 chunks"), "{err}");
+    assert!(
+        t.elapsed().as_secs() < 5,
+        "the refusal took {:?}",
+        t.elapsed()
+    );
+}
+
+/// Pages of the chunk files of `array` in the page cache, and all their pages.
+#[cfg(target_os = "linux")]
+fn cached(array: &Path) -> (usize, usize) {
+    let (mut res, mut all) = (0, 0);
+    for p in files(array) {
+        if p.ends_with("zarr.json") {
+            continue;
+        }
+        let f = std::fs::File::open(&p).unwrap();
+        // SAFETY: a read-only map of a test file nothing else changes; it is only asked
+        // which of its pages are resident.
+        let m = unsafe { memmap2::Mmap::map(&f) }.unwrap();
+        let pages = m.len().div_ceil(4096);
+        let mut v = vec![0u8; pages];
+        // SAFETY: `m` is a live mapping of `m.len()` bytes; `v` has a byte per page.
+        assert_eq!(
+            unsafe { libc::mincore(m.as_ptr() as *mut _, m.len(), v.as_mut_ptr()) },
+            0
+        );
+        res += v.iter().filter(|&&b| b & 1 == 1).count();
+        all += pages;
+    }
+    (res, all)
+}
+
+#[cfg(target_os = "linux")]
+fn evict(array: &Path) {
+    use std::os::fd::AsRawFd;
+    for p in files(array) {
+        let f = std::fs::File::open(&p).unwrap();
+        f.sync_all().unwrap();
+        // SAFETY: a plain system call on an open descriptor.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+}
+
+/// Under `Paging::Bounded`, chunks cut along every axis are streamed in their own order,
+/// so the pages the stream brought in go again, input and output alike.
+#[cfg(target_os = "linux")]
+#[test]
+fn bounded_streams_leave_the_page_cache_as_they_found_it_whatever_the_chunking() {
+    // On the disk: a tmpfs (often /tmp) keeps its pages in the page cache for good.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut a = seq(&[2048, 1024]);
+    let z = zarr_with(dir.path(), "a.zarr", &mut a, &[256, 256], false, 0, &[]);
+    z.flush().unwrap();
+    let pa = dir.path().join("a.zarr");
+    evict(&pa);
+    let (res, all) = cached(&pa);
+    assert!(
+        res * 10 < all,
+        "eviction did not work here: {res} of {all} pages cached"
+    );
+    let opts = || {
+        StreamOptions::new()
+            .chunk_bytes(64 << 10)
+            .paging(Paging::Bounded)
+    };
+    let s = ops::sum_with(&z, opts()).unwrap();
+    assert_eq!(s, a.iter().map(|&x| i64::from(x)).sum::<i64>());
+    let (res, all) = cached(&pa);
+    assert!(res * 10 < all, "input: {res} of {all} pages still cached");
+    let pd = dir.path().join("d.zarr");
+    let mut d = unsafe { zarr::create::<i32>(&pd, &[2048, 1024], &[256, 256]) }.unwrap();
+    evict(&pd);
+    ops::map_into_with(&z, &mut d, |x: i32| x + 1, opts()).unwrap();
+    let (res, all) = cached(&pd);
+    assert!(res * 10 < all, "output: {res} of {all} pages still cached");
+    assert_eq!(assemble(&d), a.mapv(|x| x + 1));
+}
