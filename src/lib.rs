@@ -34,7 +34,8 @@
 //!   [`open_npy`], [`open_npy_mut`] and [`create_npy`] map `.npy` files that numpy reads
 //!   and writes.
 //! - [`MapOptions`], [`MmapArray`], [`MmapArrayMut`]: the owners that hold a map and lend
-//!   views; the only code with `unsafe`.
+//!   views; the only code with `unsafe` (besides the call of the AVX2 build of the
+//!   elementwise loops, once the CPU is found to have it).
 //! - [`ops`]: elementwise math ([`add_into`] and its family, [`zip_map_into`],
 //!   [`map_into`], the in-place [`ops::add_assign`] family for `a += b`) and reductions, on any ndarray views or streaming through mapped files
 //!   with bounded memory.

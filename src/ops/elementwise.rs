@@ -8,6 +8,7 @@ use super::engine::zip_stream;
 use super::numeric::Numeric;
 use super::operand::{Sink, Source};
 use super::options::StreamOptions;
+use super::simd;
 
 /// `c = f(a, b)` elementwise, `a` and `b` broadcast to `c`'s shape, with options.
 ///
@@ -51,6 +52,16 @@ where
             let (Some(pa), Some(pb)) = (pa, pb) else {
                 unreachable!("the engine slices every input it is given")
             };
+            if !par
+                && simd::same_contiguous(&[pc.strides(), pa.strides(), pb.strides()])
+                && let (Some(c), Some(a), Some(b)) = (
+                    pc.as_slice_memory_order_mut(),
+                    pa.as_slice_memory_order(),
+                    pb.as_slice_memory_order(),
+                )
+            {
+                return simd::zip3(c, a, b, &f);
+            }
             zip_for_each!(Zip::from(&mut pc).and(&pa).and(&pb), par, |c, &a, &b| *c =
                 f(a, b));
         },
@@ -119,6 +130,13 @@ where
             let Some(pa) = pa else {
                 unreachable!("the engine slices every input it is given")
             };
+            if !par
+                && simd::same_contiguous(&[pc.strides(), pa.strides()])
+                && let (Some(c), Some(a)) =
+                    (pc.as_slice_memory_order_mut(), pa.as_slice_memory_order())
+            {
+                return simd::zip2(c, a, &f);
+            }
             zip_for_each!(Zip::from(&mut pc).and(&pa), par, |c, &a| *c = f(a));
         },
     )
@@ -295,6 +313,13 @@ where
             let Some(pb) = pb else {
                 unreachable!("the engine slices every input it is given")
             };
+            if !par
+                && simd::same_contiguous(&[pa.strides(), pb.strides()])
+                && let (Some(a), Some(b)) =
+                    (pa.as_slice_memory_order_mut(), pb.as_slice_memory_order())
+            {
+                return simd::update2(a, b, &f);
+            }
             zip_for_each!(Zip::from(&mut pa).and(&pb), par, |a, &b| *a = f(*a, b));
         },
     )
@@ -346,6 +371,9 @@ where
     F: Fn(A) -> A + Send + Sync,
 {
     zip_stream::<(), (), A, _>(None, None, a.output(), opts, |mut pa, _, _, par| {
+        if !par && let Some(a) = pa.as_slice_memory_order_mut() {
+            return simd::update1(a, &f);
+        }
         zip_for_each!(Zip::from(&mut pa), par, |a| *a = f(*a));
     })
 }

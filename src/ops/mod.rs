@@ -68,6 +68,8 @@ mod operand;
 mod options;
 mod plan;
 mod reduce;
+#[allow(unsafe_code)]
+mod simd;
 #[cfg(feature = "zarr")]
 mod zarr;
 mod zip;
