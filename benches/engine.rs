@@ -81,6 +81,13 @@ fn main() {
         ops::add_into(&a, &b, &mut d).expect("add");
         d.flush().expect("flush");
     });
+    // The same, telling the engine a flush follows: write-back overlaps the add.
+    time("add_open_op_flush_wt", repeat, || {
+        let (a, b, mut d) = (ro(dir, "a"), ro(dir, "b"), rw(dir, "d"));
+        let opts = ops::StreamOptions::new().write_through(true);
+        ops::add_into_with(&a, &b, &mut d, opts).expect("add");
+        d.flush().expect("flush");
+    });
     // d = a*x + b*y + c with scalars x = 2, y = 3: four arrays, as in the issue.
     time("formula_zip", repeat, || {
         let (a, b, c, mut d) = (ro(dir, "a"), ro(dir, "b"), ro(dir, "c"), rw(dir, "d"));

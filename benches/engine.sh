@@ -60,6 +60,7 @@ med = {k: statistics.median(v) for k, v in times.items()}
 print(f"\n== in the page cache, {sys.argv[2]} MiB per array (median of round medians; ratio = baseline / ours)")
 rows = [("add_open_op", "numpy", "add_open_op", "open + add_into, no flush, vs numpy np.add(out=)"),
         ("add_open_op_flush", "numpy", "add_open_op_flush", "open + add_into + flush, vs numpy + flush"),
+        ("add_open_op_flush_wt", "numpy", "add_open_op_flush", "the same with write_through(true), vs numpy + flush"),
         ("formula_zip", "numpy", "formula_zip", "Zip d = a*2 + b*3 + c, vs numpy d[:] = ..."),
         ("formula_zip", "ours", "formula_ndarray_zip", "Zip d = a*2 + b*3 + c, vs ndarray's Zip on maps"),
         ("sum_axis0", "numpy", "sum_axis0", "sum_axis(0) of a 1024-column matrix, vs numpy"),

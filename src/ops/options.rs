@@ -71,6 +71,7 @@ pub struct StreamOptions<'a> {
     pub(super) parallel: bool,
     pub(super) progress: Option<ProgressFn<'a>>,
     pub(super) paging: Paging,
+    pub(super) write_through: bool,
 }
 
 /// How a stream treats the pages of mapped operands ([`StreamOptions::paging`]).
@@ -106,6 +107,7 @@ impl Default for StreamOptions<'_> {
             parallel: cfg!(feature = "rayon"),
             progress: None,
             paging: Paging::Auto,
+            write_through: false,
         }
     }
 }
@@ -116,6 +118,7 @@ impl fmt::Debug for StreamOptions<'_> {
             .field("chunk_bytes", &self.chunk_bytes)
             .field("parallel", &self.parallel)
             .field("paging", &self.paging)
+            .field("write_through", &self.write_through)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -184,6 +187,28 @@ impl<'a> StreamOptions<'a> {
     /// ```
     pub fn paging(mut self, paging: Paging) -> Self {
         self.paging = paging;
+        self
+    }
+
+    /// For an output that will be flushed after the operation: each finished chunk of a
+    /// mapped output is handed to the kernel's write-back at once (without waiting), so
+    /// writing to the disk overlaps computing and the `flush` that follows finds most of
+    /// the work done. Off by default: when the output is written again soon (a loop over
+    /// the same file), pages still under write-back make those writes wait. Has no
+    /// effect under [`Paging::Bounded`], which writes back as it goes anyway.
+    ///
+    /// ```
+    /// use ndarray_mmap::{create_array, ops::{self, StreamOptions}};
+    /// # let dir = tempfile::tempdir()?;
+    /// let a = ndarray::Array1::<f32>::ones(1 << 20);
+    /// let mut c = unsafe { create_array::<f32>(dir.path().join("c.f32"), [1 << 20]) }?;
+    /// ops::map_into_with(&a, &mut c, |x| x * 2.0, StreamOptions::new().write_through(true))?;
+    /// c.flush()?; // finds the pages written back already, or on their way
+    /// assert_eq!(c.view()[7], 2.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_through(mut self, write_through: bool) -> Self {
+        self.write_through = write_through;
         self
     }
 

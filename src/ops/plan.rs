@@ -310,6 +310,7 @@ pub(super) struct OutState {
     write_back: bool,
     started: usize,
     in_flight: VecDeque<(usize, usize)>,
+    early: bool,
     resident: Vec<u8>,
 }
 
@@ -323,6 +324,9 @@ pub(super) struct OutStream<'p> {
     /// Bytes below this were handed to write-back.
     pub(super) started: usize,
     pub(super) in_flight: VecDeque<(usize, usize)>,
+    /// Finished pieces are handed to write-back without waiting (`write_through`, for an
+    /// output that is not bounded).
+    pub(super) early: bool,
 }
 
 /// Pieces of output written back but not yet waited for.
@@ -331,7 +335,12 @@ pub(super) const WRITEBACK_LAG: usize = 1;
 impl<'p> OutStream<'p> {
     /// `in_order` as for [`InStream`]: only an output written in its file order is
     /// written back piece by piece.
-    pub(super) fn new(pager: Option<OutPager<'p>>, in_order: bool, bounded: bool) -> Option<Self> {
+    pub(super) fn new(
+        pager: Option<OutPager<'p>>,
+        in_order: bool,
+        bounded: bool,
+        write_through: bool,
+    ) -> Option<Self> {
         let mut pager = pager?;
         let write_back = in_order && bounded;
         if write_back {
@@ -342,6 +351,7 @@ impl<'p> OutStream<'p> {
             write_back,
             started: 0,
             in_flight: VecDeque::new(),
+            early: in_order && !bounded && write_through,
         })
     }
 
@@ -352,6 +362,7 @@ impl<'p> OutStream<'p> {
             write_back: self.write_back,
             started: self.started,
             in_flight: self.in_flight,
+            early: self.early,
             resident: self.pager.take_residency(),
         }
     }
@@ -365,6 +376,7 @@ impl<'p> OutStream<'p> {
             write_back: state.write_back,
             started: state.started,
             in_flight: state.in_flight,
+            early: state.early,
         }
     }
 
@@ -373,9 +385,15 @@ impl<'p> OutStream<'p> {
     #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
     pub(super) fn start_rest(&mut self) {
         let len = self.pager.len();
-        if self.write_back && len > self.started {
+        if len <= self.started {
+            return;
+        }
+        if self.write_back {
             self.pager.start_writeback(self.started, len);
             self.in_flight.push_back((self.started, len));
+            self.started = len;
+        } else if self.early {
+            self.pager.start_writeback(self.started, len);
             self.started = len;
         }
     }
@@ -388,6 +406,9 @@ impl<'p> OutStream<'p> {
         };
         if self.write_back {
             self.done_below(lo)?;
+        } else if self.early && lo > self.started {
+            self.pager.start_writeback(self.started, lo);
+            self.started = lo;
         }
         self.pager.prefault(lo, hi, true)
     }
@@ -408,6 +429,9 @@ impl<'p> OutStream<'p> {
 
     pub(super) fn finish(mut self, completed: bool) -> Result<(), Error> {
         if !self.write_back {
+            if completed {
+                self.start_rest();
+            }
             return Ok(());
         }
         if completed {

@@ -68,6 +68,7 @@ fn dense_strides(shape: &[usize], order: Order) -> Vec<isize> {
 #[derive(Clone, Copy, Default)]
 struct Policy {
     bounded: bool,
+    write_through: bool,
     /// The regions visit each chunk in the chunking's memory order.
     sequential: bool,
 }
@@ -105,7 +106,7 @@ pub(super) trait ZarrWrite<T> {
     fn strides(&self) -> &[isize];
     fn chunk_shape(&self) -> &[usize];
     fn mapped_len(&self) -> usize;
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool);
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, write_through: bool);
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
     fn span(&self) -> Operand;
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
@@ -186,6 +187,7 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         self.policy = Policy {
             bounded,
             sequential,
+            write_through: false,
         };
     }
 
@@ -345,11 +347,12 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         byte_count::<T>(&self.shape)
     }
 
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool) {
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, write_through: bool) {
         self.lead = lead.to_vec();
         self.policy = Policy {
             bounded,
             sequential,
+            write_through,
         };
     }
 
@@ -367,7 +370,13 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         let state = {
             let (v, pager) = chunk.stream_parts_mut();
             let in_order = self.policy.in_order(&self.lead, &v.view());
-            OutStream::new(Some(pager), in_order, self.policy.bounded).map(|s| {
+            OutStream::new(
+                Some(pager),
+                in_order,
+                self.policy.bounded,
+                self.policy.write_through,
+            )
+            .map(|s| {
                 // Read ahead: a chunk written before is read before it is overwritten.
                 s.pager.sequential();
                 s.park()

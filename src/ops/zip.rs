@@ -57,12 +57,14 @@ pub(super) mod sealed {
         /// regions follow one another in the chunking's memory order.
         /// `chunks_in_order` when each Zarr chunk's regions come one after another in its
         /// memory order (one grid for all, or `sequential`).
+        /// `write_through` when finished output pieces go to write-back at once.
         fn start(
             &mut self,
             lead_strides: &[isize],
             bounded: bool,
             sequential: bool,
             chunks_in_order: bool,
+            write_through: bool,
         );
         /// A Zarr operand's chunk files, checked before the stream starts.
         fn survey(&mut self) -> Result<Option<super::super::operand::Survey>, Error>;
@@ -296,7 +298,14 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
             InSrc::Zarr(z) => Some(z.chunk_shape().to_vec()),
         }
     }
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, chunks_in_order: bool) {
+    fn start(
+        &mut self,
+        lead: &[isize],
+        bounded: bool,
+        sequential: bool,
+        chunks_in_order: bool,
+        _write_through: bool,
+    ) {
         match &mut self.src {
             InSrc::View(w) => {
                 let _ = chunks_in_order;
@@ -441,7 +450,14 @@ impl<T: Send + 'static> Part for Output<'_, T> {
             OutDst::Zarr(z) => Some(z.chunk_shape().to_vec()),
         }
     }
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, chunks_in_order: bool) {
+    fn start(
+        &mut self,
+        lead: &[isize],
+        bounded: bool,
+        sequential: bool,
+        chunks_in_order: bool,
+        write_through: bool,
+    ) {
         match &mut self.0 {
             OutDst::View {
                 view,
@@ -450,7 +466,7 @@ impl<T: Send + 'static> Part for Output<'_, T> {
             } => {
                 let _ = chunks_in_order;
                 let in_order = sequential && same_order(view.shape(), view.strides(), lead);
-                *stream = OutStream::new(pager.take(), in_order, bounded);
+                *stream = OutStream::new(pager.take(), in_order, bounded, write_through);
                 // Read ahead: an output is often read too (in place, `*d += x`), and a
                 // dense file's pages are read before they are overwritten anyway.
                 if let Some(s) = stream {
@@ -458,7 +474,7 @@ impl<T: Send + 'static> Part for Output<'_, T> {
                 }
             }
             #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.start(lead, bounded, chunks_in_order),
+            OutDst::Zarr(z) => z.start(lead, bounded, chunks_in_order, write_through),
         }
     }
     fn survey(&mut self) -> Result<Option<Survey>, Error> {
@@ -817,7 +833,13 @@ pub(super) fn run<P: Parts>(
     let regions = Regions::new(shape, &grids, &lead_strides);
     let one_grid = grids.windows(2).all(|w| w[0] == w[1]);
     let sequential = regions.sequential();
-    parts.start(&lead_strides, bounded, sequential, sequential || one_grid);
+    parts.start(
+        &lead_strides,
+        bounded,
+        sequential,
+        sequential || one_grid,
+        opts.write_through,
+    );
     let mut done = 0usize;
     let mut result = Ok(());
     'regions: for region in regions {
@@ -884,7 +906,14 @@ pub(super) trait Parts {
     /// Checks the Zarr operands' chunk files against every operand, then lets Zarr outputs
     /// create their missing chunks: before anything is written.
     fn survey(&mut self) -> Result<(), Error>;
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, chunks_in_order: bool);
+    fn start(
+        &mut self,
+        lead: &[isize],
+        bounded: bool,
+        sequential: bool,
+        chunks_in_order: bool,
+        write_through: bool,
+    );
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
     fn finish(&mut self, completed: bool) -> Result<(), Error>;
@@ -949,8 +978,15 @@ macro_rules! zip_arity {
                 $(self.$i.prepare()?;)+
                 Ok(())
             }
-            fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, chunks_in_order: bool) {
-                $(self.$i.start(lead, bounded, sequential, chunks_in_order);)+
+            fn start(
+                &mut self,
+                lead: &[isize],
+                bounded: bool,
+                sequential: bool,
+                chunks_in_order: bool,
+                write_through: bool,
+            ) {
+                $(self.$i.start(lead, bounded, sequential, chunks_in_order, write_through);)+
             }
             fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
                 $(self.$i.enter(region)?;)+

@@ -367,6 +367,11 @@ pub(crate) fn paging_for(chunk: usize) -> ops::Paging {
     }
 }
 
+/// `write_through` for a third of the chunk sizes (it matters where `Auto` picks `Cached`).
+pub(crate) fn write_through_for(chunk: usize) -> bool {
+    chunk.is_multiple_of(3)
+}
+
 pub(crate) fn order_of(l: Layout) -> Order {
     if l == Layout::F { Order::F } else { Order::C }
 }
@@ -439,7 +444,8 @@ fn check_files<T: Model>(
         &mut c,
         StreamOptions::new()
             .chunk_bytes(chunk)
-            .paging(paging_for(chunk)),
+            .paging(paging_for(chunk))
+            .write_through(write_through_for(chunk)),
     )
     .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(bits(c.view().iter().copied()), bits(want.iter().copied()));
@@ -486,7 +492,7 @@ proptest! {
         m.close().unwrap();
         let ishape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
         let a = unsafe { MapOptions::new().order(order).open::<f64>(dir.path().join("a"), ishape) }.unwrap();
-        let opts = || StreamOptions::new().chunk_bytes(chunk).paging(paging_for(chunk));
+        let opts = || StreamOptions::new().chunk_bytes(chunk).paging(paging_for(chunk)).write_through(write_through_for(chunk));
         prop_assert_eq!(ops::sum_with(&a, opts()).unwrap(), a0.view().sum());
         let fold = |f: fn(f64, f64) -> f64| a0.view().iter().copied().reduce(f);
         prop_assert_eq!(ops::min_with(&a, opts()).unwrap(), fold(f64::min));
@@ -686,6 +692,7 @@ fn streaming_many_chunks_with_offsets() {
         let opts = StreamOptions::new()
             .chunk_bytes(chunk)
             .paging(paging_for(chunk))
+            .write_through(write_through_for(chunk))
             .progress(|_| {
                 calls += 1;
                 ControlFlow::Continue(())
@@ -714,7 +721,8 @@ fn streaming_many_chunks_with_offsets() {
             &mut c,
             StreamOptions::new()
                 .chunk_bytes(chunk)
-                .paging(paging_for(chunk)),
+                .paging(paging_for(chunk))
+                .write_through(write_through_for(chunk)),
         )
         .unwrap();
         c.close().unwrap();
@@ -818,7 +826,8 @@ fn check_assign_files<T: Model>(
         &b,
         StreamOptions::new()
             .chunk_bytes(chunk)
-            .paging(paging_for(chunk)),
+            .paging(paging_for(chunk))
+            .write_through(write_through_for(chunk)),
     )
     .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(bits(a.view().iter().copied()), bits(want.iter().copied()));
@@ -977,6 +986,7 @@ fn in_place_streaming_many_chunks_with_offsets() {
         let opts = StreamOptions::new()
             .chunk_bytes(chunk)
             .paging(paging_for(chunk))
+            .write_through(write_through_for(chunk))
             .progress(|_| {
                 calls += 1;
                 ControlFlow::Continue(())
@@ -1000,7 +1010,8 @@ fn in_place_streaming_many_chunks_with_offsets() {
             &b,
             StreamOptions::new()
                 .chunk_bytes(chunk)
-                .paging(paging_for(chunk)),
+                .paging(paging_for(chunk))
+                .write_through(write_through_for(chunk)),
         )
         .unwrap();
         ops::map_inplace_with(
@@ -1008,7 +1019,8 @@ fn in_place_streaming_many_chunks_with_offsets() {
             |x| x * 2.0,
             StreamOptions::new()
                 .chunk_bytes(chunk)
-                .paging(paging_for(chunk)),
+                .paging(paging_for(chunk))
+                .write_through(write_through_for(chunk)),
         )
         .unwrap();
         a.close().unwrap();
