@@ -68,6 +68,12 @@ pub enum ZarrProblem {
     /// [`create`](crate::zarr::create) refuses to replace an existing array (replacing
     /// its many files cannot be made atomic): remove it first.
     Exists,
+    /// A shard's index cannot be used: too short, a bad `crc32c`, an inner chunk outside
+    /// the file.
+    ShardIndex {
+        /// What is wrong.
+        detail: String,
+    },
     /// A chunk file of the wrong size for an uncompressed chunk.
     ChunkSize {
         /// `prod(chunk_shape) × itemsize`.
@@ -133,6 +139,9 @@ impl fmt::Display for ZarrProblem {
                 "an array or group is already there (zarr.json or c/); remove it first: creating \
                  over it would replace its files one by one, not at once",
             ),
+            ZarrProblem::ShardIndex { detail } => {
+                write!(f, "the shard index cannot be used: {detail}")
+            }
             ZarrProblem::ChunkSize { expected, found } => write!(
                 f,
                 "the chunk file holds {found} bytes, not the {expected} of an uncompressed chunk"

@@ -134,9 +134,12 @@ pub struct Operand {
 /// The chunk files of a Zarr operand, for the check before a stream starts.
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // made by Zarr operands only
 pub struct Survey {
-    /// Each chunk file there is: its identity, its index and its path.
+    /// Each chunk there is: its file's identity and where it starts in it, its index and
+    /// its path (a shard holds many chunks).
     pub(super) files:
-        std::collections::HashMap<crate::map::FileId, (Vec<usize>, std::path::PathBuf)>,
+        std::collections::HashMap<(crate::map::FileId, u64), (Vec<usize>, std::path::PathBuf)>,
+    /// The files, whatever the offsets.
+    pub(super) ids: std::collections::HashMap<crate::map::FileId, std::path::PathBuf>,
     /// Shape, chunk shape and chunk order: two handles of one array agree on them.
     pub(super) layout: (Vec<usize>, Vec<usize>, bool),
     pub(super) chunk_bytes: u64,
@@ -262,7 +265,7 @@ pub(super) fn zarr_conflicts(
                 (Some(s), None) | (None, Some(s)) => {
                     let view = if surveys[o].is_some() { k } else { o };
                     if let Some(v) = view_file(view)
-                        && let Some((_, path)) = s.files.get(&v.id)
+                        && let Some(path) = s.ids.get(&v.id)
                     {
                         return Err(Error::Aliased {
                             path: Some(path.clone()),

@@ -472,11 +472,16 @@ fn survey_of<T: Element>(array: &Array<T>) -> Result<Survey, Error> {
 }
 
 fn collect<T: Element>(array: &Array<T>, files: Vec<crate::zarr::ChunkFile>) -> Survey {
+    let ids = files
+        .iter()
+        .filter_map(|f| f.id.map(|id| (id, f.path.clone())))
+        .collect();
     Survey {
         files: files
             .into_iter()
-            .filter_map(|f| f.id.map(|id| (id, (f.index, f.path))))
+            .filter_map(|f| f.id.map(|id| ((id, f.offset), (f.index, f.path))))
             .collect(),
+        ids,
         layout: (
             array.shape().to_vec(),
             array.chunk_shape().to_vec(),

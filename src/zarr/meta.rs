@@ -51,6 +51,21 @@ pub(crate) struct Layout<T> {
     /// The default encoding's separator (`c/0/1`), or the v2 encoding's (`0.1`).
     pub(crate) separator: String,
     pub(crate) v2_keys: bool,
+    /// Shards (`sharding_indexed`): then `chunk` is the inner chunk, the unit that maps,
+    /// and the grid's chunk is the shard.
+    pub(crate) shard: Option<Shard>,
+}
+
+/// A `sharding_indexed` codec whose inner chunks are plain `bytes`: each inner chunk is a
+/// byte range of its shard's file, found through the shard's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Shard {
+    /// The shard shape (the regular grid's chunk shape), a multiple of the inner chunk.
+    pub(crate) shape: Vec<usize>,
+    /// The index (16 bytes per inner chunk, plus 4 for a `crc32c`) ends the file, or
+    /// starts it.
+    pub(crate) index_at_end: bool,
+    pub(crate) crc: bool,
 }
 
 /// Zarr's name for `T` (`"float32"`, ...), from its numpy descriptor.
@@ -171,7 +186,19 @@ pub(crate) fn parse<T: Element>(json: &[u8]) -> Result<Layout<T>, ZarrProblem> {
         });
     }
     let (separator, v2_keys) = key_encoding(&meta.chunk_key_encoding)?;
-    let order = codecs::<T>(&meta.codecs, shape.len())?;
+    let (order, shard, chunk_us) = match meta.codecs.as_slice() {
+        [only] if only.name == "sharding_indexed" => {
+            let (order, shard, inner) = sharding::<T>(only, &chunk_us)?;
+            if !fits(&inner) {
+                return Err(ZarrProblem::Shape {
+                    shape: meta.shape.clone(),
+                    chunk_shape: chunk,
+                });
+            }
+            (order, Some(shard), inner)
+        }
+        codecs_ => (codecs::<T>(codecs_, shape.len())?, None, chunk_us),
+    };
     let fill = fill_value::<T>(&meta.fill_value)?;
     Ok(Layout {
         shape,
@@ -180,6 +207,7 @@ pub(crate) fn parse<T: Element>(json: &[u8]) -> Result<Layout<T>, ZarrProblem> {
         fill,
         separator,
         v2_keys,
+        shard,
     })
 }
 
@@ -262,7 +290,9 @@ fn codecs<T: Element>(codecs: &[Named], ndim: usize) -> Result<Order, ZarrProble
             }
             "sharding_indexed" => {
                 return Err(ZarrProblem::Unsupported {
-                    what: "sharding (codec \"sharding_indexed\"); write without shards (zarr.create_array(..., shards=None))".into(),
+                    what: "sharding (codec \"sharding_indexed\") among other codecs (only a lone \
+                           sharding_indexed with uncompressed inner chunks maps; or write without shards, \
+                           shards=None)".into(),
                 });
             }
             name => {
@@ -278,6 +308,111 @@ fn codecs<T: Element>(codecs: &[Named], ndim: usize) -> Result<Order, ZarrProble
         });
     }
     Ok(order)
+}
+
+/// A `sharding_indexed` codec that maps: inner chunks of `bytes` (after an optional
+/// reversing `transpose`), an index of `bytes` (little endian) with an optional `crc32c`,
+/// at the start or the end. Returns the inner chunks' order, the shard and the inner
+/// chunk shape.
+fn sharding<T: Element>(
+    c: &Named,
+    shard: &[usize],
+) -> Result<(Order, Shard, Vec<usize>), ZarrProblem> {
+    let conf = c.configuration.as_ref();
+    let get = |k: &str| conf.and_then(|v| v.get(k));
+    let missing = |what: &str| ZarrProblem::Json {
+        message: format!("sharding_indexed has no {what}"),
+    };
+    let inner: Vec<usize> = get("chunk_shape")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .ok_or_else(|| missing("chunk_shape"))?;
+    if inner.len() != shard.len()
+        || inner
+            .iter()
+            .zip(shard)
+            .any(|(&i, &s)| i == 0 || !s.is_multiple_of(i))
+    {
+        return Err(ZarrProblem::Shape {
+            shape: shard.iter().map(|&x| x as u64).collect(),
+            chunk_shape: inner.iter().map(|&x| x as u64).collect(),
+        });
+    }
+    let inner_codecs: Vec<Named> = get("codecs")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .ok_or_else(|| missing("codecs"))?;
+    if inner_codecs.iter().any(|k| k.name == "sharding_indexed") {
+        return Err(ZarrProblem::Unsupported {
+            what: "nested sharding".into(),
+        });
+    }
+    // A compressor inside the shards is named as such (write with compressors=None).
+    let order = codecs::<T>(&inner_codecs, shard.len())?;
+    let index_codecs: Vec<Named> = get("index_codecs")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let crc = match index_codecs
+        .iter()
+        .map(|k| {
+            let endian = k
+                .configuration
+                .as_ref()
+                .and_then(|v| v.get("endian"))
+                .and_then(Value::as_str);
+            (k.name.as_str(), endian)
+        })
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] | [("bytes", Some("little") | None)] => false,
+        [("bytes", Some("little") | None), ("crc32c", _)] => true,
+        _ => {
+            return Err(ZarrProblem::Unsupported {
+                what: "a shard index other than bytes (little endian) with an optional crc32c"
+                    .into(),
+            });
+        }
+    };
+    let index_at_end = match get("index_location").and_then(Value::as_str) {
+        None | Some("end") => true,
+        Some("start") => false,
+        Some(other) => {
+            return Err(ZarrProblem::Unsupported {
+                what: format!("shard index_location {other:?}"),
+            });
+        }
+    };
+    Ok((
+        order,
+        Shard {
+            shape: shard.to_vec(),
+            index_at_end,
+            crc,
+        },
+        inner,
+    ))
+}
+
+/// CRC-32C (Castagnoli), as Zarr's `crc32c` codec appends it (little endian).
+pub(crate) fn crc32c(bytes: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = [0u32; 256];
+        for (i, e) in t.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    (c >> 1) ^ 0x82F6_3B78
+                } else {
+                    c >> 1
+                };
+            }
+            *e = c;
+        }
+        t
+    });
+    !bytes.iter().fold(!0u32, |c, &b| {
+        table[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
+    })
 }
 
 /// `fill_value` as `T`: a JSON number, `"NaN"`/`"Infinity"`/`"-Infinity"`, a `"0x…"` bit
@@ -407,6 +542,55 @@ mod tests {
         )
     }
     const BYTES: &str = r#"[{"name": "bytes", "configuration": {"endian": "little"}}]"#;
+
+    #[test]
+    fn crc32c_is_castagnoli() {
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283); // the standard check value
+        assert_eq!(crc32c(b""), 0);
+    }
+
+    #[test]
+    fn sharding_with_plain_inner_chunks_maps_and_the_rest_is_named() {
+        let shard = |inner: &str, codecs: &str, index: &str, at: &str| {
+            let c = format!(
+                r#"[{{"name": "sharding_indexed", "configuration": {{"chunk_shape": {inner},
+                "codecs": {codecs}, "index_codecs": {index}, "index_location": {at}}}}}]"#
+            );
+            parse::<f32>(meta(&c, "0.0", "float32").as_bytes())
+        };
+        let crc =
+            r#"[{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]"#;
+        let l = shard("[2, 1]", BYTES, crc, r#""end""#).unwrap();
+        assert_eq!(l.chunk, [2, 1]);
+        let s = l.shard.unwrap();
+        assert_eq!((s.shape, s.index_at_end, s.crc), (vec![4, 3], true, true));
+        assert!(
+            !shard("[4, 3]", BYTES, BYTES, r#""start""#)
+                .unwrap()
+                .shard
+                .unwrap()
+                .index_at_end
+        );
+        // inner chunks that do not divide the shard, compressed ones, odd indexes
+        assert!(matches!(
+            shard("[3, 3]", BYTES, crc, r#""end""#),
+            Err(ZarrProblem::Shape { .. })
+        ));
+        let zstd =
+            r#"[{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "zstd"}]"#;
+        assert!(
+            matches!(shard("[2, 1]", zstd, crc, r#""end""#), Err(ZarrProblem::Codec { name }) if name == "zstd")
+        );
+        assert!(matches!(
+            shard("[2, 1]", BYTES, crc, r#""middle""#),
+            Err(ZarrProblem::Unsupported { .. })
+        ));
+        let odd = r#"[{"name": "crc32c"}, {"name": "bytes"}]"#;
+        assert!(matches!(
+            shard("[2, 1]", BYTES, odd, r#""end""#),
+            Err(ZarrProblem::Unsupported { .. })
+        ));
+    }
 
     #[test]
     fn plain_bytes_is_c_order_and_transpose_is_fortran() {

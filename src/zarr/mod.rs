@@ -5,7 +5,9 @@
 //! With the plain `bytes` codec (no compression) every chunk file holds exactly
 //! `prod(chunk_shape) × itemsize` bytes in C order (Fortran order after a reversing
 //! `transpose`), also at the array's edge, so each chunk maps like a raw file. A chunk
-//! that was never written reads as the fill value. Compressed arrays are refused with
+//! that was never written reads as the fill value. Sharded arrays with plain inner chunks
+//! map inner chunk by inner chunk (each a byte range of its shard, found through the
+//! shard's index). Compressed arrays are refused with
 //! [`ZarrProblem::Codec`], which says how to write them
 //! uncompressed.
 //!
@@ -118,8 +120,13 @@ impl<T: Element> Array<T> {
         }
         let mut out = Vec::new();
         for index in self.indices() {
-            let (path, _) = self.locate(&index)?;
-            let id = if self.check_size(&path)? {
+            let (place, _) = self.place(&index)?;
+            let (path, offset, there) = match place {
+                Place::File(p) => (p, 0, true),
+                Place::InShard { path, offset } => (path, offset, true),
+                Place::Missing(p) => (p, 0, false),
+            };
+            let id = if there {
                 match crate::map::identity_of_path(&path) {
                     Some(Ok(id)) => Some(id),
                     Some(Err(e)) => return Err(Error::io(&path, "inspect", e)),
@@ -128,27 +135,139 @@ impl<T: Element> Array<T> {
             } else {
                 None
             };
-            out.push(ChunkFile { index, path, id });
+            out.push(ChunkFile {
+                index,
+                path,
+                offset,
+                id,
+            });
         }
         Ok(out)
     }
 
     /// Chunk `index` mapped read-only, or the fill value for a chunk never written.
     pub(crate) fn read_chunk(&self, index: &[usize]) -> Result<Chunk<T>, Error> {
-        let (path, edge) = self.locate(index)?;
-        let data = if self.check_size(&path)? {
-            let l = &self.layout;
-            // SAFETY: the contract of `open` / `open_mut` covers every chunk file.
-            let m = unsafe {
-                MapOptions::new()
-                    .order(l.order)
-                    .open::<T>(&path, l.chunk.as_slice())
-            }?;
-            ChunkData::Mapped(m)
-        } else {
-            ChunkData::Fill(ArrayD::from_elem(vec![1; edge.len()], self.layout.fill))
+        let (place, edge) = self.place(index)?;
+        let l = &self.layout;
+        let opts = MapOptions::new().order(l.order);
+        let data = match place {
+            Place::File(path) => {
+                // SAFETY: the contract of `open` / `open_mut` covers every chunk file.
+                let m = unsafe { opts.open::<T>(&path, l.chunk.as_slice()) }?;
+                ChunkData::Mapped(m)
+            }
+            Place::InShard { path, offset } => {
+                let opts = opts.offset(offset).len(self.chunk_bytes());
+                // SAFETY: the contract of `open` / `open_mut` covers every shard file.
+                let m = unsafe { opts.open::<T>(&path, l.chunk.as_slice()) }?;
+                ChunkData::Mapped(m)
+            }
+            Place::Missing(_) => {
+                ChunkData::Fill(ArrayD::from_elem(vec![1; edge.len()], self.layout.fill))
+            }
         };
         Ok(Chunk { data, edge })
+    }
+
+    /// Where chunk `index` is (see [`Place`]), and its lengths cut to the array's edge.
+    fn place(&self, index: &[usize]) -> Result<(Place, Vec<usize>), Error> {
+        let (path, edge) = self.locate(index)?;
+        let Some(shard) = &self.layout.shard else {
+            let place = if self.check_size(&path)? {
+                Place::File(path)
+            } else {
+                Place::Missing(path)
+            };
+            return Ok((place, edge));
+        };
+        let len = match std::fs::metadata(&path) {
+            Ok(m) if !m.is_file() => {
+                return Err(Error::NotAFile {
+                    path,
+                    kind: if m.is_dir() {
+                        "a directory"
+                    } else {
+                        "not a regular file"
+                    },
+                });
+            }
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Place::Missing(path), edge));
+            }
+            Err(e) => return Err(Error::io(&path, "inspect", e)),
+        };
+        // The inner chunk's position in its shard, in C order of the shard's inner grid.
+        let l = &self.layout;
+        let per: Vec<usize> = shard
+            .shape
+            .iter()
+            .zip(&l.chunk)
+            .map(|(&s, &c)| s / c)
+            .collect();
+        let position = index
+            .iter()
+            .zip(&per)
+            .fold(0usize, |p, (&i, &n)| p * n + i % n);
+        let count: usize = per.iter().product();
+        let bad = |detail: String| zerr(&path, ZarrProblem::ShardIndex { detail });
+        let index_len = count as u64 * 16 + if shard.crc { 4 } else { 0 };
+        if len < index_len {
+            return Err(bad(format!(
+                "the file holds {len} bytes, less than its index of {index_len}"
+            )));
+        }
+        let at = if shard.index_at_end {
+            len - index_len
+        } else {
+            0
+        };
+        let mut raw = vec![0u8; index_len as usize];
+        {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = std::fs::File::open(&path).map_err(|e| Error::io(&path, "open", e))?;
+            f.seek(SeekFrom::Start(at))
+                .and_then(|_| f.read_exact(&mut raw))
+                .map_err(|e| Error::io(&path, "read the shard index of", e))?;
+        }
+        if shard.crc {
+            let (entries, sum) = raw.split_at(raw.len() - 4);
+            let stored = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
+            if meta::crc32c(entries) != stored {
+                return Err(bad(
+                    "its crc32c does not match (a damaged or half-written shard)".into(),
+                ));
+            }
+        }
+        let word = |k: usize| {
+            let b: [u8; 8] = raw[k * 8..k * 8 + 8].try_into().expect("8 bytes");
+            u64::from_le_bytes(b)
+        };
+        let (offset, nbytes) = (word(2 * position), word(2 * position + 1));
+        if offset == u64::MAX && nbytes == u64::MAX {
+            return Ok((Place::Missing(path), edge));
+        }
+        if nbytes != self.chunk_bytes() {
+            return Err(zerr(
+                &path,
+                ZarrProblem::ChunkSize {
+                    expected: self.chunk_bytes(),
+                    found: nbytes,
+                },
+            ));
+        }
+        let (lo, hi) = if shard.index_at_end {
+            (0, len - index_len)
+        } else {
+            (index_len, len)
+        };
+        if offset < lo || offset.checked_add(nbytes).is_none_or(|e| e > hi) {
+            return Err(bad(format!(
+                "inner chunk {index:?} at bytes {offset}..{} lies outside the data ({lo}..{hi})",
+                offset.saturating_add(nbytes)
+            )));
+        }
+        Ok((Place::InShard { path, offset }, edge))
     }
 
     fn grid(&self) -> Vec<usize> {
@@ -180,7 +299,17 @@ impl<T: Element> Array<T> {
             .zip(&l.shape)
             .map(|((&i, &c), &n)| c.min(n - i * c))
             .collect();
-        let key: Vec<String> = index.iter().map(usize::to_string).collect();
+        // An inner chunk of a shard lives in its shard's file.
+        let key_index: Vec<usize> = match &l.shard {
+            Some(sh) => index
+                .iter()
+                .zip(&l.chunk)
+                .zip(&sh.shape)
+                .map(|((&i, &c), &s)| i * c / s)
+                .collect(),
+            None => index.to_vec(),
+        };
+        let key: Vec<String> = key_index.iter().map(usize::to_string).collect();
         let mut path = self.dir.clone();
         if l.v2_keys {
             path.push(if key.is_empty() {
@@ -237,10 +366,23 @@ impl<T: Element> Array<T> {
     }
 }
 
+/// Where a chunk's bytes are.
+enum Place {
+    /// Its own file (no shards), of the right size.
+    File(PathBuf),
+    /// Bytes `offset..offset + chunk bytes` of its shard's file.
+    InShard { path: PathBuf, offset: u64 },
+    /// Nowhere (no file, or not in its shard): it reads as the fill value. The path is
+    /// where its file, or its shard's, would be.
+    Missing(PathBuf),
+}
+
 /// A chunk file as a stream checks it before it starts.
 pub(crate) struct ChunkFile {
     pub(crate) index: Vec<usize>,
     pub(crate) path: PathBuf,
+    /// Where the chunk starts in the file (0 without shards).
+    pub(crate) offset: u64,
     /// `None` for a chunk with no file (it reads as the fill value).
     pub(crate) id: Option<crate::map::FileId>,
 }
@@ -472,6 +614,21 @@ macro_rules! shared {
                 &self.a.layout.chunk
             }
 
+            /// The shape of each shard, for an array written with shards (then
+            /// [`chunk_shape`](Self::chunk_shape) is the inner chunk, the unit that maps).
+            ///
+            /// ```
+            /// # let dir = tempfile::tempdir()?;
+            /// # let path = dir.path().join("a.zarr");
+            /// # drop(unsafe { ndarray_mmap::zarr::create::<f64>(&path, &[6, 4], &[4, 4]) }?);
+            #[doc = concat!("let z = unsafe { ndarray_mmap::zarr::", $ctor, "::<f64>(&path) }?;")]
+            /// assert_eq!(z.shard_shape(), None); // `create` writes no shards
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn shard_shape(&self) -> Option<&[usize]> {
+                self.a.layout.shard.as_ref().map(|s| s.shape.as_slice())
+            }
+
             /// Chunks per axis.
             ///
             /// ```
@@ -621,10 +778,12 @@ impl<T: Element> ZarrArrayMut<T> {
     /// ```
     pub fn flush(&self) -> Result<(), Error> {
         let mut dirs = std::collections::BTreeSet::new();
+        let mut synced = std::collections::BTreeSet::new();
         for idx in self.a.indices() {
             let (path, _) = self.a.locate(&idx)?;
-            if !self.a.check_size(&path)? {
-                continue; // never written: nothing to sync
+            if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) || !synced.insert(path.clone())
+            {
+                continue; // never written (nothing to sync), or a shard synced already
             }
             let f =
                 std::fs::File::open(&path).map_err(|e| Error::io(&path, "open for reading", e))?;
@@ -659,16 +818,35 @@ impl<T: Element> ZarrArrayMut<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn chunk_mut(&mut self, index: &[usize]) -> Result<ChunkMut<T>, Error> {
-        let (path, edge) = self.a.locate(index)?;
+        let (place, edge) = self.a.place(index)?;
         let l = &self.a.layout;
-        let map = if self.a.check_size(&path)? {
-            // SAFETY: the contract of `open_mut` / `create` covers every chunk file.
-            unsafe {
-                MapOptions::new()
-                    .order(l.order)
-                    .open_mut::<T>(&path, l.chunk.as_slice())
-            }?
-        } else {
+        let opts = MapOptions::new().order(l.order);
+        let path = match place {
+            Place::File(path) => {
+                // SAFETY: the contract of `open_mut` / `create` covers every chunk file.
+                let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
+                return Ok(ChunkMut { map, edge });
+            }
+            Place::InShard { path, offset } => {
+                let opts = opts.offset(offset).len(self.a.chunk_bytes());
+                // SAFETY: the contract of `open_mut` covers every shard file.
+                let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
+                return Ok(ChunkMut { map, edge });
+            }
+            Place::Missing(path) if l.shard.is_some() => {
+                return Err(zerr(
+                    &path,
+                    ZarrProblem::Unsupported {
+                        what: format!(
+                            "writing inner chunk {index:?}, which its shard does not hold (shards are \
+                             written in place only: write the array without shards, shards=None)"
+                        ),
+                    },
+                ));
+            }
+            Place::Missing(path) => path,
+        };
+        let map = {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
             }

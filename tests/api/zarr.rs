@@ -177,6 +177,83 @@ if __name__ == "__main__":
     assert_eq!(dask_sum, total, "dask's (a + b).sum() against ours");
 }
 
+#[test]
+fn sharded_arrays_map_inner_chunk_by_inner_chunk_and_write_in_place() {
+    if !available("sharded_arrays_map_inner_chunk_by_inner_chunk_and_write_in_place") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = r#"
+import sys, numpy as np, zarr, warnings
+warnings.simplefilter("ignore")
+if __name__ == "__main__":
+    if sys.argv[1] == "write":
+        x = np.arange(10 * 7, dtype="i4").reshape(10, 7)
+        s = zarr.create_array("s.zarr", shape=(10, 7), chunks=(2, 3), shards=(4, 6), dtype="i4",
+                              compressors=None, fill_value=-1)
+        s[0:8, :] = x[0:8]          # the shards of rows 8..10 are never written
+        s[0:2, 0:3] = -1            # an inner chunk of fill values: not stored
+        np.save("s.npy", s[...])
+        zarr.create_array("z.zarr", shape=(8,), chunks=(2,), shards=(4,), dtype="i4")[:] = 1
+    else:
+        print(int(zarr.open_array("s.zarr")[2:4, 0:3].sum()))
+"#;
+    run(tmp.path(), script, &["write"]);
+    let p = |n: &str| tmp.path().join(n);
+    let z = unsafe { zarr::open::<i32>(p("s.zarr")) }.unwrap();
+    assert_eq!(
+        (z.shard_shape(), z.chunk_shape(), z.grid()),
+        (Some(&[4, 6][..]), &[2, 3][..], vec![5, 3])
+    );
+    let want = unsafe { open_npy::<i32>(p("s.npy")) }.unwrap();
+    assert_eq!(assemble(&z), want.view());
+    assert!(z.chunk(&[0, 0]).unwrap().is_fill()); // not in its shard
+    assert!(z.chunk(&[4, 1]).unwrap().is_fill()); // no shard file
+    assert!(!z.chunk(&[1, 0]).unwrap().is_fill());
+    // Whole-array streaming over the inner chunks.
+    let total: i64 = want.view().iter().map(|&x| i64::from(x)).sum();
+    assert_eq!(ops::sum(&z).unwrap(), total);
+    drop(z);
+    // In place: an inner chunk the shard holds; zarr-python reads the new values.
+    let mut w = unsafe { zarr::open_mut::<i32>(p("s.zarr")) }.unwrap();
+    w.chunk_mut(&[1, 0]).unwrap().view_mut().fill(5);
+    w.flush().unwrap();
+    assert_eq!(run(tmp.path(), script, &["read"]).trim(), "30");
+    // One the shard does not hold: a clear error, nothing changed.
+    let err = w.chunk_mut(&[0, 0]).unwrap_err();
+    assert!(err.to_string().contains("shards=None"), "{err}");
+    let mut out = unsafe { zarr::create::<i32>(p("o.zarr"), &[10, 7], &[5, 7]) }.unwrap();
+    ops::map_into(&w, &mut out, |x: i32| x * 2).unwrap();
+    let err = ops::map_into(&out, &mut w, |x: i32| x).unwrap_err();
+    assert!(err.to_string().contains("shards=None"), "{err}");
+    drop(w);
+    // A damaged index is named.
+    let shard = p("s.zarr").join("c").join("0").join("0");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 1;
+    std::fs::write(&shard, bytes).unwrap();
+    let z = unsafe { zarr::open::<i32>(p("s.zarr")) }.unwrap();
+    let err = z.chunk(&[1, 0]).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Zarr {
+                problem: ZarrProblem::ShardIndex { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("crc32c"), "{err}");
+    // Compressed inner chunks (zarr-python's default): refused, naming the codec.
+    let err = unsafe { zarr::open::<i32>(p("z.zarr")) }.unwrap_err();
+    assert!(
+        matches!(&err, Error::Zarr { problem: ZarrProblem::Codec { name }, .. } if name == "zstd"),
+        "{err}"
+    );
+}
+
 /// Hostile metadata and layouts, without Python: each is a clear `Err`, fast, and nothing
 /// changes.
 #[test]
