@@ -503,25 +503,87 @@ fn fill_value<T: Element>(v: &Value) -> Result<T, ZarrProblem> {
     Ok(bytemuck::pod_read_unaligned(&bytes))
 }
 
-/// `zarr.json` for a new array of `T`: regular grid, default `/` keys, `bytes` little
-/// endian, fill value 0.
-pub(crate) fn new_array_json<T: Element>(shape: &[usize], chunk: &[usize]) -> String {
-    let fill = match &T::NPY_DESCR[1..2] {
-        "f" => "0.0",
-        "c" => "[0.0, 0.0]",
-        _ => "0",
+/// `fill` as `zarr.json` spells it: integers as numbers, floats as numbers or `"NaN"`,
+/// `"Infinity"`, `"-Infinity"`, complex as `[re, im]` (what [`parse`] reads back exactly).
+pub(crate) fn fill_json<T: Element>(fill: T) -> String {
+    let b = bytemuck::bytes_of(&fill);
+    let le = |n: usize| -> [u8; 8] {
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(&b[..n]);
+        w
     };
+    let float = |part: &[u8]| -> String {
+        let x = match part.len() {
+            2 => f16_to_f64(u16::from_le_bytes([part[0], part[1]])),
+            4 => f64::from(f32::from_le_bytes([part[0], part[1], part[2], part[3]])),
+            _ => f64::from_le_bytes(part.try_into().expect("8 bytes")),
+        };
+        if x.is_nan() {
+            "\"NaN\"".into()
+        } else if x.is_infinite() {
+            if x > 0.0 {
+                "\"Infinity\""
+            } else {
+                "\"-Infinity\""
+            }
+            .into()
+        } else {
+            format!("{x:?}") // the shortest spelling that reads back as the same f64
+        }
+    };
+    let n = b.len();
+    match T::NPY_DESCR.as_bytes()[1] {
+        b'i' => {
+            let shift = 64 - 8 * n as u32;
+            ((i64::from_le_bytes(le(n)) << shift) >> shift).to_string()
+        }
+        b'f' => float(b),
+        b'c' => format!("[{}, {}]", float(&b[..n / 2]), float(&b[n / 2..])),
+        _ => u64::from_le_bytes(le(n)).to_string(),
+    }
+}
+
+/// An IEEE half's value.
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h >> 15 == 1 { -1.0 } else { 1.0 };
+    let exp = i32::from((h >> 10) & 0x1f);
+    let man = f64::from(h & 0x3ff);
+    match exp {
+        0 => sign * man * 2f64.powi(-24),
+        31 if man == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        _ => sign * (1.0 + man / 1024.0) * 2f64.powi(exp - 15),
+    }
+}
+
+/// `zarr.json` for a new array of `T`: regular grid, default `/` keys, `bytes` little
+/// endian after a reversing `transpose` when `fortran`, and `fill` (see [`fill_json`]).
+pub(crate) fn new_array_json<T: Element>(
+    shape: &[usize],
+    chunk: &[usize],
+    fill: &str,
+    fortran: bool,
+) -> String {
     let list = |v: &[usize]| {
         v.iter()
             .map(|x| x.to_string())
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let reversed: Vec<usize> = (0..shape.len()).rev().collect();
+    let transpose = if fortran && shape.len() > 1 {
+        format!(
+            "{{\"name\": \"transpose\", \"configuration\": {{\"order\": [{}]}}}}, ",
+            list(&reversed)
+        )
+    } else {
+        String::new()
+    };
     format!(
         "{{\n  \"zarr_format\": 3,\n  \"node_type\": \"array\",\n  \"shape\": [{}],\n  \"data_type\": \"{}\",\n  \
          \"chunk_grid\": {{\"name\": \"regular\", \"configuration\": {{\"chunk_shape\": [{}]}}}},\n  \
          \"chunk_key_encoding\": {{\"name\": \"default\", \"configuration\": {{\"separator\": \"/\"}}}},\n  \
-         \"fill_value\": {fill},\n  \"codecs\": [{{\"name\": \"bytes\", \"configuration\": {{\"endian\": \"little\"}}}}],\n  \
+         \"fill_value\": {fill},\n  \"codecs\": [{transpose}{{\"name\": \"bytes\", \"configuration\": {{\"endian\": \"little\"}}}}],\n  \
          \"attributes\": {{}}\n}}\n",
         list(shape),
         zarr_type::<T>(),
@@ -671,7 +733,7 @@ mod tests {
 
     #[test]
     fn the_json_we_write_parses_back() {
-        let j = new_array_json::<i64>(&[5, 0], &[2, 1]);
+        let j = new_array_json::<i64>(&[5, 0], &[2, 1], "0", false);
         let l = parse::<i64>(j.as_bytes()).unwrap();
         assert_eq!((l.shape, l.chunk, l.fill), (vec![5, 0], vec![2, 1], 0));
     }

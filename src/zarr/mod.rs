@@ -915,7 +915,8 @@ pub unsafe fn open_mut<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArrayMu
 /// Creates a Zarr v3 array of zeros at directory `path`: `zarr.json` (regular grid of
 /// `chunk_shape`, default `/` chunk keys, the `bytes` codec, fill value 0) written aside
 /// and renamed into place, and every chunk file created with its disk space reserved.
-/// zarr-python and dask read it as it is.
+/// zarr-python and dask read it as it is. [`CreateOptions`] sets another fill value or
+/// Fortran order inside the chunks.
 ///
 /// # Safety
 /// As for [`MapOptions::create`], for every chunk file.
@@ -938,60 +939,179 @@ pub unsafe fn create<T: Element>(
     shape: &[usize],
     chunk_shape: &[usize],
 ) -> Result<ZarrArrayMut<T>, Error> {
-    let dir = path.as_ref();
-    if shape.len() != chunk_shape.len() || chunk_shape.contains(&0) {
-        return Err(zerr(
-            dir,
-            ZarrProblem::Shape {
-                shape: shape.iter().map(|&x| x as u64).collect(),
-                chunk_shape: chunk_shape.iter().map(|&x| x as u64).collect(),
-            },
-        ));
+    // SAFETY: forwarded to the caller.
+    unsafe { CreateOptions::new().create(path, shape, chunk_shape) }
+}
+
+/// How [`create`] makes an array: its fill value (what chunks never written read as) and
+/// the order of the elements inside each chunk file.
+///
+/// With the fill value 0 every chunk file is created at once, its disk space reserved.
+/// With another fill value no chunk file is made: a missing chunk reads as the fill value
+/// already, and writing one (through [`ZarrArrayMut::chunk_mut`] or a stream, which
+/// creates every output chunk it will write before writing anything) creates it, filled.
+///
+/// ```
+/// use ndarray_mmap::{Order, ops, zarr::CreateOptions};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("nan.zarr");
+/// let mut w = unsafe {
+///     CreateOptions::new().fill_value(f32::NAN).order(Order::F).create(&path, &[6, 4], &[4, 4])
+/// }?;
+/// assert!(w.fill_value().is_nan() && ops::max(&w)?.is_some_and(f32::is_nan));
+/// w.chunk_mut(&[1, 0])?.view_mut().fill(1.0);      // rows 4..6
+/// let rows = ops::sum_axis(&w, ndarray::Axis(1))?;
+/// assert!(rows[0].is_nan() && rows[5] == 4.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct CreateOptions<T> {
+    fill: T,
+    order: crate::Order,
+}
+
+impl<T: Element> Default for CreateOptions<T> {
+    fn default() -> Self {
+        CreateOptions {
+            fill: bytemuck::Zeroable::zeroed(),
+            order: crate::Order::C,
+        }
     }
-    // The chunk byte count must be a valid array: checked before anything is made.
-    crate::bytes::byte_len::<T>(chunk_shape).map_err(|e| e.at(dir))?;
-    crate::bytes::byte_len::<T>(shape).map_err(|e| e.at(dir))?;
-    let chunks = shape
-        .iter()
-        .zip(chunk_shape)
-        .try_fold(1usize, |n, (&s, &c)| n.checked_mul(s.div_ceil(c)));
-    if chunks.is_none_or(|n| n > 1 << 20) {
-        return Err(zerr(
-            dir,
-            ZarrProblem::Unsupported {
-                what: "creating more than 2^20 chunk files at once (choose larger chunks)".into(),
-            },
-        ));
+}
+
+impl<T: Element> CreateOptions<T> {
+    /// Fill value 0, C order.
+    ///
+    /// ```
+    /// let o = ndarray_mmap::zarr::CreateOptions::<u8>::new();
+    /// assert!(format!("{o:?}").contains("fill: 0"));
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
     }
-    if dir.join("zarr.json").exists() || dir.join("c").exists() {
-        return Err(zerr(dir, ZarrProblem::Exists));
+
+    /// What chunks never written read as (`fill_value` in `zarr.json`).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// let opts = ndarray_mmap::zarr::CreateOptions::new().fill_value(-1i32);
+    /// let w = unsafe { opts.create(&path, &[3], &[2]) }?;
+    /// assert_eq!(w.chunk(&[1])?.view()[0], -1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fill_value(mut self, fill: T) -> Self {
+        self.fill = fill;
+        self
     }
-    let made_dir = !dir.exists();
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
-    let build = || -> Result<ZarrArrayMut<T>, Error> {
-        let json = meta::new_array_json::<T>(shape, chunk_shape);
-        write_file(&dir.join("zarr.json"), json.as_bytes())?;
-        let w = ZarrArrayMut {
-            a: Array::open(dir)?,
-        };
-        for idx in w.chunk_indices() {
-            let (path, _) = w.a.locate(&idx)?;
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
+
+    /// The order of the elements inside each chunk file: [`Order::F`](crate::Order::F)
+    /// writes a `transpose` codec that reverses the axes, as zarr-python reads it.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// let opts = ndarray_mmap::zarr::CreateOptions::<u8>::new().order(ndarray_mmap::Order::F);
+    /// let mut w = unsafe { opts.create(&path, &[2, 3], &[2, 3]) }?;
+    /// w.chunk_mut(&[0, 0])?.view_mut()[[0, 1]] = 7;
+    /// assert_eq!(std::fs::read(path.join("c/0/0"))?, [0, 0, 7, 0, 0, 0]); // column by column
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn order(mut self, order: crate::Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Creates the array, as [`create`] describes.
+    ///
+    /// # Safety
+    /// As for [`create`].
+    ///
+    /// # Errors
+    /// As for [`create`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.zarr");
+    /// let w = unsafe { ndarray_mmap::zarr::CreateOptions::new().fill_value(2.5f64).create(&path, &[4], &[2]) }?;
+    /// assert!(!path.join("c").exists()); // every chunk reads as 2.5 until written
+    /// assert_eq!(ndarray_mmap::ops::sum(&w)?, 10.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn create(
+        self,
+        path: impl AsRef<Path>,
+        shape: &[usize],
+        chunk_shape: &[usize],
+    ) -> Result<ZarrArrayMut<T>, Error> {
+        let CreateOptions { fill, order } = self;
+        let dir = path.as_ref();
+        if shape.len() != chunk_shape.len() || chunk_shape.contains(&0) {
+            return Err(zerr(
+                dir,
+                ZarrProblem::Shape {
+                    shape: shape.iter().map(|&x| x as u64).collect(),
+                    chunk_shape: chunk_shape.iter().map(|&x| x as u64).collect(),
+                },
+            ));
+        }
+        // The chunk byte count must be a valid array: checked before anything is made.
+        crate::bytes::byte_len::<T>(chunk_shape).map_err(|e| e.at(dir))?;
+        crate::bytes::byte_len::<T>(shape).map_err(|e| e.at(dir))?;
+        let chunks = shape
+            .iter()
+            .zip(chunk_shape)
+            .try_fold(1usize, |n, (&s, &c)| n.checked_mul(s.div_ceil(c)));
+        if chunks.is_none_or(|n| n > 1 << 20) {
+            return Err(zerr(
+                dir,
+                ZarrProblem::Unsupported {
+                    what: "creating more than 2^20 chunk files at once (choose larger chunks)"
+                        .into(),
+                },
+            ));
+        }
+        if dir.join("zarr.json").exists() || dir.join("c").exists() {
+            return Err(zerr(dir, ZarrProblem::Exists));
+        }
+        let made_dir = !dir.exists();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
+        let build = || -> Result<ZarrArrayMut<T>, Error> {
+            let fortran = order == crate::Order::F;
+            let json =
+                meta::new_array_json::<T>(shape, chunk_shape, &meta::fill_json(fill), fortran);
+            write_file(&dir.join("zarr.json"), json.as_bytes())?;
+            let w = ZarrArrayMut {
+                a: Array::open(dir)?,
+            };
+            // Zeros are what a new file holds: every chunk is made now, its space reserved.
+            // Another fill value would have to be written into every chunk: chunks stay
+            // missing (they read as the fill value) until written.
+            let zero = bytemuck::bytes_of(&fill).iter().all(|&b| b == 0);
+            for idx in w.chunk_indices().filter(|_| zero) {
+                let (path, _) = w.a.locate(&idx)?;
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
+                }
+                // SAFETY: forwarded to the caller.
+                let c = unsafe {
+                    MapOptions::new()
+                        .order(order)
+                        .create::<T>(&path, chunk_shape)
+                }?;
+                c.close()?;
             }
-            // SAFETY: forwarded to the caller.
-            let c = unsafe { MapOptions::new().create::<T>(&path, chunk_shape) }?;
-            c.close()?;
-        }
-        Ok(w)
-    };
-    build().inspect_err(|_| {
-        // A failed create (a full disk, say) leaves nothing behind: everything here is
-        // ours, since the directory held no array before.
-        let _ = std::fs::remove_dir_all(dir.join("c"));
-        let _ = std::fs::remove_file(dir.join("zarr.json"));
-        if made_dir {
-            let _ = std::fs::remove_dir(dir);
-        }
-    })
+            Ok(w)
+        };
+        build().inspect_err(|_| {
+            // A failed create (a full disk, say) leaves nothing behind: everything here is
+            // ours, since the directory held no array before.
+            let _ = std::fs::remove_dir_all(dir.join("c"));
+            let _ = std::fs::remove_file(dir.join("zarr.json"));
+            if made_dir {
+                let _ = std::fs::remove_dir(dir);
+            }
+        })
+    }
 }

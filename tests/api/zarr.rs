@@ -254,6 +254,48 @@ if __name__ == "__main__":
     );
 }
 
+#[test]
+fn a_fill_value_and_fortran_chunks_we_write_read_in_zarr_python() {
+    if !available("a_fill_value_and_fortran_chunks_we_write_read_in_zarr_python") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n);
+    let opts = zarr::CreateOptions::new()
+        .fill_value(f32::NAN)
+        .order(ndarray_mmap::Order::F);
+    let mut w = unsafe { opts.create(p("f.zarr"), &[5, 4], &[2, 3]) }.unwrap();
+    let mut c = w.chunk_mut(&[1, 1]).unwrap(); // rows 2..4, column 3
+    for ((i, j), x) in c
+        .view_mut()
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap()
+        .indexed_iter_mut()
+    {
+        *x = (10 * i + j) as f32;
+    }
+    drop(c);
+    w.flush().unwrap();
+    let i16s = zarr::CreateOptions::new().fill_value(-7i16);
+    drop(unsafe { i16s.create(p("i.zarr"), &[3], &[2]) }.unwrap());
+    let out = run(
+        tmp.path(),
+        r#"
+import numpy as np, zarr, warnings
+warnings.simplefilter("ignore")
+if __name__ == "__main__":
+    f = zarr.open_array("f.zarr")[...]
+    assert np.isnan(f[0:2]).all() and np.isnan(f[4]).all() and np.isnan(f[2:4, 0:3]).all(), f
+    assert (f[2:4, 3] == [0, 10]).all(), f
+    i = zarr.open_array("i.zarr")
+    assert (i[...] == -7).all() and i.fill_value == -7
+    print("ok")
+"#,
+        &[],
+    );
+    assert_eq!(out.trim(), "ok");
+}
+
 /// Hostile metadata and layouts, without Python: each is a clear `Err`, fast, and nothing
 /// changes.
 #[test]
