@@ -218,6 +218,15 @@ impl<'a> Pages<'a> {
         Ok(())
     }
 
+    /// The start of the file page that holds byte `at` of the map, as a byte of the map
+    /// (0 when that page starts before the map): write-back works on whole pages, so a
+    /// range handed to it must stop there when the next bytes are still to be written.
+    pub(crate) fn page_start(&self, at: usize) -> usize {
+        let page = page_size() as u64;
+        let file = self.file_offset + at as u64;
+        (file / page * page).saturating_sub(self.file_offset) as usize
+    }
+
     /// The address of byte 0 of the mapping, to locate views' pointers in it.
     pub(crate) fn addr(&self) -> usize {
         self.addr

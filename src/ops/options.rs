@@ -94,9 +94,10 @@ pub enum Paging {
     /// pages are written back as chunks finish, at most two chunks of dirty pages in
     /// flight. For arrays bigger than RAM.
     Bounded,
-    /// Leave every page where the kernel puts it: no forced write-back, nothing
-    /// dropped. Fastest when everything fits in memory; the data reaches the disk when
-    /// the kernel writes it back, or on `flush`.
+    /// Leave every page where the kernel puts it: no forced write-back (unless
+    /// [`StreamOptions::write_through`] asks for it), nothing dropped. Fastest when
+    /// everything fits in memory; the data reaches the disk when the kernel writes it
+    /// back, or on `flush`.
     Cached,
 }
 
@@ -195,7 +196,10 @@ impl<'a> StreamOptions<'a> {
     /// writing to the disk overlaps computing and the `flush` that follows finds most of
     /// the work done. Off by default: when the output is written again soon (a loop over
     /// the same file), pages still under write-back make those writes wait. Has no
-    /// effect under [`Paging::Bounded`], which writes back as it goes anyway.
+    /// effect under [`Paging::Bounded`], which writes back as it goes anyway, and acts
+    /// only where write-back can be started (Linux), on shared (not copy-on-write) maps
+    /// written in their file order: an output laid out like the stream's chunking, or
+    /// each Zarr chunk when the Zarr operands share one grid.
     ///
     /// ```
     /// use ndarray_mmap::{create_array, ops::{self, StreamOptions}};

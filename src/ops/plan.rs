@@ -404,11 +404,15 @@ impl<'p> OutStream<'p> {
         let Some((lo, hi)) = span_in(&piece.view(), self.pager.addr()) else {
             return Ok(());
         };
+        // Whole pages only: the page that holds byte `lo` is written by this piece too,
+        // and handing it over now would write it twice (and, where pages must stay
+        // stable under write-back, make this piece wait for it).
+        let upto = self.pager.page_start(lo);
         if self.write_back {
-            self.done_below(lo)?;
-        } else if self.early && lo > self.started {
-            self.pager.start_writeback(self.started, lo);
-            self.started = lo;
+            self.done_below(upto)?;
+        } else if self.early && upto > self.started {
+            self.pager.start_writeback(self.started, upto);
+            self.started = upto;
         }
         self.pager.prefault(lo, hi, true)
     }
