@@ -7,6 +7,9 @@
 # 2. sum_axis(0) and sum_axis(1) of a SIZE_MIB C-order f32 matrix (COLS columns), caches
 #    dropped: wall time and bytes read from the disk, against a sequential read of the file
 #    (dd, 8 MiB blocks) in the same run.
+# 3. c = a + b into an EXISTING dense c (SIZE_MIB each) under the limit, caches dropped: bytes read
+#    from the disk, ours (the output is written through pwrite, not read first) against numpy's
+#    np.add(a, b, out=c) on an r+ memmap, which reads every page of c before overwriting it.
 # usage: bash benches/residency.sh   env: SIZE_MIB=512 MATRIX_MIB=1024 COLS=1024 LIMIT=128 REPEAT=3 DIR=target/ooc
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +18,8 @@ LIMIT=${LIMIT:-128}; REPEAT=${REPEAT:-3}; DIR=${DIR:-target/ooc}
 MEMLIMIT=$(pwd)/benches/memlimit
 mkdir -p "$DIR"
 cargo build --release --example add_files -q
-cargo build --release --bench axis -q
-AXIS_BIN=$(ls -t target/release/deps/axis-* | grep -v '\.d$' | head -1)
+cargo build --release --bench stream -q
+STREAM_BIN=$(ls -t target/release/deps/stream-* | grep -v '\.d$' | head -1)
 python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy
 A=$DIR/a.f32; B=$DIR/b.f32; OUT=$DIR/res_out.f32; M=$DIR/matrix.f32
 make() { # path MiB
@@ -70,8 +73,8 @@ for r in $(seq "$REPEAT"); do
     for kind in dd axis0 axis1; do
         case $kind in
             dd) cmd=(dd if="$M" of=/dev/null bs=8M status=none) ;;
-            axis0) cmd=("$AXIS_BIN" "$M" "$COLS" 0) ;;
-            axis1) cmd=("$AXIS_BIN" "$M" "$COLS" 1) ;;
+            axis0) cmd=("$STREAM_BIN" sum_axis "$M" "$COLS" 0) ;;
+            axis1) cmd=("$STREAM_BIN" sum_axis "$M" "$COLS" 1) ;;
         esac
         res=$(DROP_CACHES=1 CG_QUIET=1 "$MEMLIMIT" "$LIMIT" -- "${cmd[@]}" 2>&1 | grep CGROUP_RESULT)
         wall=$(grep -o 'wall_s=[0-9.]*' <<< "$res" | cut -d= -f2)
@@ -90,4 +93,37 @@ dd = st.median(w for w, _, _ in rows["dd"])
 for k in ("axis0", "axis1"):
     w = st.median(x[0] for x in rows[k]); r = st.median(x[1] for x in rows[k])
     print(f"  {k}: median {w:.3f} s = {w / dd:.2f}x the sequential read ({dd:.3f} s); read {r:.0f} MiB = {r / size:.2f}x the file")
+PY
+echo "== 3. c = a + b into an existing dense c ($SIZE_MIB MiB each) under $LIMIT MiB, caches dropped"
+NP3=$(mktemp)
+cat > "$NP3" <<'PY'
+import sys, numpy as np
+a = np.memmap(sys.argv[1], dtype=np.float32, mode="r")
+b = np.memmap(sys.argv[2], dtype=np.float32, mode="r")
+c = np.memmap(sys.argv[3], dtype=np.float32, mode="r+")
+np.add(a, b, out=c); c.flush()
+PY
+EX=$DIR/existing.tsv; : > "$EX"
+for r in $(seq "$REPEAT"); do
+    for tool in ndarray-mmap numpy; do
+        cp "$A" "$OUT"; sync
+        if [ $tool = numpy ]; then cmd=(python3 "$NP3" "$A" "$B" "$OUT"); else cmd=("$STREAM_BIN" add_into "$A" "$B" "$OUT"); fi
+        res=$(DROP_CACHES=1 CG_QUIET=1 "$MEMLIMIT" "$LIMIT" -- "${cmd[@]}" 2>&1 | grep CGROUP_RESULT)
+        wall=$(grep -o 'wall_s=[0-9.]*' <<< "$res" | cut -d= -f2)
+        read_mib=$(grep -o 'disk_read_mib=[0-9]*' <<< "$res" | cut -d= -f2)
+        echo "$tool $wall $read_mib" | tee -a "$EX" | awk '{printf "  %-13s %s s, read %s MiB\n", $1, $2, $3}'
+    done
+done
+rm -f "$OUT" "$NP3"
+python3 - "$EX" "$SIZE_MIB" <<'PY'
+import sys, statistics as st
+rows = {}
+for l in open(sys.argv[1]):
+    t, w, r = l.split(); rows.setdefault(t, []).append((float(w), float(r)))
+inputs = 2 * float(sys.argv[2])
+for t, v in rows.items():
+    w = st.median(x[0] for x in v); r = st.median(x[1] for x in v)
+    print(f"  median {t:<13} {w:.3f} s, read {r:.0f} MiB = {r / inputs:.2f}x the inputs")
+o = st.median(x[0] for x in rows["ndarray-mmap"]); n = st.median(x[0] for x in rows["numpy"])
+print(f"  numpy / ndarray-mmap (wall) = {n / o:.2f}x")
 PY

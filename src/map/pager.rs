@@ -435,6 +435,22 @@ impl InPager<'_> {
 }
 
 impl OutPager<'_> {
+    /// Writes `bytes` at byte `lo` of the map through the file (`pwrite`), not the map:
+    /// whole pages written so go into the page cache without being read first, which
+    /// writing through the map of a dense file does. The map sees them (one page cache).
+    ///
+    /// # Errors
+    /// The I/O error of the write (e.g. `ENOSPC`), with the path.
+    pub(crate) fn write_at(&self, lo: usize, bytes: &[u8]) -> Result<(), Error> {
+        super::file::write_all_at(self.file, bytes, self.file_offset + lo as u64)
+            .map_err(|e| Error::io(self.path, "write", e))
+    }
+
+    /// Whether the map is copy-on-write (its writes must never reach the file).
+    pub(crate) fn is_private(&self) -> bool {
+        self.private
+    }
+
     /// Starts writing bytes `lo..hi` back to the file without waiting
     /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)` on Linux; nothing elsewhere).
     #[cfg_attr(not(target_os = "linux"), allow(clippy::needless_return))]

@@ -64,6 +64,9 @@ where
     C: Send + 'static,
     K: FnMut(ArrayViewMutD<'_, C>, Option<ArrayViewD<'_, A>>, Option<ArrayViewD<'_, B>>, bool),
 {
+    // With an input `a`, the output is only written (`c = f(a, b)`); without, it is the
+    // first input (in place).
+    let out = if a.is_some() { out.write_only() } else { out };
     let shape = out.shape();
     let a_name = if b.is_some() { "first input" } else { "input" };
     // Check every shape before writing anything.

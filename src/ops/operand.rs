@@ -85,7 +85,7 @@ impl<T: bytemuck::Pod, D: Dimension> Source<T> for MmapArrayMut<T, D> {}
 impl<T: bytemuck::Pod, D: Dimension> sealed::SinkParts<T> for MmapArrayMut<T, D> {
     fn output(&mut self) -> Output<'_, T> {
         let (v, p) = self.stream_parts_mut();
-        Output::new(v, Some(p))
+        Output::mapped(v, p)
     }
 }
 impl<T: bytemuck::Pod, D: Dimension> Sink<T> for MmapArrayMut<T, D> {}

@@ -417,6 +417,19 @@ impl<'p> OutStream<'p> {
         self.pager.prefault(lo, hi, true)
     }
 
+    /// Like [`at`](Self::at) for a piece written through the file (`pwrite`) rather than
+    /// the map: no prefault (it would read the pages the piece overwrites).
+    pub(super) fn at_direct<T>(&mut self, piece: &ArrayViewMutD<'_, T>) -> Result<(), Error> {
+        let Some((lo, _)) = span_in(&piece.view(), self.pager.addr()) else {
+            return Ok(());
+        };
+        let upto = self.pager.page_start(lo);
+        if self.write_back {
+            self.done_below(upto)?;
+        }
+        Ok(())
+    }
+
     /// Everything below byte `upto` of the map is written and will not be written again.
     fn done_below(&mut self, upto: usize) -> Result<(), Error> {
         if upto > self.started {
@@ -562,5 +575,39 @@ mod tests {
         assert!(!same_order(&[3, 4], &[1, 3], &[4, 1]));
         assert!(!same_order(&[3, 4], &[0, 1], &[4, 1]));
         assert!(same_order(&[1, 4], &[0, 1], &[4, 1])); // length-1 axes do not matter
+    }
+}
+
+/// A buffer the piece of a write-only output is computed into before it goes to the file
+/// (see [`OutStream::at_direct`]); aligned for every element type.
+#[derive(Default)]
+pub(super) struct Scratch {
+    words: Vec<u128>,
+    len: usize,
+}
+
+/// [`Scratch`] for elements of `T`, where `T` is known to be plain data.
+pub(super) trait ScratchOf<T> {
+    /// A view of `shape` in `order` over the buffer (its old contents: the caller
+    /// overwrites every element).
+    fn view(&mut self, shape: &[usize], order: crate::Order) -> ArrayViewMutD<'_, T>;
+    /// The bytes of the last view.
+    fn bytes(&self) -> &[u8];
+}
+
+impl<T: bytemuck::Pod> ScratchOf<T> for Scratch {
+    fn view(&mut self, shape: &[usize], order: crate::Order) -> ArrayViewMutD<'_, T> {
+        let n = shape.iter().product::<usize>() * std::mem::size_of::<T>();
+        if self.words.len() * 16 < n {
+            self.words.resize(n.div_ceil(16), 0);
+        }
+        self.len = n;
+        let bytes = &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.words)[..n];
+        crate::bytes::view_mut::<T, ndarray::IxDyn>(bytes, ndarray::IxDyn(shape), order)
+            .expect("a buffer aligned to 16 bytes, of exactly the shape's length")
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u128, u8>(&self.words)[..self.len]
     }
 }

@@ -14,7 +14,7 @@ use crate::map::{MmapArray, MmapArrayMut};
 use super::engine::report;
 use super::operand::{Operand, Overlap, Survey, overlap};
 use super::options::{Paging, StreamOptions};
-use super::plan::{InStream, OutStream, Plan, Regions, same_order};
+use super::plan::{InStream, OutStream, Plan, Regions, Scratch, ScratchOf, same_order};
 
 pub(super) mod sealed {
     use std::ops::Range;
@@ -76,6 +76,8 @@ pub(super) mod sealed {
         /// Paging before a piece is touched.
         fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
         fn piece<'p>(&'p mut self, piece: &[Slice]) -> Self::Piece<'p>;
+        /// The piece is computed: a piece computed aside goes to the file.
+        fn after(&mut self) -> Result<(), Error>;
         /// Paging at the end; `completed` when every piece was done.
         fn finish(&mut self, completed: bool) -> Result<(), Error>;
     }
@@ -134,6 +136,17 @@ enum OutDst<'a, T> {
         view: ArrayViewMutD<'a, T>,
         pager: Option<OutPager<'a>>,
         stream: Option<OutStream<'a>>,
+        /// Where a write-only piece is computed before it is written through the file
+        /// (mapped outputs only; see `direct`).
+        scratch: Option<Box<dyn ScratchOf<T> + 'a>>,
+        /// The operation never reads the output (`c = a + b`, not `a += b`).
+        write_only: bool,
+        /// Pieces go through `scratch` and `pwrite`: a write-only output under `Bounded`,
+        /// written in its file order, shared (Linux). Writing a dense file through the map
+        /// reads every page before it is overwritten; this does not.
+        direct: bool,
+        /// The byte of the map where the piece in `scratch` goes.
+        pending: Option<usize>,
     },
     #[cfg(feature = "zarr")]
     Zarr(Box<dyn super::zarr::ZarrWrite<T> + 'a>),
@@ -145,7 +158,33 @@ impl<'a, T> Output<'a, T> {
             view,
             pager,
             stream: None,
+            scratch: None,
+            write_only: false,
+            direct: false,
+            pending: None,
         })
+    }
+
+    /// A mapped output of plain data, which can be written through the file.
+    pub(super) fn mapped(view: ArrayViewMutD<'a, T>, pager: OutPager<'a>) -> Self
+    where
+        T: bytemuck::Pod,
+    {
+        let mut o = Self::new(view, Some(pager));
+        #[cfg_attr(not(feature = "zarr"), allow(irrefutable_let_patterns))]
+        if let OutDst::View { scratch, .. } = &mut o.0 {
+            *scratch = Some(Box::new(Scratch::default()));
+        }
+        o
+    }
+
+    /// The operation never reads this output.
+    pub(super) fn write_only(mut self) -> Self {
+        #[cfg_attr(not(feature = "zarr"), allow(irrefutable_let_patterns))]
+        if let OutDst::View { write_only, .. } = &mut self.0 {
+            *write_only = true;
+        }
+        self
     }
 
     #[cfg(feature = "zarr")]
@@ -382,6 +421,9 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
         }
         copy.as_ref().expect("the copy was made just above").view()
     }
+    fn after(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
     fn finish(&mut self, _completed: bool) -> Result<(), Error> {
         match &mut self.src {
             InSrc::View(w) => {
@@ -463,10 +505,20 @@ impl<T: Send + 'static> Part for Output<'_, T> {
                 view,
                 pager,
                 stream,
+                scratch,
+                write_only,
+                direct,
+                ..
             } => {
                 let _ = chunks_in_order;
                 let in_order = sequential && same_order(view.shape(), view.strides(), lead);
                 *stream = OutStream::new(pager.take(), in_order, bounded, write_through);
+                *direct = cfg!(target_os = "linux")
+                    && *write_only
+                    && bounded
+                    && in_order
+                    && scratch.is_some()
+                    && stream.as_ref().is_some_and(|s| !s.pager.is_private());
                 // Read ahead: an output is often read too (in place, `*d += x`), and a
                 // dense file's pages are read before they are overwritten anyway.
                 if let Some(s) = stream {
@@ -503,7 +555,15 @@ impl<T: Send + 'static> Part for Output<'_, T> {
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
         match &mut self.0 {
-            OutDst::View { view, stream, .. } => match stream.as_mut() {
+            OutDst::View {
+                view,
+                stream,
+                direct,
+                ..
+            } => match stream.as_mut() {
+                Some(s) if *direct => {
+                    s.at_direct(&view.slice_each_axis_mut(|d| piece[d.axis.index()]))
+                }
                 Some(s) => s.at(&view.slice_each_axis_mut(|d| piece[d.axis.index()])),
                 None => Ok(()),
             },
@@ -513,9 +573,52 @@ impl<T: Send + 'static> Part for Output<'_, T> {
     }
     fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewMutD<'p, T> {
         match &mut self.0 {
+            OutDst::View {
+                view,
+                stream,
+                scratch: Some(scratch),
+                direct: true,
+                pending,
+                ..
+            } => {
+                // A piece laid out densely (C or Fortran) goes through the scratch buffer;
+                // any other stays on the map.
+                let (shape, ptr, order) = {
+                    let v = view.slice_each_axis(|d| piece[d.axis.index()]);
+                    let order = if v.is_standard_layout() {
+                        Some(crate::Order::C)
+                    } else if v.t().is_standard_layout() {
+                        Some(crate::Order::F)
+                    } else {
+                        None
+                    };
+                    (v.shape().to_vec(), v.as_ptr() as usize, order)
+                };
+                match (order, stream.as_ref()) {
+                    (Some(order), Some(s)) => {
+                        *pending = Some(ptr - s.pager.addr());
+                        scratch.view(&shape, order)
+                    }
+                    _ => view.slice_each_axis_mut(|d| piece[d.axis.index()]),
+                }
+            }
             OutDst::View { view, .. } => view.slice_each_axis_mut(|d| piece[d.axis.index()]),
             #[cfg(feature = "zarr")]
             OutDst::Zarr(z) => z.piece(piece),
+        }
+    }
+    fn after(&mut self) -> Result<(), Error> {
+        match &mut self.0 {
+            OutDst::View {
+                stream: Some(s),
+                scratch: Some(scratch),
+                pending,
+                ..
+            } => match pending.take() {
+                Some(lo) => s.pager.write_at(lo, scratch.bytes()),
+                None => Ok(()),
+            },
+            _ => Ok(()),
         }
     }
     fn finish(&mut self, completed: bool) -> Result<(), Error> {
@@ -862,6 +965,10 @@ pub(super) fn run<P: Parts>(
                 break 'regions;
             }
             each(parts, &piece);
+            if let Err(e) = parts.after() {
+                result = Err(e);
+                break 'regions;
+            }
             let n = piece
                 .iter()
                 .map(|s| s.end.map_or(0, |e| e - s.start) as usize)
@@ -916,6 +1023,7 @@ pub(super) trait Parts {
     );
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
+    fn after(&mut self) -> Result<(), Error>;
     fn finish(&mut self, completed: bool) -> Result<(), Error>;
 }
 
@@ -994,6 +1102,10 @@ macro_rules! zip_arity {
             }
             fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
                 $(self.$i.before(piece)?;)+
+                Ok(())
+            }
+            fn after(&mut self) -> Result<(), Error> {
+                $(self.$i.after()?;)+
                 Ok(())
             }
             fn finish(&mut self, completed: bool) -> Result<(), Error> {
