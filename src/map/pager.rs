@@ -442,13 +442,50 @@ impl OutPager<'_> {
     /// # Errors
     /// The I/O error of the write (e.g. `ENOSPC`), with the path.
     pub(crate) fn write_at(&self, lo: usize, bytes: &[u8]) -> Result<(), Error> {
-        super::file::write_all_at(self.file, bytes, self.file_offset + lo as u64)
+        let at = self.file_offset + lo as u64;
+        let end = at + bytes.len() as u64;
+        // Never past the end: a file truncated behind the locks must not grow back (the
+        // map would fault there: the same error as a prefault gives).
+        let len = self
+            .file
+            .metadata()
+            .map_err(|e| Error::io(self.path, "inspect", e))?
+            .len();
+        if end > len {
+            return Err(Error::Unreadable {
+                path: self.path.to_path_buf(),
+                bytes: at..end,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file is shorter than its map",
+                ),
+            });
+        }
+        // Blocks first: a full disk fails here, before any byte of the piece is written.
+        super::file::reserve_keep_size(self.file, at, end)
+            .map_err(|e| Error::io(self.path, "reserve space in", e))?;
+        super::file::write_all_at(self.file, bytes, at)
             .map_err(|e| Error::io(self.path, "write", e))
     }
 
-    /// Whether the map is copy-on-write (its writes must never reach the file).
-    pub(crate) fn is_private(&self) -> bool {
-        self.private
+    /// Whether pieces may go through [`write_at`](Self::write_at): a shared map (a
+    /// copy-on-write map's writes must never reach the file) on Linux, and a file-size
+    /// limit (`RLIMIT_FSIZE`, which `pwrite` obeys and writes through a map do not) that
+    /// allows the whole map.
+    pub(crate) fn can_write_at(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: `getrlimit` writes one `rlimit`, which `lim` is.
+            let rc = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) };
+            let end = self.file_offset + self.len as u64;
+            !self.private && rc == 0 && (lim.rlim_cur == libc::RLIM_INFINITY || lim.rlim_cur >= end)
+        }
+        #[cfg(not(target_os = "linux"))]
+        false
     }
 
     /// Starts writing bytes `lo..hi` back to the file without waiting

@@ -171,8 +171,11 @@ impl<'a, T> Output<'a, T> {
         T: bytemuck::Pod,
     {
         let mut o = Self::new(view, Some(pager));
+        // (The scratch buffer is aligned to 16 bytes: wider-aligned elements stay on the map.)
         #[cfg_attr(not(feature = "zarr"), allow(irrefutable_let_patterns))]
-        if let OutDst::View { scratch, .. } = &mut o.0 {
+        if let OutDst::View { scratch, .. } = &mut o.0
+            && std::mem::align_of::<T>() <= 16
+        {
             *scratch = Some(Box::new(Scratch::default()));
         }
         o
@@ -513,12 +516,11 @@ impl<T: Send + 'static> Part for Output<'_, T> {
                 let _ = chunks_in_order;
                 let in_order = sequential && same_order(view.shape(), view.strides(), lead);
                 *stream = OutStream::new(pager.take(), in_order, bounded, write_through);
-                *direct = cfg!(target_os = "linux")
-                    && *write_only
+                *direct = *write_only
                     && bounded
                     && in_order
                     && scratch.is_some()
-                    && stream.as_ref().is_some_and(|s| !s.pager.is_private());
+                    && stream.as_ref().is_some_and(|s| s.pager.can_write_at());
                 // Read ahead: an output is often read too (in place, `*d += x`), and a
                 // dense file's pages are read before they are overwritten anyway.
                 if let Some(s) = stream {
@@ -561,7 +563,10 @@ impl<T: Send + 'static> Part for Output<'_, T> {
                 direct,
                 ..
             } => match stream.as_mut() {
-                Some(s) if *direct => {
+                Some(s)
+                    if *direct
+                        && dense(&view.slice_each_axis(|d| piece[d.axis.index()])).is_some() =>
+                {
                     s.at_direct(&view.slice_each_axis_mut(|d| piece[d.axis.index()]))
                 }
                 Some(s) => s.at(&view.slice_each_axis_mut(|d| piece[d.axis.index()])),
@@ -585,14 +590,7 @@ impl<T: Send + 'static> Part for Output<'_, T> {
                 // any other stays on the map.
                 let (shape, ptr, order) = {
                     let v = view.slice_each_axis(|d| piece[d.axis.index()]);
-                    let order = if v.is_standard_layout() {
-                        Some(crate::Order::C)
-                    } else if v.t().is_standard_layout() {
-                        Some(crate::Order::F)
-                    } else {
-                        None
-                    };
-                    (v.shape().to_vec(), v.as_ptr() as usize, order)
+                    (v.shape().to_vec(), v.as_ptr() as usize, dense(&v))
                 };
                 match (order, stream.as_ref()) {
                     (Some(order), Some(s)) => {
@@ -633,6 +631,22 @@ impl<T: Send + 'static> Part for Output<'_, T> {
             #[cfg(feature = "zarr")]
             OutDst::Zarr(z) => z.finish(completed),
         }
+    }
+}
+
+/// The order a piece of a write-only output is laid out densely in (C or Fortran), when it
+/// goes through the scratch buffer and `pwrite`; `None` keeps it on the map (another
+/// layout, or more than 64 MiB: the buffer is heap memory).
+fn dense<T>(v: &ArrayViewD<'_, T>) -> Option<crate::Order> {
+    const SCRATCH_MAX: usize = 64 << 20;
+    if v.len().saturating_mul(std::mem::size_of::<T>()) > SCRATCH_MAX {
+        None
+    } else if v.is_standard_layout() {
+        Some(crate::Order::C)
+    } else if v.t().is_standard_layout() {
+        Some(crate::Order::F)
+    } else {
+        None
     }
 }
 

@@ -1263,3 +1263,59 @@ fn aliasing_is_found_while_other_threads_map_and_unmap() {
     }
     assert_eq!(missed, 0, "{missed} aliased calls of {rounds} went through");
 }
+
+/// An element aligned to more than the scratch buffer's 16 bytes: written through the map
+/// under `Bounded`, not through the (misaligned) buffer, and never a panic.
+#[test]
+fn over_aligned_elements_stream_under_bounded_paging() {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    #[repr(C, align(64))]
+    struct Wide([f32; 16]);
+    // SAFETY: sixteen f32 and no padding (64 bytes, aligned to 64).
+    unsafe impl bytemuck::Zeroable for Wide {}
+    // SAFETY: as above; every bit pattern is a valid [f32; 16].
+    unsafe impl bytemuck::Pod for Wide {}
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.bin");
+    let n = 100_000usize; // 1 MiB pieces: malloc returns them 16 bytes past a page
+    std::fs::write(&path, vec![0u8; 64 * n]).unwrap();
+    let mut c = unsafe { MapOptions::new().open_mut::<Wide>(&path, [-1]) }.unwrap();
+    let a = ndarray::Array1::<f32>::from_iter((0..n).map(|i| i as f32));
+    let opts = StreamOptions::new()
+        .paging(ops::Paging::Bounded)
+        .chunk_bytes(1 << 20);
+    ops::map_into_with(&a, &mut c, |x| Wide([x; 16]), opts).unwrap();
+    assert!(
+        c.view()
+            .iter()
+            .enumerate()
+            .all(|(i, w)| w.0 == [i as f32; 16])
+    );
+}
+
+/// An output truncated behind the locks is an error under every paging, and the file is
+/// not grown back (writing through the file could have extended it).
+#[test]
+fn a_truncated_output_is_an_error_and_stays_truncated() {
+    for paging in [ops::Paging::Bounded, ops::Paging::Cached] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.f64");
+        std::fs::write(&path, vec![0u8; 8 * 4096]).unwrap();
+        let mut c = unsafe { MapOptions::new().open_mut::<f64>(&path, [-1]) }.unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        let a = ndarray::Array1::<f64>::from_elem(4096, 1.0);
+        let opts = StreamOptions::new().paging(paging).chunk_bytes(4096);
+        let r = ops::map_into_with(&a, &mut c, |x| x + 1.0, opts);
+        drop(c);
+        assert!(
+            matches!(r, Err(Error::Unreadable { .. })),
+            "{paging:?}: {r:?}"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096, "{paging:?}");
+    }
+}

@@ -82,6 +82,11 @@ pub(crate) fn suite() -> common::Suite {
         "bounded_streaming_memory_does_not_grow_with_the_array",
         bounded_memory,
     ));
+    #[cfg(target_os = "linux")]
+    tests.push((
+        "a_file_size_limit_below_the_output_never_kills_a_stream",
+        rlimit_fsize,
+    ));
     // Windows refuses to rename a file over one that is mapped: the case cannot arise there.
     #[cfg(unix)]
     tests.push((
@@ -105,6 +110,8 @@ pub(crate) fn suite() -> common::Suite {
             ("truncated_add", child_truncated_add),
             #[cfg(target_os = "linux")]
             ("bounded_add", child_bounded_add),
+            #[cfg(target_os = "linux")]
+            ("fsize_add", child_fsize_add),
         ],
     )
 }
@@ -1092,4 +1099,40 @@ fn bounded_memory() {
         big < small + 24.0,
         "peak memory grew with the array: {small:.1} MiB -> {big:.1} MiB"
     );
+}
+
+/// Child: a file-size limit below the size of an existing output (which `pwrite` obeys,
+/// with SIGXFSZ, and writes through a map do not), then a bounded stream into it.
+#[cfg(target_os = "linux")]
+fn child_fsize_add(args: &[String]) {
+    let n = 1usize << 20; // 8 MiB of f64, made by the parent
+    let mut c = unsafe { ndarray_mmap::mmap_array_mut::<f64>(&args[0], [n as isize]) }.unwrap();
+    let lim = libc::rlimit {
+        rlim_cur: 1 << 20,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &lim) }, 0);
+    let a = ndarray::Array1::<f64>::from_elem(n, 1.0);
+    let opts = ndarray_mmap::ops::StreamOptions::new().paging(ndarray_mmap::ops::Paging::Bounded);
+    match ndarray_mmap::ops::map_into_with(&a, &mut c, |x| x + 2.0, opts) {
+        Ok(()) => tell_parent(&format!("ok {}", c.view()[n - 1])),
+        Err(e) => tell_parent(&format!("err {e}")),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn rlimit_fsize() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big.f64");
+    std::fs::write(&path, vec![0u8; 8 << 20]).unwrap();
+    let out = child("fsize_add", &[path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the child died: {:?}, said {said:?}",
+        out.status
+    );
+    assert_eq!(said.trim(), "ok 3", "{said}");
 }

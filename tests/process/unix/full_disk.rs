@@ -30,6 +30,10 @@ pub(crate) fn suite() -> common::Suite {
                 reserved_writes_succeed,
             ),
             ("npy_create_and_grow_on_a_full_disk", npy_full_disk),
+            (
+                "a_stream_into_a_sparse_output_on_a_full_disk_writes_whole_chunks_only",
+                stream_full_disk,
+            ),
             #[cfg(feature = "zarr")]
             (
                 "zarr_create_on_a_full_disk_fails_and_leaves_nothing",
@@ -248,4 +252,53 @@ fn npz_full_disk() {
     assert!(err.to_string().contains("a.npz"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+/// The elementwise functions under `Bounded` write an output's chunks with `pwrite`: on a
+/// full disk a chunk fails before any byte of it is written (its blocks are reserved
+/// first), so exactly the chunks reported done are in the file, as through the map.
+fn stream_full_disk() {
+    use ndarray_mmap::ops::{self, Paging, StreamOptions};
+    use std::ops::ControlFlow;
+    let Some((_tmp, _fs, dir)) =
+        small_disk("a_stream_into_a_sparse_output_on_a_full_disk_writes_whole_chunks_only")
+    else {
+        return;
+    };
+    for paging in [Paging::Bounded, Paging::Cached] {
+        let path = dir.join("sparse.u8");
+        let n = 3 * MIB;
+        let mut c = unsafe {
+            MapOptions::new()
+                .preallocate(false)
+                .create::<u8>(&path, [n as isize])
+        }
+        .unwrap();
+        std::fs::write(dir.join("room"), vec![0u8; 700 << 10]).unwrap();
+        fill_disk(&dir);
+        std::fs::remove_file(dir.join("room")).unwrap();
+        let a = ndarray::Array1::<u8>::from_elem(n, 9);
+        let mut done = 0;
+        let opts = StreamOptions::new()
+            .paging(paging)
+            .chunk_bytes(300 << 10)
+            .progress(|p| {
+                done = p.done;
+                ControlFlow::Continue(())
+            });
+        let r = ops::map_into_with(&a, &mut c, |x| x, opts);
+        drop(c);
+        assert!(r.is_err(), "{paging:?}: the disk had room for all of it");
+        let nines = std::fs::read(&path)
+            .unwrap()
+            .iter()
+            .filter(|&&x| x == 9)
+            .count();
+        assert_eq!(nines as u64, done, "{paging:?}: {r:?}");
+        assert!(done > 0, "{paging:?}: no chunk fitted");
+        std::fs::remove_file(&path).unwrap();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    }
 }
