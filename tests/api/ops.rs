@@ -1302,12 +1302,17 @@ fn a_truncated_output_is_an_error_and_stays_truncated() {
         let path = dir.path().join("t.f64");
         std::fs::write(&path, vec![0u8; 8 * 4096]).unwrap();
         let mut c = unsafe { MapOptions::new().open_mut::<f64>(&path, [-1]) }.unwrap();
-        std::fs::OpenOptions::new()
+        let cut = std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
             .unwrap()
-            .set_len(4096)
-            .unwrap();
+            .set_len(4096);
+        if cfg!(windows) {
+            // Windows refuses to truncate a mapped file: the case cannot arise there.
+            assert!(cut.is_err(), "Windows truncated a mapped file");
+            continue;
+        }
+        cut.unwrap();
         let a = ndarray::Array1::<f64>::from_elem(4096, 1.0);
         let opts = StreamOptions::new().paging(paging).chunk_bytes(4096);
         let r = ops::map_into_with(&a, &mut c, |x| x + 1.0, opts);
