@@ -15,6 +15,22 @@ use std::time::Instant;
 use ndarray_mmap::ops::{self, Zip};
 use ndarray_mmap::{create_array, mmap_array, zarr};
 
+/// `a.zarr` and `b.zarr`, and a new `c.zarr` on their grid.
+fn open_add(
+    dir: &Path,
+) -> (
+    zarr::ZarrArray<f32>,
+    zarr::ZarrArray<f32>,
+    zarr::ZarrArrayMut<f32>,
+) {
+    // SAFETY: the benchmark's files are touched by nothing else while it runs.
+    let a = unsafe { zarr::open::<f32>(dir.join("a.zarr")) }.expect("a");
+    let b = unsafe { zarr::open::<f32>(dir.join("b.zarr")) }.expect("b");
+    let c =
+        unsafe { zarr::create::<f32>(dir.join("c.zarr"), a.shape(), a.chunk_shape()) }.expect("c");
+    (a, b, c)
+}
+
 fn median(mut t: Vec<f64>) -> f64 {
     t.sort_by(f64::total_cmp);
     t[t.len() / 2]
@@ -86,22 +102,14 @@ fn main() {
         }
         "add" => {
             let t = Instant::now();
-            let a = unsafe { zarr::open::<f32>(dir.join("a.zarr")) }.expect("a");
-            let b = unsafe { zarr::open::<f32>(dir.join("b.zarr")) }.expect("b");
-            let mut c =
-                unsafe { zarr::create::<f32>(dir.join("c.zarr"), a.shape(), a.chunk_shape()) }
-                    .expect("c");
+            let (a, b, mut c) = open_add(dir);
             ops::add_into(&a, &b, &mut c).expect("add"); // whole arrays, chunk by chunk inside
             c.flush().expect("flush"); // one sync at the end, as the raw add's close
             println!("add_s {:.4}", t.elapsed().as_secs_f64());
         }
         "add_chunks" => {
             let t = Instant::now();
-            let a = unsafe { zarr::open::<f32>(dir.join("a.zarr")) }.expect("a");
-            let b = unsafe { zarr::open::<f32>(dir.join("b.zarr")) }.expect("b");
-            let mut c =
-                unsafe { zarr::create::<f32>(dir.join("c.zarr"), a.shape(), a.chunk_shape()) }
-                    .expect("c");
+            let (a, b, mut c) = open_add(dir);
             for idx in c.chunk_indices() {
                 let (ca, cb) = (a.chunk(&idx).expect("a"), b.chunk(&idx).expect("b"));
                 let mut cc = c.chunk_mut(&idx).expect("c");

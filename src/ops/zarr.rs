@@ -42,8 +42,41 @@ fn relative(piece: &[Slice], origin: &[usize]) -> Vec<Slice> {
         .collect()
 }
 
-fn slices(region: &[Range<usize>]) -> Vec<Slice> {
-    region.iter().map(|r| Slice::from(r.clone())).collect()
+/// The chunk that holds `region`, where that chunk starts, and the region in the chunk's
+/// indices.
+fn place(chunk: &[usize], region: &[Range<usize>]) -> (Vec<usize>, Vec<usize>, Vec<Slice>) {
+    let (index, origin) = locate(chunk, region);
+    let slices: Vec<Slice> = region.iter().map(|r| Slice::from(r.clone())).collect();
+    let rel = relative(&slices, &origin);
+    (index, origin, rel)
+}
+
+/// The chunk a Zarr operand has mapped, and where the stream is in it.
+struct Open<C, S> {
+    index: Vec<usize>,
+    origin: Vec<usize>,
+    /// The current region, in the chunk's indices.
+    region: Vec<Slice>,
+    chunk: C,
+    /// The paging hooks between calls (`None` for a chunk never written).
+    state: Option<S>,
+}
+
+/// Moves the open chunk to the region `rel` when it is chunk `index`; `false` when another
+/// chunk must be mapped.
+fn stays<C, S>(open: &mut Option<Open<C, S>>, index: &[usize], rel: &[Slice]) -> bool {
+    match open {
+        Some(o) if o.index == index => {
+            o.region = rel.to_vec();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The bytes of `region` of a chunk's view, for the alias check.
+fn region_span<T>(view: ArrayViewD<'_, T>, region: &[Slice]) -> Operand {
+    Operand::of(&view.slice_each_axis(|d| region[d.axis.index()]))
 }
 
 /// The strides of a dense array of `shape` in `order`, in elements: what a Zarr operand
@@ -125,17 +158,7 @@ pub(crate) struct ZarrIn<'a, T> {
     strides: Vec<isize>,
     lead: Vec<isize>,
     policy: Policy,
-    open: Option<OpenIn<T>>,
-}
-
-struct OpenIn<T> {
-    index: Vec<usize>,
-    origin: Vec<usize>,
-    /// The current region, in the chunk's indices.
-    region: Vec<Slice>,
-    chunk: Chunk<T>,
-    /// The paging hooks between calls (`None` for a chunk never written).
-    state: Option<InState>,
+    open: Option<Open<Chunk<T>, InState>>,
 }
 
 impl<'a, T: Element> ZarrIn<'a, T> {
@@ -193,12 +216,8 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
 
     /// The stream moves to `region`: maps the chunk holding it, unless it is mapped.
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
-        let (index, origin) = locate(self.array.chunk_shape(), region);
-        let rel = relative(&slices(region), &origin);
-        if let Some(o) = &mut self.open
-            && o.index == index
-        {
-            o.region = rel;
+        let (index, origin, rel) = place(self.array.chunk_shape(), region);
+        if stays(&mut self.open, &index, &rel) {
             return Ok(());
         }
         self.leave();
@@ -208,7 +227,7 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
             let in_order = self.policy.in_order(&self.lead, &v);
             InStream::new(pager, in_order, self.policy.bounded).map(InStream::park)
         };
-        self.open = Some(OpenIn {
+        self.open = Some(Open {
             index,
             origin,
             region: rel,
@@ -220,10 +239,9 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
 
     /// The current region's bytes, for the alias check.
     fn span(&self) -> Operand {
-        match &self.open {
-            Some(o) => Operand::of(&o.chunk.view().slice_each_axis(|d| o.region[d.axis.index()])),
-            None => Operand::apart(),
-        }
+        self.open
+            .as_ref()
+            .map_or_else(Operand::apart, |o| region_span(o.chunk.view(), &o.region))
     }
 
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
@@ -266,12 +284,10 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
 /// reaches it.
 pub(crate) struct ZarrOut<'a, T> {
     array: &'a mut ZarrArrayMut<T>,
-    shape: Vec<usize>,
-    chunk: Vec<usize>,
     strides: Vec<isize>,
     lead: Vec<isize>,
     policy: Policy,
-    open: Option<OpenOut<T>>,
+    open: Option<Open<ChunkMut<T>, OutState>>,
     /// The chunk before the current one: its write-back is started and waited for when
     /// the stream leaves the next one, so that computing overlaps writing.
     pending: Option<(ChunkMut<T>, OutState)>,
@@ -279,23 +295,11 @@ pub(crate) struct ZarrOut<'a, T> {
     missing: Vec<Vec<usize>>,
 }
 
-struct OpenOut<T> {
-    index: Vec<usize>,
-    origin: Vec<usize>,
-    region: Vec<Slice>,
-    chunk: ChunkMut<T>,
-    state: Option<OutState>,
-}
-
 impl<'a, T: Element> ZarrOut<'a, T> {
     pub(crate) fn new(array: &'a mut ZarrArrayMut<T>) -> Self {
-        let a = array.array();
-        let (shape, chunk) = (a.shape().to_vec(), a.chunk_shape().to_vec());
-        let strides = dense_strides(&shape, a.order());
+        let strides = dense_strides(array.array().shape(), array.array().order());
         ZarrOut {
             array,
-            shape,
-            chunk,
             strides,
             lead: Vec::new(),
             policy: Policy::default(),
@@ -332,7 +336,7 @@ impl<'a, T: Element> ZarrOut<'a, T> {
 
 impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
     fn shape(&self) -> &[usize] {
-        &self.shape
+        self.array.array().shape()
     }
 
     fn strides(&self) -> &[isize] {
@@ -340,11 +344,11 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
     }
 
     fn chunk_shape(&self) -> &[usize] {
-        &self.chunk
+        self.array.array().chunk_shape()
     }
 
     fn mapped_len(&self) -> usize {
-        byte_count::<T>(&self.shape)
+        byte_count::<T>(self.array.array().shape())
     }
 
     fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, write_through: bool) {
@@ -357,12 +361,8 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
     }
 
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
-        let (index, origin) = locate(&self.chunk, region);
-        let rel = relative(&slices(region), &origin);
-        if let Some(o) = &mut self.open
-            && o.index == index
-        {
-            o.region = rel;
+        let (index, origin, rel) = place(self.array.array().chunk_shape(), region);
+        if stays(&mut self.open, &index, &rel) {
             return Ok(());
         }
         self.leave()?;
@@ -382,7 +382,7 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
                 s.park()
             })
         };
-        self.open = Some(OpenOut {
+        self.open = Some(Open {
             index,
             origin,
             region: rel,
@@ -393,10 +393,9 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
     }
 
     fn span(&self) -> Operand {
-        match &self.open {
-            Some(o) => Operand::of(&o.chunk.view().slice_each_axis(|d| o.region[d.axis.index()])),
-            None => Operand::apart(),
-        }
+        self.open
+            .as_ref()
+            .map_or_else(Operand::apart, |o| region_span(o.chunk.view(), &o.region))
     }
 
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {

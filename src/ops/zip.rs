@@ -12,6 +12,7 @@ use crate::map::pager::{InPager, OutPager, memory_available};
 use crate::map::{MmapArray, MmapArrayMut};
 
 use super::engine::report;
+use super::operand::sealed::{SinkParts, SourceParts};
 use super::operand::{Operand, Overlap, Survey, overlap};
 use super::options::{Paging, StreamOptions};
 use super::plan::{InStream, OutStream, Plan, Regions, Scratch, ScratchOf, same_order};
@@ -706,8 +707,7 @@ impl<T: bytemuck::Pod + Sync, D: Dimension> sealed_into::Sealed for &MmapArray<T
 impl<'a, T: bytemuck::Pod + Sync, D: Dimension> IntoPart<'a> for &'a MmapArray<T, D> {
     type Part = Input<'a, T>;
     fn into_part(self) -> Input<'a, T> {
-        let (v, p) = self.stream_parts();
-        Input::new(v, Some(p))
+        SourceParts::input(self)
     }
 }
 
@@ -715,8 +715,7 @@ impl<T: bytemuck::Pod + Sync, D: Dimension> sealed_into::Sealed for &MmapArrayMu
 impl<'a, T: bytemuck::Pod + Sync, D: Dimension> IntoPart<'a> for &'a MmapArrayMut<T, D> {
     type Part = Input<'a, T>;
     fn into_part(self) -> Input<'a, T> {
-        let (v, p) = self.stream_parts();
-        Input::new(v, Some(p))
+        SourceParts::input(self)
     }
 }
 
@@ -724,8 +723,7 @@ impl<T: bytemuck::Pod + Send, D: Dimension> sealed_into::Sealed for &mut MmapArr
 impl<'a, T: bytemuck::Pod + Send, D: Dimension> IntoPart<'a> for &'a mut MmapArrayMut<T, D> {
     type Part = Output<'a, T>;
     fn into_part(self) -> Output<'a, T> {
-        let (view, pager) = self.stream_parts_mut();
-        Output::new(view, Some(pager))
+        SinkParts::output(self)
     }
 }
 
@@ -760,7 +758,7 @@ impl<T: crate::Element> sealed_into::Sealed for &crate::zarr::ZarrArray<T> {}
 impl<'a, T: crate::Element> IntoPart<'a> for &'a crate::zarr::ZarrArray<T> {
     type Part = Input<'a, T>;
     fn into_part(self) -> Input<'a, T> {
-        Input::zarr(self.array())
+        SourceParts::input(self)
     }
 }
 
@@ -770,7 +768,7 @@ impl<T: crate::Element> sealed_into::Sealed for &crate::zarr::ZarrArrayMut<T> {}
 impl<'a, T: crate::Element> IntoPart<'a> for &'a crate::zarr::ZarrArrayMut<T> {
     type Part = Input<'a, T>;
     fn into_part(self) -> Input<'a, T> {
-        Input::zarr(self.array())
+        SourceParts::input(self)
     }
 }
 
@@ -782,7 +780,7 @@ impl<T: crate::Element> sealed_into::Sealed for &mut crate::zarr::ZarrArrayMut<T
 impl<'a, T: crate::Element> IntoPart<'a> for &'a mut crate::zarr::ZarrArrayMut<T> {
     type Part = Output<'a, T>;
     fn into_part(self) -> Output<'a, T> {
-        Output::zarr(self)
+        SinkParts::output(self)
     }
 }
 

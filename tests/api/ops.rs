@@ -359,7 +359,7 @@ proptest! {
 
 /// Both paging policies on mapped files: chosen by the chunk size, so every proptest
 /// run tries each (small files would always get `Cached` from `Auto`).
-pub(crate) fn paging_for(chunk: usize) -> ops::Paging {
+fn paging_for(chunk: usize) -> ops::Paging {
     if chunk.is_multiple_of(2) {
         ops::Paging::Bounded
     } else {
@@ -367,9 +367,13 @@ pub(crate) fn paging_for(chunk: usize) -> ops::Paging {
     }
 }
 
+/// Stream options for the file proptests: `chunk` bytes, the paging of [`paging_for`], and
 /// `write_through` for a third of the chunk sizes (it matters where `Auto` picks `Cached`).
-pub(crate) fn write_through_for(chunk: usize) -> bool {
-    chunk.is_multiple_of(3)
+pub(crate) fn opts_for<'a>(chunk: usize) -> StreamOptions<'a> {
+    StreamOptions::new()
+        .chunk_bytes(chunk)
+        .paging(paging_for(chunk))
+        .write_through(chunk.is_multiple_of(3))
 }
 
 pub(crate) fn order_of(l: Layout) -> Order {
@@ -437,17 +441,7 @@ fn check_files<T: Model>(
     let c_init = Held::<T>::new(&s.out, Layout::C, seed ^ 0xAA);
     let mut c = file_with(dir.path(), "c", &c_init.view(), order_of(lc));
     c.flush().unwrap();
-    run_op(
-        op,
-        &a,
-        &b,
-        &mut c,
-        StreamOptions::new()
-            .chunk_bytes(chunk)
-            .paging(paging_for(chunk))
-            .write_through(write_through_for(chunk)),
-    )
-    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    run_op(op, &a, &b, &mut c, opts_for(chunk)).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(bits(c.view().iter().copied()), bits(want.iter().copied()));
     c.close().unwrap();
     let on_disk = std::fs::read(dir.path().join("c")).unwrap();
@@ -492,7 +486,7 @@ proptest! {
         m.close().unwrap();
         let ishape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
         let a = unsafe { MapOptions::new().order(order).open::<f64>(dir.path().join("a"), ishape) }.unwrap();
-        let opts = || StreamOptions::new().chunk_bytes(chunk).paging(paging_for(chunk)).write_through(write_through_for(chunk));
+        let opts = || opts_for(chunk);
         prop_assert_eq!(ops::sum_with(&a, opts()).unwrap(), a0.view().sum());
         let fold = |f: fn(f64, f64) -> f64| a0.view().iter().copied().reduce(f);
         prop_assert_eq!(ops::min_with(&a, opts()).unwrap(), fold(f64::min));
@@ -689,14 +683,10 @@ fn streaming_many_chunks_with_offsets() {
             f.write_all(&[0xAB; 100]).unwrap(); // at offset 0
         }
         let mut calls = 0;
-        let opts = StreamOptions::new()
-            .chunk_bytes(chunk)
-            .paging(paging_for(chunk))
-            .write_through(write_through_for(chunk))
-            .progress(|_| {
-                calls += 1;
-                ControlFlow::Continue(())
-            });
+        let opts = opts_for(chunk).progress(|_| {
+            calls += 1;
+            ControlFlow::Continue(())
+        });
         ops::add_into_with(&a, &b, &mut c, opts).unwrap();
         assert_eq!(calls, (4 * n).div_ceil(chunk));
         c.close().unwrap();
@@ -715,16 +705,7 @@ fn streaming_many_chunks_with_offsets() {
         // .npy output
         let npath = dir.path().join("c.npy");
         let mut c = unsafe { ndarray_mmap::create_npy::<f32>(&npath, [n as isize]) }.unwrap();
-        ops::add_into_with(
-            &a,
-            &b,
-            &mut c,
-            StreamOptions::new()
-                .chunk_bytes(chunk)
-                .paging(paging_for(chunk))
-                .write_through(write_through_for(chunk)),
-        )
-        .unwrap();
+        ops::add_into_with(&a, &b, &mut c, opts_for(chunk)).unwrap();
         c.close().unwrap();
         let c = unsafe { ndarray_mmap::open_npy::<f32>(&npath) }.unwrap();
         assert_eq!(c.view().as_slice().unwrap(), &want[..], "chunk {chunk}");
@@ -820,16 +801,7 @@ fn check_assign_files<T: Model>(
     let b = read_only_file_with(dir.path(), "b", &b0.view(), order_of(lb));
     let mut a = file_with(dir.path(), "a", &a0.view(), order_of(la));
     a.flush().unwrap();
-    run_assign(
-        op,
-        &mut a,
-        &b,
-        StreamOptions::new()
-            .chunk_bytes(chunk)
-            .paging(paging_for(chunk))
-            .write_through(write_through_for(chunk)),
-    )
-    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    run_assign(op, &mut a, &b, opts_for(chunk)).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(bits(a.view().iter().copied()), bits(want.iter().copied()));
     a.close().unwrap();
     let on_disk = std::fs::read(dir.path().join("a")).unwrap();
@@ -983,14 +955,10 @@ fn in_place_streaming_many_chunks_with_offsets() {
             f.write_all(&[0xAB; 100]).unwrap(); // at offset 0
         }
         let mut calls = 0;
-        let opts = StreamOptions::new()
-            .chunk_bytes(chunk)
-            .paging(paging_for(chunk))
-            .write_through(write_through_for(chunk))
-            .progress(|_| {
-                calls += 1;
-                ControlFlow::Continue(())
-            });
+        let opts = opts_for(chunk).progress(|_| {
+            calls += 1;
+            ControlFlow::Continue(())
+        });
         ops::sub_assign_with(&mut a, &b, opts).unwrap();
         assert_eq!(calls, (4 * n).div_ceil(chunk));
         a.close().unwrap();
@@ -1005,24 +973,8 @@ fn in_place_streaming_many_chunks_with_offsets() {
         let npath = dir.path().join("a.npy");
         let mut a = unsafe { ndarray_mmap::create_npy::<f32>(&npath, [n as isize]) }.unwrap();
         a.view_mut().assign(&ndarray::ArrayView1::from(&a0[..]));
-        ops::sub_assign_with(
-            &mut a,
-            &b,
-            StreamOptions::new()
-                .chunk_bytes(chunk)
-                .paging(paging_for(chunk))
-                .write_through(write_through_for(chunk)),
-        )
-        .unwrap();
-        ops::map_inplace_with(
-            &mut a,
-            |x| x * 2.0,
-            StreamOptions::new()
-                .chunk_bytes(chunk)
-                .paging(paging_for(chunk))
-                .write_through(write_through_for(chunk)),
-        )
-        .unwrap();
+        ops::sub_assign_with(&mut a, &b, opts_for(chunk)).unwrap();
+        ops::map_inplace_with(&mut a, |x| x * 2.0, opts_for(chunk)).unwrap();
         a.close().unwrap();
         let a = unsafe { ndarray_mmap::open_npy::<f32>(&npath) }.unwrap();
         let want2: Vec<f32> = want.iter().map(|x| x * 2.0).collect();

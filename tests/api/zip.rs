@@ -11,8 +11,8 @@ use ndarray_mmap::{Error, MapOptions, Order, create_array, mmap_array, mmap_arra
 use proptest::prelude::*;
 
 use crate::ops::{
-    Held, Layout, chunk, file_bytes_in_order, file_with, layout, order_of, paging_for,
-    read_only_file_with, write_through_for,
+    Held, Layout, chunk, file_bytes_in_order, file_with, layout, opts_for, order_of,
+    read_only_file_with,
 };
 
 /// The formula for `n` operands: the output is `2*in1 - 3*in2 + in3 + 5*in4 - in5`
@@ -148,7 +148,7 @@ proptest! {
         let views: Vec<ArrayViewD<'_, i32>> = (1..n)
             .map(|k| maps[k - 1].as_ref().map_or_else(|| ins[k - 1].view(), |m| m.view()))
             .collect();
-        let opts = StreamOptions::new().chunk_bytes(chunk).paging(paging_for(chunk)).write_through(write_through_for(chunk));
+        let opts = opts_for(chunk);
         match n {
             2 => match &maps[0] {
                 Some(m) => Zip::from(&mut out).and(m).with(opts).for_each(|d, &a| *d = formula(2, *d, &[a])),
@@ -218,7 +218,7 @@ proptest! {
         let data = Held::<f32>::new(&shape, Layout::C, seed);
         let order = if fortran { Order::F } else { Order::C };
         let m = read_only_file_with(dir.path(), "m", &data.view(), order);
-        let opts = || StreamOptions::new().chunk_bytes(chunk).paging(paging_for(chunk)).write_through(write_through_for(chunk));
+        let opts = || opts_for(chunk);
         let v = data.view();
         let sum = v.fold_axis(axis, 0.0f64, |&acc, &x| acc + f64::from(x));
         prop_assert_eq!(ops::sum_axis_with(&m, axis, opts()).unwrap(), sum);
@@ -501,7 +501,7 @@ proptest! {
         let mut want = init.view().to_owned();
         ndarray::Zip::from(&mut want).and(&a.view()).and(&b.view())
             .for_each(|d, &a, &b| *d = formula(3, *d, &[a, b]));
-        let opts = || StreamOptions::new().chunk_bytes(chunk).paging(paging_for(chunk)).write_through(write_through_for(chunk));
+        let opts = || opts_for(chunk);
         if mapped {
             let mut out = file_with(dir.path(), "out", &init.view(), order_of(layouts[0]));
             let ma = read_only_file_with(dir.path(), "a", &a.view(), order_of(layouts[1]));

@@ -39,6 +39,11 @@ pub(crate) fn suite() -> common::Suite {
                 "zarr_create_on_a_full_disk_fails_and_leaves_nothing",
                 zarr_full_disk,
             ),
+            #[cfg(feature = "zarr")]
+            (
+                "a_stream_into_a_zarr_array_on_a_full_disk_writes_nothing",
+                zarr_stream_full_disk,
+            ),
             #[cfg(feature = "npz")]
             (
                 "an_npz_writer_on_a_full_disk_fails_and_keeps_the_old_file",
@@ -227,6 +232,56 @@ fn zarr_full_disk() {
         "a failed create left the array's directory behind"
     );
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+}
+
+/// A stream into a Zarr array whose missing chunks do not fit on the disk (a fill value
+/// other than 0: `create` made no chunk files): the chunks are created before anything is
+/// written, so the call fails with nothing written and the chunk files it made removed.
+#[cfg(feature = "zarr")]
+fn zarr_stream_full_disk() {
+    use ndarray_mmap::{ops, zarr};
+    let Some((_tmp, _fs, dir)) =
+        small_disk("a_stream_into_a_zarr_array_on_a_full_disk_writes_nothing")
+    else {
+        return;
+    };
+    let path = dir.join("a.zarr");
+    let opts = zarr::CreateOptions::new().fill_value(7.0f32);
+    let mut w = unsafe { opts.create(&path, &[2 << 20], &[1 << 18]) }.unwrap(); // 8 MiB
+    let json = std::fs::read(path.join("zarr.json")).unwrap();
+    assert!(
+        !path.join("c").exists(),
+        "create made chunk files for a non-zero fill"
+    );
+    let a = ndarray::Array1::<f32>::from_elem(2 << 20, 1.0);
+    let err = ops::map_into(&a, &mut w, |x: f32| x * 2.0).unwrap_err();
+    assert!(is_no_space(&err), "{err}");
+    assert_eq!(std::fs::read(path.join("zarr.json")).unwrap(), json);
+    let left: Vec<_> = walk(&path.join("c"));
+    assert!(
+        left.is_empty(),
+        "the failed call left chunk files: {left:?}"
+    );
+    // The array still reads as its fill value.
+    assert_eq!(ops::max(&w).unwrap(), Some(7.0));
+}
+
+/// Every file under `dir` (none when it does not exist).
+#[cfg(feature = "zarr")]
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// An archive bigger than the disk: the writer fails, and the old archive at the path is
