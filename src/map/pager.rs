@@ -169,6 +169,19 @@ impl<'a> Pages<'a> {
         let _ = (lo, hi);
     }
 
+    /// Like [`evict`](Self::evict) for bytes `lo..hi` behind a stream, reaching back to
+    /// the 2 MiB boundary of the file below `lo`. The page cache holds files in folios
+    /// of up to 2 MiB (x86-64's PMD size), and `POSIX_FADV_DONTNEED` skips a folio that
+    /// is only partly in its range: one that straddled the last call's end straddles
+    /// this call's start too, and would never be dropped (at 1 MiB pieces half the
+    /// folios stayed, and a 64 MiB cgroup filled up). Pages below `lo` are behind the
+    /// stream already, so asking again for them is harmless.
+    fn evict_behind(&self, lo: usize, hi: usize) {
+        const FOLIO_SPAN: u64 = 2 << 20;
+        let back = (self.file_offset + lo as u64) % FOLIO_SPAN;
+        self.evict(lo.saturating_sub(back as usize), hi);
+    }
+
     /// Brings bytes `lo..hi` of the map into memory before the stream touches them
     /// (`MADV_POPULATE_READ`, or `MADV_POPULATE_WRITE` for an output; Linux 5.14+). A
     /// page that cannot be brought in (the file was truncated behind the advisory locks,
@@ -225,6 +238,13 @@ impl<'a> Pages<'a> {
         let page = page_size() as u64;
         let file = self.file_offset + at as u64;
         (file / page * page).saturating_sub(self.file_offset) as usize
+    }
+
+    /// How far the kernel may read ahead of a stream through this map ([`read_ahead`]).
+    pub(crate) fn read_ahead(&self) -> u64 {
+        self.file
+            .metadata()
+            .map_or(2 * 1024 * 128, |m| read_ahead(&m))
     }
 
     /// The address of byte 0 of the mapping, to locate views' pointers in it.
@@ -363,6 +383,48 @@ fn cgroup_room() -> Option<u64> {
     room
 }
 
+/// How many bytes the kernel may read ahead of a sequential reader of a file with
+/// metadata `meta`: twice its block device's `read_ahead_kb` (the current window, and
+/// the next one started asynchronously when the reader reaches its marker). Those pages
+/// count against the cgroup's limit before the stream asks for them, so the chunk size
+/// under a tight limit is chosen with them in mind (`ops`). The device is found in
+/// `/sys/dev/block` (a partition's queue is its disk's); for a file on no block device
+/// of its own (btrfs, device mapper, overlays) the largest setting of any disk, and
+/// 2 × 128 KiB (the kernel's default) where nothing can be read.
+pub(crate) fn read_ahead(meta: &std::fs::Metadata) -> u64 {
+    const DEFAULT_KB: u64 = 128;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let kb = |p: &Path| {
+            std::fs::read_to_string(p)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+        };
+        let dev = meta.dev();
+        let (major, minor) = (
+            ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
+            (dev & 0xff) | ((dev >> 12) & !0xff),
+        );
+        let base = Path::new("/sys/dev/block").join(format!("{major}:{minor}"));
+        let own = kb(&base.join("queue/read_ahead_kb"))
+            .or_else(|| kb(&base.join("../queue/read_ahead_kb")));
+        let found = own.or_else(|| {
+            std::fs::read_dir("/sys/block")
+                .ok()?
+                .flatten()
+                .filter_map(|d| kb(&d.path().join("queue/read_ahead_kb")))
+                .max()
+        });
+        2 * 1024 * found.unwrap_or(DEFAULT_KB)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = meta;
+        2 * 1024 * DEFAULT_KB
+    }
+}
+
 pub(crate) fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *PAGE.get_or_init(|| {
@@ -430,7 +492,7 @@ impl InPager<'_> {
     /// done with them. Clean page-cache pages are then reclaimed first under pressure.
     pub(crate) fn release(&self, lo: usize, hi: usize) {
         self.drop_pages(lo, hi);
-        self.evict(lo, hi);
+        self.evict_behind(lo, hi);
     }
 }
 
@@ -562,7 +624,7 @@ impl OutPager<'_> {
         #[cfg(not(unix))]
         let _ = self.file;
         self.drop_pages(lo, hi);
-        self.evict(lo, hi);
+        self.evict_behind(lo, hi);
         Ok(())
     }
 }

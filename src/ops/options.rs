@@ -4,10 +4,12 @@ use std::fmt;
 use std::ops::ControlFlow;
 
 /// Default chunk size of the streaming path, in bytes of output (or of input, for the
-/// reductions). Chosen by measurement (`benches/out_of_core.sh`): at a 64 MiB memory
-/// limit, 16 MiB chunks (two inputs, the output and its write-back in flight, plus the
-/// kernel's read-ahead) no longer fit and pages get evicted before use; 4 to 8 MiB ran
-/// as fast as larger chunks with nothing read twice.
+/// reductions). Chosen by measurement (`benches/out_of_core.sh`): 4 to 8 MiB ran as fast
+/// as larger chunks with nothing read twice. A bounded stream (see [`Paging`]) whose
+/// chunk size is left to the engine takes smaller chunks, down to 1 MiB, when this one
+/// and the kernel's read-ahead would fill more than 3/4 of the memory left: c = a + b
+/// under a 64 MiB cgroup, with 8 MiB of read-ahead per input, peaks at 62 MiB with
+/// 8 MiB chunks and 43 MiB with 2 MiB.
 pub const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
 
 /// Below this many bytes of output per chunk, work stays on the calling thread.
@@ -67,7 +69,8 @@ pub(super) type ProgressFn<'a> = Box<dyn FnMut(Progress) -> ControlFlow<()> + 'a
 /// ```
 #[must_use]
 pub struct StreamOptions<'a> {
-    pub(super) chunk_bytes: usize,
+    /// `None`: the engine's choice ([`DEFAULT_CHUNK_BYTES`], less under a tight limit).
+    pub(super) chunk_bytes: Option<usize>,
     pub(super) parallel: bool,
     pub(super) progress: Option<ProgressFn<'a>>,
     pub(super) paging: Paging,
@@ -104,7 +107,7 @@ pub enum Paging {
 impl Default for StreamOptions<'_> {
     fn default() -> Self {
         StreamOptions {
-            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            chunk_bytes: None,
             parallel: cfg!(feature = "rayon"),
             progress: None,
             paging: Paging::Auto,
@@ -141,7 +144,8 @@ impl<'a> StreamOptions<'a> {
 
     /// Bytes of output (of input, for reductions) per chunk; at least one element is done
     /// per chunk whatever the value. Resident memory of the streaming path is a few
-    /// chunks; progress is reported once per chunk.
+    /// chunks; progress is reported once per chunk. Unset, it is [`DEFAULT_CHUNK_BYTES`],
+    /// or less for a bounded stream under a tight memory limit.
     ///
     /// ```
     /// use std::ops::ControlFlow;
@@ -155,8 +159,7 @@ impl<'a> StreamOptions<'a> {
     /// # Ok::<(), ndarray_mmap::Error>(())
     /// ```
     pub fn chunk_bytes(mut self, bytes: usize) -> Self {
-        self.chunk_bytes = bytes;
-
+        self.chunk_bytes = Some(bytes);
         self
     }
 

@@ -264,12 +264,12 @@ impl<'p> InStream<'p> {
         let Some((lo, hi)) = span_in(piece, self.pager.addr()) else {
             return Ok(());
         };
-        self.pager.prefault(lo, hi, false)?;
+        // Behind first: the pages of the last piece go before this one's come in.
         if self.in_order && self.bounded && lo > self.released {
             self.pager.release(self.released, lo);
             self.released = lo;
         }
-        Ok(())
+        self.pager.prefault(lo, hi, false)
     }
 
     /// Like [`at`](Self::at) without the prefault (for [`chunks`](super::chunks), whose

@@ -14,7 +14,7 @@ use crate::map::{MmapArray, MmapArrayMut};
 use super::engine::report;
 use super::operand::sealed::{SinkParts, SourceParts};
 use super::operand::{Operand, Overlap, Survey, overlap};
-use super::options::{Paging, StreamOptions};
+use super::options::{DEFAULT_CHUNK_BYTES, Paging, StreamOptions};
 use super::plan::{InStream, OutStream, Plan, Regions, Scratch, ScratchOf, same_order};
 
 pub(super) mod sealed {
@@ -50,6 +50,9 @@ pub(super) mod sealed {
         fn snapshot(&mut self);
         /// Bytes of its map, when it is mapped.
         fn mapped_len(&self) -> usize;
+        /// For a mapped operand, the bytes the kernel may read ahead of it (0 for an
+        /// output): what it costs a stream's memory beyond its pieces.
+        fn read_ahead(&self) -> Option<u64>;
         /// The chunk shape of a Zarr operand: the stream visits regions that each lie
         /// inside one of its chunks.
         fn grid(&self) -> Option<Vec<usize>>;
@@ -334,6 +337,15 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
             InSrc::Zarr(z) => z.mapped_len(),
         }
     }
+    fn read_ahead(&self) -> Option<u64> {
+        match &self.src {
+            InSrc::View(w) => w.pager.as_ref().map(|p| p.read_ahead()),
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(z) => std::fs::metadata(z.dir())
+                .ok()
+                .map(|m| crate::map::pager::read_ahead(&m)),
+        }
+    }
     fn grid(&self) -> Option<Vec<usize>> {
         match &self.src {
             InSrc::View(_) => None,
@@ -488,6 +500,9 @@ impl<T: Send + 'static> Part for Output<'_, T> {
             #[cfg(feature = "zarr")]
             OutDst::Zarr(z) => z.mapped_len(),
         }
+    }
+    fn read_ahead(&self) -> Option<u64> {
+        (self.mapped_len() > 0).then_some(0)
     }
     fn grid(&self) -> Option<Vec<usize>> {
         match &self.0 {
@@ -938,9 +953,15 @@ pub(super) fn run<P: Parts>(
         // available (the cgroup's limit, or MemAvailable), or unknown memory.
         _ => mapped > 0 && available.is_none_or(|m| mapped > m / 2),
     };
-    // (Smaller chunks under a tight limit were tried: 2-4 MiB chunks under 64 and
-    // 128 MiB limits read more twice and ran slower than the 8 MiB default.)
-    let chunk = (opts.chunk_bytes / size).max(1);
+    let chunk_bytes = match (opts.chunk_bytes, available) {
+        (Some(c), _) => c,
+        (None, Some(room)) if bounded => {
+            let (operands, ahead) = parts.read_ahead();
+            bounded_chunk(room, operands, ahead)
+        }
+        (None, _) => DEFAULT_CHUNK_BYTES,
+    };
+    let chunk = (chunk_bytes / size).max(1);
     // Zarr operands cut the array into regions inside their chunks; without them the
     // one region is the whole array.
     let grids = parts.grids();
@@ -1000,6 +1021,25 @@ pub(super) fn run<P: Parts>(
     result.and(finished)
 }
 
+/// The chunk size of a bounded stream, when the user left it to the engine: the largest
+/// power of two from 1 MiB to [`DEFAULT_CHUNK_BYTES`] whose stream fits in 3/4 of the
+/// `room` left (1 MiB when none does). A stream holds, besides the kernel's read-ahead
+/// (`ahead`, for all `operands` mapped), about one chunk per mapped operand plus one
+/// more (an output's scratch and the write-back in flight), and a few MiB of its own.
+/// Measured (`benches/out_of_core.sh`, c = a + b, 8 MiB read-ahead per input): 40, 43,
+/// 49.5 and 62 MiB of cgroup peak at 1, 2, 4 and 8 MiB chunks; the model says 41, 45,
+/// 53 and 69.
+fn bounded_chunk(room: u64, operands: usize, ahead: u64) -> usize {
+    const MIB: u64 = 1 << 20;
+    let budget = room / 4 * 3;
+    let needs = |chunk: u64| ahead + (operands as u64 + 1) * chunk + 5 * MIB;
+    let mut chunk = DEFAULT_CHUNK_BYTES as u64;
+    while chunk > MIB && needs(chunk) > budget {
+        chunk /= 2;
+    }
+    chunk as usize
+}
+
 /// A piece of a region (as a [`Plan`] of the region's lengths gives it) in the array's
 /// indices: bounded ranges with unit steps.
 fn absolute(rel: &[Slice], region: &[Range<usize>]) -> Vec<Slice> {
@@ -1020,6 +1060,8 @@ pub(super) trait Parts {
     /// part's) and its element size.
     fn lead(&self) -> (Vec<isize>, usize);
     fn mapped_len(&self) -> usize;
+    /// The mapped operands, and the bytes the kernel may read ahead of them in all.
+    fn read_ahead(&self) -> (usize, u64);
     /// The chunk shapes of the Zarr operands.
     fn grids(&self) -> Vec<Vec<usize>>;
     /// Checks the Zarr operands' chunk files against every operand, then lets Zarr outputs
@@ -1080,6 +1122,12 @@ macro_rules! zip_arity {
             }
             fn mapped_len(&self) -> usize {
                 0 $(+ self.$i.mapped_len())+
+            }
+            fn read_ahead(&self) -> (usize, u64) {
+                [$(self.$i.read_ahead()),+]
+                    .into_iter()
+                    .flatten()
+                    .fold((0, 0), |(n, sum), r| (n + 1, sum + r))
             }
             fn grids(&self) -> Vec<Vec<usize>> {
                 [$(self.$i.grid()),+].into_iter().flatten().collect()
@@ -1348,3 +1396,32 @@ zip_and!(P1 0, P2 1);
 zip_and!(P1 0, P2 1, P3 2);
 zip_and!(P1 0, P2 1, P3 2, P4 3);
 zip_and!(P1 0, P2 1, P3 2, P4 3, P5 4);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn bounded_chunks_shrink_to_fit_the_room_left() {
+        // c = a + b (3 mapped operands) with 8 MiB of read-ahead per input, as measured.
+        let ahead = 2 * 16 * MIB;
+        assert_eq!(bounded_chunk(60 * MIB, 3, ahead), 2 << 20);
+        assert_eq!(bounded_chunk(124 * MIB, 3, ahead), DEFAULT_CHUNK_BYTES);
+        assert_eq!(bounded_chunk(1 << 40, 6, 6 * ahead), DEFAULT_CHUNK_BYTES);
+        // Nothing fits: the smallest chunk, never zero.
+        assert_eq!(bounded_chunk(0, 3, ahead), 1 << 20);
+        // The kernel's default read-ahead (128 KiB) leaves the default under 64 MiB.
+        assert_eq!(bounded_chunk(60 * MIB, 3, 512 << 10), DEFAULT_CHUNK_BYTES);
+        // Every choice fits in 3/4 of the room whenever one can.
+        for room in (8..512).map(|m| m * MIB) {
+            for operands in 1..=6 {
+                let c = bounded_chunk(room, operands, operands as u64 * 16 * MIB) as u64;
+                let needs = operands as u64 * 16 * MIB + (operands as u64 + 1) * c + 5 * MIB;
+                assert!(c == MIB || needs <= room / 4 * 3, "{room} {operands} {c}");
+                assert!(c.is_power_of_two() && c <= DEFAULT_CHUNK_BYTES as u64);
+            }
+        }
+    }
+}

@@ -13,3 +13,39 @@ mod python;
 mod zarr;
 mod zarr_ops;
 mod zip;
+
+/// Which pages of a file are in the page cache, and dropping them (Linux), for the tests
+/// of what a bounded stream leaves cached. List files without reading them: reading
+/// brings them in.
+#[cfg(target_os = "linux")]
+pub(crate) mod page_cache {
+    use std::os::fd::AsRawFd;
+    use std::path::Path;
+
+    /// Pages of the file at `path` in the page cache, and all its pages.
+    pub(crate) fn resident(path: &Path) -> (usize, usize) {
+        let f = std::fs::File::open(path).unwrap();
+        if f.metadata().unwrap().len() == 0 {
+            return (0, 0);
+        }
+        // SAFETY: a read-only map of a test file nothing else changes; it is only asked
+        // which of its pages are resident.
+        let m = unsafe { memmap2::Mmap::map(&f) }.unwrap();
+        let pages = m.len().div_ceil(4096);
+        let mut v = vec![0u8; pages];
+        // SAFETY: `m` is a live mapping of `m.len()` bytes; `v` has a byte per page.
+        assert_eq!(
+            unsafe { libc::mincore(m.as_ptr() as *mut _, m.len(), v.as_mut_ptr()) },
+            0
+        );
+        (v.iter().filter(|&&b| b & 1 == 1).count(), pages)
+    }
+
+    /// Writes the file's dirty pages and drops all its pages from the page cache.
+    pub(crate) fn drop_file(path: &Path) {
+        let f = std::fs::File::open(path).unwrap();
+        f.sync_all().unwrap();
+        // SAFETY: a plain system call on an open descriptor.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+}

@@ -1276,3 +1276,60 @@ fn a_truncated_output_is_an_error_and_stays_truncated() {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096, "{paging:?}");
     }
 }
+
+/// Under `Paging::Bounded` the pages a stream brings in go again, whatever the chunk: the
+/// page cache holds a file in folios of up to 2 MiB, and a folio across a chunk boundary
+/// used to stay (half the file with 1 MiB chunks, on a kernel that reads ahead in large
+/// folios). Also for a map at an offset, whose chunks never meet a folio boundary.
+#[cfg(target_os = "linux")]
+#[test]
+fn bounded_streams_drop_what_they_brought_in_at_any_chunk_size() {
+    use crate::page_cache::{drop_file, resident};
+    // On the disk: a tmpfs (often /tmp) keeps its pages in the page cache for good.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let n = 32 << 20; // 128 MiB of f32: enough for the read-ahead to reach 2 MiB folios
+    let pa = dir.path().join("a.f32");
+    let block: Vec<u8> = (0..1000u32)
+        .flat_map(|i| (i as f32).to_le_bytes())
+        .collect();
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&pa).unwrap());
+    for k in (0..n).step_by(1000) {
+        std::io::Write::write_all(&mut w, &block[..4 * (n - k).min(1000)]).unwrap();
+    }
+    drop(w);
+    // The sum of i % 1000 over the first m indices.
+    let sum_to =
+        |m: u64| (m / 1000 * 499_500 + (m % 1000) * (m % 1000).saturating_sub(1) / 2) as f64;
+    for (offset, chunk) in [(0u64, 1usize << 20), (4100, 3 << 20)] {
+        drop_file(&pa);
+        let (res, all) = resident(&pa);
+        assert!(
+            res * 20 < all,
+            "eviction did not work here: {res} of {all} pages cached"
+        );
+        let a = unsafe { MapOptions::new().offset(offset).open::<f32>(&pa, [-1]) }.unwrap();
+        let opts = || {
+            StreamOptions::new()
+                .chunk_bytes(chunk)
+                .paging(ops::Paging::Bounded)
+        };
+        let s: f64 = ops::sum_with(&a, opts()).unwrap();
+        assert_eq!(s, sum_to(n as u64) - sum_to(offset / 4), "offset {offset}");
+        let (res, all) = resident(&pa);
+        assert!(
+            res * 20 < all,
+            "input at offset {offset}, {chunk}-byte chunks: {res} of {all} pages still cached"
+        );
+        let pc = dir.path().join(format!("c{offset}.f32"));
+        let mut c = unsafe { create_array::<f32>(&pc, [a.len()]) }.unwrap();
+        drop_file(&pc);
+        ops::map_into_with(&a, &mut c, |x| x + 1.0, opts()).unwrap();
+        let (res, all) = resident(&pc);
+        assert!(
+            res * 20 < all,
+            "output, {chunk}-byte chunks: {res} of {all} pages still cached"
+        );
+        assert_eq!(c.view()[7], a.view()[7] + 1.0);
+        drop(a);
+    }
+}

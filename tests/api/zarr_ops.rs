@@ -520,37 +520,18 @@ fn a_grid_of_too_many_chunks_is_refused_at_once() {
 /// Pages of the chunk files of `array` in the page cache, and all their pages.
 #[cfg(target_os = "linux")]
 fn cached(array: &Path) -> (usize, usize) {
-    let (mut res, mut all) = (0, 0);
-    for p in files(array) {
-        if p.ends_with("zarr.json") {
-            continue;
-        }
-        let f = std::fs::File::open(&p).unwrap();
-        // SAFETY: a read-only map of a test file nothing else changes; it is only asked
-        // which of its pages are resident.
-        let m = unsafe { memmap2::Mmap::map(&f) }.unwrap();
-        let pages = m.len().div_ceil(4096);
-        let mut v = vec![0u8; pages];
-        // SAFETY: `m` is a live mapping of `m.len()` bytes; `v` has a byte per page.
-        assert_eq!(
-            unsafe { libc::mincore(m.as_ptr() as *mut _, m.len(), v.as_mut_ptr()) },
-            0
-        );
-        res += v.iter().filter(|&&b| b & 1 == 1).count();
-        all += pages;
-    }
-    (res, all)
+    files(array)
+        .iter()
+        .filter(|p| !p.ends_with("zarr.json"))
+        .map(|p| crate::page_cache::resident(p))
+        .fold((0, 0), |(r, a), (res, all)| (r + res, a + all))
 }
 
 #[cfg(target_os = "linux")]
 fn evict(array: &Path) {
-    use std::os::fd::AsRawFd;
-    for p in files(array) {
-        let f = std::fs::File::open(&p).unwrap();
-        f.sync_all().unwrap();
-        // SAFETY: a plain system call on an open descriptor.
-        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    }
+    files(array)
+        .iter()
+        .for_each(|p| crate::page_cache::drop_file(p));
 }
 
 /// Under `Paging::Bounded`, chunks cut along every axis are streamed in their own order,
