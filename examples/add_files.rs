@@ -283,13 +283,13 @@ fn run() -> Result<(), Box<dyn Error>> {
     });
     let c = c_path.as_deref().map(open_input).transpose()?;
     match &c {
-        // One pass over four files: no temporaries, no second traversal.
-        Some(c) => ops::Zip::from(&mut out)
-            .and(&a)
+        // One pass over four files: no temporaries, no second traversal, and `out` only
+        // written (an existing output is not read from the disk first).
+        Some(c) => ops::Zip::from(&a)
             .and(&b)
             .and(c)
             .with(opts)
-            .for_each(|d, &a, &b, &c| *d = formula(a, b, c))?,
+            .map_assign_into(&mut out, |&a, &b, &c| formula(a, b, c))?,
         None => ops::add_into_with(&a, &b, &mut out, opts)?,
     }
     out.close()?; // msync: the result is in the file

@@ -1391,6 +1391,87 @@ zip_par_fold!(P1 p1 0, P2 p2 1, P3 p3 2);
 zip_par_fold!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3);
 #[cfg(feature = "rayon")]
 zip_par_fold!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4);
+/// `map_assign_into` (and its parallel form) for 1 to 5 operands: the output makes six.
+macro_rules! zip_assign {
+    ($($P:ident $p:ident $i:tt),+) => {
+        impl<'o, $($P: Part),+> Zip<'o, ($($P,)+)> {
+            /// Writes `f` of the operands' items into `into` at every index, chunk by
+            /// chunk, as ndarray's `Zip::map_assign_into`: `into` (a mutable array, view or
+            /// [`MmapArrayMut`], of the Zip's shape) is only written, never read. Under
+            /// [`Paging::Bounded`] a dense mapped output is then written through the file
+            /// (Linux): its old pages are not read from the disk before they are
+            /// overwritten, which writing through the map of an existing file does.
+            ///
+            /// # Errors
+            /// As for [`for_each`](Self::for_each); [`Error::Broadcast`] names the
+            /// `output` when `into` has another shape.
+            ///
+            /// ```
+            /// use ndarray_mmap::{create_array, ops::Zip};
+            /// # let dir = tempfile::tempdir()?;
+            /// let a = ndarray::Array1::from_iter((0..1000).map(|i| i as f32));
+            /// let b = ndarray::Array1::<f32>::from_elem(1000, 0.5);
+            /// let mut d = unsafe { create_array::<f32>(dir.path().join("d.f32"), [1000]) }?;
+            /// Zip::from(&a).and(&b).map_assign_into(&mut d, |&a, &b| a * 2.0 + b)?;
+            /// assert_eq!(d.view()[10], 20.5);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn map_assign_into<'a, T, O, F>(mut self, into: O, mut f: F) -> Result<(), Error>
+            where
+                T: Send + 'static,
+                O: IntoPart<'a, Part = Output<'a, T>>,
+                F: for<'p> FnMut($(Item<'p, $P>),+) -> T,
+            {
+                let out = into.into_part().write_only();
+                self.check_shape(&out.shape(), "output");
+                let ($($p,)+) = self.parts;
+                let mut parts = (out, $($p,)+);
+                run(&mut parts, &self.shape, self.error, self.opts, |parts, piece| {
+                    let (o, $($p,)+) = parts;
+                    nd_zip!(piece; o, $($p),+).for_each(|o, $($p),+| *o = f($($p),+));
+                })
+            }
+
+            /// [`map_assign_into`](Self::map_assign_into) with each chunk split across
+            /// threads (the `rayon` feature), so `f` must be `Fn + Sync + Send`.
+            ///
+            /// # Errors
+            /// As for [`map_assign_into`](Self::map_assign_into).
+            ///
+            /// ```
+            /// use ndarray_mmap::ops::Zip;
+            /// let a = ndarray::Array1::from_iter(0..1000i64);
+            /// let mut c = ndarray::Array1::zeros(1000);
+            /// Zip::from(&a).par_map_assign_into(&mut c, |&a| a * a)?;
+            /// assert_eq!(c[999], 998_001);
+            /// # Ok::<(), ndarray_mmap::Error>(())
+            /// ```
+            #[cfg(feature = "rayon")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+            pub fn par_map_assign_into<'a, T, O, F>(mut self, into: O, f: F) -> Result<(), Error>
+            where
+                T: Send + 'static,
+                O: IntoPart<'a, Part = Output<'a, T>>,
+                F: for<'p> Fn($(Item<'p, $P>),+) -> T + Sync + Send,
+            {
+                let out = into.into_part().write_only();
+                self.check_shape(&out.shape(), "output");
+                let ($($p,)+) = self.parts;
+                let mut parts = (out, $($p,)+);
+                run(&mut parts, &self.shape, self.error, self.opts, |parts, piece| {
+                    let (o, $($p,)+) = parts;
+                    nd_zip!(piece; o, $($p),+).par_for_each(|o, $($p),+| *o = f($($p),+));
+                })
+            }
+        }
+    };
+}
+
+zip_assign!(P1 p1 0);
+zip_assign!(P1 p1 0, P2 p2 1);
+zip_assign!(P1 p1 0, P2 p2 1, P3 p3 2);
+zip_assign!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3);
+zip_assign!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4);
 zip_and!(P1 0);
 zip_and!(P1 0, P2 1);
 zip_and!(P1 0, P2 1, P3 2);

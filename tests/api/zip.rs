@@ -104,8 +104,92 @@ fn reference(n: usize, out: &mut ArrayD<i32>, ins: &[ArrayViewD<'_, i32>]) {
     }
 }
 
+/// `map_assign_into` of the formula over `ins` (1 to 5) into `out`.
+fn ours_assign<'o, O>(
+    out: O,
+    ins: &[ArrayViewD<'_, i32>],
+    opts: StreamOptions<'_>,
+) -> Result<(), Error>
+where
+    O: ndarray_mmap::ops::IntoPart<'o, Part = ndarray_mmap::ops::Output<'o, i32>>,
+{
+    let k = ins.len() + 1;
+    match ins {
+        [a] => Zip::from(a)
+            .with(opts)
+            .map_assign_into(out, |&a| formula(k, 0, &[a])),
+        [a, b] => Zip::from(a)
+            .and(b)
+            .with(opts)
+            .map_assign_into(out, |&a, &b| formula(k, 0, &[a, b])),
+        [a, b, c] => Zip::from(a)
+            .and(b)
+            .and(c)
+            .with(opts)
+            .map_assign_into(out, |&a, &b, &c| formula(k, 0, &[a, b, c])),
+        [a, b, c, d] => Zip::from(a)
+            .and(b)
+            .and(c)
+            .and(d)
+            .with(opts)
+            .map_assign_into(out, |&a, &b, &c, &d| formula(k, 0, &[a, b, c, d])),
+        [a, b, c, d, e] => Zip::from(a)
+            .and(b)
+            .and(c)
+            .and(d)
+            .and(e)
+            .with(opts)
+            .map_assign_into(out, |&a, &b, &c, &d, &e| formula(k, 0, &[a, b, c, d, e])),
+        _ => unreachable!("1 to 5 inputs"),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn map_assign_into_matches_ndarray(
+        shape in prop::collection::vec(0usize..7, 1..4),
+        n in 1usize..=5,
+        layouts in prop::collection::vec(layout(), 6),
+        mapped_out in any::<bool>(),
+        chunk in chunk(),
+        seed in any::<u64>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let held: Vec<Held<i32>> = (0..n).map(|k| Held::new(&shape, layouts[k + 1], seed ^ k as u64)).collect();
+        let ins: Vec<ArrayViewD<'_, i32>> = held.iter().map(|h| h.view()).collect();
+        // ndarray's own map_assign_into (through its Zip of the inputs).
+        let mut want = ArrayD::<i32>::zeros(shape.clone());
+        let k = n + 1;
+        match ins.as_slice() {
+            [a] => ndarray::Zip::from(a).map_assign_into(&mut want, |&a| formula(k, 0, &[a])),
+            [a, b] => ndarray::Zip::from(a).and(b).map_assign_into(&mut want, |&a, &b| formula(k, 0, &[a, b])),
+            [a, b, c] => ndarray::Zip::from(a).and(b).and(c)
+                .map_assign_into(&mut want, |&a, &b, &c| formula(k, 0, &[a, b, c])),
+            [a, b, c, d] => ndarray::Zip::from(a).and(b).and(c).and(d)
+                .map_assign_into(&mut want, |&a, &b, &c, &d| formula(k, 0, &[a, b, c, d])),
+            [a, b, c, d, e] => ndarray::Zip::from(a).and(b).and(c).and(d).and(e)
+                .map_assign_into(&mut want, |&a, &b, &c, &d, &e| formula(k, 0, &[a, b, c, d, e])),
+            _ => unreachable!(),
+        }
+        // The output holds other values before: every element must be overwritten.
+        let init = Held::<i32>::new(&shape, layouts[0], seed ^ 0xAA);
+        if mapped_out {
+            let order = order_of(layouts[0]);
+            let mut out = file_with(dir.path(), "out", &init.view(), order);
+            out.flush().unwrap();
+            ours_assign(&mut out, &ins, opts_for(chunk)).unwrap();
+            prop_assert_eq!(out.view(), want.view());
+            out.close().unwrap();
+            let on_disk = std::fs::read(dir.path().join("out")).unwrap();
+            prop_assert_eq!(on_disk, file_bytes_in_order(&want.view(), order));
+        } else {
+            let mut out = init.view().to_owned();
+            ours_assign(&mut out, &ins, StreamOptions::new().chunk_bytes(chunk)).unwrap();
+            prop_assert_eq!(out, want);
+        }
+    }
 
     #[test]
     fn zip_matches_ndarray_in_memory(
@@ -521,4 +605,76 @@ proptest! {
             prop_assert_eq!(out, want);
         }
     }
+}
+
+#[test]
+fn map_assign_into_checks_the_output_shape_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Array1::<i32>::ones(10);
+    let mut out = unsafe { create_array::<i32>(dir.path().join("o"), [11]) }.unwrap();
+    out.view_mut().fill(7);
+    let err = Zip::from(&a).map_assign_into(&mut out, |&x| x).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Broadcast {
+                operand: "output",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(out.view().iter().all(|&x| x == 7));
+}
+
+/// Under `Paging::Bounded`, `map_assign_into` never reads its (existing, dense, uncached)
+/// output from the disk; writing the same values through `for_each` does, page by page.
+/// Bytes read are this thread's own (`/proc/thread-self/io`), so other tests running at
+/// the same time do not count.
+#[cfg(target_os = "linux")]
+#[test]
+fn map_assign_into_does_not_read_the_output_it_overwrites() {
+    use crate::page_cache::drop_file;
+    let read_bytes = || {
+        let io = std::fs::read_to_string("/proc/thread-self/io").expect("task I/O accounting");
+        io.lines()
+            .find_map(|l| l.strip_prefix("read_bytes: "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("a read_bytes line")
+    };
+    // On the disk: a tmpfs (often /tmp) reads nothing either way.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let n = 4 << 20; // 16 MiB of f32
+    let path = dir.path().join("d.f32");
+    std::fs::write(&path, vec![1u8; 4 * n]).unwrap();
+    let a = Array1::from_iter((0..n).map(|i| i as f32));
+    let opts = || StreamOptions::new().paging(ops::Paging::Bounded);
+    let mut read = [0u64; 2];
+    for (k, assign) in [true, false].into_iter().enumerate() {
+        drop_file(&path);
+        let mut d = unsafe { mmap_array_mut::<f32>(&path, [-1]) }.unwrap();
+        let before = read_bytes();
+        if assign {
+            Zip::from(&a)
+                .with(opts())
+                .map_assign_into(&mut d, |&x| x * 2.0)
+        } else {
+            Zip::from(&mut d)
+                .and(&a)
+                .with(opts())
+                .for_each(|d, &x| *d = x * 2.0)
+        }
+        .unwrap();
+        read[k] = read_bytes() - before;
+        assert_eq!(d.view()[n - 1], (n - 1) as f32 * 2.0);
+    }
+    let [assign, for_each] = read;
+    assert!(
+        for_each >= 4 * n as u64 / 2,
+        "for_each read only {for_each} bytes: this test cannot tell"
+    );
+    assert!(
+        assign < 1 << 20,
+        "map_assign_into read {assign} bytes of its 16 MiB output"
+    );
 }
