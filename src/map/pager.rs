@@ -170,15 +170,18 @@ impl<'a> Pages<'a> {
     }
 
     /// Like [`evict`](Self::evict) for bytes `lo..hi` behind a stream, reaching back to
-    /// the 2 MiB boundary of the file below `lo`. The page cache holds files in folios
-    /// of up to 2 MiB (x86-64's PMD size), and `POSIX_FADV_DONTNEED` skips a folio that
-    /// is only partly in its range: one that straddled the last call's end straddles
-    /// this call's start too, and would never be dropped (at 1 MiB pieces half the
-    /// folios stayed, and a 64 MiB cgroup filled up). Pages below `lo` are behind the
-    /// stream already, so asking again for them is harmless.
+    /// the boundary of the largest page-cache folio below `lo` (never below the map's
+    /// first byte). The page cache holds files in folios of up to the PMD size (2 MiB
+    /// with 4 KiB pages: a page of 8-byte entries maps page²/8 bytes), and
+    /// `POSIX_FADV_DONTNEED` skips a folio that is only partly in its range: one that
+    /// straddled the last call's end straddles this call's start too, and was never
+    /// dropped (with 1 MiB pieces 69% of a 128 MiB input stayed cached, and a 64 MiB
+    /// cgroup filled up). Pages below `lo` are behind the stream already, so asking
+    /// again for them is harmless.
     fn evict_behind(&self, lo: usize, hi: usize) {
-        const FOLIO_SPAN: u64 = 2 << 20;
-        let back = (self.file_offset + lo as u64) % FOLIO_SPAN;
+        let page = page_size() as u64;
+        let folio_span = page * page / 8;
+        let back = (self.file_offset + lo as u64) % folio_span;
         self.evict(lo.saturating_sub(back as usize), hi);
     }
 
@@ -317,11 +320,12 @@ impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     }
 }
 
-/// The system's page size (4096 where it cannot be asked).
 /// The memory a stream may use without pushing other pages out: the smaller of the
 /// kernel's `MemAvailable` and what is left under the memory limits of this process's
-/// cgroup and its ancestors (v2 `memory.max`, or v1 `memory.limit_in_bytes`; page cache
-/// counts). `None` where neither is known (then streams keep their memory bounded).
+/// cgroup and its ancestors (v2 `memory.max`, or v1 `memory.limit_in_bytes`). As
+/// `MemAvailable` does, it counts clean page cache that nothing maps as room: the
+/// kernel takes it back first. `None` where neither is known (then streams keep their
+/// memory bounded).
 pub(crate) fn memory_available() -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
@@ -352,13 +356,23 @@ fn cgroup_room() -> Option<u64> {
         let (Some(_), Some(controllers), Some(rel)) = (f.next(), f.next(), f.next()) else {
             continue;
         };
-        let (root, limit, usage) = if controllers.is_empty() {
-            ("/sys/fs/cgroup", "memory.max", "memory.current")
+        // The files, and memory.stat's keys for file pages: (inactive, active), then
+        // those that cannot be dropped at once (mapped, dirty, under write-back).
+        let (root, limit, usage, clean, busy) = if controllers.is_empty() {
+            (
+                "/sys/fs/cgroup",
+                "memory.max",
+                "memory.current",
+                ["inactive_file", "active_file"],
+                ["file_mapped", "file_dirty", "file_writeback"],
+            )
         } else if controllers.split(',').any(|c| c == "memory") {
             (
                 "/sys/fs/cgroup/memory",
                 "memory.limit_in_bytes",
                 "memory.usage_in_bytes",
+                ["total_inactive_file", "total_active_file"],
+                ["total_mapped_file", "total_dirty", "total_writeback"],
             )
         } else {
             continue;
@@ -372,7 +386,16 @@ fn cgroup_room() -> Option<u64> {
                 read(usage).and_then(|s| s.trim().parse::<u64>().ok()),
             ) && max < 1 << 60
             {
-                let left = max.saturating_sub(cur);
+                let stat = read("memory.stat").unwrap_or_default();
+                let sum = |keys: &[&str]| -> u64 {
+                    stat.lines()
+                        .filter_map(|l| l.split_once(' '))
+                        .filter(|(k, _)| keys.contains(k))
+                        .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
+                        .fold(0, u64::saturating_add)
+                };
+                let reclaimable = sum(&clean).saturating_sub(sum(&busy));
+                let left = max.saturating_sub(cur.saturating_sub(reclaimable));
                 room = Some(room.map_or(left, |r| r.min(left)));
             }
             if dir.as_path() == Path::new(root) || !dir.pop() {
@@ -384,13 +407,13 @@ fn cgroup_room() -> Option<u64> {
 }
 
 /// How many bytes the kernel may read ahead of a sequential reader of a file with
-/// metadata `meta`: twice its block device's `read_ahead_kb` (the current window, and
-/// the next one started asynchronously when the reader reaches its marker). Those pages
-/// count against the cgroup's limit before the stream asks for them, so the chunk size
-/// under a tight limit is chosen with them in mind (`ops`). The device is found in
-/// `/sys/dev/block` (a partition's queue is its disk's); for a file on no block device
-/// of its own (btrfs, device mapper, overlays) the largest setting of any disk, and
-/// 2 × 128 KiB (the kernel's default) where nothing can be read.
+/// metadata `meta`: twice the `read_ahead_kb` of its backing device (the current
+/// window, and the next one started asynchronously when the reader reaches its
+/// marker). Those pages count against the cgroup's limit before the stream asks for
+/// them, so the chunk size under a tight limit is chosen with them in mind (`ops`).
+/// The device is `/sys/class/bdi/MAJ:MIN` (disks, NFS, FUSE), else its disk's queue in
+/// `/sys/dev/block` (a partition); where neither exists (tmpfs, which reads nothing
+/// ahead, procfs, btrfs's own device numbers) the kernel's default of 128 KiB.
 pub(crate) fn read_ahead(meta: &std::fs::Metadata) -> u64 {
     const DEFAULT_KB: u64 = 128;
     #[cfg(target_os = "linux")]
@@ -402,21 +425,17 @@ pub(crate) fn read_ahead(meta: &std::fs::Metadata) -> u64 {
                 .and_then(|s| s.trim().parse::<u64>().ok())
         };
         let dev = meta.dev();
+        // glibc's gnu_dev_major / gnu_dev_minor.
         let (major, minor) = (
             ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
             (dev & 0xff) | ((dev >> 12) & !0xff),
         );
-        let base = Path::new("/sys/dev/block").join(format!("{major}:{minor}"));
-        let own = kb(&base.join("queue/read_ahead_kb"))
-            .or_else(|| kb(&base.join("../queue/read_ahead_kb")));
-        let found = own.or_else(|| {
-            std::fs::read_dir("/sys/block")
-                .ok()?
-                .flatten()
-                .filter_map(|d| kb(&d.path().join("queue/read_ahead_kb")))
-                .max()
-        });
-        2 * 1024 * found.unwrap_or(DEFAULT_KB)
+        let id = format!("{major}:{minor}");
+        let block = Path::new("/sys/dev/block").join(&id);
+        let found = kb(&Path::new("/sys/class/bdi").join(&id).join("read_ahead_kb"))
+            .or_else(|| kb(&block.join("queue/read_ahead_kb")))
+            .or_else(|| kb(&block.join("../queue/read_ahead_kb")));
+        2 * 1024 * found.unwrap_or(DEFAULT_KB).min(1 << 30)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -425,6 +444,7 @@ pub(crate) fn read_ahead(meta: &std::fs::Metadata) -> u64 {
     }
 }
 
+/// The system's page size (4096 where it cannot be asked).
 pub(crate) fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *PAGE.get_or_init(|| {
@@ -632,6 +652,15 @@ impl OutPager<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file on no backing device (procfs here; tmpfs alike) gets the kernel's default
+    /// read-ahead, not some disk's.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn read_ahead_of_a_file_on_no_device_is_the_default() {
+        let meta = std::fs::metadata("/proc/self/status").unwrap();
+        assert_eq!(read_ahead(&meta), 2 * 128 * 1024);
+    }
 
     #[test]
     fn whole_pages_rounds_inward_except_at_the_ends() {

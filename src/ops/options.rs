@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 
 /// Default chunk size of the streaming path, in bytes of output (or of input, for the
 /// reductions). Chosen by measurement (`benches/out_of_core.sh`): 4 to 8 MiB ran as fast
-/// as larger chunks with nothing read twice. A bounded stream (see [`Paging`]) whose
-/// chunk size is left to the engine takes smaller chunks, down to 1 MiB, when this one
+/// as larger chunks with nothing read twice. A bounded stream (see [`Paging`]) that writes
+/// an output, with the chunk size left to the engine, takes smaller chunks, down to 1 MiB, when this one
 /// and the kernel's read-ahead would fill more than 3/4 of the memory left: c = a + b
 /// under a 64 MiB cgroup, with 8 MiB of read-ahead per input, peaks at 62 MiB with
 /// 8 MiB chunks and 43 MiB with 2 MiB.
@@ -129,7 +129,8 @@ impl fmt::Debug for StreamOptions<'_> {
 }
 
 impl<'a> StreamOptions<'a> {
-    /// Defaults: [`DEFAULT_CHUNK_BYTES`] chunks, parallel when the `rayon` feature is on,
+    /// Defaults: chunks of [`DEFAULT_CHUNK_BYTES`] (less for a bounded stream that writes,
+    /// under a tight memory limit; see [`chunk_bytes`](Self::chunk_bytes)), parallel when the `rayon` feature is on,
     /// no progress callback.
     ///
     /// ```
@@ -145,7 +146,10 @@ impl<'a> StreamOptions<'a> {
     /// Bytes of output (of input, for reductions) per chunk; at least one element is done
     /// per chunk whatever the value. Resident memory of the streaming path is a few
     /// chunks; progress is reported once per chunk. Unset, it is [`DEFAULT_CHUNK_BYTES`],
-    /// or less for a bounded stream under a tight memory limit.
+    /// or, for a bounded stream that writes an output, the largest power of two down to
+    /// 1 MiB with which the stream and the kernel's read-ahead fit in 3/4 of the memory
+    /// left. Reductions and folds keep [`DEFAULT_CHUNK_BYTES`]: the order in which they
+    /// add depends on the chunks, and their results must not depend on the memory free.
     ///
     /// ```
     /// use std::ops::ControlFlow;

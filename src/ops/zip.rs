@@ -51,8 +51,9 @@ pub(super) mod sealed {
         /// Bytes of its map, when it is mapped.
         fn mapped_len(&self) -> usize;
         /// For a mapped operand, the bytes the kernel may read ahead of it (0 for an
-        /// output): what it costs a stream's memory beyond its pieces.
-        fn read_ahead(&self) -> Option<u64>;
+        /// output that is only written) and its element size: what it costs a stream's
+        /// memory beyond its pieces, and the size of its pieces.
+        fn read_ahead(&self) -> Option<(u64, usize)>;
         /// The chunk shape of a Zarr operand: the stream visits regions that each lie
         /// inside one of its chunks.
         fn grid(&self) -> Option<Vec<usize>>;
@@ -337,14 +338,15 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
             InSrc::Zarr(z) => z.mapped_len(),
         }
     }
-    fn read_ahead(&self) -> Option<u64> {
-        match &self.src {
+    fn read_ahead(&self) -> Option<(u64, usize)> {
+        let ahead = match &self.src {
             InSrc::View(w) => w.pager.as_ref().map(|p| p.read_ahead()),
             #[cfg(feature = "zarr")]
             InSrc::Zarr(z) => std::fs::metadata(z.dir())
                 .ok()
                 .map(|m| crate::map::pager::read_ahead(&m)),
-        }
+        };
+        ahead.map(|a| (a, self.elem_size()))
     }
     fn grid(&self) -> Option<Vec<usize>> {
         match &self.src {
@@ -501,8 +503,18 @@ impl<T: Send + 'static> Part for Output<'_, T> {
             OutDst::Zarr(z) => z.mapped_len(),
         }
     }
-    fn read_ahead(&self) -> Option<u64> {
-        (self.mapped_len() > 0).then_some(0)
+    fn read_ahead(&self) -> Option<(u64, usize)> {
+        let size = self.elem_size();
+        match &self.0 {
+            // Read too (in place, or a closure that may read): its faults read around.
+            OutDst::View {
+                pager: Some(p),
+                write_only: false,
+                ..
+            } => Some((p.read_ahead(), size)),
+            OutDst::View { pager: None, .. } => None,
+            _ => (self.mapped_len() > 0).then_some((0, size)),
+        }
     }
     fn grid(&self) -> Option<Vec<usize>> {
         match &self.0 {
@@ -953,11 +965,14 @@ pub(super) fn run<P: Parts>(
         // available (the cgroup's limit, or MemAvailable), or unknown memory.
         _ => mapped > 0 && available.is_none_or(|m| mapped > m / 2),
     };
+    // The chunk adapts to the memory left only where results cannot depend on it: an
+    // elementwise stream writes each element alike whatever the chunks, but a fold or a
+    // float sum adds in an order the chunks decide.
     let chunk_bytes = match (opts.chunk_bytes, available) {
         (Some(c), _) => c,
-        (None, Some(room)) if bounded => {
-            let (operands, ahead) = parts.read_ahead();
-            bounded_chunk(room, operands, ahead)
+        (None, Some(room)) if bounded && parts.writes() => {
+            let (sizes, ahead) = parts.read_ahead();
+            bounded_chunk(room, sizes.div_ceil(size), ahead)
         }
         (None, _) => DEFAULT_CHUNK_BYTES,
     };
@@ -1021,11 +1036,13 @@ pub(super) fn run<P: Parts>(
     result.and(finished)
 }
 
-/// The chunk size of a bounded stream, when the user left it to the engine: the largest
-/// power of two from 1 MiB to [`DEFAULT_CHUNK_BYTES`] whose stream fits in 3/4 of the
-/// `room` left (1 MiB when none does). A stream holds, besides the kernel's read-ahead
-/// (`ahead`, for all `operands` mapped), about one chunk per mapped operand plus one
-/// more (an output's scratch and the write-back in flight), and a few MiB of its own.
+/// The chunk size of a bounded stream that writes, when the user left it to the engine:
+/// the largest power of two from 1 MiB to [`DEFAULT_CHUNK_BYTES`] whose stream fits in
+/// 3/4 of the `room` left (1 MiB when none does). A stream holds, besides the kernel's
+/// read-ahead (`ahead`, for all mapped operands), about one piece per mapped operand
+/// (`operands` chunks in all: an operand with elements twice the lead's counts twice)
+/// plus one chunk more (an output's scratch and the write-back in flight), and a few
+/// MiB of its own.
 /// Measured (`benches/out_of_core.sh`, c = a + b, 8 MiB read-ahead per input): 40, 43,
 /// 49.5 and 62 MiB of cgroup peak at 1, 2, 4 and 8 MiB chunks; the model says 41, 45,
 /// 53 and 69.
@@ -1060,7 +1077,10 @@ pub(super) trait Parts {
     /// part's) and its element size.
     fn lead(&self) -> (Vec<isize>, usize);
     fn mapped_len(&self) -> usize;
-    /// The mapped operands, and the bytes the kernel may read ahead of them in all.
+    /// Whether any operand is written.
+    fn writes(&self) -> bool;
+    /// The bytes per element of the mapped operands together, and the bytes the kernel
+    /// may read ahead of them in all.
     fn read_ahead(&self) -> (usize, u64);
     /// The chunk shapes of the Zarr operands.
     fn grids(&self) -> Vec<Vec<usize>>;
@@ -1123,11 +1143,14 @@ macro_rules! zip_arity {
             fn mapped_len(&self) -> usize {
                 0 $(+ self.$i.mapped_len())+
             }
+            fn writes(&self) -> bool {
+                false $(|| $P::WRITES)+
+            }
             fn read_ahead(&self) -> (usize, u64) {
                 [$(self.$i.read_ahead()),+]
                     .into_iter()
                     .flatten()
-                    .fold((0, 0), |(n, sum), r| (n + 1, sum + r))
+                    .fold((0, 0), |(size, ahead), (a, s)| (size + s, ahead.saturating_add(a)))
             }
             fn grids(&self) -> Vec<Vec<usize>> {
                 [$(self.$i.grid()),+].into_iter().flatten().collect()
