@@ -41,6 +41,36 @@ pub struct Pages<'a> {
     owner: PhantomData<&'a [u8]>,
 }
 
+/// Which pages of each file a stream maps were in the page cache when it first mapped a
+/// part of that file (one byte per page of the file, as `mincore` reports), keyed by
+/// the file's device and inode: see [`Pages::snapshot_residency_in`].
+#[derive(Default)]
+#[cfg_attr(any(not(feature = "zarr"), not(target_os = "linux")), allow(dead_code))] // used by Zarr operands, on Linux
+pub(crate) struct Residency(std::collections::HashMap<(u64, u64), Vec<u8>>);
+
+/// Which pages of the first `len` bytes of `file` are in the page cache (`mincore` on a
+/// map of them that is never read). `None` where that fails.
+#[cfg(target_os = "linux")]
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+fn file_residency(file: &File, len: u64) -> Option<Vec<u8>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    // SAFETY: the map is only handed to `mincore`, which reads no byte of it: a file
+    // changed or truncated by others meanwhile cannot fault or race a read.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .len(usize::try_from(len).ok()?)
+            .map(file)
+    }
+    .ok()?;
+    let mut v = vec![0u8; map.len().div_ceil(page_size())];
+    // SAFETY: `map` is a live mapping of `map.len()` bytes, page-aligned (mmap returns
+    // whole pages); `v` has one byte per page of it, as `mincore` writes.
+    let rc = unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, map.len(), v.as_mut_ptr()) };
+    (rc == 0).then_some(v)
+}
+
 /// Paging hooks for a map that a stream reads from.
 pub struct InPager<'a>(Pages<'a>);
 
@@ -111,6 +141,42 @@ impl<'a> Pages<'a> {
                 self.resident = v;
             }
         }
+    }
+
+    /// Like [`snapshot_residency`](Self::snapshot_residency), from `record`'s view of the
+    /// whole file, taken the first time a stream maps any part of it: for a stream that
+    /// maps several parts of one file in turn (the inner chunks of a Zarr shard, or a
+    /// chunk it comes back to), pages its own read-ahead brought into the next part must
+    /// not count as cached before the stream began.
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+    pub(crate) fn snapshot_residency_in(&mut self, record: &mut Residency) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let Ok(meta) = self.file.metadata() else {
+                return;
+            };
+            let key = (meta.dev(), meta.ino());
+            let whole = match record.0.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let Some(v) = file_residency(self.file, meta.len()) else {
+                        return;
+                    };
+                    e.insert(v)
+                }
+            };
+            let page = page_size();
+            if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
+                let first = (self.file_offset / page as u64) as usize;
+                let n = (e - s) / page;
+                if let Some(part) = whole.get(first..first + n) {
+                    self.resident = part.to_vec();
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = record;
     }
 
     /// Hands over the residency record (see [`snapshot_residency`](Self::snapshot_residency)),

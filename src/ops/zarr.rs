@@ -12,6 +12,7 @@ use ndarray::{ArrayViewD, ArrayViewMutD, Slice};
 use crate::Order;
 use crate::element::Element;
 use crate::error::Error;
+use crate::map::pager::Residency;
 use crate::zarr::{Array, Chunk, ChunkMut, ZarrArrayMut};
 
 use super::operand::{Operand, Survey};
@@ -159,6 +160,8 @@ pub(crate) struct ZarrIn<'a, T> {
     lead: Vec<isize>,
     policy: Policy,
     open: Option<Open<Chunk<T>, InState>>,
+    /// Which pages of each chunk file were cached when the stream first mapped it.
+    residency: Residency,
 }
 
 impl<'a, T: Element> ZarrIn<'a, T> {
@@ -169,6 +172,7 @@ impl<'a, T: Element> ZarrIn<'a, T> {
             lead: Vec::new(),
             policy: Policy::default(),
             open: None,
+            residency: Residency::default(),
         }
     }
 
@@ -225,7 +229,12 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         let state = {
             let (v, pager) = chunk.stream_parts();
             let in_order = self.policy.in_order(&self.lead, &v);
-            InStream::new(pager, in_order, self.policy.bounded).map(InStream::park)
+            InStream::new(pager, in_order, self.policy.bounded).map(|mut s| {
+                if in_order && self.policy.bounded {
+                    s.pager.snapshot_residency_in(&mut self.residency);
+                }
+                s.park()
+            })
         };
         self.open = Some(Open {
             index,
@@ -293,6 +302,8 @@ pub(crate) struct ZarrOut<'a, T> {
     pending: Option<(ChunkMut<T>, OutState)>,
     /// Chunks with no file, found by the survey.
     missing: Vec<Vec<usize>>,
+    /// Which pages of each chunk file were cached when the stream first mapped it.
+    residency: Residency,
 }
 
 impl<'a, T: Element> ZarrOut<'a, T> {
@@ -306,6 +317,7 @@ impl<'a, T: Element> ZarrOut<'a, T> {
             open: None,
             pending: None,
             missing: Vec::new(),
+            residency: Residency::default(),
         }
     }
 
@@ -376,7 +388,10 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
                 self.policy.bounded,
                 self.policy.write_through,
             )
-            .map(|s| {
+            .map(|mut s| {
+                if s.write_back {
+                    s.pager.snapshot_residency_in(&mut self.residency);
+                }
                 // Read ahead: a chunk written before is read before it is overwritten.
                 s.pager.sequential();
                 s.park()

@@ -254,6 +254,59 @@ if __name__ == "__main__":
     );
 }
 
+/// A bounded stream over a sharded array drops the pages it brought in, although its
+/// read-ahead runs from one inner chunk into the next of the same shard file (each inner
+/// chunk used to record the pages read ahead into it as cached before the stream: 98%
+/// of the shards stayed cached).
+#[cfg(target_os = "linux")]
+#[test]
+fn bounded_streams_over_shards_drop_what_they_brought_in() {
+    use crate::page_cache::{drop_file, resident};
+    if !available("bounded_streams_over_shards_drop_what_they_brought_in") {
+        return;
+    }
+    // On the disk: a tmpfs (often /tmp) keeps its pages in the page cache for good.
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let script = r#"
+import numpy as np, zarr, warnings
+warnings.simplefilter("ignore")
+if __name__ == "__main__":
+    n = 8 << 20  # 32 MiB of i4 in 2 shards of 16 MiB, inner chunks of 256 KiB
+    s = zarr.create_array("s.zarr", shape=(n,), chunks=(1 << 16,), shards=(4 << 20,),
+                          dtype="i4", compressors=None)
+    s[:] = np.arange(n, dtype="i4") % 1000
+"#;
+    run(tmp.path(), script, &[]);
+    let shards: Vec<_> = (0..2)
+        .map(|i| tmp.path().join(format!("s.zarr/c/{i}")))
+        .collect();
+    let cached = || {
+        shards
+            .iter()
+            .map(|p| resident(p))
+            .fold((0, 0), |(r, a), (res, all)| (r + res, a + all))
+    };
+    let z = unsafe { zarr::open::<i32>(tmp.path().join("s.zarr")) }.unwrap();
+    let want: i64 = (0..8i64 << 20).map(|i| i % 1000).sum();
+    for chunk in [64usize << 10, 8 << 20] {
+        shards.iter().for_each(|p| drop_file(p));
+        let (res, all) = cached();
+        assert!(
+            res * 20 < all,
+            "eviction did not work here: {res} of {all} pages cached"
+        );
+        let opts = ops::StreamOptions::new()
+            .chunk_bytes(chunk)
+            .paging(ops::Paging::Bounded);
+        assert_eq!(ops::sum_with(&z, opts).unwrap(), want);
+        let (res, all) = cached();
+        assert!(
+            res * 10 < all,
+            "{chunk}-byte chunks: {res} of {all} pages of the shards still cached"
+        );
+    }
+}
+
 #[test]
 fn a_fill_value_and_fortran_chunks_we_write_read_in_zarr_python() {
     if !available("a_fill_value_and_fortran_chunks_we_write_read_in_zarr_python") {
