@@ -44,9 +44,59 @@ pub struct Pages<'a> {
 /// Which pages of each file a stream maps were in the page cache when it first mapped a
 /// part of that file (one byte per page of the file, as `mincore` reports), keyed by
 /// the file's device and inode: see [`Pages::snapshot_residency_in`].
+///
+/// It keeps the records of the last few files only (a record is 1/4096 of its file, and a
+/// stream over many chunk files must not hold one for each): a file the stream comes back
+/// to after that is recorded again. Files the stream itself created (an output's missing
+/// chunks) are recorded as wholly uncached, whatever they hold by the time it maps them.
 #[derive(Default)]
 #[cfg_attr(any(not(feature = "zarr"), not(target_os = "linux")), allow(dead_code))] // used by Zarr operands, on Linux
-pub(crate) struct Residency(std::collections::HashMap<(u64, u64), Vec<u8>>);
+pub(crate) struct Residency {
+    /// (device, inode) and record, the most recently used last.
+    recent: Vec<((u64, u64), Vec<u8>)>,
+    /// Files the stream created, by (device, inode).
+    created: std::collections::HashSet<(u64, u64)>,
+}
+
+#[cfg_attr(any(not(feature = "zarr"), not(target_os = "linux")), allow(dead_code))] // used by Zarr operands, on Linux
+impl Residency {
+    /// Records of this many files are kept.
+    const FILES: usize = 4;
+
+    /// The stream created the file at `path`: none of its pages were cached before it.
+    pub(crate) fn created(&mut self, path: &Path) {
+        #[cfg(unix)]
+        if let Ok(m) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            self.created.insert((m.dev(), m.ino()));
+        }
+        #[cfg(not(unix))]
+        let _ = path;
+    }
+
+    /// The record of the file `key` (`len` bytes), taken now if it is not kept.
+    #[cfg(target_os = "linux")]
+    fn of(&mut self, key: (u64, u64), file: &File, len: u64) -> Option<&[u8]> {
+        let at = match self.recent.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                let record = if self.created.contains(&key) {
+                    vec![0u8; usize::try_from(len.div_ceil(page_size() as u64)).ok()?]
+                } else {
+                    file_residency(file, len)?
+                };
+                if self.recent.len() == Self::FILES {
+                    self.recent.remove(0);
+                }
+                self.recent.push((key, record));
+                self.recent.len() - 1
+            }
+        };
+        let entry = self.recent.remove(at);
+        self.recent.push(entry);
+        self.recent.last().map(|(_, r)| r.as_slice())
+    }
+}
 
 /// Which pages of the first `len` bytes of `file` are in the page cache (`mincore` on a
 /// map of them that is never read). `None` where that fails.
@@ -156,15 +206,8 @@ impl<'a> Pages<'a> {
             let Ok(meta) = self.file.metadata() else {
                 return;
             };
-            let key = (meta.dev(), meta.ino());
-            let whole = match record.0.entry(key) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let Some(v) = file_residency(self.file, meta.len()) else {
-                        return;
-                    };
-                    e.insert(v)
-                }
+            let Some(whole) = record.of((meta.dev(), meta.ino()), self.file, meta.len()) else {
+                return;
             };
             let page = page_size();
             if let Some((s, e)) = whole_pages(self.addr, self.len, 0, self.len) {
@@ -311,9 +354,7 @@ impl<'a> Pages<'a> {
 
     /// How far the kernel may read ahead of a stream through this map ([`read_ahead`]).
     pub(crate) fn read_ahead(&self) -> u64 {
-        self.file
-            .metadata()
-            .map_or(2 * 1024 * 128, |m| read_ahead(&m))
+        read_ahead_of(self.file)
     }
 
     /// The address of byte 0 of the mapping, to locate views' pointers in it.
@@ -478,10 +519,16 @@ fn cgroup_room() -> Option<u64> {
 /// marker). Those pages count against the cgroup's limit before the stream asks for
 /// them, so the chunk size under a tight limit is chosen with them in mind (`ops`).
 /// The device is `/sys/class/bdi/MAJ:MIN` (disks, NFS, FUSE), else its disk's queue in
-/// `/sys/dev/block` (a partition); where neither exists (tmpfs, which reads nothing
-/// ahead, procfs, btrfs's own device numbers) the kernel's default of 128 KiB.
-pub(crate) fn read_ahead(meta: &std::fs::Metadata) -> u64 {
+/// `/sys/dev/block` (a partition). A file kept in memory (tmpfs, ramfs, procfs, sysfs:
+/// `in_memory`) reads nothing ahead. Where no device is found for a file on storage
+/// (overlayfs, whose pages are read through the file below, or btrfs, whose device is
+/// named `btrfs-N`), the largest setting of any device; the kernel's default of 128 KiB
+/// where nothing can be read.
+pub(crate) fn read_ahead(meta: &std::fs::Metadata, in_memory: bool) -> u64 {
     const DEFAULT_KB: u64 = 128;
+    if in_memory {
+        return 0;
+    }
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::MetadataExt;
@@ -500,7 +547,14 @@ pub(crate) fn read_ahead(meta: &std::fs::Metadata) -> u64 {
         let block = Path::new("/sys/dev/block").join(&id);
         let found = kb(&Path::new("/sys/class/bdi").join(&id).join("read_ahead_kb"))
             .or_else(|| kb(&block.join("queue/read_ahead_kb")))
-            .or_else(|| kb(&block.join("../queue/read_ahead_kb")));
+            .or_else(|| kb(&block.join("../queue/read_ahead_kb")))
+            .or_else(|| {
+                std::fs::read_dir("/sys/class/bdi")
+                    .ok()?
+                    .flatten()
+                    .filter_map(|d| kb(&d.path().join("read_ahead_kb")))
+                    .max()
+            });
         2 * 1024 * found.unwrap_or(DEFAULT_KB).min(1 << 30)
     }
     #[cfg(not(target_os = "linux"))]
@@ -511,6 +565,56 @@ pub(crate) fn read_ahead(meta: &std::fs::Metadata) -> u64 {
 }
 
 /// The system's page size (4096 where it cannot be asked).
+/// [`read_ahead`] for `file`.
+pub(crate) fn read_ahead_of(file: &File) -> u64 {
+    #[cfg(target_os = "linux")]
+    let in_memory = {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `st` is a `libc::statfs` (all-zero bytes are a valid one), which
+        // `fstatfs` fills for an open descriptor.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let rc = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) };
+        rc == 0 && in_memory_fs(st.f_type as i64)
+    };
+    #[cfg(not(target_os = "linux"))]
+    let in_memory = false;
+    file.metadata()
+        .map_or(2 * 1024 * 128, |m| read_ahead(&m, in_memory))
+}
+
+/// [`read_ahead`] for the file at `path` (a directory will do: its files are on the same
+/// file system).
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+pub(crate) fn read_ahead_at(path: &Path) -> u64 {
+    #[cfg(target_os = "linux")]
+    let in_memory = {
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: `st` is a `libc::statfs` (all-zero bytes are a valid one), which
+        // `statfs` fills for a NUL-terminated path.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        std::ffi::CString::new(path.as_os_str().as_bytes()).is_ok_and(|c| {
+            // SAFETY: as above.
+            let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+            rc == 0 && in_memory_fs(st.f_type as i64)
+        })
+    };
+    #[cfg(not(target_os = "linux"))]
+    let in_memory = false;
+    std::fs::metadata(path).map_or(2 * 1024 * 128, |m| read_ahead(&m, in_memory))
+}
+
+/// Whether statfs's `f_type` names a file system that keeps its files in memory (tmpfs,
+/// ramfs, procfs, sysfs).
+#[cfg(target_os = "linux")]
+fn in_memory_fs(f_type: i64) -> bool {
+    const TMPFS: i64 = 0x0102_1994;
+    const RAMFS: i64 = 0x8584_58f6;
+    const PROC: i64 = 0x9fa0;
+    const SYSFS: i64 = 0x6265_6572;
+    [TMPFS, RAMFS, PROC, SYSFS].contains(&f_type)
+}
+
 pub(crate) fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *PAGE.get_or_init(|| {
@@ -719,13 +823,57 @@ impl OutPager<'_> {
 mod tests {
     use super::*;
 
-    /// A file on no backing device (procfs here; tmpfs alike) gets the kernel's default
-    /// read-ahead, not some disk's.
+    /// A file kept in memory (procfs here; tmpfs alike) reads nothing ahead; one on
+    /// storage reads ahead something, whatever its device (an overlay's included).
     #[cfg(target_os = "linux")]
     #[test]
-    fn read_ahead_of_a_file_on_no_device_is_the_default() {
-        let meta = std::fs::metadata("/proc/self/status").unwrap();
-        assert_eq!(read_ahead(&meta), 2 * 128 * 1024);
+    fn read_ahead_of_a_file_kept_in_memory_is_none() {
+        let f = File::open("/proc/self/status").unwrap();
+        assert_eq!(read_ahead_of(&f), 0);
+        assert_eq!(read_ahead_at(Path::new("/proc/self")), 0);
+        let here = File::open(env!("CARGO_MANIFEST_DIR")).unwrap();
+        assert!(read_ahead_of(&here) > 0);
+        assert!(read_ahead_at(Path::new(env!("CARGO_MANIFEST_DIR"))) > 0);
+    }
+
+    /// The records of a few files only are kept, the most recently used; a created file
+    /// is recorded as uncached.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn residency_keeps_a_few_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Residency::default();
+        let files: Vec<(File, (u64, u64))> = (0..6)
+            .map(|i| {
+                use std::os::unix::fs::MetadataExt;
+                let p = dir.path().join(format!("{i}"));
+                std::fs::write(&p, vec![1u8; 3 * page_size()]).unwrap();
+                if i == 5 {
+                    r.created(&p);
+                }
+                let f = File::open(&p).unwrap();
+                let m = f.metadata().unwrap();
+                (f, (m.dev(), m.ino()))
+            })
+            .collect();
+        for (f, key) in &files {
+            assert_eq!(
+                r.of(*key, f, 3 * page_size() as u64).map(<[u8]>::len),
+                Some(3)
+            );
+        }
+        assert_eq!(r.recent.len(), Residency::FILES);
+        let (f, key) = &files[5];
+        assert_eq!(r.of(*key, f, 3 * page_size() as u64), Some(&[0u8; 3][..]));
+        // Just written, so cached: a file the stream did not create is recorded as it is.
+        let (f, key) = &files[4];
+        assert!(
+            r.of(*key, f, 3 * page_size() as u64)
+                .unwrap()
+                .iter()
+                .all(|&b| b & 1 == 1)
+        );
+        assert_eq!(r.recent.last().map(|(k, _)| k), Some(key));
     }
 
     #[test]

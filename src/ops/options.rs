@@ -167,6 +167,13 @@ impl<'a> StreamOptions<'a> {
         self
     }
 
+    /// The chunk size set, or the default: for folds, whose results depend on the chunks
+    /// (the engine would otherwise choose it from the memory free).
+    pub(super) fn fixed_chunks(mut self) -> Self {
+        self.chunk_bytes.get_or_insert(DEFAULT_CHUNK_BYTES);
+        self
+    }
+
     /// Whether a chunk may be split across threads (only with the `rayon` feature, and
     /// only for chunks of 1 MiB of output or more; on by default with the feature).
     ///

@@ -139,6 +139,7 @@ pub(super) trait ZarrWrite<T> {
     fn shape(&self) -> &[usize];
     fn strides(&self) -> &[isize];
     fn chunk_shape(&self) -> &[usize];
+    fn dir(&self) -> &Path;
     fn mapped_len(&self) -> usize;
     fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, write_through: bool);
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
@@ -359,6 +360,10 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         self.array.array().chunk_shape()
     }
 
+    fn dir(&self) -> &Path {
+        self.array.array().dir()
+    }
+
     fn mapped_len(&self) -> usize {
         byte_count::<T>(self.array.array().shape())
     }
@@ -468,7 +473,14 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
     fn prepare(&mut self) -> Result<(), Error> {
         let missing = std::mem::take(&mut self.missing);
         for (k, index) in missing.iter().enumerate() {
-            if let Err(e) = self.array.chunk_mut(index) {
+            let made = self.array.chunk_mut(index);
+            if made.is_ok()
+                && let Ok(path) = self.array.chunk_path(index)
+            {
+                // Nothing of it was cached before the stream: its pages go behind it.
+                self.residency.created(&path);
+            }
+            if let Err(e) = made {
                 for made in &missing[..k] {
                     if let Ok(r) = self.array.chunk_path(made) {
                         let _ = std::fs::remove_file(r);

@@ -342,9 +342,7 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
         let ahead = match &self.src {
             InSrc::View(w) => w.pager.as_ref().map(|p| p.read_ahead()),
             #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => std::fs::metadata(z.dir())
-                .ok()
-                .map(|m| crate::map::pager::read_ahead(&m)),
+            InSrc::Zarr(z) => Some(crate::map::pager::read_ahead_at(z.dir())),
         };
         ahead.map(|a| (a, self.elem_size()))
     }
@@ -506,14 +504,20 @@ impl<T: Send + 'static> Part for Output<'_, T> {
     fn read_ahead(&self) -> Option<(u64, usize)> {
         let size = self.elem_size();
         match &self.0 {
-            // Read too (in place, or a closure that may read): its faults read around.
+            // Written through `pwrite` under `Bounded` (see `start`): never read.
             OutDst::View {
                 pager: Some(p),
-                write_only: false,
+                write_only: true,
+                scratch: Some(_),
                 ..
-            } => Some((p.read_ahead(), size)),
+            } if p.can_write_at() => Some((0, size)),
+            // Read too (in place, a closure that may read, or written through the map):
+            // its faults read around.
+            OutDst::View { pager: Some(p), .. } => Some((p.read_ahead(), size)),
             OutDst::View { pager: None, .. } => None,
-            _ => (self.mapped_len() > 0).then_some((0, size)),
+            // A Zarr chunk is read before it is overwritten.
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => Some((crate::map::pager::read_ahead_at(z.dir()), size)),
         }
     }
     fn grid(&self) -> Option<Vec<usize>> {
@@ -1248,7 +1252,8 @@ macro_rules! zip_arity {
                 F: for<'p> FnMut(Acc, $(Item<'p, $P>),+) -> Acc,
             {
                 let mut acc = Some(init);
-                run(&mut self.parts, &self.shape, self.error, self.opts, |parts, piece| {
+                let opts = self.opts.fixed_chunks();
+                run(&mut self.parts, &self.shape, self.error, opts, |parts, piece| {
                     let ($($p,)+) = parts;
                     if let Some(a) = acc.take() {
                         acc = Some(nd_zip!(piece; $($p),+).fold(a, |a, $($p),+| f(a, $($p),+)));
@@ -1320,7 +1325,8 @@ macro_rules! zip_par_fold {
                 C: Fn(Acc, Acc) -> Acc + Send + Sync,
             {
                 let mut acc = Some(identity());
-                run(&mut self.parts, &self.shape, self.error, self.opts, |parts, piece| {
+                let opts = self.opts.fixed_chunks();
+                run(&mut self.parts, &self.shape, self.error, opts, |parts, piece| {
                     let ($($p,)+) = parts;
                     let part = nd_zip!(piece; $($p),+)
                         .par_fold(identity.clone(), |a, $($p),+| fold(a, $($p),+), &combine);
@@ -1421,9 +1427,12 @@ macro_rules! zip_assign {
             /// Writes `f` of the operands' items into `into` at every index, chunk by
             /// chunk, as ndarray's `Zip::map_assign_into`: `into` (a mutable array, view or
             /// [`MmapArrayMut`], of the Zip's shape) is only written, never read. Under
-            /// [`Paging::Bounded`] a dense mapped output is then written through the file
-            /// (Linux): its old pages are not read from the disk before they are
-            /// overwritten, which writing through the map of an existing file does.
+            /// [`Paging::Bounded`] on Linux, a mapped raw or `.npy` output (not a Zarr
+            /// array, not copy-on-write) written in its file order goes through the file
+            /// (`pwrite`) in pieces laid out densely, of up to 64 MiB, when the file-size
+            /// limit allows the whole map: its old pages are not read from the disk before
+            /// they are overwritten, which writing through the map of an existing file does.
+            /// Otherwise it is written through the map, with the same result.
             ///
             /// # Errors
             /// As for [`for_each`](Self::for_each); [`Error::Broadcast`] names the

@@ -568,3 +568,30 @@ fn bounded_streams_leave_the_page_cache_as_they_found_it_whatever_the_chunking()
     assert!(res * 10 < all, "output: {res} of {all} pages still cached");
     assert_eq!(assemble(&d), a.mapv(|x| x + 1));
 }
+
+/// An output whose missing chunks the stream creates (filled with a non-zero fill value
+/// before anything is written) has those pages dropped behind the stream too: they were
+/// not cached before it, though they are by the time it maps them.
+#[cfg(target_os = "linux")]
+#[test]
+fn bounded_streams_drop_the_chunks_they_created() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let p = dir.path().join("w.zarr");
+    let mut w = unsafe {
+        zarr::CreateOptions::new()
+            .fill_value(1i32)
+            .create(&p, &[8 << 20], &[1 << 20])
+    }
+    .unwrap();
+    let a = ndarray::Array1::from_elem(8 << 20, 3i32);
+    Zip::from(&a)
+        .with(StreamOptions::new().paging(Paging::Bounded))
+        .map_assign_into(&mut w, |&x| x * 2)
+        .unwrap();
+    let (res, all) = cached(&p);
+    assert!(res * 10 < all, "{res} of {all} pages still cached");
+    assert_eq!(
+        assemble(&w),
+        ndarray::ArrayD::from_elem(IxDyn(&[8 << 20]), 6i32)
+    );
+}
