@@ -87,6 +87,11 @@ pub(crate) fn suite() -> common::Suite {
         "a_file_size_limit_below_the_output_never_kills_a_stream",
         rlimit_fsize,
     ));
+    #[cfg(target_os = "linux")]
+    tests.push((
+        "a_stream_under_a_64_mib_cgroup_peaks_below_three_quarters_of_it",
+        cgroup_peak,
+    ));
     // Windows refuses to rename a file over one that is mapped: the case cannot arise there.
     #[cfg(unix)]
     tests.push((
@@ -110,6 +115,8 @@ pub(crate) fn suite() -> common::Suite {
             ("truncated_add", child_truncated_add),
             #[cfg(target_os = "linux")]
             ("bounded_add", child_bounded_add),
+            #[cfg(target_os = "linux")]
+            ("cgroup_add", child_cgroup_add),
             #[cfg(target_os = "linux")]
             ("fsize_add", child_fsize_add),
         ],
@@ -1098,6 +1105,104 @@ fn bounded_memory() {
     assert!(
         big < small + 24.0,
         "peak memory grew with the array: {small:.1} MiB -> {big:.1} MiB"
+    );
+}
+
+/// Child: joins the cgroup `args[1]`, then `c = a + b` over the files in `args[0]` with
+/// the default options (`Paging::Auto`, the chunk left to the engine); says `ok`.
+#[cfg(target_os = "linux")]
+fn child_cgroup_add(args: &[String]) {
+    let dir = Path::new(&args[0]);
+    std::fs::write(
+        Path::new(&args[1]).join("cgroup.procs"),
+        std::process::id().to_string(),
+    )
+    .unwrap();
+    let a = unsafe { ndarray_mmap::mmap_array::<f32>(dir.join("a"), [-1]) }.unwrap();
+    let b = unsafe { ndarray_mmap::mmap_array::<f32>(dir.join("b"), [-1]) }.unwrap();
+    let mut c = unsafe { ndarray_mmap::create_array::<f32>(dir.join("c"), [a.len()]) }.unwrap();
+    ndarray_mmap::ops::add_into(&a, &b, &mut c).unwrap();
+    c.close().unwrap();
+    tell_parent("ok");
+}
+
+/// The paging policy end to end, under a real memory limit: `c = a + b` over 3 x 128 MiB
+/// with the default options, in a 64 MiB cgroup (v1) with the inputs not cached, peaks
+/// (page cache included) at no more than 3/4 of the limit. `Auto` must pick `Bounded`,
+/// and the engine a chunk that leaves room for the kernel's read-ahead.
+#[cfg(target_os = "linux")]
+fn cgroup_peak() {
+    use std::os::fd::AsRawFd;
+    const TEST: &str = "a_stream_under_a_64_mib_cgroup_peaks_below_three_quarters_of_it";
+    if !common::is_root() {
+        return common::skip(TEST, "needs root to make a memory cgroup");
+    }
+    let table = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let Some(rel) = table.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, c, rel) = (f.next()?, f.next()?, f.next()?);
+        c.split(',').any(|c| c == "memory").then(|| rel.to_owned())
+    }) else {
+        return common::skip(TEST, "no cgroup v1 memory controller");
+    };
+    let parent = Path::new("/sys/fs/cgroup/memory").join(rel.trim_start_matches('/'));
+    let cg = parent.join(format!("ndarray_mmap_test_{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir(&cg) {
+        return common::skip(TEST, &format!("cannot make a memory cgroup: {e}"));
+    }
+    let limit = 64u64 << 20;
+    std::fs::write(cg.join("memory.limit_in_bytes"), limit.to_string()).unwrap();
+    // On the disk: a tmpfs (often /tmp) is memory, charged to whoever wrote it.
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let n = 32usize << 20; // 128 MiB of f32 per array
+    let block: Vec<u8> = (0..1024u32)
+        .flat_map(|i| (i as f32).to_le_bytes())
+        .collect();
+    for name in ["a", "b"] {
+        let f = std::fs::File::create(tmp.path().join(name)).unwrap();
+        let mut w = std::io::BufWriter::new(&f);
+        for _ in 0..n / 1024 {
+            std::io::Write::write_all(&mut w, &block).unwrap();
+        }
+        drop(w);
+        f.sync_all().unwrap();
+        // SAFETY: a plain system call on an open descriptor.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+    let out = child(
+        "cgroup_add",
+        &[tmp.path().to_str().unwrap(), cg.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    let peak: u64 = std::fs::read_to_string(cg.join("memory.max_usage_in_bytes"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = std::fs::remove_dir(&cg);
+    assert!(
+        out.status.success(),
+        "the child failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    let c = unsafe { ndarray_mmap::mmap_array::<f32>(tmp.path().join("c"), [-1]) }.unwrap();
+    assert!(
+        [0, 1023, 1024, n - 1]
+            .iter()
+            .all(|&i| c.view()[i] == 2.0 * (i % 1024) as f32),
+        "wrong sums"
+    );
+    eprintln!(
+        "c = a + b, 3 x 128 MiB, in a 64 MiB cgroup: peak {:.1} MiB",
+        peak as f64 / f64::from(1 << 20)
+    );
+    assert!(
+        peak * 4 <= limit * 3,
+        "the cgroup peaked at {:.1} MiB of its 64 MiB",
+        peak as f64 / f64::from(1 << 20)
     );
 }
 
