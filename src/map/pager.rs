@@ -825,7 +825,7 @@ mod tests {
 
     /// A file kept in memory (procfs here; tmpfs alike) reads nothing ahead; one on
     /// storage reads ahead something, whatever its device (an overlay's included).
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))] // files and system calls
     #[test]
     fn read_ahead_of_a_file_kept_in_memory_is_none() {
         let f = File::open("/proc/self/status").unwrap();
@@ -838,7 +838,7 @@ mod tests {
 
     /// The records of a few files only are kept, the most recently used; a created file
     /// is recorded as uncached.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))] // files and system calls
     #[test]
     fn residency_keeps_a_few_records() {
         let dir = tempfile::tempdir().unwrap();
