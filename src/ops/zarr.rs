@@ -16,7 +16,7 @@ use crate::map::pager::Residency;
 use crate::zarr::{Array, Chunk, ChunkMut, ZarrArrayMut};
 
 use super::operand::{Operand, Survey};
-use super::plan::{InState, InStream, OutState, OutStream, same_order};
+use super::plan::{InState, InStream, OutState, OutStream, Scratch, ScratchOf, same_order};
 
 /// The chunk that holds `region` (its first element decides) and that chunk's first
 /// element.
@@ -146,6 +146,10 @@ pub(super) trait ZarrWrite<T> {
     fn span(&self) -> Operand;
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
     fn piece(&mut self, piece: &[Slice]) -> ArrayViewMutD<'_, T>;
+    /// The piece is computed: a piece computed aside goes to its chunk file.
+    fn after(&mut self) -> Result<(), Error>;
+    /// The operation never reads this output (see `Output::write_only`).
+    fn write_only(&mut self);
     fn finish(&mut self, completed: bool) -> Result<(), Error>;
     fn survey(&mut self) -> Result<Survey, Error>;
     /// Creates every chunk file the survey found missing (space reserved, the fill value
@@ -305,6 +309,15 @@ pub(crate) struct ZarrOut<'a, T> {
     missing: Vec<Vec<usize>>,
     /// Which pages of each chunk file were cached when the stream first mapped it.
     residency: Residency,
+    /// The operation never reads the output (`c = a + b`).
+    write_only: bool,
+    /// The current chunk's dense pieces go through `scratch` and `pwrite` (write-only,
+    /// bounded, written back in its file order, a shared map, Linux): writing a chunk
+    /// written before through its map reads each page first.
+    direct: bool,
+    scratch: Scratch,
+    /// The byte of the current chunk's map where the piece in `scratch` goes.
+    queued: Option<usize>,
 }
 
 impl<'a, T: Element> ZarrOut<'a, T> {
@@ -319,6 +332,10 @@ impl<'a, T: Element> ZarrOut<'a, T> {
             pending: None,
             missing: Vec::new(),
             residency: Residency::default(),
+            write_only: false,
+            direct: false,
+            scratch: Scratch::default(),
+            queued: None,
         }
     }
 
@@ -384,6 +401,7 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         }
         self.leave()?;
         let mut chunk = self.array.chunk_mut(&index)?;
+        self.direct = false;
         let state = {
             let (v, pager) = chunk.stream_parts_mut();
             let in_order = self.policy.in_order(&self.lead, &v.view());
@@ -397,6 +415,12 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
                 if s.write_back {
                     s.pager.snapshot_residency_in(&mut self.residency);
                 }
+                // (The scratch buffer is aligned to 16 bytes: wider-aligned elements stay
+                // on the map.)
+                self.direct = self.write_only
+                    && s.write_back
+                    && std::mem::align_of::<T>() <= 16
+                    && s.pager.can_write_at();
                 // Read ahead: a chunk written before is read before it is overwritten.
                 s.pager.sequential();
                 s.park()
@@ -428,7 +452,12 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         let rel = relative(piece, &o.origin);
         let (mut v, pager) = o.chunk.stream_parts_mut();
         let mut s = OutStream::resume(pager, state);
-        let r = s.at(&v.slice_each_axis_mut(|d| rel[d.axis.index()]));
+        let p = v.slice_each_axis_mut(|d| rel[d.axis.index()]);
+        let r = if self.direct && super::zip::dense(&p.view()).is_some() {
+            s.at_direct(&p)
+        } else {
+            s.at(&p)
+        };
         o.state = Some(s.park());
         r
     }
@@ -439,9 +468,31 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
             .as_mut()
             .expect("the engine enters a region before it asks for its pieces");
         let rel = relative(piece, &o.origin);
+        if self.direct {
+            let (v, pager) = o.chunk.stream_parts_mut();
+            let p = v.slice_each_axis(|d| rel[d.axis.index()]);
+            if let Some(order) = super::zip::dense(&p) {
+                // A dense piece is computed aside and written through the file in `after`.
+                self.queued = Some(p.as_ptr() as usize - pager.addr());
+                let shape = p.shape().to_vec();
+                return ScratchOf::<T>::view(&mut self.scratch, &shape, order);
+            }
+        }
         let mut v = o.chunk.view_mut();
         v.slice_each_axis_inplace(|d| rel[d.axis.index()]);
         v
+    }
+
+    fn after(&mut self) -> Result<(), Error> {
+        let (Some(lo), Some(o)) = (self.queued.take(), self.open.as_mut()) else {
+            return Ok(());
+        };
+        let (_, pager) = o.chunk.stream_parts_mut();
+        pager.write_at(lo, ScratchOf::<T>::bytes(&self.scratch))
+    }
+
+    fn write_only(&mut self) {
+        self.write_only = true;
     }
 
     fn finish(&mut self, completed: bool) -> Result<(), Error> {

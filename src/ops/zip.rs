@@ -188,9 +188,10 @@ impl<'a, T> Output<'a, T> {
 
     /// The operation never reads this output.
     pub(super) fn write_only(mut self) -> Self {
-        #[cfg_attr(not(feature = "zarr"), allow(irrefutable_let_patterns))]
-        if let OutDst::View { write_only, .. } = &mut self.0 {
-            *write_only = true;
+        match &mut self.0 {
+            OutDst::View { write_only, .. } => *write_only = true,
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.write_only(),
         }
         self
     }
@@ -648,6 +649,8 @@ impl<T: Send + 'static> Part for Output<'_, T> {
                 Some(lo) => s.pager.write_at(lo, scratch.bytes()),
                 None => Ok(()),
             },
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) => z.after(),
             _ => Ok(()),
         }
     }
@@ -669,7 +672,7 @@ impl<T: Send + 'static> Part for Output<'_, T> {
 /// The order a piece of a write-only output is laid out densely in (C or Fortran), when it
 /// goes through the scratch buffer and `pwrite`; `None` keeps it on the map (another
 /// layout, or more than 64 MiB: the buffer is heap memory).
-fn dense<T>(v: &ArrayViewD<'_, T>) -> Option<crate::Order> {
+pub(super) fn dense<T>(v: &ArrayViewD<'_, T>) -> Option<crate::Order> {
     const SCRATCH_MAX: usize = 64 << 20;
     if v.len().saturating_mul(std::mem::size_of::<T>()) > SCRATCH_MAX {
         None
@@ -1427,12 +1430,13 @@ macro_rules! zip_assign {
             /// Writes `f` of the operands' items into `into` at every index, chunk by
             /// chunk, as ndarray's `Zip::map_assign_into`: `into` (a mutable array, view or
             /// [`MmapArrayMut`], of the Zip's shape) is only written, never read. Under
-            /// [`Paging::Bounded`] on Linux, a mapped raw or `.npy` output (not a Zarr
-            /// array, not copy-on-write) written in its file order goes through the file
-            /// (`pwrite`) in pieces laid out densely, of up to 64 MiB, when the file-size
-            /// limit allows the whole map: its old pages are not read from the disk before
-            /// they are overwritten, which writing through the map of an existing file does.
-            /// Otherwise it is written through the map, with the same result.
+            /// [`Paging::Bounded`] on Linux, a mapped raw or `.npy` output (not
+            /// copy-on-write), or each chunk of a Zarr output, written in its file order,
+            /// goes through the file (`pwrite`) in pieces laid out densely, of up to
+            /// 64 MiB, when the file-size limit allows the whole map: its old pages are not
+            /// read from the disk before they are overwritten, which writing through the
+            /// map of an existing file does. Otherwise it is written through the map, with
+            /// the same result.
             ///
             /// # Errors
             /// As for [`for_each`](Self::for_each); [`Error::Broadcast`] names the

@@ -159,6 +159,18 @@ proptest! {
         Zip::from(&mut zd).and(&za).and(&zb).and(&rc).and(&e).with(opts())
             .for_each(|d, &a, &b, &c, &e| *d = formula(*d, a, b, c, e)).unwrap();
         prop_assert_eq!(assemble(&zd), want.clone());
+        // Only written (map_assign_into): under Bounded, dense pieces go through pwrite.
+        let mut zw = zarr_with(dir.path(), "w.zarr", &mut values(&shape, seed ^ 5), &grid(1), fortran[0], 4, &missing);
+        Zip::from(&za).and(&zb).and(&rc).and(&e).with(opts())
+            .map_assign_into(&mut zw, |&a, &b, &c, &e| formula(0, a, b, c, e)).unwrap();
+        let mut want_w = ArrayD::<i32>::zeros(IxDyn(&shape));
+        ndarray::Zip::from(&mut want_w).and(&a).and(&b).and(&c).and(&e)
+            .for_each(|w, &a, &b, &c, &e| *w = formula(0, a, b, c, e));
+        prop_assert_eq!(assemble(&zw), want_w.clone());
+        // What reached the chunk files, through a new handle.
+        drop(zw);
+        let zw = unsafe { zarr::open_mut::<i32>(dir.path().join("w.zarr")) }.unwrap();
+        prop_assert_eq!(assemble(&zw), want_w);
         // Reading a Zarr array written by the stream, and folding across grids.
         let dot = Zip::from(&zd).and(&za).and(&rc).with(opts())
             .fold(0i64, |s, &d, &a, &c| s + i64::from(d) * i64::from(a) - i64::from(c)).unwrap();
@@ -594,4 +606,57 @@ fn bounded_streams_drop_the_chunks_they_created() {
         assemble(&w),
         ndarray::ArrayD::from_elem(IxDyn(&[8 << 20]), 6i32)
     );
+}
+
+/// Under `Bounded`, a write-only stream into an existing Zarr array (every chunk written
+/// before) writes its chunks through their files and never reads them from the disk;
+/// through `for_each` (which may read) each chunk is read first. Bytes read are this
+/// thread's own (`/proc/thread-self/io`).
+#[cfg(target_os = "linux")]
+#[test]
+fn write_only_streams_into_a_zarr_array_do_not_read_it() {
+    let read_bytes = || {
+        let io = std::fs::read_to_string("/proc/thread-self/io").expect("task I/O accounting");
+        io.lines()
+            .find_map(|l| l.strip_prefix("read_bytes: "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("a read_bytes line")
+    };
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let p = dir.path().join("w.zarr");
+    let n = 4usize << 20; // 16 MiB of i32 in 4 chunks
+    let mut w = unsafe { zarr::create::<i32>(&p, &[n], &[1 << 20]) }.unwrap();
+    for idx in w.chunk_indices().collect::<Vec<_>>() {
+        w.chunk_mut(&idx).unwrap().view_mut().fill(9);
+    }
+    w.flush().unwrap();
+    drop(w);
+    let a = ndarray::Array1::from_iter((0..n).map(|i| i as i32));
+    let opts = || StreamOptions::new().paging(Paging::Bounded);
+    let mut read = [0u64; 3];
+    for (k, how) in ["assign", "map_into", "for_each"].into_iter().enumerate() {
+        evict(&p);
+        let mut w = unsafe { zarr::open_mut::<i32>(&p) }.unwrap();
+        let before = read_bytes();
+        match how {
+            "assign" => Zip::from(&a)
+                .with(opts())
+                .map_assign_into(&mut w, |&x| x * 2),
+            "map_into" => ops::map_into_with(&a, &mut w, |x| x * 2, opts()),
+            _ => Zip::from(&mut w)
+                .and(&a)
+                .with(opts())
+                .for_each(|w, &x| *w = x * 2),
+        }
+        .unwrap();
+        read[k] = read_bytes() - before;
+        assert_eq!(assemble(&w), a.mapv(|x| x * 2).into_dyn(), "{how}");
+    }
+    let [assign, map_into, for_each] = read;
+    assert!(
+        for_each >= 4 * n as u64 / 2,
+        "for_each read only {for_each} bytes: this test cannot tell"
+    );
+    assert!(assign < 1 << 20, "map_assign_into read {assign} bytes");
+    assert!(map_into < 1 << 20, "map_into read {map_into} bytes");
 }
