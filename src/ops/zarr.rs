@@ -150,6 +150,7 @@ pub(super) trait ZarrWrite<T> {
     fn after(&mut self) -> Result<(), Error>;
     /// The operation never reads this output (see `Output::write_only`).
     fn write_only(&mut self);
+    fn is_write_only(&self) -> bool;
     fn finish(&mut self, completed: bool) -> Result<(), Error>;
     fn survey(&mut self) -> Result<Survey, Error>;
     /// Creates every chunk file the survey found missing (space reserved, the fill value
@@ -421,8 +422,11 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
                     && s.write_back
                     && std::mem::align_of::<T>() <= 16
                     && s.pager.can_write_at();
-                // Read ahead: a chunk written before is read before it is overwritten.
-                s.pager.sequential();
+                // Read ahead: a chunk written before is read before it is overwritten
+                // (unless it is written through the file).
+                if !self.direct {
+                    s.pager.sequential();
+                }
                 s.park()
             })
         };
@@ -493,6 +497,10 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
 
     fn write_only(&mut self) {
         self.write_only = true;
+    }
+
+    fn is_write_only(&self) -> bool {
+        self.write_only
     }
 
     fn finish(&mut self, completed: bool) -> Result<(), Error> {

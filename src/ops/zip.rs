@@ -516,7 +516,10 @@ impl<T: Send + 'static> Part for Output<'_, T> {
             // its faults read around.
             OutDst::View { pager: Some(p), .. } => Some((p.read_ahead(), size)),
             OutDst::View { pager: None, .. } => None,
-            // A Zarr chunk is read before it is overwritten.
+            // A Zarr chunk is read before it is overwritten, unless it is only written
+            // (then its dense pieces go through `pwrite`).
+            #[cfg(feature = "zarr")]
+            OutDst::Zarr(z) if z.is_write_only() => Some((0, size)),
             #[cfg(feature = "zarr")]
             OutDst::Zarr(z) => Some((crate::map::pager::read_ahead_at(z.dir()), size)),
         }
@@ -996,6 +999,7 @@ pub(super) fn run<P: Parts>(
         bounded,
         sequential,
         sequential || one_grid,
+        &grids,
         opts.write_through,
     );
     let mut done = 0usize;
@@ -1041,6 +1045,14 @@ pub(super) fn run<P: Parts>(
     }
     let finished = parts.finish(result.is_ok());
     result.and(finished)
+}
+
+/// Whether chunk shape `g` divides every grid of `grids` along every axis: the regions
+/// (cut at every grid's boundaries) are then exactly `g`'s chunks.
+fn divides_all(g: &[usize], grids: &[Vec<usize>]) -> bool {
+    grids
+        .iter()
+        .all(|o| o.len() == g.len() && o.iter().zip(g).all(|(&o, &g)| g > 0 && o % g == 0))
 }
 
 /// The chunk size of a bounded stream that writes, when the user left it to the engine:
@@ -1094,12 +1106,16 @@ pub(super) trait Parts {
     /// Checks the Zarr operands' chunk files against every operand, then lets Zarr outputs
     /// create their missing chunks: before anything is written.
     fn survey(&mut self) -> Result<(), Error>;
+    /// `chunks_in_order` as for [`Part::start`], for every Zarr operand; one whose grid
+    /// divides every other (each of its chunks is then one region, visited once) gets it
+    /// anyway. `grids` are the Zarr operands' chunk shapes.
     fn start(
         &mut self,
         lead: &[isize],
         bounded: bool,
         sequential: bool,
         chunks_in_order: bool,
+        grids: &[Vec<usize>],
         write_through: bool,
     );
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
@@ -1182,9 +1198,13 @@ macro_rules! zip_arity {
                 bounded: bool,
                 sequential: bool,
                 chunks_in_order: bool,
+                grids: &[Vec<usize>],
                 write_through: bool,
             ) {
-                $(self.$i.start(lead, bounded, sequential, chunks_in_order, write_through);)+
+                $(
+                    let own = chunks_in_order || self.$i.grid().is_some_and(|g| divides_all(&g, grids));
+                    self.$i.start(lead, bounded, sequential, own, write_through);
+                )+
             }
             fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
                 $(self.$i.enter(region)?;)+

@@ -660,3 +660,48 @@ fn write_only_streams_into_a_zarr_array_do_not_read_it() {
     assert!(assign < 1 << 20, "map_assign_into read {assign} bytes");
     assert!(map_into < 1 << 20, "map_into read {map_into} bytes");
 }
+
+/// The same with an input on a coarser grid that the output's divides (a 2-D grid, so the
+/// regions are not one run of the outermost axis): each output chunk is still one
+/// region, visited once, so it is written through its file too.
+#[cfg(target_os = "linux")]
+#[test]
+fn write_only_streams_into_a_finer_grid_do_not_read_it() {
+    let read_bytes = || {
+        let io = std::fs::read_to_string("/proc/thread-self/io").expect("task I/O accounting");
+        io.lines()
+            .find_map(|l| l.strip_prefix("read_bytes: "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("a read_bytes line")
+    };
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let shape = [1024usize, 1024];
+    let mut a = values(&shape, 11);
+    let za = zarr_with(dir.path(), "a.zarr", &mut a, &[512, 512], false, 0, &[]);
+    za.flush().unwrap(); // cached: what is read from the disk is the output's
+    let p = dir.path().join("w.zarr");
+    let w = zarr_with(
+        dir.path(),
+        "w.zarr",
+        &mut values(&shape, 12),
+        &[256, 256],
+        false,
+        0,
+        &[],
+    );
+    w.flush().unwrap();
+    drop(w);
+    evict(&p);
+    let mut w = unsafe { zarr::open_mut::<i32>(&p) }.unwrap();
+    let before = read_bytes();
+    Zip::from(&za)
+        .with(StreamOptions::new().paging(Paging::Bounded))
+        .map_assign_into(&mut w, |&x| x.wrapping_mul(3))
+        .unwrap();
+    let read = read_bytes() - before;
+    assert_eq!(assemble(&w), a.mapv(|x| x.wrapping_mul(3)));
+    assert!(
+        read < 1 << 20,
+        "map_assign_into read {read} bytes of its 4 MiB output"
+    );
+}
