@@ -74,16 +74,21 @@ impl Residency {
         let _ = path;
     }
 
-    /// The record of the file `key` (`len` bytes), taken now if it is not kept.
+    /// The record of the file `key` (`len` bytes), made now by `make` if it is not kept.
     #[cfg(target_os = "linux")]
-    fn of(&mut self, key: (u64, u64), file: &File, len: u64) -> Option<&[u8]> {
+    fn of(
+        &mut self,
+        key: (u64, u64),
+        len: u64,
+        make: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> Option<&[u8]> {
         let at = match self.recent.iter().position(|(k, _)| *k == key) {
             Some(at) => at,
             None => {
                 let record = if self.created.contains(&key) {
                     vec![0u8; usize::try_from(len.div_ceil(page_size() as u64)).ok()?]
                 } else {
-                    file_residency(file, len)?
+                    make()?
                 };
                 if self.recent.len() == Self::FILES {
                     self.recent.remove(0);
@@ -206,7 +211,14 @@ impl<'a> Pages<'a> {
             let Ok(meta) = self.file.metadata() else {
                 return;
             };
-            let Some(whole) = record.of((meta.dev(), meta.ino()), self.file, meta.len()) else {
+            // A map of the whole file has its record already (`snapshot_residency`):
+            // no second map of the file to ask `mincore` again.
+            let own = (self.file_offset == 0 && self.len as u64 == meta.len())
+                .then_some(&self.resident)
+                .filter(|r| !r.is_empty());
+            let file = self.file;
+            let make = || own.cloned().or_else(|| file_residency(file, meta.len()));
+            let Some(whole) = record.of((meta.dev(), meta.ino()), meta.len(), make) else {
                 return;
             };
             let page = page_size();
@@ -587,21 +599,7 @@ pub(crate) fn read_ahead_of(file: &File) -> u64 {
 /// file system).
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
 pub(crate) fn read_ahead_at(path: &Path) -> u64 {
-    #[cfg(target_os = "linux")]
-    let in_memory = {
-        use std::os::unix::ffi::OsStrExt;
-        // SAFETY: `st` is a `libc::statfs` (all-zero bytes are a valid one), which
-        // `statfs` fills for a NUL-terminated path.
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        std::ffi::CString::new(path.as_os_str().as_bytes()).is_ok_and(|c| {
-            // SAFETY: as above.
-            let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
-            rc == 0 && in_memory_fs(st.f_type as i64)
-        })
-    };
-    #[cfg(not(target_os = "linux"))]
-    let in_memory = false;
-    std::fs::metadata(path).map_or(2 * 1024 * 128, |m| read_ahead(&m, in_memory))
+    File::open(path).map_or(2 * 1024 * 128, |f| read_ahead_of(&f))
 }
 
 /// Whether statfs's `f_type` names a file system that keeps its files in memory (tmpfs,
@@ -843,6 +841,7 @@ mod tests {
     fn residency_keeps_a_few_records() {
         let dir = tempfile::tempdir().unwrap();
         let mut r = Residency::default();
+        let len = 3 * page_size() as u64;
         let files: Vec<(File, (u64, u64))> = (0..6)
             .map(|i| {
                 use std::os::unix::fs::MetadataExt;
@@ -858,17 +857,20 @@ mod tests {
             .collect();
         for (f, key) in &files {
             assert_eq!(
-                r.of(*key, f, 3 * page_size() as u64).map(<[u8]>::len),
+                r.of(*key, len, || file_residency(f, len)).map(<[u8]>::len),
                 Some(3)
             );
         }
         assert_eq!(r.recent.len(), Residency::FILES);
         let (f, key) = &files[5];
-        assert_eq!(r.of(*key, f, 3 * page_size() as u64), Some(&[0u8; 3][..]));
+        assert_eq!(
+            r.of(*key, len, || file_residency(f, len)),
+            Some(&[0u8; 3][..])
+        );
         // Just written, so cached: a file the stream did not create is recorded as it is.
         let (f, key) = &files[4];
         assert!(
-            r.of(*key, f, 3 * page_size() as u64)
+            r.of(*key, len, || file_residency(f, len))
                 .unwrap()
                 .iter()
                 .all(|&b| b & 1 == 1)

@@ -41,6 +41,16 @@ pub(crate) mod page_cache {
         (v.iter().filter(|&&b| b & 1 == 1).count(), pages)
     }
 
+    /// Bytes this thread has had read from storage (`/proc/thread-self/io`): other tests
+    /// running at the same time do not count.
+    pub(crate) fn read_bytes() -> u64 {
+        let io = std::fs::read_to_string("/proc/thread-self/io").expect("task I/O accounting");
+        io.lines()
+            .find_map(|l| l.strip_prefix("read_bytes: "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("a read_bytes line")
+    }
+
     /// Writes the file's dirty pages and drops all its pages from the page cache.
     pub(crate) fn drop_file(path: &Path) {
         let f = std::fs::File::open(path).unwrap();

@@ -615,13 +615,7 @@ fn bounded_streams_drop_the_chunks_they_created() {
 #[cfg(target_os = "linux")]
 #[test]
 fn write_only_streams_into_a_zarr_array_do_not_read_it() {
-    let read_bytes = || {
-        let io = std::fs::read_to_string("/proc/thread-self/io").expect("task I/O accounting");
-        io.lines()
-            .find_map(|l| l.strip_prefix("read_bytes: "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .expect("a read_bytes line")
-    };
+    use crate::page_cache::read_bytes;
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let p = dir.path().join("w.zarr");
     let n = 4usize << 20; // 16 MiB of i32 in 4 chunks
@@ -667,13 +661,7 @@ fn write_only_streams_into_a_zarr_array_do_not_read_it() {
 #[cfg(target_os = "linux")]
 #[test]
 fn write_only_streams_into_a_finer_grid_do_not_read_it() {
-    let read_bytes = || {
-        let io = std::fs::read_to_string("/proc/thread-self/io").expect("task I/O accounting");
-        io.lines()
-            .find_map(|l| l.strip_prefix("read_bytes: "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .expect("a read_bytes line")
-    };
+    use crate::page_cache::read_bytes;
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let shape = [1024usize, 1024];
     let mut a = values(&shape, 11);

@@ -634,14 +634,7 @@ fn map_assign_into_checks_the_output_shape_before_writing() {
 #[cfg(target_os = "linux")]
 #[test]
 fn map_assign_into_does_not_read_the_output_it_overwrites() {
-    use crate::page_cache::drop_file;
-    let read_bytes = || {
-        let io = std::fs::read_to_string("/proc/thread-self/io").expect("task I/O accounting");
-        io.lines()
-            .find_map(|l| l.strip_prefix("read_bytes: "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .expect("a read_bytes line")
-    };
+    use crate::page_cache::{drop_file, read_bytes};
     // On the disk: a tmpfs (often /tmp) reads nothing either way.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let n = 4 << 20; // 16 MiB of f32
