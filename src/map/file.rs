@@ -366,6 +366,15 @@ pub(crate) fn open_locked(
     }
 }
 
+/// Checks that `path` could be mapped for writing now: opened read-write and its map
+/// locks taken (then let go), so that a stream finds a locked or read-only file before it
+/// writes anything.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn probe_writable(path: &Path, wait: Option<Duration>) -> Result<(), Error> {
+    let (file, _, _) = open_locked(path, Mode::Write, wait)?;
+    unlock_map(&file, path)
+}
+
 /// The target of a create: `path`, or what it links to.
 pub(crate) fn resolve_target(path: &Path) -> Result<PathBuf, Error> {
     match std::fs::symlink_metadata(path) {
@@ -778,6 +787,13 @@ fn link_unnamed(file: &File, to: &Path) -> io::Result<()> {
         let _ = (file, to);
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
+}
+
+/// Moves file or directory `from` to `to` unless `to` exists, atomically (a directory
+/// only where the system renames without replacing: Linux, Windows).
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn move_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    link_no_replace(from, to)
 }
 
 /// Moves `from` to `to` unless `to` exists, atomically.

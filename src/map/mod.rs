@@ -30,7 +30,7 @@ pub(crate) mod registry;
 
 pub use npy::{create_npy, open_npy, open_npy_mut, write_npy};
 #[cfg_attr(not(feature = "zarr"), allow(unused_imports))]
-pub(crate) use npy::{read_small_file, write_file};
+pub(crate) use npy::{read_small_file, write_file_new};
 #[cfg(feature = "npz")]
 pub use npz::{Npz, NpzWriter, open_npz};
 pub use options::{Advice, MapOptions};
@@ -40,7 +40,7 @@ pub use owner::{MmapArray, MmapArrayMut};
 
 pub(crate) use file::FileId;
 #[cfg(feature = "zarr")]
-pub(crate) use file::identity_of_path;
+pub(crate) use file::{identity_of_path, move_no_replace, probe_writable};
 
 /// Maps `path` read-only as an array of `T` with `shape`; one length may be `-1`,
 /// inferred from the file's length. Shorthand for [`MapOptions::new().open(..)`](MapOptions::open).

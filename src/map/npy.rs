@@ -249,7 +249,7 @@ impl MapOptions {
         let head = header.to_bytes();
         let data_start = head.len() as u64;
         // SAFETY: forwarded to the caller.
-        let a = unsafe { self.create_mapped(path, &spec, shape, nbytes, &head, data_start) }?;
+        let a = unsafe { self.create_mapped(path, &spec, shape, nbytes, &head, data_start, None) }?;
         Ok(a.npy_at(0, header.descr()))
     }
 
@@ -506,13 +506,14 @@ pub(super) fn finish(staged: file::Staged, path: &Path) -> Result<(), Error> {
     dir.sync(path)
 }
 
-/// Writes `bytes` as the whole new content of `path`, by the same rules as every create:
-/// built aside, synced, renamed into place, the directory synced. For small metadata
-/// files (a Zarr array's `zarr.json`).
+/// Writes `bytes` as the whole content of the new file `path`, by the same rules as every
+/// create (built aside, synced, linked into place, the directory synced), where nothing
+/// may be: fails with `AlreadyExists`, replacing nothing, when `path` exists or appears
+/// meanwhile (a Zarr array's `zarr.json`: the claim of its name).
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn write_file_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let how = file::CreateHow {
-        create_new: false,
+        create_new: true,
         reserve: false,
         wait: None,
     };

@@ -463,7 +463,26 @@ impl MapOptions {
         let (spec, shape, nbytes) = create_shape::<T>(path, shape)?;
         check_offset::<T>(path, self.offset)?;
         // SAFETY: forwarded to the caller.
-        unsafe { self.create_mapped(path, &spec, shape, nbytes, &[], self.offset) }
+        unsafe { self.create_mapped(path, &spec, shape, nbytes, &[], self.offset, None) }
+    }
+
+    /// [`create`](Self::create), with every element set to `fill` before the file
+    /// appears at its path: a crash or a reader never sees it holding anything else.
+    ///
+    /// # Safety
+    /// As for [`create`](Self::create).
+    pub(crate) unsafe fn create_filled<T: Pod>(
+        &self,
+        path: &Path,
+        shape: &[usize],
+        fill: T,
+    ) -> Result<MmapArrayMut<T>, Error> {
+        let (spec, shape, nbytes) = create_shape::<T>(path, shape)?;
+        check_offset::<T>(path, self.offset)?;
+        let pattern = bytemuck::bytes_of(&fill);
+        let fill = pattern.iter().any(|&b| b != 0).then_some(pattern);
+        // SAFETY: forwarded to the caller.
+        unsafe { self.create_mapped(path, &spec, shape, nbytes, &[], self.offset, fill) }
     }
 
     /// Creates `path` holding `head` then zeros, `nbytes` of array data from `data_start`,
@@ -472,6 +491,7 @@ impl MapOptions {
     ///
     /// # Safety
     /// As for [`open_mut`](Self::open_mut).
+    #[allow(clippy::too_many_arguments)] // the shape's three forms, the header, the fill
     pub(super) unsafe fn create_mapped<T: Pod>(
         &self,
         path: &Path,
@@ -480,6 +500,7 @@ impl MapOptions {
         nbytes: usize,
         head: &[u8],
         data_start: u64,
+        fill: Option<&[u8]>,
     ) -> Result<MmapArrayMut<T>, Error> {
         check_align::<T>(path)?;
         let total = data_start
@@ -503,9 +524,16 @@ impl MapOptions {
         }
         // SAFETY: the caller upholds `open_mut`'s contract; the staged file is ours, open
         // read-write and exactly `total` bytes long, so the region lies inside it.
-        let map = unsafe { opts.map_mut(&staged.file) }
+        let mut map = unsafe { opts.map_mut(&staged.file) }
             .map_err(|e| Error::io(path, "map read-write", e))?;
         bytes::view::<T, _>(&map, IxDyn(&shape), self.order).map_err(|e| e.at(path))?;
+        if let Some(pattern) = fill.filter(|p| !p.is_empty()) {
+            // Before the file has its name: nobody sees it unfilled. (The blocks are
+            // reserved, so the writes cannot fault on a full disk.)
+            for elem in map.chunks_exact_mut(pattern.len()) {
+                elem.copy_from_slice(pattern);
+            }
+        }
         let id =
             file::identity(&staged.file).map_err(|e| Error::io(path, "read metadata of", e))?;
         let (file, dir) = staged.commit(path)?;

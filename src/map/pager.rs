@@ -702,20 +702,49 @@ impl OutPager<'_> {
             .map_err(|e| Error::io(self.path, "inspect", e))?
             .len();
         if end > len {
-            return Err(Error::Unreadable {
-                path: self.path.to_path_buf(),
-                bytes: at..end,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file is shorter than its map",
-                ),
-            });
+            return Err(self.truncated(at, end));
         }
+        self.write_checked(at, bytes, len)
+    }
+
+    /// The error for a file found shorter than its map.
+    fn truncated(&self, at: u64, end: u64) -> Error {
+        Error::Unreadable {
+            path: self.path.to_path_buf(),
+            bytes: at..end,
+            source: std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file is shorter than its map",
+            ),
+        }
+    }
+
+    /// Writes `bytes` at file offset `at` of a file found `len` bytes long just before.
+    fn write_checked(&self, at: u64, bytes: &[u8], len: u64) -> Result<(), Error> {
+        let end = at + bytes.len() as u64;
         // Blocks first: a full disk fails here, before any byte of the piece is written.
         super::file::reserve_keep_size(self.file, at, end)
             .map_err(|e| Error::io(self.path, "reserve space in", e))?;
         super::file::write_all_at(self.file, bytes, at)
-            .map_err(|e| Error::io(self.path, "write", e))
+            .map_err(|e| Error::io(self.path, "write", e))?;
+        // A truncation between the length check and the write makes the write grow the
+        // file back (a hole of zeros, then the piece): look again, and cut what the write
+        // added. (A truncation after the write leaves the file at most `end` long.)
+        let now = self
+            .file
+            .metadata()
+            .map_err(|e| Error::io(self.path, "inspect", e))?
+            .len();
+        let map_end = self.file_offset + self.len as u64;
+        if now < map_end {
+            if now == end && len > end {
+                self.file
+                    .set_len(at)
+                    .map_err(|e| Error::io(self.path, "cut back", e))?;
+            }
+            return Err(self.truncated(at, end));
+        }
+        Ok(())
     }
 
     /// Whether pieces may go through [`write_at`](Self::write_at): a shared map (a
@@ -832,6 +861,34 @@ mod tests {
         let here = File::open(env!("CARGO_MANIFEST_DIR")).unwrap();
         assert!(read_ahead_of(&here) > 0);
         assert!(read_ahead_at(Path::new(env!("CARGO_MANIFEST_DIR"))) > 0);
+    }
+
+    /// A file truncated between the length check of a piece written through the file and
+    /// the write is not grown back: the piece is cut off again and the stream stops.
+    #[cfg(all(target_os = "linux", not(miri)))] // files and system calls
+    #[test]
+    fn a_write_after_a_truncation_does_not_grow_the_file_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.f32");
+        // SAFETY: a new file of this test's, which nothing else changes.
+        let mut out = unsafe { crate::MapOptions::new().create::<f32>(&path, [4096]) }.unwrap();
+        let (_, pager) = out.stream_parts_mut();
+        assert!(pager.write_at(8192, &[1u8; 4096]).is_ok());
+        // The truncation lands after the check: the write comes as it would then.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(8192)
+            .unwrap();
+        let err = pager.write_checked(8192, &[2u8; 4096], 16384).unwrap_err();
+        assert!(matches!(err, Error::Unreadable { .. }), "{err}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 8192);
+        assert!(matches!(
+            pager.write_at(12288, &[3u8; 4096]),
+            Err(Error::Unreadable { .. })
+        ));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 8192);
     }
 
     /// The records of a few files only are kept, the most recently used; a created file

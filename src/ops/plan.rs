@@ -158,6 +158,19 @@ impl Regions {
     }
 }
 
+impl Regions {
+    /// Whether, once `region` (the last one given) is done, the regions done are a prefix
+    /// of the array in memory order: the axes outside the innermost one not yet at its
+    /// end are at one index each.
+    pub(super) fn prefix_after(&self, region: &[std::ops::Range<usize>]) -> bool {
+        let open = self
+            .order
+            .iter()
+            .rposition(|&ax| region[ax].end < self.shape[ax]);
+        open.is_none_or(|j| self.order[..j].iter().all(|&ax| region[ax].len() == 1))
+    }
+}
+
 impl Iterator for Regions {
     type Item = Vec<std::ops::Range<usize>>;
 
@@ -562,6 +575,23 @@ mod tests {
         );
         assert_eq!(Regions::new(&[0, 7], &grids, &[7, 1]).count(), 0);
         assert_eq!(Regions::new(&[], &[vec![]], &[]).count(), 1);
+    }
+
+    #[test]
+    fn a_prefix_in_memory_order_ends_a_band_of_regions() {
+        // C order, chunks of 4 x 3 over 10 x 7: a prefix once a band of rows is done.
+        let r = Regions::new(&[10, 7], &[vec![4, 3]], &[7, 1]);
+        assert!(!r.prefix_after(&[0..4, 0..3]));
+        assert!(!r.prefix_after(&[0..4, 3..6]));
+        assert!(r.prefix_after(&[0..4, 6..7]));
+        assert!(r.prefix_after(&[8..10, 6..7]));
+        // rows of one element: every region ends a prefix
+        let r = Regions::new(&[10, 7], &[vec![1, 3]], &[7, 1]);
+        assert!(r.prefix_after(&[2..3, 0..3]));
+        // Fortran order: the first axis is the inner one
+        let r = Regions::new(&[10, 7], &[vec![4, 3]], &[1, 10]);
+        assert!(!r.prefix_after(&[0..4, 0..3]));
+        assert!(r.prefix_after(&[8..10, 0..3]));
     }
 
     #[test]

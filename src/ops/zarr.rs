@@ -520,7 +520,41 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
     }
 
     fn survey(&mut self) -> Result<Survey, Error> {
-        let files = self.array.array().survey()?;
+        let array = self.array.array();
+        let files = array.survey()?;
+        // Two chunks of one output on the same bytes (hard-linked chunk files, what `cp
+        // -al` or a deduplicator makes): writing one would change the other.
+        let mut seen = std::collections::HashMap::new();
+        for f in &files {
+            if let Some(id) = f.id
+                && let Some(first) = seen.insert((id, f.offset), &f.index)
+            {
+                return Err(Error::Zarr {
+                    path: f.path.clone(),
+                    problem: crate::error::ZarrProblem::Unsupported {
+                        what: format!(
+                            "writing chunks {first:?} and {:?}, which are the same bytes of one \
+                             file (hard links): writing one would change the other; copy the \
+                             file to break the link",
+                            f.index
+                        ),
+                    },
+                });
+            }
+        }
+        // Every chunk is written inside the array's directory (no links on its way), and
+        // every chunk file can be written now (not locked by another program, not
+        // read-only): found here, before anything is written, not half-way.
+        let mut probed = std::collections::HashSet::new();
+        for f in &files {
+            if !probed.insert(f.path.as_path()) {
+                continue; // a shard holds many chunks
+            }
+            array.check_no_links(&f.path)?;
+            if f.id.is_some() {
+                crate::map::probe_writable(&f.path, None)?;
+            }
+        }
         self.missing = files
             .iter()
             .filter(|f| f.id.is_none())

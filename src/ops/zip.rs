@@ -1004,7 +1004,12 @@ pub(super) fn run<P: Parts>(
     );
     let mut done = 0usize;
     let mut result = Ok(());
-    'regions: for region in regions {
+    // A cancel is taken where the work done is a prefix of the output in memory order
+    // (what `Error::Cancelled` promises): at once when the regions follow memory order,
+    // else at the end of the first region after which it is.
+    let mut cancelling = false;
+    let mut regions = regions;
+    'regions: while let Some(region) = regions.next() {
         if let Err(e) = parts.enter(&region) {
             result = Err(e);
             break;
@@ -1033,10 +1038,24 @@ pub(super) fn run<P: Parts>(
                 .map(|s| s.end.map_or(0, |e| e - s.start) as usize)
                 .product::<usize>();
             done = done.saturating_add(n);
-            if let Err(e) = report(&mut opts, bytes_of(done), total) {
-                result = Err(e);
-                break 'regions;
+            if cancelling {
+                continue;
             }
+            match report(&mut opts, bytes_of(done), total) {
+                Ok(()) => {}
+                Err(Error::Cancelled { .. }) if !sequential => cancelling = true,
+                Err(e) => {
+                    result = Err(e);
+                    break 'regions;
+                }
+            }
+        }
+        if cancelling && regions.prefix_after(&region) {
+            let done = bytes_of(done);
+            if done < total {
+                result = Err(Error::Cancelled { done, total });
+            }
+            break;
         }
     }
     if total == 0 {

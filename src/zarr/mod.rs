@@ -52,7 +52,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Slice};
 
 use crate::element::Element;
 use crate::error::{Error, ZarrProblem};
-use crate::map::{MapOptions, MmapArray, MmapArrayMut, write_file};
+use crate::map::{MapOptions, MmapArray, MmapArrayMut, write_file_new};
 use meta::Layout;
 
 fn zerr(path: &Path, problem: ZarrProblem) -> Error {
@@ -67,6 +67,78 @@ fn zerr(path: &Path, problem: ZarrProblem) -> Error {
 pub(crate) struct Array<T> {
     dir: PathBuf,
     layout: Layout<T>,
+    /// The shard indexes read last (each read and checked once, not per inner chunk).
+    indexes: IndexCache,
+}
+
+/// What a shard file was when its index was read: a change of any of these reads it anew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    /// Device and inode (Unix): a shard replaced by another file of the same length.
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            #[cfg(unix)]
+            inode: {
+                use std::os::unix::fs::MetadataExt;
+                (m.dev(), m.ino())
+            },
+        }
+    }
+}
+
+/// A shard index: `(offset, nbytes)` per inner chunk, checked.
+type Entries = std::sync::Arc<[(u64, u64)]>;
+
+/// The last few shard indexes read.
+#[derive(Default)]
+struct IndexCache(std::sync::Mutex<Vec<(PathBuf, Stamp, Entries)>>);
+
+impl IndexCache {
+    const KEEP: usize = 8;
+
+    fn get(&self, path: &Path, stamp: &Stamp) -> Option<Entries> {
+        let cache = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .iter()
+            .find(|(p, s, _)| p == path && s == stamp)
+            .map(|(_, _, e)| e.clone())
+    }
+
+    fn put(&self, path: &Path, stamp: Stamp, entries: Entries) {
+        let mut cache = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.retain(|(p, _, _)| p != path);
+        if cache.len() >= Self::KEEP {
+            cache.remove(0);
+        }
+        cache.push((path.to_path_buf(), stamp, entries));
+    }
+}
+
+impl Clone for IndexCache {
+    fn clone(&self) -> Self {
+        IndexCache::default()
+    }
+}
+
+impl std::fmt::Debug for IndexCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexCache")
+    }
 }
 
 impl<T: Element> Array<T> {
@@ -77,7 +149,39 @@ impl<T: Element> Array<T> {
         Ok(Array {
             dir: dir.to_path_buf(),
             layout,
+            indexes: IndexCache::default(),
         })
+    }
+
+    /// Refuses to write chunk file `path` when it, or a directory between the array's and
+    /// it, is a symbolic link: the bytes would land outside the array's directory (a
+    /// downloaded or shared array must never make us write elsewhere). Reading through
+    /// links is left alone.
+    pub(crate) fn check_no_links(&self, path: &Path) -> Result<(), Error> {
+        let Ok(rest) = path.strip_prefix(&self.dir) else {
+            return Ok(());
+        };
+        let mut at = self.dir.clone();
+        for part in rest.components() {
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(zerr(
+                        &at,
+                        ZarrProblem::Unsupported {
+                            what: format!(
+                                "writing chunk {} through a symbolic link (its bytes would land                                  outside the array's directory; replace the link with a copy of                                  what it points to)",
+                                path.display()
+                            ),
+                        },
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(Error::io(&at, "inspect", e)),
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -156,6 +260,11 @@ impl<T: Element> Array<T> {
                 let m = unsafe { opts.open::<T>(&path, l.chunk.as_slice()) }?;
                 ChunkData::Mapped(m)
             }
+            Place::InShard { path, offset } if offset % std::mem::align_of::<T>() as u64 != 0 => {
+                // zarr-python's index at the start puts inner chunks 4 bytes off 8-byte
+                // alignment: such a chunk is read into an aligned buffer instead.
+                ChunkData::Owned(self.read_copy(&path, offset)?)
+            }
             Place::InShard { path, offset } => {
                 let opts = opts.offset(offset).len(self.chunk_bytes());
                 // SAFETY: the contract of `open` / `open_mut` covers every shard file.
@@ -169,6 +278,34 @@ impl<T: Element> Array<T> {
         Ok(Chunk { data, edge })
     }
 
+    /// The chunk at bytes `offset..` of `path`, read into a buffer of its own (aligned for
+    /// `T`, in the chunk's order).
+    fn read_copy(&self, path: &Path, offset: u64) -> Result<ArrayD<T>, Error> {
+        let l = &self.layout;
+        let n: usize = l.chunk.iter().product();
+        let mut data: Vec<T> = vec![bytemuck::Zeroable::zeroed(); n];
+        {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
+            f.seek(SeekFrom::Start(offset))
+                .and_then(|_| f.read_exact(bytemuck::cast_slice_mut(&mut data)))
+                .map_err(|e| Error::io(path, "read a chunk of", e))?;
+        }
+        let dim = ndarray::IxDyn(&l.chunk);
+        let shape: ndarray::StrideShape<ndarray::IxDyn> = if l.order == crate::Order::F {
+            ndarray::ShapeBuilder::f(dim).into()
+        } else {
+            dim.into()
+        };
+        ArrayD::from_shape_vec(shape, data).map_err(|e| {
+            Error::io(
+                path,
+                "read a chunk of",
+                std::io::Error::other(e.to_string()),
+            )
+        })
+    }
+
     /// Where chunk `index` is (see [`Place`]), and its lengths cut to the array's edge.
     fn place(&self, index: &[usize]) -> Result<(Place, Vec<usize>), Error> {
         let (path, edge) = self.locate(index)?;
@@ -180,7 +317,7 @@ impl<T: Element> Array<T> {
             };
             return Ok((place, edge));
         };
-        let len = match std::fs::metadata(&path) {
+        let meta = match std::fs::metadata(&path) {
             Ok(m) if !m.is_file() => {
                 return Err(Error::NotAFile {
                     path,
@@ -191,7 +328,7 @@ impl<T: Element> Array<T> {
                     },
                 });
             }
-            Ok(m) => m.len(),
+            Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok((Place::Missing(path), edge));
             }
@@ -203,20 +340,49 @@ impl<T: Element> Array<T> {
             .shape
             .iter()
             .zip(&l.chunk)
-            .map(|(&s, &c)| s / c)
+            .map(|(&s, &c)| s / c.max(1))
             .collect();
         let position = index
             .iter()
             .zip(&per)
-            .fold(0usize, |p, (&i, &n)| p * n + i % n);
-        let count: usize = per.iter().product();
-        let bad = |detail: String| zerr(&path, ZarrProblem::ShardIndex { detail });
-        let index_len = count as u64 * 16 + if shard.crc { 4 } else { 0 };
-        if len < index_len {
-            return Err(bad(format!(
-                "the file holds {len} bytes, less than its index of {index_len}"
-            )));
+            .fold(0usize, |p, (&i, &n)| p * n + i % n.max(1));
+        let entries = self.shard_index(&path, &meta)?;
+        let (offset, nbytes) = entries[position];
+        if offset == u64::MAX && nbytes == u64::MAX {
+            return Ok((Place::Missing(path), edge));
         }
+        Ok((Place::InShard { path, offset }, edge))
+    }
+
+    /// The index of the shard at `path` (whose metadata is `meta`): every entry missing or
+    /// an uncompressed inner chunk inside the shard's data, no two overlapping, the
+    /// `crc32c` matching. Read once per shard file (while it does not change), not once
+    /// per inner chunk.
+    fn shard_index(&self, path: &Path, meta: &std::fs::Metadata) -> Result<Entries, Error> {
+        let stamp = Stamp::of(meta);
+        if let Some(e) = self.indexes.get(path, &stamp) {
+            return Ok(e);
+        }
+        let l = &self.layout;
+        let shard = l.shard.as_ref().expect("a sharded layout");
+        let bad = |detail: String| zerr(path, ZarrProblem::ShardIndex { detail });
+        let count = shard
+            .shape
+            .iter()
+            .zip(&l.chunk)
+            .try_fold(1u64, |n, (&s, &c)| n.checked_mul((s / c.max(1)) as u64));
+        let len = stamp.len;
+        let index_len = count
+            .and_then(|n| n.checked_mul(16))
+            .and_then(|n| n.checked_add(if shard.crc { 4 } else { 0 }))
+            .filter(|&n| n <= len && n <= 1 << 30)
+            .ok_or_else(|| {
+                bad(format!(
+                    "the file holds {len} bytes, and its index of {} inner chunks (16 bytes \
+                     each) is longer, or longer than the 1 GiB this crate reads",
+                    count.map_or_else(|| "too many".to_owned(), |n| n.to_string())
+                ))
+            })?;
         let at = if shard.index_at_end {
             len - index_len
         } else {
@@ -225,15 +391,15 @@ impl<T: Element> Array<T> {
         let mut raw = vec![0u8; index_len as usize];
         {
             use std::io::{Read, Seek, SeekFrom};
-            let mut f = std::fs::File::open(&path).map_err(|e| Error::io(&path, "open", e))?;
+            let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
             f.seek(SeekFrom::Start(at))
                 .and_then(|_| f.read_exact(&mut raw))
-                .map_err(|e| Error::io(&path, "read the shard index of", e))?;
+                .map_err(|e| Error::io(path, "read the shard index of", e))?;
         }
         if shard.crc {
-            let (entries, sum) = raw.split_at(raw.len() - 4);
+            let (words, sum) = raw.split_at(raw.len() - 4);
             let stored = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
-            if meta::crc32c(entries) != stored {
+            if meta::crc32c(words) != stored {
                 return Err(bad(
                     "its crc32c does not match (a damaged or half-written shard)".into(),
                 ));
@@ -243,31 +409,53 @@ impl<T: Element> Array<T> {
             let b: [u8; 8] = raw[k * 8..k * 8 + 8].try_into().expect("8 bytes");
             u64::from_le_bytes(b)
         };
-        let (offset, nbytes) = (word(2 * position), word(2 * position + 1));
-        if offset == u64::MAX && nbytes == u64::MAX {
-            return Ok((Place::Missing(path), edge));
-        }
-        if nbytes != self.chunk_bytes() {
-            return Err(zerr(
-                &path,
-                ZarrProblem::ChunkSize {
-                    expected: self.chunk_bytes(),
-                    found: nbytes,
-                },
-            ));
-        }
+        let entries: Entries = (0..(index_len / 16) as usize)
+            .map(|k| (word(2 * k), word(2 * k + 1)))
+            .collect();
         let (lo, hi) = if shard.index_at_end {
             (0, len - index_len)
         } else {
             (index_len, len)
         };
-        if offset < lo || offset.checked_add(nbytes).is_none_or(|e| e > hi) {
+        let mut used: Vec<(u64, u64, usize)> = Vec::new();
+        for (k, &(offset, nbytes)) in entries.iter().enumerate() {
+            if offset == u64::MAX && nbytes == u64::MAX {
+                continue;
+            }
+            if nbytes != self.chunk_bytes() {
+                return Err(zerr(
+                    path,
+                    ZarrProblem::ChunkSize {
+                        expected: self.chunk_bytes(),
+                        found: nbytes,
+                    },
+                ));
+            }
+            let end = offset
+                .checked_add(nbytes)
+                .filter(|&e| offset >= lo && e <= hi);
+            let Some(end) = end else {
+                return Err(bad(format!(
+                    "inner chunk {k} (in C order) at bytes {offset}..{} lies outside the data \
+                     ({lo}..{hi})",
+                    offset.saturating_add(nbytes)
+                )));
+            };
+            used.push((offset, end, k));
+        }
+        used.sort_unstable();
+        if let Some(w) = used.windows(2).find(|w| w[1].0 < w[0].1) {
             return Err(bad(format!(
-                "inner chunk {index:?} at bytes {offset}..{} lies outside the data ({lo}..{hi})",
-                offset.saturating_add(nbytes)
+                "inner chunks {} and {} (in C order) overlap at bytes {}..{} (a damaged index: \
+                 writing one would change the other)",
+                w[0].2,
+                w[1].2,
+                w[1].0,
+                w[0].1.min(w[1].1)
             )));
         }
-        Ok((Place::InShard { path, offset }, edge))
+        self.indexes.put(path, stamp, entries.clone());
+        Ok(entries)
     }
 
     fn grid(&self) -> Vec<usize> {
@@ -453,6 +641,8 @@ pub struct Chunk<T> {
 #[derive(Debug)]
 enum ChunkData<T> {
     Mapped(MmapArray<T>),
+    /// Read into a buffer (an inner chunk not aligned for `T` in its shard).
+    Owned(ArrayD<T>),
     /// One element, seen broadcast to the chunk's edge: no allocation whatever the size.
     Fill(ArrayD<T>),
 }
@@ -494,6 +684,7 @@ impl<T: Element> Chunk<T> {
     pub fn view(&self) -> ArrayViewD<'_, T> {
         match &self.data {
             ChunkData::Mapped(m) => cut(m.view(), &self.edge),
+            ChunkData::Owned(a) => cut(a.view(), &self.edge),
             ChunkData::Fill(a) => broadcast_fill(a, &self.edge),
         }
     }
@@ -523,6 +714,7 @@ impl<T: Element> Chunk<T> {
                 let (v, p) = m.stream_parts();
                 (cut(v, &self.edge), Some(p))
             }
+            ChunkData::Owned(a) => (cut(a.view(), &self.edge), None),
             ChunkData::Fill(a) => (broadcast_fill(a, &self.edge), None),
         }
     }
@@ -818,50 +1010,82 @@ impl<T: Element> ZarrArrayMut<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn chunk_mut(&mut self, index: &[usize]) -> Result<ChunkMut<T>, Error> {
-        let (place, edge) = self.a.place(index)?;
-        let l = &self.a.layout;
-        let opts = MapOptions::new().order(l.order);
-        let path = match place {
-            Place::File(path) => {
-                // SAFETY: the contract of `open_mut` / `create` covers every chunk file.
-                let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
-                return Ok(ChunkMut { map, edge });
-            }
-            Place::InShard { path, offset } => {
-                let opts = opts.offset(offset).len(self.a.chunk_bytes());
-                // SAFETY: the contract of `open_mut` covers every shard file.
-                let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
-                return Ok(ChunkMut { map, edge });
-            }
-            Place::Missing(path) if l.shard.is_some() => {
-                return Err(zerr(
-                    &path,
-                    ZarrProblem::Unsupported {
-                        what: format!(
-                            "writing inner chunk {index:?}, which its shard does not hold (shards are \
-                             written in place only: write the array without shards, shards=None)"
-                        ),
-                    },
-                ));
-            }
-            Place::Missing(path) => path,
-        };
-        let map = {
+        // A chunk that appears between our look and our create (another writer made it)
+        // is opened, never replaced: its writes stand.
+        for _ in 0..16 {
+            let (place, edge) = self.a.place(index)?;
+            let l = &self.a.layout;
+            let opts = MapOptions::new().order(l.order);
+            let path = match place {
+                Place::File(path) => {
+                    self.a.check_no_links(&path)?;
+                    // SAFETY: the contract of `open_mut` / `create` covers every chunk file.
+                    let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
+                    return Ok(ChunkMut { map, edge });
+                }
+                Place::InShard { path, offset } => {
+                    self.a.check_no_links(&path)?;
+                    let align = std::mem::align_of::<T>() as u64;
+                    if offset % align != 0 {
+                        return Err(zerr(
+                            &path,
+                            ZarrProblem::Unsupported {
+                                what: format!(
+                                    "writing inner chunk {index:?} in place: it starts at byte \
+                                     {offset} of its shard, not a multiple of the {align}-byte \
+                                     alignment of {} (the shard index is at the start; reading \
+                                     copies it; write shards with index_location=\"end\")",
+                                    crate::element::type_name::<T>()
+                                ),
+                            },
+                        ));
+                    }
+                    let opts = opts.offset(offset).len(self.a.chunk_bytes());
+                    // SAFETY: the contract of `open_mut` covers every shard file.
+                    let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
+                    return Ok(ChunkMut { map, edge });
+                }
+                Place::Missing(path) if l.shard.is_some() => {
+                    return Err(zerr(
+                        &path,
+                        ZarrProblem::Unsupported {
+                            what: format!(
+                                "writing inner chunk {index:?}, which its shard does not hold \
+                                 (shards are written in place only: write the array without \
+                                 shards, shards=None)"
+                            ),
+                        },
+                    ));
+                }
+                Place::Missing(path) => path,
+            };
+            self.a.check_no_links(&path)?;
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
             }
-            // SAFETY: as above; the file is new.
-            let mut m = unsafe {
+            // The directories just made (or found) must not be links either.
+            self.a.check_no_links(&path)?;
+            // SAFETY: as above; the file is new. It appears only filled with the fill
+            // value, and never over a chunk that appeared meanwhile.
+            let made = unsafe {
                 MapOptions::new()
                     .order(l.order)
-                    .create::<T>(&path, l.chunk.as_slice())
-            }?;
-            if bytemuck::bytes_of(&l.fill).iter().any(|&b| b != 0) {
-                m.view_mut().fill(l.fill);
+                    .create_new(true)
+                    .create_filled::<T>(&path, l.chunk.as_slice(), l.fill)
+            };
+            match made {
+                Ok(map) => return Ok(ChunkMut { map, edge }),
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
             }
-            m
-        };
-        Ok(ChunkMut { map, edge })
+        }
+        let path = self.a.locate(index)?.0;
+        Err(Error::io(
+            &path,
+            "create",
+            std::io::Error::other("the chunk kept appearing and vanishing while it was created"),
+        ))
     }
 }
 
@@ -1077,41 +1301,119 @@ impl<T: Element> CreateOptions<T> {
         }
         let made_dir = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
-        let build = || -> Result<ZarrArrayMut<T>, Error> {
-            let fortran = order == crate::Order::F;
-            let json =
-                meta::new_array_json::<T>(shape, chunk_shape, &meta::fill_json(fill), fortran);
-            write_file(&dir.join("zarr.json"), json.as_bytes())?;
-            let w = ZarrArrayMut {
-                a: Array::open(dir)?,
-            };
-            // Zeros are what a new file holds: every chunk is made now, its space reserved.
-            // Another fill value would have to be written into every chunk: chunks stay
-            // missing (they read as the fill value) until written.
-            let zero = bytemuck::bytes_of(&fill).iter().all(|&b| b == 0);
-            for idx in w.chunk_indices().filter(|_| zero) {
+        let fortran = order == crate::Order::F;
+        let json = meta::new_array_json::<T>(shape, chunk_shape, &meta::fill_json(fill), fortran);
+        let layout = meta::parse::<T>(json.as_bytes()).map_err(|p| zerr(dir, p))?;
+        let w = ZarrArrayMut {
+            a: Array {
+                dir: dir.to_path_buf(),
+                layout,
+                indexes: IndexCache::default(),
+            },
+        };
+        // Zeros are what a new file holds: every chunk is made now, its space reserved.
+        // Another fill value would have to be written into every chunk: chunks stay
+        // missing (they read as the fill value) until written.
+        let zero = bytemuck::bytes_of(&fill).iter().all(|&b| b == 0);
+        // The chunks are built in a directory of our own beside `c/`, then `zarr.json` is
+        // linked into place without replacing (the claim: of two creates, one wins and
+        // the other changes nothing of its), and only then do the chunks move to `c/`.
+        // Before they do, the array reads as zeros, which they are.
+        let aside = if zero && w.chunk_indices().next().is_some() {
+            Some(make_aside(dir)?)
+        } else {
+            None
+        };
+        let build = |aside: &Path| -> Result<(), Error> {
+            for idx in w.chunk_indices() {
                 let (path, _) = w.a.locate(&idx)?;
+                let rel = path.strip_prefix(dir.join("c")).unwrap_or(&path);
+                let path = aside.join(rel);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
                 }
-                // SAFETY: forwarded to the caller.
+                // SAFETY: forwarded to the caller (the file is new, in our own directory).
                 let c = unsafe {
                     MapOptions::new()
                         .order(order)
+                        .create_new(true)
                         .create::<T>(&path, chunk_shape)
                 }?;
                 c.close()?;
             }
-            Ok(w)
+            Ok(())
         };
-        build().inspect_err(|_| {
-            // A failed create (a full disk, say) leaves nothing behind: everything here is
-            // ours, since the directory held no array before.
-            let _ = std::fs::remove_dir_all(dir.join("c"));
-            let _ = std::fs::remove_file(dir.join("zarr.json"));
+        let claimed = aside.as_deref().map_or(Ok(()), build).and_then(|()| {
+            match write_file_new(&dir.join("zarr.json"), json.as_bytes()) {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                {
+                    Err(zerr(dir, ZarrProblem::Exists))
+                }
+                r => r,
+            }
+        });
+        if let Err(e) = claimed {
+            // Only what this call made goes: its own directory of chunks, and the array's
+            // directory if it made it and nothing else is in it now.
+            if let Some(a) = &aside {
+                let _ = std::fs::remove_dir_all(a);
+            }
             if made_dir {
                 let _ = std::fs::remove_dir(dir);
             }
-        })
+            return Err(e);
+        }
+        if let Some(a) = aside {
+            place_chunks(&a, &dir.join("c"));
+        }
+        Ok(w)
     }
+}
+
+/// Counts the directories [`make_aside`] names.
+static ASIDE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A new directory of ours beside `c/` in `dir`, for the chunks of a create.
+fn make_aside(dir: &Path) -> Result<PathBuf, Error> {
+    loop {
+        let n = ASIDE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(".c.{}.{n}.ndarray-mmap.tmp", std::process::id()));
+        match std::fs::create_dir(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(dir, "create a directory in", e)),
+        }
+    }
+}
+
+/// Moves the chunks built in `aside` to `c`: the whole directory at once where `c` does
+/// not exist, else file by file, never over a chunk that is there (another writer's,
+/// made since the array appeared). What cannot move is removed: such chunks read as the
+/// fill value, which they hold.
+fn place_chunks(aside: &Path, c: &Path) {
+    if crate::map::move_no_replace(aside, c).is_ok() {
+        return;
+    }
+    fn walk(from: &Path, to: &Path) {
+        let Ok(entries) = std::fs::read_dir(from) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let (src, dst) = (e.path(), to.join(e.file_name()));
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                if std::fs::create_dir(&dst).is_ok()
+                    || std::fs::symlink_metadata(&dst).is_ok_and(|m| m.is_dir())
+                {
+                    walk(&src, &dst);
+                }
+            } else {
+                let _ = crate::map::move_no_replace(&src, &dst);
+            }
+        }
+    }
+    if std::fs::create_dir(c).is_ok() || std::fs::symlink_metadata(c).is_ok_and(|m| m.is_dir()) {
+        walk(aside, c);
+    }
+    let _ = std::fs::remove_dir_all(aside);
 }

@@ -12,6 +12,7 @@ mod ops;
 mod python;
 mod zarr;
 mod zarr_ops;
+mod zarr_safety;
 mod zip;
 
 /// Which pages of a file are in the page cache, and dropping them (Linux), for the tests

@@ -1,0 +1,450 @@
+//! The Zarr layer under other writers, crashes and other people's directories (feature
+//! `zarr`): concurrent creates of one array and of one chunk, chunks on the same bytes,
+//! links out of the array, locked chunks, cancels that can be resumed, shard indexes read
+//! once, and inner chunks not aligned for their type. Each test fails without the fix it
+//! names.
+#![cfg(all(feature = "zarr", not(miri)))]
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+
+use ndarray::{Array2, ArrayD, IxDyn, s};
+use ndarray_mmap::ops::{self, StreamOptions};
+use ndarray_mmap::{Error, ZarrProblem, create_array, zarr};
+
+fn chunk_file(array: &Path, idx: &[usize]) -> PathBuf {
+    let mut p = array.join("c");
+    p.extend(idx.iter().map(usize::to_string));
+    p
+}
+
+/// Every element of a Zarr array, read chunk by chunk.
+fn assemble<T: ndarray_mmap::Element + Default>(z: &zarr::ZarrArray<T>) -> ArrayD<T> {
+    let mut out = ArrayD::from_elem(IxDyn(z.shape()), T::default());
+    for idx in z.chunk_indices() {
+        let r = z.region(&idx).unwrap();
+        out.slice_each_axis_mut(|d| ndarray::Slice::from(r[d.axis.index()].clone()))
+            .assign(&z.chunk(&idx).unwrap().view());
+    }
+    out
+}
+
+/// Of many creates of one array at once, one succeeds, the others fail with `Exists` and
+/// leave everything of the winner's alone, also what it wrote after its `Ok`.
+#[test]
+fn concurrent_creates_of_one_array_leave_the_winners_array_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..40 {
+        let path = dir.path().join(format!("a{round}.zarr"));
+        let n = 4;
+        let barrier = Arc::new(Barrier::new(n));
+        let handles: Vec<_> = (0..n)
+            .map(|t| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    match unsafe { zarr::create::<i32>(&path, &[64, 8], &[8, 8]) } {
+                        Ok(mut w) => {
+                            for idx in w.chunk_indices() {
+                                w.chunk_mut(&idx).unwrap().view_mut().fill(t as i32 + 1);
+                            }
+                            Some(t)
+                        }
+                        Err(Error::Zarr {
+                            problem: ZarrProblem::Exists,
+                            ..
+                        }) => None,
+                        Err(e) => panic!("round {round}: {e}"),
+                    }
+                })
+            })
+            .collect();
+        let won: Vec<usize> = handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(won.len(), 1, "round {round}: {won:?} all created the array");
+        let z = unsafe { zarr::open::<i32>(&path) }.unwrap();
+        let got = assemble(&z);
+        assert!(
+            got.iter().all(|&x| x == won[0] as i32 + 1),
+            "round {round}: the winner's writes were lost"
+        );
+        let names: Vec<String> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["c", "zarr.json"], "round {round}: left behind");
+    }
+}
+
+/// Two writers making one missing chunk at once: both writes stand (the second opens the
+/// chunk the first made, never replaces it).
+#[test]
+fn concurrent_writers_of_a_missing_chunk_keep_both_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.zarr");
+    drop(
+        unsafe {
+            zarr::CreateOptions::new()
+                .fill_value(-1i32)
+                .create(&path, &[64], &[64])
+        }
+        .unwrap(),
+    );
+    for round in 0..150 {
+        let c0 = chunk_file(&path, &[0]);
+        if c0.exists() {
+            std::fs::remove_file(&c0).unwrap();
+        }
+        let barrier = Arc::new(Barrier::new(2));
+        let handles: Vec<_> = (0..2usize)
+            .map(|t| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut w = unsafe { zarr::open_mut::<i32>(&path) }.unwrap();
+                    barrier.wait();
+                    let mut c = w.chunk_mut(&[0]).unwrap();
+                    c.view_mut()[t] = t as i32 + 10;
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let z = unsafe { zarr::open::<i32>(&path) }.unwrap();
+        let c = z.chunk(&[0]).unwrap();
+        let v = c.view();
+        assert_eq!(
+            (v[0], v[1], v[2]),
+            (10, 11, -1),
+            "round {round}: a write was lost"
+        );
+    }
+}
+
+/// A new chunk appears at its path already holding the fill value: a reader (or a crash)
+/// never sees it full of zeros.
+#[test]
+fn a_new_chunk_appears_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nan.zarr");
+    let n = 8 << 20; // 32 MiB of f32: filling it takes long enough to be seen
+    let mut w = unsafe {
+        zarr::CreateOptions::new()
+            .fill_value(f32::NAN)
+            .create(&path, &[n], &[n])
+    }
+    .unwrap();
+    let file = chunk_file(&path, &[0]);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (file, done) = (file.clone(), done.clone());
+        std::thread::spawn(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut seen = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(mut f) = std::fs::File::open(&file) else {
+                    continue;
+                };
+                let mut head = [0u8; 4096];
+                let mut tail = [0u8; 4096];
+                f.read_exact(&mut head).unwrap();
+                f.seek(SeekFrom::End(-4096)).unwrap();
+                f.read_exact(&mut tail).unwrap();
+                for b in [head, tail] {
+                    let x: &[f32] = bytemuck::cast_slice(&b);
+                    assert!(
+                        x.iter().all(|v| v.is_nan()),
+                        "a new chunk was seen unfilled"
+                    );
+                }
+                seen += 1;
+            }
+            seen
+        })
+    };
+    drop(w.chunk_mut(&[0]).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        watcher.join().unwrap() > 0,
+        "the watcher never saw the chunk"
+    );
+}
+
+/// A minimal crc32c (Castagnoli), for the shard indexes these tests write.
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A 1-d sharded array of `f64` at `path`: shape `n`, one shard of `n`, inner chunks of
+/// `inner`, the index (with a crc32c) at the start or the end; `entries(k)` gives inner
+/// chunk `k`'s (offset, nbytes) in place of the natural ones when `Some`.
+fn sharded(
+    path: &Path,
+    n: usize,
+    inner: usize,
+    at_start: bool,
+    entries: impl Fn(usize) -> Option<(u64, u64)>,
+) -> Vec<f64> {
+    let count = n / inner;
+    let index_len = count * 16 + 4;
+    let values: Vec<f64> = (0..n).map(|i| i as f64 * 0.5 + 1.0).collect();
+    let data: &[u8] = bytemuck::cast_slice(&values);
+    let base = if at_start { index_len } else { 0 };
+    let mut index = Vec::new();
+    for k in 0..count {
+        let natural = ((base + k * inner * 8) as u64, (inner * 8) as u64);
+        let (o, b) = entries(k).unwrap_or(natural);
+        index.extend_from_slice(&o.to_le_bytes());
+        index.extend_from_slice(&b.to_le_bytes());
+    }
+    let sum = crc32c(&index);
+    index.extend_from_slice(&sum.to_le_bytes());
+    let shard = if at_start {
+        [index.as_slice(), data].concat()
+    } else {
+        [data, index.as_slice()].concat()
+    };
+    std::fs::create_dir_all(path.join("c")).unwrap();
+    std::fs::write(path.join("c").join("0"), shard).unwrap();
+    let json = format!(
+        r#"{{"zarr_format": 3, "node_type": "array", "shape": [{n}], "data_type": "float64",
+        "chunk_grid": {{"name": "regular", "configuration": {{"chunk_shape": [{n}]}}}},
+        "chunk_key_encoding": {{"name": "default", "configuration": {{"separator": "/"}}}},
+        "fill_value": 0.0,
+        "codecs": [{{"name": "sharding_indexed", "configuration": {{"chunk_shape": [{inner}],
+            "codecs": [{{"name": "bytes", "configuration": {{"endian": "little"}}}}],
+            "index_codecs": [{{"name": "bytes", "configuration": {{"endian": "little"}}}},
+                             {{"name": "crc32c"}}],
+            "index_location": "{}"}}}}],
+        "attributes": {{}}}}"#,
+        if at_start { "start" } else { "end" }
+    );
+    std::fs::write(path.join("zarr.json"), json).unwrap();
+    values
+}
+
+/// Chunks of one output on the same bytes are refused before anything is written:
+/// hard-linked chunk files, and overlapping entries of one shard index.
+#[test]
+fn chunks_of_one_output_on_the_same_bytes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.zarr");
+    let mut w = unsafe { zarr::create::<i32>(&path, &[8], &[4]) }.unwrap();
+    w.chunk_mut(&[0]).unwrap().view_mut().fill(5);
+    let (c0, c1) = (chunk_file(&path, &[0]), chunk_file(&path, &[1]));
+    std::fs::remove_file(&c1).unwrap();
+    std::fs::hard_link(&c0, &c1).unwrap();
+    let input = ndarray::Array1::from_iter(0..8i32);
+    let err = ops::map_into(&input, &mut w, |x: i32| x).unwrap_err();
+    assert!(err.to_string().contains("hard links"), "{err}");
+    assert_eq!(
+        std::fs::read(&c0).unwrap(),
+        bytemuck::cast_slice::<i32, u8>(&[5i32; 4])
+    );
+
+    // Two index entries over one inner chunk's bytes: a damaged index, refused on read
+    // and on write.
+    let sh = dir.path().join("s.zarr");
+    sharded(&sh, 8, 4, false, |k| (k == 1).then_some((0, 32)));
+    let z = unsafe { zarr::open::<f64>(&sh) }.unwrap();
+    let err = z.chunk(&[0]).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Zarr {
+                problem: ZarrProblem::ShardIndex { .. },
+                ..
+            }
+        ) && err.to_string().contains("overlap"),
+        "{err}"
+    );
+    let before = std::fs::read(chunk_file(&sh, &[0])).unwrap();
+    let mut w = unsafe { zarr::open_mut::<f64>(&sh) }.unwrap();
+    let input = ndarray::Array1::from_elem(8, 9.0f64);
+    assert!(ops::map_into(&input, &mut w, |x: f64| x).is_err());
+    assert_eq!(std::fs::read(chunk_file(&sh, &[0])).unwrap(), before);
+}
+
+/// Chunks that are links out of the array, or a `c/` that is one, are never written
+/// through: the link's target stays as it was.
+#[cfg(unix)]
+#[test]
+fn links_out_of_the_array_are_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.bin");
+    std::fs::write(&victim, [7u8; 16]).unwrap();
+    let path = dir.path().join("a.zarr");
+    let mut w = unsafe { zarr::create::<i32>(&path, &[8], &[4]) }.unwrap();
+    let c1 = chunk_file(&path, &[1]);
+    std::fs::remove_file(&c1).unwrap();
+    std::os::unix::fs::symlink(&victim, &c1).unwrap();
+    let err = w.chunk_mut(&[1]).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    let input = ndarray::Array1::from_elem(8, 1i32);
+    assert!(ops::map_into(&input, &mut w, |x: i32| x).is_err());
+    assert_eq!(std::fs::read(&victim).unwrap(), [7u8; 16]);
+    // nothing else was written either
+    assert_eq!(std::fs::read(chunk_file(&path, &[0])).unwrap(), [0u8; 16]);
+
+    // A `c/` that links elsewhere: a missing chunk is not made there.
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let b = dir.path().join("b.zarr");
+    let mut w = unsafe {
+        zarr::CreateOptions::new()
+            .fill_value(3i32)
+            .create(&b, &[8], &[4])
+    }
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, b.join("c")).unwrap();
+    assert!(w.chunk_mut(&[0]).is_err());
+    assert!(ops::map_into(&input, &mut w, |x: i32| x).is_err());
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    // Reading through links is fine.
+    let z = unsafe { zarr::open::<i32>(&path) }.unwrap();
+    assert_eq!(z.chunk(&[1]).unwrap().view()[0], i32::from_ne_bytes([7; 4]));
+}
+
+/// A chunk far into the output locked by another program fails the stream before any
+/// chunk is written.
+#[cfg(unix)]
+#[test]
+fn a_locked_chunk_far_into_the_output_fails_before_anything_is_written() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.zarr");
+    let mut w = unsafe { zarr::create::<i32>(&path, &[64], &[4]) }.unwrap();
+    let last = chunk_file(&path, &[15]);
+    let holder = std::fs::File::open(&last).unwrap();
+    // SAFETY: a plain system call on an open descriptor (what `flock -x` does).
+    assert_eq!(unsafe { libc::flock(holder.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let input = ndarray::Array1::from_elem(64, 1i32);
+    let err = ops::map_into(&input, &mut w, |x: i32| x).unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+    for k in 0..16 {
+        assert_eq!(
+            std::fs::read(chunk_file(&path, &[k])).unwrap(),
+            [0u8; 16],
+            "chunk {k} was written"
+        );
+    }
+    drop(holder);
+    ops::map_into(&input, &mut w, |x: i32| x).unwrap();
+    assert_eq!(
+        std::fs::read(&last).unwrap(),
+        bytemuck::cast_slice::<i32, u8>(&[1i32; 4])
+    );
+}
+
+/// A cancel with a Zarr grid that cuts an inner axis keeps `Cancelled`'s promise: the
+/// first `done` bytes of the output in memory order hold new values, the rest are
+/// unchanged; the caller resumes from there and gets the whole result.
+#[test]
+fn a_cancel_over_a_grid_cutting_an_inner_axis_can_be_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let zpath = dir.path().join("z.zarr");
+    let a = Array2::from_shape_fn((40, 9), |(i, j)| (i * 9 + j) as i32);
+    let mut z = unsafe { zarr::create::<i32>(&zpath, &[40, 9], &[10, 3]) }.unwrap();
+    for idx in z.chunk_indices() {
+        let r = z.region(&idx).unwrap();
+        z.chunk_mut(&idx)
+            .unwrap()
+            .view_mut()
+            .assign(&a.slice(s![r[0].clone(), r[1].clone()]));
+    }
+    let z = unsafe { zarr::open::<i32>(&zpath) }.unwrap();
+    for stop_after in [1, 2, 4, 7] {
+        let opath = dir.path().join(format!("out{stop_after}.i32"));
+        let mut out = unsafe { create_array::<i32>(&opath, [40, 9]) }.unwrap();
+        out.view_mut().fill(-7);
+        let mut calls = 0;
+        let opts = StreamOptions::new().chunk_bytes(40).progress(|_| {
+            calls += 1;
+            if calls >= stop_after {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        let err = ops::map_into_with(&z, &mut out, |x: i32| x + 1, opts).unwrap_err();
+        let Error::Cancelled { done, total, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(total, 40 * 9 * 4);
+        assert!(done > 0 && done < total);
+        let done_elems = (done / 4) as usize;
+        let flat: Vec<i32> = out.view().iter().copied().collect();
+        let want: Vec<i32> = a.iter().map(|x| x + 1).collect();
+        assert_eq!(flat[..done_elems], want[..done_elems], "the prefix done");
+        assert!(
+            flat[done_elems..].iter().all(|&x| x == -7),
+            "stop {stop_after}: values past done = {done} bytes were written"
+        );
+        // Resume: whole rows are done, the rest is computed from there.
+        assert_eq!(done_elems % 9, 0, "a band of whole rows");
+        let rows = done_elems / 9;
+        let rest = a.slice(s![rows.., ..]).to_owned();
+        let mut o = out.view_mut();
+        let mut tail = o.slice_mut(s![rows.., ..]);
+        ops::map_into(&rest, &mut tail, |x: i32| x + 1).unwrap();
+        assert_eq!(out.view(), a.mapv(|x| x + 1).into_dyn());
+    }
+}
+
+/// Each shard index is read once, not once per inner chunk: summing an array of 4096
+/// inner chunks in one shard reads about the index's bytes once (a read per lookup read
+/// 4096 × 2 × 64 KiB).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_shard_index_is_read_once_per_stream() {
+    let rchar = || -> u64 {
+        let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.zarr");
+    let values = sharded(&path, 4096, 1, false, |_| None);
+    let z = unsafe { zarr::open::<f64>(&path) }.unwrap();
+    let before = rchar();
+    let total = ops::sum(&z).unwrap();
+    let read = rchar() - before;
+    assert_eq!(total, values.iter().sum::<f64>());
+    assert!(read < 1 << 20, "{read} bytes read for a 64 KiB index");
+}
+
+/// Inner chunks 4 bytes off 8-byte alignment (the index at the start, with a crc32c, as
+/// zarr-python writes it) read as they are; writing them in place is refused, saying why.
+#[test]
+fn misaligned_inner_chunks_of_eight_byte_types_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.zarr");
+    let values = sharded(&path, 16, 4, true, |_| None);
+    let z = unsafe { zarr::open::<f64>(&path) }.unwrap();
+    assert_eq!(assemble(&z).into_raw_vec_and_offset().0, values);
+    assert_eq!(ops::sum(&z).unwrap(), values.iter().sum::<f64>());
+    let mut w = unsafe { zarr::open_mut::<f64>(&path) }.unwrap();
+    let err = w.chunk_mut(&[1]).unwrap_err();
+    assert!(err.to_string().contains("alignment"), "{err}");
+}
