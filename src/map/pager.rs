@@ -355,6 +355,24 @@ impl<'a> Pages<'a> {
         Ok(())
     }
 
+    /// Whether pieces may be read through the file ([`read_at`](Self::read_at)): a shared
+    /// map (a copy-on-write map may hold writes the file lacks).
+    pub(crate) fn can_read_at(&self) -> bool {
+        !self.private
+    }
+
+    /// Reads bytes `lo..lo + buf.len()` of the map through the file (`pread`), not the map:
+    /// the same bytes (one page cache), but a file truncated behind the locks is a short
+    /// read, so an `Err` naming the bytes, never a SIGBUS.
+    pub(crate) fn read_at(&self, lo: usize, buf: &mut [u8]) -> Result<(), Error> {
+        let at = self.file_offset + lo as u64;
+        super::file::read_exact_at(self.file, buf, at).map_err(|source| Error::Unreadable {
+            path: self.path.to_path_buf(),
+            bytes: at..at + buf.len() as u64,
+            source,
+        })
+    }
+
     /// The start of the file page that holds byte `at` of the map, as a byte of the map
     /// (0 when that page starts before the map): write-back works on whole pages, so a
     /// range handed to it must stop there when the next bytes are still to be written.

@@ -69,7 +69,7 @@ impl<T, S: DataMut<Elem = T>, D: Dimension> Sink<T> for ArrayBase<S, D> {}
 impl<T: bytemuck::Pod, D: Dimension> sealed::SourceParts<T> for MmapArray<T, D> {
     fn input(&self) -> Input<'_, T> {
         let (v, p) = self.stream_parts();
-        Input::new(v, Some(p))
+        Input::mapped(v, p)
     }
 }
 impl<T: bytemuck::Pod, D: Dimension> Source<T> for MmapArray<T, D> {}
@@ -77,7 +77,7 @@ impl<T: bytemuck::Pod, D: Dimension> Source<T> for MmapArray<T, D> {}
 impl<T: bytemuck::Pod, D: Dimension> sealed::SourceParts<T> for MmapArrayMut<T, D> {
     fn input(&self) -> Input<'_, T> {
         let (v, p) = self.stream_parts();
-        Input::new(v, Some(p))
+        Input::mapped(v, p)
     }
 }
 impl<T: bytemuck::Pod, D: Dimension> Source<T> for MmapArrayMut<T, D> {}

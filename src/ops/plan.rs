@@ -285,6 +285,33 @@ impl<'p> InStream<'p> {
         self.pager.prefault(lo, hi, false)
     }
 
+    /// Like [`at`](Self::at), reading a dense piece through the file (`pread`) into
+    /// `scratch` instead of prefaulting it, when the stream is bounded and in order: the
+    /// kernel reads ahead as for the map, but a truncated file is an `Err`, never a
+    /// SIGBUS while the piece is computed. `false` (nothing read) when the piece stays on
+    /// the map: take [`at`](Self::at) then.
+    pub(super) fn read<T>(
+        &mut self,
+        piece: &ArrayViewD<'_, T>,
+        scratch: &mut dyn ScratchOf<T>,
+    ) -> Result<bool, Error> {
+        if !(self.bounded && self.in_order && self.pager.can_read_at()) {
+            return Ok(false);
+        }
+        let (Some(order), Some((lo, _))) =
+            (super::zip::dense(piece), span_in(piece, self.pager.addr()))
+        else {
+            return Ok(false);
+        };
+        if lo > self.released {
+            self.pager.release(self.released, lo);
+            self.released = lo;
+        }
+        scratch.view(piece.shape(), order);
+        self.pager.read_at(lo, scratch.bytes_mut())?;
+        Ok(true)
+    }
+
     /// Like [`at`](Self::at) without the prefault (for [`chunks`](super::chunks), whose
     /// items cannot carry an error).
     pub(super) fn advance<T>(&mut self, piece: &ArrayViewD<'_, T>) {
@@ -623,6 +650,10 @@ pub(super) trait ScratchOf<T> {
     fn view(&mut self, shape: &[usize], order: crate::Order) -> ArrayViewMutD<'_, T>;
     /// The bytes of the last view.
     fn bytes(&self) -> &[u8];
+    /// The bytes of the last view, to fill.
+    fn bytes_mut(&mut self) -> &mut [u8];
+    /// The last view again, read-only, as `shape` in `order` (what it was made with).
+    fn last(&self, shape: &[usize], order: crate::Order) -> ArrayViewD<'_, T>;
 }
 
 impl<T: bytemuck::Pod> ScratchOf<T> for Scratch {
@@ -639,5 +670,18 @@ impl<T: bytemuck::Pod> ScratchOf<T> for Scratch {
 
     fn bytes(&self) -> &[u8] {
         &bytemuck::cast_slice::<u128, u8>(&self.words)[..self.len]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.words)[..self.len]
+    }
+
+    fn last(&self, shape: &[usize], order: crate::Order) -> ArrayViewD<'_, T> {
+        crate::bytes::view::<T, ndarray::IxDyn>(
+            ScratchOf::<T>::bytes(self),
+            ndarray::IxDyn(shape),
+            order,
+        )
+        .expect("the buffer of the last view, of that shape")
     }
 }

@@ -168,6 +168,9 @@ pub(crate) struct ZarrIn<'a, T> {
     open: Option<Open<Chunk<T>, InState>>,
     /// Which pages of each chunk file were cached when the stream first mapped it.
     residency: Residency,
+    /// A piece read through its chunk file (see [`InStream::read`]), and its order.
+    scratch: Scratch,
+    read: Option<Order>,
 }
 
 impl<'a, T: Element> ZarrIn<'a, T> {
@@ -179,6 +182,8 @@ impl<'a, T: Element> ZarrIn<'a, T> {
             policy: Policy::default(),
             open: None,
             residency: Residency::default(),
+            scratch: Scratch::default(),
+            read: None,
         }
     }
 
@@ -260,6 +265,7 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
     }
 
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
+        self.read = None;
         let Some(o) = &mut self.open else {
             return Ok(());
         };
@@ -270,7 +276,15 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         let (v, pager) = o.chunk.stream_parts();
         let pager = pager.expect("a chunk with paging state is mapped");
         let mut s = InStream::resume(pager, state);
-        let r = s.at(&v.slice_each_axis(|d| rel[d.axis.index()]));
+        let p = v.slice_each_axis(|d| rel[d.axis.index()]);
+        let r = match s.read(&p, &mut self.scratch) {
+            Ok(true) => {
+                self.read = super::zip::dense(&p);
+                Ok(())
+            }
+            Ok(false) => s.at(&p),
+            Err(e) => Err(e),
+        };
         o.state = Some(s.park());
         r
     }
@@ -283,7 +297,11 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         let rel = relative(piece, &o.origin);
         let mut v = o.chunk.view();
         v.slice_each_axis_inplace(|d| rel[d.axis.index()]);
-        v
+        match self.read {
+            // Read through the chunk's file by `before`: the same elements, in the buffer.
+            Some(order) => ScratchOf::<T>::last(&self.scratch, v.shape(), order),
+            None => v,
+        }
     }
 
     fn finish(&mut self) {

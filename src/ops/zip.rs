@@ -128,6 +128,10 @@ struct Whole<'a, T> {
     stream: Option<InStream<'a>>,
     /// The shape it is broadcast to, when it is.
     broadcast: Option<Vec<usize>>,
+    /// Where a piece read through the file goes (mapped inputs of plain data; see
+    /// [`InStream::read`]), and the order of the piece in it, when it holds one.
+    scratch: Option<Box<dyn ScratchOf<T> + 'a>>,
+    read: Option<crate::Order>,
 }
 
 /// A written operand of a [`Zip`]: a mutable view and, when it is mapped, the hooks that
@@ -212,7 +216,25 @@ impl<'a, T> Input<'a, T> {
             pager,
             stream: None,
             broadcast: None,
+            scratch: None,
+            read: None,
         }))
+    }
+
+    /// A mapped input of plain data, which can be read through the file.
+    pub(super) fn mapped(view: ArrayViewD<'a, T>, pager: InPager<'a>) -> Self
+    where
+        T: bytemuck::Pod,
+    {
+        let mut i = Self::new(view, Some(pager));
+        // (The scratch buffer is aligned to 16 bytes: wider-aligned elements stay on the map.)
+        #[cfg_attr(not(feature = "zarr"), allow(irrefutable_let_patterns))]
+        if let InSrc::View(w) = &mut i.src
+            && std::mem::align_of::<T>() <= 16
+        {
+            w.scratch = Some(Box::new(Scratch::default()));
+        }
+        i
     }
 
     #[cfg(feature = "zarr")]
@@ -401,12 +423,22 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
         match &mut self.src {
-            InSrc::View(w) => match w.stream.as_mut() {
-                Some(s) if w.broadcast.is_none() => {
-                    s.at(&w.view.slice_each_axis(|d| piece[d.axis.index()]))
+            InSrc::View(w) => {
+                w.read = None;
+                match w.stream.as_mut() {
+                    Some(s) if w.broadcast.is_none() => {
+                        let p = w.view.slice_each_axis(|d| piece[d.axis.index()]);
+                        if let Some(scratch) = w.scratch.as_deref_mut()
+                            && s.read(&p, scratch)?
+                        {
+                            w.read = dense(&p);
+                            return Ok(());
+                        }
+                        s.at(&p)
+                    }
+                    _ => Ok(()),
                 }
-                _ => Ok(()),
-            },
+            }
             #[cfg(feature = "zarr")]
             InSrc::Zarr(z) => z.before(piece),
         }
@@ -419,11 +451,21 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
             ..
         } = self;
         let v = match src {
-            InSrc::View(w) => {
-                let mut v = w.seen();
-                v.slice_each_axis_inplace(|d| piece[d.axis.index()]);
-                v
-            }
+            InSrc::View(w) => match (w.read, w.scratch.as_deref()) {
+                // Read through the file by `before`: the same elements, in the buffer.
+                (Some(order), Some(scratch)) => {
+                    let shape: Vec<usize> = piece
+                        .iter()
+                        .map(|s| s.end.map_or(0, |e| e - s.start) as usize)
+                        .collect();
+                    scratch.last(&shape, order)
+                }
+                _ => {
+                    let mut v = w.seen();
+                    v.slice_each_axis_inplace(|d| piece[d.axis.index()]);
+                    v
+                }
+            },
             #[cfg(feature = "zarr")]
             InSrc::Zarr(z) => z.piece(piece),
         };

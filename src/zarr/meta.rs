@@ -46,11 +46,9 @@ pub(crate) struct Shard {
     pub(crate) index_at_end: bool,
     pub(crate) crc: bool,
     /// Inner chunks per shard along each axis (`shape / inner chunk`, each at least 1).
-    #[allow(dead_code)] // until src/zarr/mod.rs reads it
     pub(crate) inner_grid: Vec<usize>,
     /// The index's bytes: 16 per inner chunk, plus 4 with `crc32c`. Checked when parsed:
     /// at most `i64::MAX` and `isize::MAX` (a file's largest size, and an allocation's).
-    #[allow(dead_code)] // until src/zarr/mod.rs reads it
     pub(crate) index_len: u64,
 }
 
@@ -70,7 +68,6 @@ const KNOWN_CODECS: &[&str] = &[
 
 /// Zarr v2 left behind: `Some` when `dir` holds `.zarray` or `.zgroup` (for the caller to
 /// return when `dir/zarr.json` cannot be read), saying how to convert it.
-#[allow(dead_code)] // until src/zarr/mod.rs calls it
 pub(crate) fn v2_hint(dir: &Path) -> Option<ZarrProblem> {
     let there = |name: &str| std::fs::metadata(dir.join(name)).is_ok();
     if there(".zarray") {

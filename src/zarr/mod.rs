@@ -144,7 +144,15 @@ impl std::fmt::Debug for IndexCache {
 impl<T: Element> Array<T> {
     fn open(dir: &Path) -> Result<Self, Error> {
         let json_path = dir.join("zarr.json");
-        let json = crate::map::read_small_file(&json_path, 16 << 20)?;
+        let json = match crate::map::read_small_file(&json_path, 16 << 20) {
+            Ok(json) => json,
+            // A Zarr v2 array or group has no zarr.json: say so, and what to do.
+            Err(e @ Error::Io { .. }) => match meta::v2_hint(dir) {
+                Some(problem) => return Err(zerr(dir, problem)),
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         let layout = meta::parse::<T>(&json).map_err(|p| zerr(&json_path, p))?;
         Ok(Array {
             dir: dir.to_path_buf(),
@@ -335,17 +343,10 @@ impl<T: Element> Array<T> {
             Err(e) => return Err(Error::io(&path, "inspect", e)),
         };
         // The inner chunk's position in its shard, in C order of the shard's inner grid.
-        let l = &self.layout;
-        let per: Vec<usize> = shard
-            .shape
-            .iter()
-            .zip(&l.chunk)
-            .map(|(&s, &c)| s / c.max(1))
-            .collect();
         let position = index
             .iter()
-            .zip(&per)
-            .fold(0usize, |p, (&i, &n)| p * n + i % n.max(1));
+            .zip(&shard.inner_grid)
+            .fold(0usize, |p, (&i, &n)| p * n + i % n);
         let entries = self.shard_index(&path, &meta)?;
         let (offset, nbytes) = entries[position];
         if offset == u64::MAX && nbytes == u64::MAX {
@@ -366,23 +367,16 @@ impl<T: Element> Array<T> {
         let l = &self.layout;
         let shard = l.shard.as_ref().expect("a sharded layout");
         let bad = |detail: String| zerr(path, ZarrProblem::ShardIndex { detail });
-        let count = shard
-            .shape
-            .iter()
-            .zip(&l.chunk)
-            .try_fold(1u64, |n, (&s, &c)| n.checked_mul((s / c.max(1)) as u64));
         let len = stamp.len;
-        let index_len = count
-            .and_then(|n| n.checked_mul(16))
-            .and_then(|n| n.checked_add(if shard.crc { 4 } else { 0 }))
-            .filter(|&n| n <= len && n <= 1 << 30)
-            .ok_or_else(|| {
-                bad(format!(
-                    "the file holds {len} bytes, and its index of {} inner chunks (16 bytes \
-                     each) is longer, or longer than the 1 GiB this crate reads",
-                    count.map_or_else(|| "too many".to_owned(), |n| n.to_string())
-                ))
-            })?;
+        // (The index's length was checked to be computable when zarr.json was parsed.)
+        let index_len = shard.index_len;
+        if index_len > len || index_len > 1 << 30 {
+            return Err(bad(format!(
+                "the file holds {len} bytes, and its index of {} inner chunks (16 bytes each) \
+                 is longer, or longer than the 1 GiB this crate reads",
+                index_len / 16
+            )));
+        }
         let at = if shard.index_at_end {
             len - index_len
         } else {

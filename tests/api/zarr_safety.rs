@@ -141,11 +141,11 @@ fn a_new_chunk_appears_filled() {
     .unwrap();
     let file = chunk_file(&path, &[0]);
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let watcher = {
-        let (file, done) = (file.clone(), done.clone());
+        let (file, done, seen) = (file.clone(), done.clone(), seen.clone());
         std::thread::spawn(move || {
             use std::io::{Read, Seek, SeekFrom};
-            let mut seen = 0;
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 let Ok(mut f) = std::fs::File::open(&file) else {
                     continue;
@@ -162,16 +162,22 @@ fn a_new_chunk_appears_filled() {
                         "a new chunk was seen unfilled"
                     );
                 }
-                seen += 1;
+                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            seen
         })
     };
     drop(w.chunk_mut(&[0]).unwrap());
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    // Until the watcher has looked at the chunk (a loaded machine may be slow to run it).
+    let start = std::time::Instant::now();
+    while seen.load(std::sync::atomic::Ordering::Relaxed) == 0
+        && start.elapsed() < std::time::Duration::from_secs(30)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
+    watcher.join().unwrap();
     assert!(
-        watcher.join().unwrap() > 0,
+        seen.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "the watcher never saw the chunk"
     );
 }
@@ -447,4 +453,28 @@ fn misaligned_inner_chunks_of_eight_byte_types_read() {
     let mut w = unsafe { zarr::open_mut::<f64>(&path) }.unwrap();
     let err = w.chunk_mut(&[1]).unwrap_err();
     assert!(err.to_string().contains("alignment"), "{err}");
+}
+
+/// A Zarr v2 array (`.zarray`, no `zarr.json`) is named as such, not a bare missing file.
+#[test]
+fn a_zarr_v2_array_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.zarr");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join(".zarray"), r#"{"zarr_format": 2}"#).unwrap();
+    let err = unsafe { zarr::open::<f32>(&path) }.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Zarr {
+                problem: ZarrProblem::V2 { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("v2"), "{err}");
+    // Nothing there at all: the I/O error, naming zarr.json.
+    let err = unsafe { zarr::open::<f32>(dir.path().join("none.zarr")) }.unwrap_err();
+    assert!(err.to_string().contains("zarr.json"), "{err}");
 }
