@@ -318,6 +318,90 @@ pub enum NpzProblem {
         /// The alignment the element type needs.
         align: usize,
     },
+    /// The zip directory says the member's local header is at a byte where there is none
+    /// (or the file ends inside it): the archive is truncated or corrupt.
+    NoLocalHeader {
+        /// The member.
+        member: String,
+        /// Where the directory says its local header starts.
+        offset: u64,
+    },
+    /// The member's local header names another entry than the zip directory does: the
+    /// archive is corrupt (numpy's zipfile refuses it: "File name in directory and header
+    /// differ"), e.g. a second directory entry pointing at another member's bytes.
+    HeaderName {
+        /// The member, as the directory names it.
+        member: String,
+        /// Where its local header starts.
+        offset: u64,
+        /// The entry name in the local header.
+        local: String,
+    },
+    /// Another member's local header lies inside this member's local header: the archive
+    /// is corrupt.
+    Overlap {
+        /// The member.
+        member: String,
+        /// The member whose local header lies inside it.
+        other: String,
+        /// Where that local header starts.
+        offset: u64,
+    },
+    /// A stored (uncompressed) member whose directory entry gives different stored and
+    /// uncompressed sizes: the archive is corrupt.
+    Sizes {
+        /// The member.
+        member: String,
+        /// The bytes stored in the archive.
+        stored: u64,
+        /// The bytes of data the member is said to hold.
+        size: u64,
+    },
+    /// Two entries of the archive are read under one name (numpy reads only the last of
+    /// them): the archive is ambiguous.
+    SameName {
+        /// The name, as numpy lists it.
+        member: String,
+    },
+    /// [`NpzWriter::add`](crate::NpzWriter::add) refuses a name numpy could not read back
+    /// under that name.
+    BadName {
+        /// The name.
+        member: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The file at the archive's path is no longer the one [`open_npz`](crate::open_npz)
+    /// read the directory of (replaced, say by a rename, removed, or resized): its offsets
+    /// would describe another file.
+    Replaced,
+    /// An earlier [`NpzWriter::add`](crate::NpzWriter::add) failed partway through
+    /// writing its member: the archive is left incomplete, and the writer refuses to add
+    /// more or to finish it (the file at the path is untouched).
+    Unusable {
+        /// The member whose writing failed.
+        member: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// A member name for a message: long ones (a zip name may take 65505 bytes) cut short,
+/// with their length.
+struct Short<'a>(&'a str);
+
+impl fmt::Display for Short<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const KEEP: usize = 40;
+        if self.0.len() <= 2 * KEEP {
+            return write!(f, "{:?}", self.0);
+        }
+        let mut end = KEEP;
+        while !self.0.is_char_boundary(end) {
+            end -= 1;
+        }
+        write!(f, "{:?}... ({} bytes)", &self.0[..end], self.0.len())
+    }
 }
 
 impl fmt::Display for NpzProblem {
@@ -339,11 +423,15 @@ impl fmt::Display for NpzProblem {
                 next,
             } => write!(
                 f,
-                "member {member:?} is said to span bytes {start}..{end}, past the next member at \
-                 byte {next}: the archive is corrupt"
+                "member {member:?} is said to span bytes {start}..{end}, past byte {next}, where \
+                 the next member or the zip directory starts: the archive is corrupt"
             ),
             NpzProblem::Duplicate { member } => {
-                write!(f, "member {member:?} was already added to the archive")
+                write!(
+                    f,
+                    "member {} was already added to the archive",
+                    Short(member)
+                )
             }
             NpzProblem::Member { member, message } => write!(f, "member {member:?}: {message}"),
             NpzProblem::Encrypted { member } => {
@@ -358,6 +446,57 @@ impl fmt::Display for NpzProblem {
                 "member {member:?}'s data starts at byte {offset}, not a multiple of {align}: \
                  np.savez does not align members; write the archive with ndarray_mmap::NpzWriter \
                  (aligned, and np.load reads it), or save the array with np.save"
+            ),
+            NpzProblem::NoLocalHeader { member, offset } => write!(
+                f,
+                "member {member:?}: the zip directory puts its local header at byte {offset}, \
+                 where there is none: the archive is truncated or corrupt"
+            ),
+            NpzProblem::HeaderName {
+                member,
+                offset,
+                local,
+            } => write!(
+                f,
+                "member {member:?}: the local header at byte {offset} names entry {local:?}, \
+                 not the entry the zip directory names: the archive is corrupt"
+            ),
+            NpzProblem::Overlap {
+                member,
+                other,
+                offset,
+            } => write!(
+                f,
+                "member {member:?}: the local header of member {other:?} is said to start at \
+                 byte {offset}, inside this member's local header: the archive is corrupt"
+            ),
+            NpzProblem::Sizes {
+                member,
+                stored,
+                size,
+            } => write!(
+                f,
+                "member {member:?} is stored uncompressed, yet the zip directory gives {stored} \
+                 bytes stored for {size} bytes of data: the archive is corrupt"
+            ),
+            NpzProblem::SameName { member } => write!(
+                f,
+                "two entries of the archive are read as member {member:?} (numpy reads only \
+                 the last): the archive is ambiguous"
+            ),
+            NpzProblem::BadName { member, reason } => {
+                write!(f, "member name {} refused: {reason}", Short(member))
+            }
+            NpzProblem::Replaced => write!(
+                f,
+                "the archive was replaced, removed or resized since open_npz read its \
+                 directory; open it again"
+            ),
+            NpzProblem::Unusable { member, message } => write!(
+                f,
+                "writing member {} failed partway ({message}): the archive is incomplete and \
+                 cannot be added to or finished; start a new NpzWriter",
+                Short(member)
             ),
         }
     }

@@ -3,8 +3,9 @@
 //! [`NpzWriter`] writes archives whose members' data is aligned, so that every member
 //! maps, and `np.load` reads them as it reads `np.savez`'s.
 
+use std::collections::HashSet;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use zip::CompressionMethod;
@@ -25,11 +26,20 @@ fn zerr(path: &Path, problem: NpzProblem) -> Error {
 
 #[derive(Debug, Clone)]
 struct Member {
+    /// The entry's name as numpy reads it (Python's zipfile: UTF-8 when the entry says so,
+    /// else code page 437; cut at the first NUL).
     name: String,
     method: CompressionMethod,
     encrypted: bool,
     data_start: u64,
     size: u64,
+}
+
+impl Member {
+    /// The name numpy lists (`NpzFile.files`): without `.npy`.
+    fn short(&self) -> &str {
+        self.name.strip_suffix(".npy").unwrap_or(&self.name)
+    }
 }
 
 /// An opened `.npz` archive: its members, ready to be mapped one by one.
@@ -52,12 +62,164 @@ struct Member {
 pub struct Npz {
     path: PathBuf,
     members: Vec<Member>,
+    /// The file whose directory was read: `member` maps no other.
+    file: Stamp,
+}
+
+/// What tells one file (or one version of it) from another: identity, length and
+/// modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    id: Option<file::FileId>,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    fn of(f: &File) -> std::io::Result<Stamp> {
+        let m = f.metadata()?;
+        Ok(Stamp {
+            id: Some(file::identity(f)?),
+            len: m.len(),
+            modified: m.modified().ok(),
+        })
+    }
+
+    /// The stamp of what `path` names now (`None` if it cannot be read).
+    fn of_path(path: &Path) -> Option<Stamp> {
+        let m = std::fs::metadata(path).ok()?;
+        let id = match file::identity_of_path(path) {
+            Some(id) => Some(id.ok()?),
+            None => None,
+        };
+        Some(Stamp {
+            id,
+            len: m.len(),
+            modified: m.modified().ok(),
+        })
+    }
+
+    /// Whether `path` still names this file, unchanged (where the platform cannot tell a
+    /// file's identity by path, by length and modification time).
+    fn matches(&self, path: &Path) -> bool {
+        Stamp::of_path(path).is_some_and(|now| {
+            now.len == self.len
+                && now.modified == self.modified
+                && now.id.is_none_or(|id| self.id == Some(id))
+        })
+    }
+}
+
+/// The zip signatures of a local header and of a central directory entry.
+const LOCAL_SIG: [u8; 4] = *b"PK\x03\x04";
+const CENTRAL_SIG: [u8; 4] = *b"PK\x01\x02";
+/// The fixed parts of a local header and of a central directory entry.
+const LOCAL_LEN: u64 = 30;
+const CENTRAL_LEN: usize = 46;
+/// The general purpose flag saying the entry's name is UTF-8.
+const UTF8_FLAG: u16 = 0x800;
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+/// Reads `buf.len()` bytes at `offset`: `Ok(false)` when the file ends first.
+fn read_at(mut f: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<bool> {
+    f.seek(SeekFrom::Start(offset))?;
+    match f.read_exact(buf) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A zip header's flags and raw entry name, and where what follows it starts.
+struct Header {
+    flags: u16,
+    name: Vec<u8>,
+    end: u64,
+}
+
+/// The header with signature `sig` and `fixed` bytes of fixed fields at `offset` in `f`
+/// (of `len` bytes), whose name length is at `name_at` and whose extra lengths follow it;
+/// `None` when there is none there (a wrong signature, or the file ends before it does:
+/// an offset far past the end is not sought, which fails on some filesystems).
+fn read_header(
+    (f, len): (&File, u64),
+    offset: u64,
+    sig: [u8; 4],
+    fixed: usize,
+    name_at: usize,
+    flags_at: usize,
+    extras: usize,
+) -> std::io::Result<Option<Header>> {
+    let mut h = [0u8; CENTRAL_LEN];
+    let h = &mut h[..fixed];
+    let Some(name_start) = offset.checked_add(fixed as u64).filter(|&e| e <= len) else {
+        return Ok(None);
+    };
+    if !read_at(f, offset, h)? || h[..4] != sig {
+        return Ok(None);
+    }
+    let mut name = vec![0u8; usize::from(u16_at(h, name_at))];
+    if !read_at(f, name_start, &mut name)? {
+        return Ok(None);
+    }
+    let rest: u64 = (0..extras)
+        .map(|i| u64::from(u16_at(h, name_at + 2 + 2 * i)))
+        .sum();
+    Ok(Some(Header {
+        flags: u16_at(h, flags_at),
+        end: name_start + name.len() as u64 + rest,
+        name,
+    }))
+}
+
+/// The local header at `offset` (its end is where the member's data starts).
+fn local_header(f: (&File, u64), offset: u64) -> std::io::Result<Option<Header>> {
+    read_header(f, offset, LOCAL_SIG, LOCAL_LEN as usize, 26, 6, 1)
+}
+
+/// The central directory entry at `offset` (its end is where the next one starts).
+fn central_header(f: (&File, u64), offset: u64) -> std::io::Result<Option<Header>> {
+    read_header(f, offset, CENTRAL_SIG, CENTRAL_LEN, 28, 8, 2)
+}
+
+/// Code page 437 above ASCII, as Python decodes it.
+const CP437: &str = "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐\
+                     └┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u{a0}";
+
+/// An entry name as Python's zipfile decodes it: UTF-8 when the flags say so (`None` if it
+/// is not), else code page 437. The zip crate reads names that are valid UTF-8 as UTF-8
+/// whatever the flags, and takes a Unicode Path extra field over the name: numpy does not.
+fn decode_name(raw: &[u8], flags: u16) -> Option<String> {
+    if flags & UTF8_FLAG != 0 {
+        return String::from_utf8(raw.to_vec()).ok();
+    }
+    let high: Vec<char> = CP437.chars().collect();
+    Some(
+        raw.iter()
+            .map(|&b| match b {
+                0..=0x7f => char::from(b),
+                _ => high.get(usize::from(b - 0x80)).copied().unwrap_or('?'),
+            })
+            .collect(),
+    )
 }
 
 /// Opens the `.npz` archive at `path` and reads its directory (not the members' data).
 ///
+/// The directory is checked as numpy's zipfile checks it, and more, since the members are
+/// mapped without their CRCs being checked: each member's local header must be where the
+/// directory says and name the same entry, no member's header or data may run into the
+/// next member or the directory, a stored member's two sizes must agree, and no two entries
+/// may be read under one name.
+///
 /// # Errors
-/// [`NpzProblem::NotZip`] for a file that is not a zip archive; the I/O error opening it.
+/// [`NpzProblem::NotZip`] for a file that is not a zip archive; [`NpzProblem::NoLocalHeader`],
+/// [`NpzProblem::HeaderName`], [`NpzProblem::Bounds`], [`NpzProblem::Overlap`],
+/// [`NpzProblem::Sizes`] and [`NpzProblem::SameName`] for a corrupt or ambiguous one; the
+/// I/O errors of opening and reading it.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -73,67 +235,143 @@ pub fn open_npz(path: impl AsRef<Path>) -> Result<Npz, Error> {
         std::fs::OpenOptions::new().read(true),
         "open for reading",
     )?;
-    let not_zip = |e: zip::result::ZipError| {
-        zerr(
-            path,
-            NpzProblem::NotZip {
-                message: e.to_string(),
-            },
-        )
-    };
-    let mut zip = zip::ZipArchive::new(f).map_err(not_zip)?;
+    let not_zip = |message: String| zerr(path, NpzProblem::NotZip { message });
+    let io = |e: std::io::Error| Error::io(path, "read", e);
+    let stamp = Stamp::of(&f).map_err(|e| Error::io(path, "read metadata of", e))?;
+    let zip = zip::ZipArchive::new(&f).map_err(|e| not_zip(e.to_string()))?;
+    let archive = (&f, stamp.len);
+    let dir_start = zip.central_directory_start();
     let mut members = Vec::with_capacity(zip.len());
-    // Where each member's local header starts, and the directory: no member's data may
-    // run past the next of these.
-    let mut starts = vec![zip.central_directory_start()];
+    // Per member: where its local header starts and its data ends.
+    let mut spans = Vec::with_capacity(zip.len());
+    // Where each directory entry starts and ends, to find a name given twice.
+    let mut entries = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
-        let m = zip.by_index_raw(i).map_err(not_zip)?;
-        let name = m.name().map_err(not_zip)?.into_owned();
-        let data_start = m.data_start().ok_or_else(|| {
+        let e = zip.by_index_data(i).map_err(|e| not_zip(e.to_string()))?;
+        let at = e.central_header_start();
+        let central = central_header(archive, at).map_err(io)?.ok_or_else(|| {
+            not_zip(format!(
+                "no central directory entry at byte {at} for entry {i}"
+            ))
+        })?;
+        entries.push((at, central.end));
+        let Some(orig) = decode_name(&central.name, central.flags) else {
+            return Err(not_zip(format!(
+                "the name of the entry at byte {at} is flagged UTF-8 but is not: {:?}",
+                String::from_utf8_lossy(&central.name)
+            )));
+        };
+        // Python's zipfile cuts names at a NUL (against tricks hiding an extension).
+        let name = orig.split('\0').next().unwrap_or_default().to_owned();
+        let short = name.strip_suffix(".npy").unwrap_or(&name).to_owned();
+        let offset = e.header_start();
+        let local = local_header(archive, offset).map_err(io)?.ok_or_else(|| {
             zerr(
                 path,
-                NpzProblem::NotZip {
-                    message: format!("member {name:?} has no data offset"),
+                NpzProblem::NoLocalHeader {
+                    member: short.clone(),
+                    offset,
                 },
             )
         })?;
-        starts.push(m.header_start());
-        members.push(Member {
-            method: m.compression(),
-            encrypted: m.encrypted(),
-            data_start,
-            size: m.compressed_size(),
-            name,
-        });
-    }
-    starts.sort_unstable();
-    for m in &members {
-        let next = starts
-            .iter()
-            .copied()
-            .find(|&s| s >= m.data_start)
-            .unwrap_or(u64::MAX);
-        let end = m.data_start.saturating_add(m.size);
-        if end > next {
+        if decode_name(&local.name, local.flags).as_deref() != Some(orig.as_str()) {
             return Err(zerr(
                 path,
-                NpzProblem::Bounds {
-                    member: m.name.strip_suffix(".npy").unwrap_or(&m.name).to_owned(),
-                    start: m.data_start,
-                    end,
-                    next,
+                NpzProblem::HeaderName {
+                    member: short,
+                    offset,
+                    local: String::from_utf8_lossy(&local.name).into_owned(),
                 },
             ));
         }
+        let (method, encrypted, size) = (e.compression(), e.encrypted(), e.compressed_size());
+        if method == CompressionMethod::Stored && !encrypted && size != e.size() {
+            return Err(zerr(
+                path,
+                NpzProblem::Sizes {
+                    member: short,
+                    stored: size,
+                    size: e.size(),
+                },
+            ));
+        }
+        spans.push((offset, local.end, local.end.checked_add(size), i));
+        members.push(Member {
+            name,
+            method,
+            encrypted,
+            data_start: local.end,
+            size,
+        });
+    }
+    let mut seen = HashSet::with_capacity(members.len());
+    let twice = members.iter().find(|m| !seen.insert(m.name.as_str()));
+    if let Some(m) = twice {
+        let member = m.short().to_owned();
+        return Err(zerr(path, NpzProblem::SameName { member }));
+    }
+    if zip.has_duplicate_names() {
+        // The zip crate keeps one entry per name: find the other by walking the directory.
+        entries.sort_unstable();
+        let mut at = dir_start;
+        for &(start, end) in &entries {
+            if start != at {
+                break;
+            }
+            at = end;
+        }
+        let hidden = central_header(archive, at).ok().flatten();
+        let name = hidden.and_then(|h| decode_name(&h.name, h.flags));
+        return Err(match name {
+            Some(name) => {
+                let name = name.split('\0').next().unwrap_or_default();
+                let member = name.strip_suffix(".npy").unwrap_or(name).to_owned();
+                zerr(path, NpzProblem::SameName { member })
+            }
+            None => not_zip("the zip directory lists two entries of one name".into()),
+        });
+    }
+    // Each member's local header and data, in the order of the file, must end before the
+    // next member's local header starts, and the last before the directory.
+    spans.sort_unstable();
+    for (k, &(start, data_start, end, i)) in spans.iter().enumerate() {
+        let (next, next_member) = match spans.get(k + 1) {
+            Some(&(next, _, _, j)) => (next, Some(j)),
+            None => (dir_start, None),
+        };
+        let end = end.unwrap_or(u64::MAX);
+        if end <= next && start < dir_start {
+            continue;
+        }
+        let member = members[i].short().to_owned();
+        return Err(zerr(
+            path,
+            match next_member {
+                Some(j) if next < data_start => NpzProblem::Overlap {
+                    member,
+                    other: members[j].short().to_owned(),
+                    offset: next,
+                },
+                _ => NpzProblem::Bounds {
+                    member,
+                    start: data_start,
+                    end,
+                    next: next.min(dir_start),
+                },
+            },
+        ));
     }
     Ok(Npz {
         path: path.to_path_buf(),
         members,
+        file: stamp,
     })
 }
 
 impl Npz {
-    /// The members' names as numpy shows them (`NpzFile.files`): without `.npy`.
+    /// The members' names as numpy shows them (`NpzFile.files`): without `.npy`, in the
+    /// archive's order. An archive holding entries `x` and `x.npy` lists `x` twice, as numpy
+    /// does ([`member`](Self::member) tells them apart as numpy does).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -145,14 +383,12 @@ impl Npz {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn names(&self) -> Vec<&str> {
-        self.members
-            .iter()
-            .map(|m| m.name.strip_suffix(".npy").unwrap_or(&m.name))
-            .collect()
+        self.members.iter().map(Member::short).collect()
     }
 
     /// Maps member `name` (with or without `.npy`) read-only, its header checked against
-    /// `T`.
+    /// `T`. As in numpy, the entry named exactly `name` is taken when there is one, else
+    /// the entry `name.npy`.
     ///
     /// # Safety
     /// As for [`MapOptions::open`]: the archive must not be modified while mapped.
@@ -160,8 +396,9 @@ impl Npz {
     /// # Errors
     /// [`NpzProblem::NoMember`], [`NpzProblem::Compressed`] (`np.savez_compressed`),
     /// [`NpzProblem::Encrypted`], [`NpzProblem::Misaligned`] (`np.savez` does not align
-    /// members, so only 1-byte types map from its archives), and the header errors of
-    /// [`MapOptions::open_npy`].
+    /// members, so only 1-byte types map from its archives), [`NpzProblem::Replaced`] when
+    /// the path no longer names the file [`open_npz`] read (open it again), and the header
+    /// errors of [`MapOptions::open_npy`].
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -175,10 +412,12 @@ impl Npz {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub unsafe fn member<T: Element>(&self, name: &str) -> Result<MmapArray<T>, Error> {
+        let with_npy = |m: &&Member| m.name.strip_suffix(".npy") == Some(name);
         let m = self
             .members
             .iter()
-            .find(|m| m.name == name || m.name.strip_suffix(".npy") == Some(name))
+            .find(|m| m.name == name)
+            .or_else(|| self.members.iter().find(with_npy))
             .ok_or_else(|| {
                 zerr(
                     &self.path,
@@ -188,7 +427,7 @@ impl Npz {
                     },
                 )
             })?;
-        let member = m.name.strip_suffix(".npy").unwrap_or(&m.name).to_owned();
+        let member = m.short().to_owned();
         if m.encrypted {
             return Err(zerr(&self.path, NpzProblem::Encrypted { member }));
         }
@@ -201,6 +440,12 @@ impl Npz {
                 },
             ));
         }
+        // The offsets are this file's: refuse another one at the path (checked again once
+        // mapped, so that a replacement while it was opened is seen too).
+        let replaced = || zerr(&self.path, NpzProblem::Replaced);
+        if !self.file.matches(&self.path) {
+            return Err(replaced());
+        }
         // SAFETY: forwarded to the caller; the member's bytes lie inside the archive.
         let r = unsafe {
             MapOptions::new()
@@ -208,6 +453,9 @@ impl Npz {
                 .len(m.size)
                 .open_npy::<T>(&self.path)
         };
+        if !self.file.matches(&self.path) {
+            return Err(replaced());
+        }
         r.map_err(|e| match e {
             Error::Npy {
                 problem:
@@ -256,8 +504,7 @@ impl Npz {
 pub struct NpzWriter {
     path: PathBuf,
     staged: file::Staged,
-    zip: zip::ZipWriter<File>,
-    names: std::collections::HashSet<String>,
+    members: Members<File>,
 }
 
 impl std::fmt::Debug for NpzWriter {
@@ -295,21 +542,33 @@ impl NpzWriter {
         Ok(NpzWriter {
             path,
             staged,
-            zip: zip::ZipWriter::new(handle),
-            names: std::collections::HashSet::new(),
+            members: Members::new(handle),
         })
     }
 
     /// Adds `array` as member `name` (`name.npy` in the archive), in its own memory
     /// order when that is Fortran order, else C order.
     ///
+    /// A refused call changes nothing: the name stays free and the archive as it was. A
+    /// call that fails while writing the member (an I/O error) leaves the archive
+    /// incomplete: later calls of `add` and [`finish`](Self::finish) then fail with
+    /// [`NpzProblem::Unusable`], and the file at the path is left as it was.
+    ///
     /// # Errors
-    /// The header errors of [`NpyHeader::for_element`]; the I/O errors of writing.
+    /// [`NpzProblem::BadName`] for a name numpy could not read back under that name: one
+    /// holding a NUL (Python's zipfile cuts names there) or a `\` (zip names separate
+    /// folders with `/`, and numpy on Windows reads `\` as `/`), one too long for a zip
+    /// directory entry (over 65457 bytes), or `x.npy` beside `x` (numpy looks `x.npy` up as the
+    /// entry of member `x`); [`NpzProblem::Duplicate`] for a name already added;
+    /// [`NpzProblem::Member`] for an array no `.npy` header can describe (more than 64
+    /// dimensions, say); [`NpzProblem::Unusable`] after a failed write; the I/O errors of
+    /// writing.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// let mut w = ndarray_mmap::NpzWriter::create(dir.path().join("a.npz"))?;
     /// w.add("t", &ndarray::array![[1i64, 2], [3, 4]].reversed_axes())?; // Fortran order
+    /// assert!(w.add("a\0b", &ndarray::array![1u8]).is_err());
     /// w.finish()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -323,35 +582,14 @@ impl NpzWriter {
         S: ndarray::Data<Elem = T>,
         D: ndarray::Dimension,
     {
-        let path = self.path.clone();
-        if !self.names.insert(name.to_owned()) {
-            return Err(zerr(
-                &path,
-                NpzProblem::Duplicate {
-                    member: name.to_owned(),
-                },
-            ));
-        }
-        let io = |e: std::io::Error| Error::io(&path, "write", e);
-        let zip_err =
-            |e: zip::result::ZipError| Error::io(&path, "write", std::io::Error::other(e));
-        let (order, view) = file_order(array);
-        let header = NpyHeader::for_element::<T>(array.shape(), order).map_err(|e| e.at(&path))?;
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Stored)
-            .large_file(true)
-            .with_alignment(64);
-        self.zip
-            .start_file(format!("{name}.npy"), options)
-            .map_err(zip_err)?;
-        self.zip.write_all(&header.to_bytes()).map_err(io)?;
-        write_elements(&view, |b| self.zip.write_all(b)).map_err(io)
+        self.members.add(&self.path, name, array)
     }
 
     /// Writes the zip directory, syncs the archive and renames it into place.
     ///
     /// # Errors
-    /// The I/O errors of writing, syncing and renaming.
+    /// [`NpzProblem::Unusable`] after an [`add`](Self::add) failed partway; the I/O errors
+    /// of writing, syncing and renaming.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -364,11 +602,162 @@ impl NpzWriter {
     /// ```
     pub fn finish(self) -> Result<(), Error> {
         let NpzWriter {
-            path, staged, zip, ..
+            path,
+            staged,
+            members,
         } = self;
-        zip.finish()
-            .map_err(|e| Error::io(&path, "write", std::io::Error::other(e)))?;
+        members.finish(&path)?;
         finish(staged, &path)
+    }
+}
+
+/// The longest member name: a zip directory entry (46 bytes, the name with `.npy`, and up
+/// to 28 bytes of zip64 fields: both sizes, and the offset past 4 GiB) may take 65535
+/// bytes (APPNOTE 4.4.10; the zip crate refuses a longer one only when it finishes).
+const MAX_NAME: usize = u16::MAX as usize - CENTRAL_LEN - 28 - ".npy".len();
+
+/// Why numpy could not read a member written as `name` back under that name, beside the
+/// names in `taken`.
+fn name_problem(name: &str, taken: &HashSet<String>) -> Option<String> {
+    if let Some(at) = name.find('\0') {
+        return Some(format!(
+            "it holds a NUL byte, where numpy (Python's zipfile) cuts a name short: np.load \
+             would list it as {:?}",
+            &name[..at]
+        ));
+    }
+    if name.contains('\\') {
+        return Some(format!(
+            "it holds '\\', which zip names may not (they separate folders with '/'): numpy \
+             on Windows would read it as {:?}",
+            name.replace('\\', "/")
+        ));
+    }
+    if name.len() > MAX_NAME {
+        return Some(format!(
+            "it has {} bytes, and a zip directory entry holds a name of at most {MAX_NAME} \
+             bytes and \".npy\"",
+            name.len()
+        ));
+    }
+    // np.load looks a key up as an entry name first, then with ".npy" added.
+    if let Some(stem) = name.strip_suffix(".npy")
+        && taken.contains(stem)
+    {
+        return Some(format!(
+            "member {stem:?} is written as entry {name:?}, which np.load would give for \
+             {name:?}"
+        ));
+    }
+    let entry = format!("{name}.npy");
+    if taken.contains(&entry) {
+        return Some(format!(
+            "it would be written as entry {entry:?}, which np.load gives for member {entry:?}, \
+             already added"
+        ));
+    }
+    None
+}
+
+/// The members written so far, over any seekable writer (a file; in tests, one that fails).
+struct Members<W: Write + Seek> {
+    zip: zip::ZipWriter<W>,
+    names: HashSet<String>,
+    /// The member whose writing failed partway, and why: the archive is incomplete.
+    broken: Option<(String, String)>,
+}
+
+impl<W: Write + Seek> Members<W> {
+    fn new(w: W) -> Self {
+        Members {
+            zip: zip::ZipWriter::new(w),
+            names: HashSet::new(),
+            broken: None,
+        }
+    }
+
+    fn unusable(&self, path: &Path) -> Result<(), Error> {
+        match &self.broken {
+            Some((member, message)) => Err(zerr(
+                path,
+                NpzProblem::Unusable {
+                    member: member.clone(),
+                    message: message.clone(),
+                },
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks everything that can be checked before writing a byte, then writes the
+    /// member; the name is taken only once it is written.
+    fn add<T, S, D>(
+        &mut self,
+        path: &Path,
+        name: &str,
+        array: &ndarray::ArrayBase<S, D>,
+    ) -> Result<(), Error>
+    where
+        T: Element,
+        S: ndarray::Data<Elem = T>,
+        D: ndarray::Dimension,
+    {
+        self.unusable(path)?;
+        if self.names.contains(name) {
+            let member = name.to_owned();
+            return Err(zerr(path, NpzProblem::Duplicate { member }));
+        }
+        if let Some(reason) = name_problem(name, &self.names) {
+            let member = name.to_owned();
+            return Err(zerr(path, NpzProblem::BadName { member, reason }));
+        }
+        let (order, view) = file_order(array);
+        let header = NpyHeader::for_element::<T>(array.shape(), order).map_err(|e| {
+            let message = e.to_string();
+            zerr(
+                path,
+                NpzProblem::Member {
+                    member: name.to_owned(),
+                    message,
+                },
+            )
+        })?;
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Stored)
+            .large_file(true)
+            .with_alignment(64);
+        // From here on a failure may leave bytes of this member (or, in `start_file`, the
+        // previous member's header unfinished) in the archive.
+        let written = self
+            .zip
+            .start_file(format!("{name}.npy"), options)
+            .map_err(std::io::Error::other)
+            .and_then(|()| {
+                self.zip.write_all(&header.to_bytes())?;
+                write_elements(&view, |b| self.zip.write_all(b))
+            });
+        match written {
+            Ok(()) => {
+                self.names.insert(name.to_owned());
+                Ok(())
+            }
+            Err(e) => {
+                if self.zip.is_writing_file() {
+                    // Out of the directory at least; the writer stays unusable.
+                    let _ = self.zip.abort_file();
+                }
+                self.broken = Some((name.to_owned(), e.to_string()));
+                Err(Error::io(path, "write", e))
+            }
+        }
+    }
+
+    /// Writes the directory (after the last member's header is completed).
+    fn finish(self, path: &Path) -> Result<W, Error> {
+        self.unusable(path)?;
+        self.zip
+            .finish()
+            .map_err(|e| Error::io(path, "write", std::io::Error::other(e)))
     }
 }
 
@@ -384,5 +773,121 @@ fn method_name(m: CompressionMethod) -> String {
         "Unsupported(93)" | "Zstd" => "zstd".into(),
         "Unsupported(95)" | "Xz" => "xz".into(),
         _ => debug,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// Writes to memory, except that the first write reaching byte `fail_at` fails (a
+    /// full disk, say, that has room again on the next call).
+    #[derive(Debug)]
+    struct Flaky {
+        inner: Cursor<Vec<u8>>,
+        fail_at: u64,
+        failed: bool,
+    }
+
+    impl Write for Flaky {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let end = self.inner.position() + buf.len() as u64;
+            if !self.failed && end > self.fail_at {
+                self.failed = true;
+                // Part of the buffer goes through, as a short write before ENOSPC would.
+                let part = (self.fail_at.saturating_sub(self.inner.position())) as usize;
+                self.inner.write_all(&buf[..part.min(buf.len())])?;
+                return Err(std::io::Error::other("no space left on device (simulated)"));
+            }
+            self.inner.write(buf)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for Flaky {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    /// A write failing inside a member leaves it short in the archive: neither a later
+    /// `add` nor `finish` may go on as if it were whole (the zip writer would finish the
+    /// short member with a CRC of its bytes, and numpy would read a truncated array).
+    #[test]
+    fn a_write_failing_partway_leaves_the_writer_unusable() {
+        let path = Path::new("a.npz");
+        let mut m = Members::new(Flaky {
+            inner: Cursor::new(Vec::new()),
+            fail_at: 4096,
+            failed: false,
+        });
+        m.add(path, "a", &ndarray::array![1u8, 2, 3]).unwrap();
+        let err = m
+            .add(path, "b", &ndarray::Array1::<u8>::zeros(10_000))
+            .unwrap_err();
+        let source = std::error::Error::source(&err).map(|s| s.to_string());
+        assert!(source.unwrap_or_default().contains("simulated"), "{err:?}");
+        let err = m.add(path, "c", &ndarray::array![4u8]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Npz { problem: NpzProblem::Unusable { member, .. }, .. } if member == "b"),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("a.npz: writing member \"b\" failed partway (no space left"),
+            "{msg}"
+        );
+        let err = m.finish(path).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Npz {
+                    problem: NpzProblem::Unusable { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    /// Names numpy reads back under another name (or not at all) are refused, with why.
+    #[test]
+    fn name_problems() {
+        let taken: HashSet<String> = ["x".to_string(), "y.npy".to_string()].into();
+        for (name, says) in [
+            ("a\0b", "np.load would list it as \"a\""),
+            ("a\\b", "read it as \"a/b\""),
+            ("x.npy", "member \"x\" is written as entry \"x.npy\""),
+            ("y", "gives for member \"y.npy\""),
+        ] {
+            let why = name_problem(name, &taken).unwrap();
+            assert!(why.contains(says), "{name:?}: {why}");
+        }
+        assert!(name_problem(&"n".repeat(MAX_NAME + 1), &taken).is_some());
+        for ok in [
+            "",
+            "a/b",
+            "/a",
+            "../a",
+            "é",
+            "z.npy",
+            ".npy",
+            "a b",
+            &"n".repeat(MAX_NAME),
+        ] {
+            assert_eq!(name_problem(ok, &taken), None, "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn names_decode_as_pythons_zipfile_decodes_them() {
+        assert_eq!(decode_name(b"a\x80\xff.npy", 0).unwrap(), "aÇ\u{a0}.npy");
+        assert_eq!(decode_name("é".as_bytes(), 0).unwrap(), "├⌐");
+        assert_eq!(decode_name("é".as_bytes(), UTF8_FLAG).unwrap(), "é");
+        assert_eq!(decode_name(b"\xff", UTF8_FLAG), None);
+        assert_eq!(CP437.chars().count(), 128);
     }
 }

@@ -179,3 +179,592 @@ fn a_second_member_of_one_name_is_refused() {
         "{err}"
     );
 }
+
+/// Python that builds zip archives byte by byte, so that tests can make them lie:
+/// `build(entries, comment=b'')` returns the bytes; each entry is a dict with `name` (str or
+/// bytes) and `data`, and optionally `flags`, `method`, `local_name`, `local_extra`,
+/// `local_extra_len` (the length the local header claims), `csize`, `usize`, `crc`,
+/// `central_extra`, `offset_of` (point the directory entry at entry k's local header) and
+/// `cd_only` (no local header or data of its own). `npy(a)` is `np.save`'s bytes.
+const ZIP_BUILDER: &str = r#"
+import numpy as np, io, struct, zlib
+def npy(a):
+    b = io.BytesIO(); np.save(b, a); return b.getvalue()
+def raw(n):
+    return n if isinstance(n, bytes) else n.encode()
+def build(entries, comment=b''):
+    out = bytearray(); offs = []
+    for e in entries:
+        name = raw(e['name']); data = e.get('data', b'')
+        flags = e.get('flags', 0x800 if any(c > 127 for c in name) else 0)
+        if e.get('cd_only'):
+            offs.append(None); continue
+        lname = raw(e.get('local_name', name)); lextra = e.get('local_extra', b'')
+        offs.append(len(out))
+        out += struct.pack('<IHHHHHIIIHH', 0x04034b50, 20, flags, e.get('method', 0), 0, 0x21,
+                           zlib.crc32(data), len(data), len(data), len(lname),
+                           e.get('local_extra_len', len(lextra)))
+        out += lname + lextra + data
+    cd = len(out)
+    for i, e in enumerate(entries):
+        name = raw(e['name']); data = e.get('data', b'')
+        flags = e.get('flags', 0x800 if any(c > 127 for c in name) else 0)
+        cextra = e.get('central_extra', b'')
+        off = offs[e['offset_of']] if 'offset_of' in e else e.get('offset', offs[i])
+        out += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 20, 20, flags, e.get('method', 0),
+                           0, 0x21, e.get('crc', zlib.crc32(data)), e.get('csize', len(data)),
+                           e.get('usize', len(data)), len(name), len(cextra), 0, 0, 0, 0, off)
+        out += name + cextra
+    out += struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, len(entries), len(entries),
+                       len(out) - cd, cd, len(comment)) + comment
+    return bytes(out)
+"#;
+
+fn err_problem(err: &Error) -> &NpzProblem {
+    match err {
+        Error::Npz { problem, .. } => problem,
+        other => panic!("not an Npz error: {other}"),
+    }
+}
+
+/// numpy (`NpzFile.__getitem__`) takes the entry named exactly as asked when there is one,
+/// then the name with `.npy`: with entries `x.npy` and `x`, `z['x']` is the entry `x`.
+#[test]
+fn the_entry_named_exactly_is_taken_before_its_npy_namesake() {
+    if !numpy("the_entry_named_exactly_is_taken_before_its_npy_namesake") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_python(
+        &format!(
+            "{ZIP_BUILDER}\n\
+             open('x.npz', 'wb').write(build([\n\
+             \x20   dict(name='x.npy', data=npy(np.arange(4, dtype=np.uint8))),\n\
+             \x20   dict(name='x', data=npy(np.full(3, 9, dtype=np.uint8)))]))\n\
+             z = np.load('x.npz')\n\
+             assert z.files == ['x', 'x'], z.files\n\
+             assert z['x'].tolist() == [9, 9, 9] and z['x.npy'].tolist() == [0, 1, 2, 3]\n\
+             print('ok')\n"
+        ),
+        tmp.path(),
+    );
+    assert_eq!(out.trim(), "ok");
+    let z = open_npz(tmp.path().join("x.npz")).unwrap();
+    assert_eq!(z.names(), ["x", "x"]);
+    let x = unsafe { z.member::<u8>("x") }.unwrap();
+    assert_eq!(x.view().iter().copied().collect::<Vec<_>>(), [9, 9, 9]);
+    let x_npy = unsafe { z.member::<u8>("x.npy") }.unwrap();
+    assert_eq!(
+        x_npy.view().iter().copied().collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+}
+
+/// A refused `add` takes nothing: the name is free for the corrected call, and the
+/// archive holds exactly the members added.
+#[test]
+fn a_refused_add_leaves_the_name_free_and_the_archive_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("r.npz");
+    let mut w = NpzWriter::create(&path).unwrap();
+    let deep = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[1; 65]));
+    let err = w.add("x", &deep).unwrap_err();
+    assert!(
+        matches!(err_problem(&err), NpzProblem::Member { member, .. } if member == "x"),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("r.npz") && msg.contains("member \"x\"") && msg.contains("65"),
+        "{msg}"
+    );
+    w.add("x", &ndarray::array![1.5f32, 2.5]).unwrap();
+    // Too long for a zip entry: refused, twice, never "already added". The zip writer
+    // refuses 65502 bytes when the member starts and 65466 only when the archive is
+    // finished (its directory entry would pass 65535 bytes): both are refused here, up
+    // front.
+    for len in [65_502, 65_502, 65_466, 65_458] {
+        let err = w.add(&"n".repeat(len), &ndarray::array![1u8]).unwrap_err();
+        assert!(
+            matches!(err_problem(&err), NpzProblem::BadName { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&format!("{len} bytes")), "{err}");
+        assert!(err.to_string().len() < 400, "{err}");
+    }
+    // The longest name, whatever the member's offset (past 4 GiB its directory entry
+    // holds 8 more bytes).
+    let longest = "n".repeat(65_457);
+    w.add(&longest, &ndarray::array![7u8]).unwrap();
+    w.finish().unwrap();
+    let z = open_npz(&path).unwrap();
+    assert_eq!(z.names(), ["x", longest.as_str()]);
+    let x = unsafe { z.member::<f32>("x") }.unwrap();
+    assert_eq!(x.view().iter().copied().collect::<Vec<_>>(), [1.5, 2.5]);
+    assert_eq!(unsafe { z.member::<u8>(&longest) }.unwrap().view()[0], 7);
+    if numpy("a_refused_add_leaves_the_name_free_and_the_archive_whole") {
+        let out = run_python(
+            "import numpy as np\n\
+             z = np.load('r.npz')\n\
+             assert z.files == ['x', 'n' * 65457], [len(f) for f in z.files]\n\
+             assert z['x'].tolist() == [1.5, 2.5] and z['n' * 65457].tolist() == [7]\n\
+             print('ok')\n",
+            tmp.path(),
+        );
+        assert_eq!(out.trim(), "ok");
+    }
+}
+
+/// Names numpy reads back under another name (or not at all) are refused, saying why;
+/// all others (empty, with '/', "..", non-ASCII, ending in ".npy", with spaces or a
+/// newline) round-trip through numpy and through `member`.
+#[test]
+fn names_numpy_cannot_read_back_are_refused_and_the_rest_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("n.npz");
+    let mut w = NpzWriter::create(&path).unwrap();
+    w.add("x", &ndarray::array![0u8]).unwrap();
+    w.add("y.npy", &ndarray::array![0u8]).unwrap();
+    for (bad, says) in [
+        ("a\0b", "NUL"),
+        ("a\\b", "'\\'"),
+        ("x.npy", "np.load would give for \"x.npy\""),
+        ("y", "np.load gives for member \"y.npy\""),
+    ] {
+        let err = w.add(bad, &ndarray::array![1u8]).unwrap_err();
+        assert!(
+            matches!(err_problem(&err), NpzProblem::BadName { member, .. } if member == bad),
+            "{bad:?}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("n.npz") && msg.contains(&format!("{bad:?}")) && msg.contains(says),
+            "{msg}"
+        );
+    }
+    let good = [
+        "",
+        "a/b",
+        "/a",
+        "a/",
+        "../a",
+        "é",
+        "z.npy",
+        "a b",
+        "a\nb",
+        "C:/a",
+        "a//b",
+        "\u{1f600}",
+    ];
+    for (i, name) in good.iter().enumerate() {
+        w.add(name, &ndarray::array![i as u8 + 1]).unwrap();
+    }
+    // "" is written as entry ".npy", which np.load gives for ".npy".
+    let err = w.add(".npy", &ndarray::array![1u8]).unwrap_err();
+    assert!(
+        matches!(err_problem(&err), NpzProblem::BadName { .. }),
+        "{err}"
+    );
+    w.finish().unwrap();
+    let z = open_npz(&path).unwrap();
+    let mut all = vec!["x", "y.npy"];
+    all.extend(good);
+    assert_eq!(z.names(), all);
+    for (i, name) in good.iter().enumerate() {
+        let a = unsafe { z.member::<u8>(name) }.unwrap();
+        assert_eq!(a.view()[0], i as u8 + 1, "{name:?}");
+    }
+    if !numpy("names_numpy_cannot_read_back_are_refused_and_the_rest_round_trip") {
+        return;
+    }
+    let hex: Vec<String> = good
+        .iter()
+        .map(|n| n.bytes().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    std::fs::write(tmp.path().join("names.txt"), hex.join("\n")).unwrap();
+    let out = run_python(
+        "import numpy as np\n\
+         names = [bytes.fromhex(h).decode() for h in open('names.txt').read().split('\\n')]\n\
+         z = np.load('n.npz')\n\
+         assert z.files == ['x', 'y.npy'] + names, z.files\n\
+         for i, n in enumerate(names):\n\
+         \x20   assert z[n].tolist() == [i + 1], (n, z[n])\n\
+         print('ok')\n",
+        tmp.path(),
+    );
+    assert_eq!(out.trim(), "ok");
+}
+
+/// A second directory entry pointing at another member's local header: numpy's zipfile
+/// refuses it ("File name in directory ... and header ... differ"); so does `open_npz`,
+/// instead of mapping the other member's array under this name.
+#[test]
+fn a_directory_entry_on_another_members_local_header_is_refused() {
+    if !numpy("a_directory_entry_on_another_members_local_header_is_refused") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_python(
+        &format!(
+            "{ZIP_BUILDER}\n\
+             import zipfile\n\
+             a = npy(np.arange(5, dtype=np.uint8))\n\
+             open('h.npz', 'wb').write(build([dict(name='a.npy', data=a),\n\
+             \x20   dict(name='b.npy', data=a, cd_only=True, offset_of=0)]))\n\
+             z = np.load('h.npz')\n\
+             assert z['a'].tolist() == [0, 1, 2, 3, 4]\n\
+             try:\n\
+             \x20   z['b']; print('numpy read it')\n\
+             except zipfile.BadZipFile as e:\n\
+             \x20   print('refused', e)\n"
+        ),
+        tmp.path(),
+    );
+    assert!(out.starts_with("refused"), "{out}");
+    let err = open_npz(tmp.path().join("h.npz")).unwrap_err();
+    assert!(
+        matches!(err_problem(&err), NpzProblem::HeaderName { member, offset: 0, local }
+            if member == "b" && local == "a.npy"),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("h.npz") && msg.contains("member \"b\"") && msg.contains("\"a.npy\""),
+        "{msg}"
+    );
+}
+
+/// Runs `script` after [`ZIP_BUILDER`] in `dir`.
+fn build_archives(dir: &std::path::Path, script: &str) -> String {
+    run_python(&format!("{ZIP_BUILDER}\n{script}"), dir)
+}
+
+/// The values of member `name` as bytes, or the error.
+fn member_u8(z: &ndarray_mmap::Npz, name: &str) -> Result<Vec<u8>, Error> {
+    unsafe { z.member::<u8>(name) }.map(|a| a.view().iter().copied().collect())
+}
+
+/// A local header whose extra field length says the data starts past the zip directory
+/// (here in the archive comment, which holds another `.npy`): refused, where the old
+/// bounds check let the last member's data start anywhere after the directory.
+#[test]
+fn a_local_header_whose_extra_length_points_past_the_directory_is_refused() {
+    if !numpy("a_local_header_whose_extra_length_points_past_the_directory_is_refused") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    build_archives(
+        tmp.path(),
+        "a = npy(np.zeros(16, dtype=np.uint8)); c = npy(np.full(16, 7, dtype=np.uint8))\n\
+         plain = build([dict(name='a.npy', data=a)], comment=c)\n\
+         at = len(plain) - len(c)\n\
+         open('p.npz', 'wb').write(build([dict(name='a.npy', data=a,\n\
+         \x20   local_extra_len=at - 30 - 5)], comment=c))\n",
+    );
+    let err = open_npz(tmp.path().join("p.npz")).unwrap_err();
+    assert!(
+        matches!(err_problem(&err), NpzProblem::Bounds { member, .. } if member == "a"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("zip directory"), "{err}");
+}
+
+/// Two entries read under one name (the same name twice, or names numpy's zipfile cuts at
+/// a NUL to the same one): numpy lists both and reads the last; the zip crate kept one,
+/// and `names` listed one name (or names numpy does not show). Refused as ambiguous.
+#[test]
+fn two_entries_read_under_one_name_are_refused() {
+    if !numpy("two_entries_read_under_one_name_are_refused") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = build_archives(
+        tmp.path(),
+        "one = npy(np.arange(3, dtype=np.uint8)); two = npy(np.arange(5, dtype=np.uint8))\n\
+         open('d.npz', 'wb').write(build([dict(name='a.npy', data=one),\n\
+         \x20   dict(name='b.npy', data=one), dict(name='a.npy', data=two)]))\n\
+         open('n.npz', 'wb').write(build([dict(name='b.npy', data=one),\n\
+         \x20   dict(name='c\\0x.npy', data=one), dict(name='c\\0y.npy', data=two)]))\n\
+         for f in ('d.npz', 'n.npz'):\n\
+         \x20   z = np.load(f); print(z.files, len(z[z.files[-1]]))\n",
+    );
+    assert_eq!(out, "['a', 'b', 'a'] 5\n['b', 'c', 'c'] 5\n");
+    for (file, member) in [("d.npz", "a"), ("n.npz", "c")] {
+        let err = open_npz(tmp.path().join(file)).unwrap_err();
+        assert!(
+            matches!(err_problem(&err), NpzProblem::SameName { member: m } if m == member),
+            "{file}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(file) && msg.contains(&format!("member {member:?}")),
+            "{msg}"
+        );
+    }
+}
+
+/// Names are read as numpy's zipfile reads them: cut at a NUL, code page 437 unless the
+/// entry is flagged UTF-8, and a Unicode Path extra field ignored (the zip crate reads the
+/// first two otherwise and takes the third over the name).
+#[test]
+fn names_are_read_as_numpy_reads_them() {
+    if !numpy("names_are_read_as_numpy_reads_them") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = build_archives(
+        tmp.path(),
+        "one = npy(np.arange(1, 4, dtype=np.uint8))\n\
+         upath = b'\\x01' + struct.pack('<I', zlib.crc32(b'u.npy')) + b'v.npy'\n\
+         upath = struct.pack('<HH', 0x7075, len(upath)) + upath\n\
+         open('n.npz', 'wb').write(build([dict(name='c\\0hidden.npy', data=one),\n\
+         \x20   dict(name='\\u00e9.npy'.encode(), data=one, flags=0),\n\
+         \x20   dict(name='u.npy', data=one, local_extra=upath, central_extra=upath)]))\n\
+         z = np.load('n.npz')\n\
+         assert all(z[f].tolist() == [1, 2, 3] for f in z.files)\n\
+         print('\\n'.join(f.encode().hex() for f in z.files))\n",
+    );
+    let numpys: Vec<String> = out
+        .lines()
+        .map(|h| {
+            let bytes: Vec<u8> = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect();
+            String::from_utf8(bytes).unwrap()
+        })
+        .collect();
+    assert_eq!(numpys, ["c", "├⌐", "u"]);
+    let z = open_npz(tmp.path().join("n.npz")).unwrap();
+    assert_eq!(z.names(), numpys);
+    for name in &numpys {
+        assert_eq!(member_u8(&z, name).unwrap(), [1, 2, 3], "{name:?}");
+    }
+}
+
+/// A stored member whose two sizes differ: numpy reads the uncompressed size and fails its
+/// CRC; `open_npz` mapped the stored size. Refused.
+#[test]
+fn a_stored_member_whose_sizes_differ_is_refused() {
+    if !numpy("a_stored_member_whose_sizes_differ_is_refused") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    build_archives(
+        tmp.path(),
+        "a = npy(np.arange(10, dtype=np.uint8))\n\
+         open('s.npz', 'wb').write(build([dict(name='a.npy', data=a, usize=len(a) - 10)]))\n",
+    );
+    let err = open_npz(tmp.path().join("s.npz")).unwrap_err();
+    assert!(
+        matches!(err_problem(&err), NpzProblem::Sizes { member, stored, size }
+            if member == "a" && stored - size == 10),
+        "{err}"
+    );
+}
+
+/// A member whose local header hides inside another's (in its extra field), so that both
+/// have the same data: Python 3.11.7's zipfile reads it (newer ones refuse "overlapped
+/// entries"); `open_npz` mapped it. Refused.
+#[test]
+fn a_local_header_inside_another_is_refused() {
+    if !numpy("a_local_header_inside_another_is_refused") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    build_archives(
+        tmp.path(),
+        "a = npy(np.arange(6, dtype=np.uint8))\n\
+         fake = struct.pack('<IHHHHHIIIHH', 0x04034b50, 20, 0, 0, 0, 0x21, zlib.crc32(a),\n\
+         \x20   len(a), len(a), 5, 0) + b'b.npy'\n\
+         extra = struct.pack('<HH', 0xcafe, len(fake)) + fake\n\
+         open('o.npz', 'wb').write(build([dict(name='a.npy', data=a, local_extra=extra),\n\
+         \x20   dict(name='b.npy', data=a, cd_only=True, offset=30 + 5 + 4)]))\n",
+    );
+    let err = open_npz(tmp.path().join("o.npz")).unwrap_err();
+    assert!(
+        matches!(err_problem(&err), NpzProblem::Overlap { member, other, offset: 39 }
+            if member == "a" && other == "b"),
+        "{err}"
+    );
+}
+
+/// Hostile archives that were already refused cleanly (or read right), kept as a
+/// regression table: each opens and maps as numpy reads it, or fails with an error, and
+/// nothing panics or maps past its member.
+#[test]
+fn hostile_archives_fail_cleanly_or_read_as_numpy_reads_them() {
+    if !numpy("hostile_archives_fail_cleanly_or_read_as_numpy_reads_them") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = build_archives(
+        tmp.path(),
+        "a = npy(np.arange(4, dtype=np.uint8)); b = npy(np.arange(8, dtype=np.uint8))\n\
+         def z64(*v): return struct.pack('<HH', 1, 8 * len(v)) + struct.pack('<' + 'Q' * len(v), *v)\n\
+         M = 0xFFFFFFFF\n\
+         cases = {\n\
+         \x20 'ok': [dict(name='a.npy', data=a), dict(name='b.npy', data=b)],\n\
+         \x20 'zip64_sizes': [dict(name='a.npy', data=a, csize=M, usize=M,\n\
+         \x20     central_extra=z64(2**63, 2**63))],\n\
+         \x20 'zip64_offset': [dict(name='a.npy', data=a, offset=M, central_extra=z64(2**62))],\n\
+         \x20 'zip64_offset_wraps': [dict(name='a.npy', data=a, offset=M,\n\
+         \x20     central_extra=z64(2**64 - 10))],\n\
+         \x20 'past_eof': [dict(name='a.npy', data=a, csize=0xFFFFFF00, usize=0xFFFFFF00)],\n\
+         \x20 'bad_local_sig': [dict(name='a.npy', data=a), dict(name='b.npy', data=b, offset=3)],\n\
+         \x20 'extra_len_short': [dict(name='a.npy', data=a, local_extra=b'\\0' * 8,\n\
+         \x20     local_extra_len=2)],\n\
+         \x20 'extra_len_long': [dict(name='a.npy', data=a, local_extra_len=40),\n\
+         \x20     dict(name='b.npy', data=b)],\n\
+         \x20 'empty': [dict(name='a.npy', data=b'')],\n\
+         \x20 'encrypted': [dict(name='a.npy', data=a, flags=1)],\n\
+         \x20 'deflated': [dict(name='a.npy', data=a, method=8)],\n\
+         \x20 'descriptor': [dict(name='a.npy', data=a, flags=8)],\n\
+         \x20 'into_next': [dict(name='a.npy', data=a, csize=len(a) + 1, usize=len(a) + 1),\n\
+         \x20     dict(name='b.npy', data=b)],\n\
+         }\n\
+         for k, v in cases.items(): open(k + '.npz', 'wb').write(build(v))\n\
+         ok = build(cases['ok'])\n\
+         open('prefixed.npz', 'wb').write(b'#!/bin/sh\\nexit 0\\n' + ok)\n\
+         d = bytearray(ok); d[-12:-10] = struct.pack('<H', 3); d[-14:-12] = d[-12:-10]\n\
+         open('count_lies.npz', 'wb').write(d)\n\
+         for k in list(cases) + ['prefixed', 'count_lies']:\n\
+         \x20 try:\n\
+         \x20   z = np.lib.npyio.NpzFile(open(k + '.npz', 'rb'))\n\
+         \x20   print(k, [z[f].tolist() for f in z.files])\n\
+         \x20 except Exception as e: print(k, 'error')\n",
+    );
+    let a: Vec<u8> = (0..4).collect();
+    let b: Vec<u8> = (0..8).collect();
+    // What numpy's NpzFile said (np.load itself takes a file not starting with a zip
+    // signature, 'prefixed' here, for a pickle), then what must happen here.
+    let numpy_says: std::collections::HashMap<&str, &str> =
+        out.lines().filter_map(|l| l.split_once(' ')).collect();
+    // (case, what numpy reads, whether it is read here): where numpy reads an archive
+    // whose directory is impossible (a member past the end of the file; an entry count
+    // the directory does not hold), it is refused here, since a mapped member's CRC is
+    // never checked (numpy checks it only on reading a member to its end).
+    const A: &str = "[[0, 1, 2, 3]]";
+    const AB: &str = "[[0, 1, 2, 3], [0, 1, 2, 3, 4, 5, 6, 7]]";
+    let cases: &[(&str, &str, bool)] = &[
+        ("ok", AB, true),
+        ("prefixed", AB, true),
+        ("descriptor", A, true),
+        ("zip64_sizes", A, false),
+        ("past_eof", A, false),
+        ("count_lies", AB, false),
+        ("zip64_offset", "error", false),
+        ("zip64_offset_wraps", "error", false),
+        ("bad_local_sig", "error", false),
+        ("extra_len_short", "error", false),
+        ("extra_len_long", "error", false),
+        ("empty", "error", false),
+        ("encrypted", "error", false),
+        ("deflated", "error", false),
+        ("into_next", "error", false),
+    ];
+    for &(case, numpy_result, read) in cases {
+        assert_eq!(
+            numpy_says.get(case),
+            Some(&numpy_result),
+            "numpy on {case}:\n{out}"
+        );
+        let path = tmp.path().join(format!("{case}.npz"));
+        let got = open_npz(&path).and_then(|z| {
+            let names: Vec<String> = z.names().iter().map(|s| s.to_string()).collect();
+            names
+                .iter()
+                .map(|n| member_u8(&z, n))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match got {
+            Ok(v) => {
+                assert!(read, "{case}: read {v:?}");
+                let want = if numpy_result == AB {
+                    vec![a.clone(), b.clone()]
+                } else {
+                    vec![a.clone()]
+                };
+                assert_eq!(v, want, "{case}");
+            }
+            Err(e) => {
+                assert!(!read, "{case}: {e}");
+                let msg = e.to_string();
+                assert!(msg.contains(&format!("{case}.npz")), "{case}: {msg}");
+            }
+        }
+    }
+    // A zip64 offset far past the end: no local header there (seeking to it failed with
+    // EINVAL on ext4, reported as an I/O error).
+    let err = open_npz(tmp.path().join("zip64_offset.npz")).unwrap_err();
+    assert!(
+        matches!(err_problem(&err), NpzProblem::NoLocalHeader { member, offset }
+            if member == "a" && *offset == 1 << 62),
+        "{err:?}"
+    );
+}
+
+/// Every truncation of an archive, and every byte of it flipped: `open_npz` and `member`
+/// return errors or arrays, never panic, and never map outside the file.
+#[test]
+fn every_truncation_and_flipped_byte_of_an_archive_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("t.npz");
+    let mut w = NpzWriter::create(&path).unwrap();
+    w.add("a", &ndarray::array![1u8, 2, 3]).unwrap();
+    w.add("b", &ndarray::array![[1.5f64, 2.5]]).unwrap();
+    w.finish().unwrap();
+    let whole = std::fs::read(&path).unwrap();
+    let bad = tmp.path().join("bad.npz");
+    let try_all = |bytes: &[u8]| {
+        std::fs::write(&bad, bytes).unwrap();
+        if let Ok(z) = open_npz(&bad) {
+            for name in z.names() {
+                let _ = unsafe { z.member::<u8>(name) }.map(|a| a.view().iter().max().copied());
+                let _ = unsafe { z.member::<f64>(name) }.map(|a| a.view().sum());
+            }
+        }
+    };
+    for len in 0..whole.len() {
+        let err = open_npz({
+            std::fs::write(&bad, &whole[..len]).unwrap();
+            &bad
+        });
+        assert!(err.is_err(), "a truncation to {len} bytes opened");
+    }
+    for i in 0..whole.len() {
+        let mut flipped = whole.clone();
+        flipped[i] ^= 0xff;
+        try_all(&flipped);
+    }
+}
+
+/// `member` maps by the offsets `open_npz` read: when the archive at the path is replaced
+/// meanwhile (as `NpzWriter::finish` replaces it, by a rename, when no member is mapped),
+/// they describe another file. Here the new archive holds the same sizes in another order,
+/// so member "a" mapped the new "b" without a word; it is refused, saying to open the
+/// archive again.
+#[test]
+fn an_archive_replaced_after_it_was_opened_is_not_mapped_by_its_old_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("r.npz");
+    let write = |members: &[(&str, [u8; 3])]| {
+        let mut w = NpzWriter::create(&path).unwrap();
+        for (name, values) in members {
+            w.add(name, &ndarray::arr1(values)).unwrap();
+        }
+        w.finish().unwrap();
+    };
+    write(&[("a", [1, 2, 3]), ("b", [4, 5, 6])]);
+    let z = open_npz(&path).unwrap();
+    assert_eq!(member_u8(&z, "a").unwrap(), [1, 2, 3]);
+    write(&[("b", [7, 8, 9]), ("a", [10, 11, 12])]);
+    let err = member_u8(&z, "a").unwrap_err();
+    assert!(matches!(err_problem(&err), NpzProblem::Replaced), "{err}");
+    assert!(
+        err.to_string().contains("r.npz") && err.to_string().contains("open_npz"),
+        "{err}"
+    );
+    let z = open_npz(&path).unwrap();
+    assert_eq!(member_u8(&z, "a").unwrap(), [10, 11, 12]);
+}
