@@ -471,6 +471,7 @@ impl MapOptions {
     ///
     /// # Safety
     /// As for [`create`](Self::create).
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // Zarr chunks
     pub(crate) unsafe fn create_filled<T: Pod>(
         &self,
         path: &Path,

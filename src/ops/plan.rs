@@ -229,6 +229,8 @@ pub(super) struct InStream<'p> {
     pub(super) in_order: bool,
     pub(super) bounded: bool,
     pub(super) released: usize,
+    /// Dense pieces are read with `pread` (see [`read`](Self::read)).
+    read_through: bool,
 }
 
 impl<'p> InStream<'p> {
@@ -245,7 +247,14 @@ impl<'p> InStream<'p> {
             in_order,
             bounded,
             released: 0,
+            read_through: false,
         })
+    }
+
+    /// Reads dense pieces through the file when `yes` (see [`read`](Self::read)).
+    pub(super) fn reading_through(mut self, yes: bool) -> Self {
+        self.read_through = yes;
+        self
     }
 
     /// The stream's state without its pager, for an operand that maps and drops its map
@@ -256,6 +265,7 @@ impl<'p> InStream<'p> {
             in_order: self.in_order,
             bounded: self.bounded,
             released: self.released,
+            read_through: self.read_through,
             resident: self.pager.take_residency(),
         }
     }
@@ -269,6 +279,7 @@ impl<'p> InStream<'p> {
             in_order: state.in_order,
             bounded: state.bounded,
             released: state.released,
+            read_through: state.read_through,
         }
     }
 
@@ -286,16 +297,16 @@ impl<'p> InStream<'p> {
     }
 
     /// Like [`at`](Self::at), reading a dense piece through the file (`pread`) into
-    /// `scratch` instead of prefaulting it, when the stream is bounded and in order: the
-    /// kernel reads ahead as for the map, but a truncated file is an `Err`, never a
-    /// SIGBUS while the piece is computed. `false` (nothing read) when the piece stays on
-    /// the map: take [`at`](Self::at) then.
+    /// `scratch` instead of prefaulting it, when the stream reads through, is bounded and
+    /// in order: the kernel reads ahead as for the map, but a truncated file is an `Err`,
+    /// never a SIGBUS while the piece is computed. `false` (nothing read) when the piece
+    /// stays on the map: take [`at`](Self::at) then.
     pub(super) fn read<T>(
         &mut self,
         piece: &ArrayViewD<'_, T>,
         scratch: &mut dyn ScratchOf<T>,
     ) -> Result<bool, Error> {
-        if !(self.bounded && self.in_order && self.pager.can_read_at()) {
+        if !(self.read_through && self.bounded && self.in_order && self.pager.can_read_at()) {
             return Ok(false);
         }
         let (Some(order), Some((lo, _))) =
@@ -341,6 +352,7 @@ pub(super) struct InState {
     in_order: bool,
     bounded: bool,
     released: usize,
+    read_through: bool,
     resident: Vec<u8>,
 }
 

@@ -105,6 +105,8 @@ struct Policy {
     write_through: bool,
     /// The regions visit each chunk in the chunking's memory order.
     sequential: bool,
+    /// Input pieces are read with `pread` (see `StreamOptions::read_through`).
+    read_through: bool,
 }
 
 impl Policy {
@@ -122,7 +124,7 @@ pub(super) trait ZarrRead<T> {
     fn dir(&self) -> &Path;
     /// The bytes its chunks hold, as if all were mapped at once (for the paging policy).
     fn mapped_len(&self) -> usize;
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool);
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, read_through: bool);
     /// The stream moves to `region`: maps the chunk holding it, unless it is mapped.
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
     /// The current region's bytes, for the alias check.
@@ -220,12 +222,13 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         byte_count::<T>(self.array.shape())
     }
 
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool) {
+    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, read_through: bool) {
         self.lead = lead.to_vec();
         self.policy = Policy {
             bounded,
             sequential,
             write_through: false,
+            read_through,
         };
     }
 
@@ -240,7 +243,9 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         let state = {
             let (v, pager) = chunk.stream_parts();
             let in_order = self.policy.in_order(&self.lead, &v);
+            let through = self.policy.read_through;
             InStream::new(pager, in_order, self.policy.bounded).map(|mut s| {
+                s = s.reading_through(through);
                 if in_order && self.policy.bounded {
                     s.pager.snapshot_residency_in(&mut self.residency);
                 }
@@ -410,6 +415,7 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
             bounded,
             sequential,
             write_through,
+            read_through: false,
         };
     }
 

@@ -14,7 +14,7 @@ use crate::map::{MmapArray, MmapArrayMut};
 use super::engine::report;
 use super::operand::sealed::{SinkParts, SourceParts};
 use super::operand::{Operand, Overlap, Survey, overlap};
-use super::options::{DEFAULT_CHUNK_BYTES, Paging, StreamOptions};
+use super::options::{DEFAULT_CHUNK_BYTES, Paging, StreamOptions, Through};
 use super::plan::{InStream, OutStream, Plan, Regions, Scratch, ScratchOf, same_order};
 
 pub(super) mod sealed {
@@ -22,6 +22,7 @@ pub(super) mod sealed {
 
     use ndarray::{IxDyn, NdProducer, Slice};
 
+    use super::super::options::Through;
     use super::Error;
 
     /// What a closure item is for one kind of operand: `&T` or `&mut T`.
@@ -62,14 +63,15 @@ pub(super) mod sealed {
         /// regions follow one another in the chunking's memory order.
         /// `chunks_in_order` when each Zarr chunk's regions come one after another in its
         /// memory order (one grid for all, or `sequential`).
-        /// `write_through` when finished output pieces go to write-back at once.
+        /// `through`: what goes through the file (output pieces to write-back at once,
+        /// input pieces read with `pread`).
         fn start(
             &mut self,
             lead_strides: &[isize],
             bounded: bool,
             sequential: bool,
             chunks_in_order: bool,
-            write_through: bool,
+            through: Through,
         );
         /// A Zarr operand's chunk files, checked before the stream starts.
         fn survey(&mut self) -> Result<Option<super::super::operand::Survey>, Error>;
@@ -382,7 +384,7 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
         bounded: bool,
         sequential: bool,
         chunks_in_order: bool,
-        _write_through: bool,
+        through: Through,
     ) {
         match &mut self.src {
             InSrc::View(w) => {
@@ -395,10 +397,11 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
                 let v = w.seen();
                 let in_order =
                     sequential && w.broadcast.is_none() && same_order(v.shape(), v.strides(), lead);
-                w.stream = InStream::new(w.pager.take(), in_order, bounded);
+                w.stream = InStream::new(w.pager.take(), in_order, bounded)
+                    .map(|s| s.reading_through(through.read));
             }
             #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.start(lead, bounded, chunks_in_order),
+            InSrc::Zarr(z) => z.start(lead, bounded, chunks_in_order, through.read),
         }
     }
     fn survey(&mut self) -> Result<Option<Survey>, Error> {
@@ -579,7 +582,7 @@ impl<T: Send + 'static> Part for Output<'_, T> {
         bounded: bool,
         sequential: bool,
         chunks_in_order: bool,
-        write_through: bool,
+        through: Through,
     ) {
         match &mut self.0 {
             OutDst::View {
@@ -593,7 +596,7 @@ impl<T: Send + 'static> Part for Output<'_, T> {
             } => {
                 let _ = chunks_in_order;
                 let in_order = sequential && same_order(view.shape(), view.strides(), lead);
-                *stream = OutStream::new(pager.take(), in_order, bounded, write_through);
+                *stream = OutStream::new(pager.take(), in_order, bounded, through.write);
                 *direct = *write_only
                     && bounded
                     && in_order
@@ -606,7 +609,7 @@ impl<T: Send + 'static> Part for Output<'_, T> {
                 }
             }
             #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.start(lead, bounded, chunks_in_order, write_through),
+            OutDst::Zarr(z) => z.start(lead, bounded, chunks_in_order, through.write),
         }
     }
     fn survey(&mut self) -> Result<Option<Survey>, Error> {
@@ -1042,7 +1045,10 @@ pub(super) fn run<P: Parts>(
         sequential,
         sequential || one_grid,
         &grids,
-        opts.write_through,
+        Through {
+            write: opts.write_through,
+            read: opts.read_through,
+        },
     );
     let mut done = 0usize;
     let mut result = Ok(());
@@ -1177,7 +1183,7 @@ pub(super) trait Parts {
         sequential: bool,
         chunks_in_order: bool,
         grids: &[Vec<usize>],
-        write_through: bool,
+        through: Through,
     );
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
@@ -1260,11 +1266,11 @@ macro_rules! zip_arity {
                 sequential: bool,
                 chunks_in_order: bool,
                 grids: &[Vec<usize>],
-                write_through: bool,
+                through: Through,
             ) {
                 $(
                     let own = chunks_in_order || self.$i.grid().is_some_and(|g| divides_all(&g, grids));
-                    self.$i.start(lead, bounded, sequential, own, write_through);
+                    self.$i.start(lead, bounded, sequential, own, through);
                 )+
             }
             fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {

@@ -367,13 +367,15 @@ fn paging_for(chunk: usize) -> ops::Paging {
     }
 }
 
-/// Stream options for the file proptests: `chunk` bytes, the paging of [`paging_for`], and
-/// `write_through` for a third of the chunk sizes (it matters where `Auto` picks `Cached`).
+/// Stream options for the file proptests: `chunk` bytes, the paging of [`paging_for`],
+/// `write_through` for a third of the chunk sizes (it matters where `Auto` picks `Cached`)
+/// and `read_through` for half (it matters under `Bounded`).
 pub(crate) fn opts_for<'a>(chunk: usize) -> StreamOptions<'a> {
     StreamOptions::new()
         .chunk_bytes(chunk)
         .paging(paging_for(chunk))
         .write_through(chunk.is_multiple_of(3))
+        .read_through(chunk.is_multiple_of(2))
 }
 
 pub(crate) fn order_of(l: Layout) -> Order {

@@ -155,7 +155,7 @@ proptest! {
         ndarray::Zip::from(&mut want).and(&a).and(&b).and(&c).and(&e)
             .for_each(|d, &a, &b, &c, &e| *d = formula(*d, a, b, c, e));
         let paging = if bounded { Paging::Bounded } else { Paging::Cached };
-        let opts = || StreamOptions::new().chunk_bytes(chunk_bytes).paging(paging).write_through(chunk_bytes % 3 == 0);
+        let opts = || StreamOptions::new().chunk_bytes(chunk_bytes).paging(paging).write_through(chunk_bytes % 3 == 0).read_through(chunk_bytes % 2 == 0);
         Zip::from(&mut zd).and(&za).and(&zb).and(&rc).and(&e).with(opts())
             .for_each(|d, &a, &b, &c, &e| *d = formula(*d, a, b, c, e)).unwrap();
         prop_assert_eq!(assemble(&zd), want.clone());

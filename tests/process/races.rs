@@ -944,9 +944,16 @@ fn child_truncated_add(args: &[String]) {
     let b = unsafe { MapOptions::new().open::<f32>(&args[1], [-1]) }.unwrap();
     let mut c = unsafe { ndarray_mmap::create_array::<f32>(&args[2], a.shape()) }.unwrap();
     tell_parent("mapped");
+    let how = args.get(3).map_or("bounded", String::as_str);
+    let paging = if how == "cached" {
+        Paging::Cached
+    } else {
+        Paging::Bounded
+    };
     let opts = StreamOptions::new()
         .chunk_bytes(64 << 10)
-        .paging(Paging::Bounded);
+        .paging(paging)
+        .read_through(how == "read_through");
     match ops::add_into_with(&a, &b, &mut c, opts) {
         Ok(()) => std::process::exit(0),
         Err(e @ Error::Unreadable { .. }) => {
@@ -961,12 +968,44 @@ fn child_truncated_add(args: &[String]) {
 }
 
 /// Another program truncates an input while `add_into` streams it, 200 times at random
-/// moments and lengths. The engine prefaults each chunk, so a chunk it has not reached
-/// is an `Err(Unreadable)` naming the file; what remains is the window between a
-/// chunk's prefault and its last touch (a truncation into the chunk being computed),
-/// which still raises SIGBUS. Prints the three counts.
+/// moments and lengths per paging policy, with a thread of CPU load beside it. With
+/// `read_through(true)` the inputs are read through the file (`pread`), so a truncation
+/// is always an `Err(Unreadable)` naming the file and never a SIGBUS. Through the map
+/// (`Bounded`, `Cached`), the engine prefaults each chunk, so a chunk it has not reached
+/// is an `Err`; what remains is the window between a chunk's prefault and its last
+/// touch, which can raise SIGBUS (the counts are printed).
 #[cfg(target_os = "linux")]
 fn truncated_inputs() {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut x = 1u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            x
+        })
+    };
+    let through = truncations("read_through");
+    let bounded = truncations("bounded");
+    let cached = truncations("cached");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().unwrap();
+    assert_eq!(
+        through.2, 0,
+        "a stream reading through died of SIGBUS: {through:?}"
+    );
+    assert!(
+        through.1 > 0 && bounded.1 > 0 && cached.1 > 0,
+        "no truncation was caught ({through:?}, {bounded:?}, {cached:?})"
+    );
+}
+
+/// 200 truncations of an input during `add_into` under `paging`: (finished first, ended
+/// in `Err(Unreadable)`, died of SIGBUS).
+#[cfg(target_os = "linux")]
+fn truncations(paging: &str) -> (usize, usize, usize) {
     use std::io::BufRead;
     use std::os::unix::process::ExitStatusExt;
     let tmp = tempfile::tempdir().unwrap();
@@ -990,6 +1029,7 @@ fn truncated_inputs() {
                 pa.to_str().unwrap(),
                 pb.to_str().unwrap(),
                 pc.to_str().unwrap(),
+                paging,
             ],
         )
         .stdout(std::process::Stdio::piped())
@@ -1027,12 +1067,9 @@ fn truncated_inputs() {
         }
     }
     eprintln!(
-        "truncated inputs: 200 runs, {ok} finished first, {err} ended in Err(Unreadable), {died} died of SIGBUS"
+        "truncated inputs, {paging}: 200 runs, {ok} finished first, {err} ended in Err(Unreadable), {died} died of SIGBUS"
     );
-    assert!(
-        err > 0,
-        "no truncation was caught by the prefault ({ok} ok, {died} died)"
-    );
+    (ok, err, died)
 }
 
 /// Child: `d = a + b + c` with the Zip over three sparse inputs of `args[1]` MiB each,
