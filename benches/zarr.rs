@@ -8,6 +8,8 @@
 //!   chunk after chunk), timed; `... -- add_chunks DIR`: the same with a loop over chunks and
 //!   a `Zip` per chunk; `... -- add_raw DIR`: the same add on the raw files.
 //! - `... -- read DIR`: open `a.zarr` and `ops::sum` it (every chunk mapped; warm, median of 5).
+//! - `... -- shards DIR`: open + `ops::sum` of one shard of 2^10, 2^12 and 2^14 inner chunks
+//!   (each shard index read once per stream: the time per inner chunk stays flat).
 
 use std::path::Path;
 use std::time::Instant;
@@ -143,6 +145,57 @@ fn main() {
                 .collect();
             println!("read_sum_s {:.4}", median(t[1..].to_vec()));
         }
+        "shards" => {
+            // One shard of 2^10 to 2^14 inner chunks of 16 f32: open + sum (warm, median of
+            // 5). Each shard index is read once per stream, so the time per inner chunk
+            // stays flat as the count grows (it grew with the count when every lookup
+            // read the whole index: 158 s for 16384).
+            for log in [10u32, 12, 14] {
+                let count = 1usize << log;
+                let p = dir.join(format!("shards{count}.zarr"));
+                write_shard(&p, count, 16);
+                let t: Vec<f64> = (0..6)
+                    .map(|_| {
+                        let t = Instant::now();
+                        let a = unsafe { zarr::open::<f32>(&p) }.expect("open");
+                        std::hint::black_box(ops::sum(&a).expect("sum"));
+                        t.elapsed().as_secs_f64()
+                    })
+                    .collect();
+                let m = median(t[1..].to_vec());
+                println!(
+                    "shard_sum_{count}_inner_s {m:.4} per_inner_chunk_us {:.2}",
+                    m / count as f64 * 1e6
+                );
+            }
+        }
         other => eprintln!("unknown command {other}"),
     }
+}
+
+/// A 1-d sharded `float32` array at `path`: one shard of `count` inner chunks of `inner`
+/// elements each, the index (no checksum) at the end.
+fn write_shard(path: &Path, count: usize, inner: usize) {
+    let n = count * inner;
+    let data: Vec<f32> = (0..n).map(|i| (i % 1000) as f32).collect();
+    let mut shard: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+    for k in 0..count {
+        let (offset, nbytes) = ((k * inner * 4) as u64, (inner * 4) as u64);
+        shard.extend_from_slice(&offset.to_le_bytes());
+        shard.extend_from_slice(&nbytes.to_le_bytes());
+    }
+    std::fs::create_dir_all(path.join("c")).expect("mkdir");
+    std::fs::write(path.join("c").join("0"), shard).expect("shard");
+    let json = format!(
+        r#"{{"zarr_format": 3, "node_type": "array", "shape": [{n}], "data_type": "float32",
+        "chunk_grid": {{"name": "regular", "configuration": {{"chunk_shape": [{n}]}}}},
+        "chunk_key_encoding": {{"name": "default", "configuration": {{"separator": "/"}}}},
+        "fill_value": 0.0,
+        "codecs": [{{"name": "sharding_indexed", "configuration": {{"chunk_shape": [{inner}],
+            "codecs": [{{"name": "bytes", "configuration": {{"endian": "little"}}}}],
+            "index_codecs": [{{"name": "bytes", "configuration": {{"endian": "little"}}}}],
+            "index_location": "end"}}}}],
+        "attributes": {{}}}}"#
+    );
+    std::fs::write(path.join("zarr.json"), json).expect("zarr.json");
 }
