@@ -375,6 +375,26 @@ pub(crate) fn probe_writable(path: &Path, wait: Option<Duration>) -> Result<(), 
     unlock_map(&file, path)
 }
 
+/// Removes `path` if it is still the file `id` and nobody maps it (its map lock taken
+/// exclusively, without waiting): for taking back a file this process created, never one
+/// that replaced it since or that another map is using. Whether it was removed.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn remove_if_unused(path: &Path, id: FileId) -> bool {
+    // (Read-write: an exclusive lock needs a descriptor open for writing.)
+    let mut oo = OpenOptions::new();
+    oo.read(true).write(true);
+    let Ok(f) = open_regular(path, &oo, "open for reading and writing") else {
+        return false;
+    };
+    if identity(&f).ok() != Some(id) || take_exclusive(&f, path, "remove", false, None).is_err() {
+        return false;
+    }
+    let still = identity_of_path(path).is_some_and(|now| now.ok() == Some(id));
+    let removed = still && std::fs::remove_file(path).is_ok();
+    let _ = release_exclusive(&f, path, false);
+    removed
+}
+
 /// The target of a create: `path`, or what it links to.
 pub(crate) fn resolve_target(path: &Path) -> Result<PathBuf, Error> {
     match std::fs::symlink_metadata(path) {

@@ -493,6 +493,14 @@ impl<T: Pod> MmapArrayMut<T> {
 }
 
 impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
+    /// Which file is mapped (device and inode).
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // Zarr chunks
+    pub(crate) fn file_id(&self) -> FileId {
+        self.inner.id
+    }
+}
+
+impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
     /// Maps `path` read-write with `shape`, as an array of `D`'s rank. Shorthand for
     /// [`MapOptions::new().open_mut(..)`](MapOptions::open_mut) and
     /// [`into_dimensionality`](Self::into_dimensionality).

@@ -589,21 +589,27 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
 
     fn prepare(&mut self) -> Result<(), Error> {
         let missing = std::mem::take(&mut self.missing);
-        for (k, index) in missing.iter().enumerate() {
-            let made = self.array.chunk_mut(index);
-            if made.is_ok()
-                && let Ok(path) = self.array.chunk_path(index)
-            {
-                // Nothing of it was cached before the stream: its pages go behind it.
-                self.residency.created(&path);
-            }
-            if let Err(e) = made {
-                for made in &missing[..k] {
-                    if let Ok(r) = self.array.chunk_path(made) {
-                        let _ = std::fs::remove_file(r);
+        // The chunks this call made: on failure only those go, and only while they are
+        // still the files made here and nobody maps them (another writer may have taken
+        // one up since it appeared, filled with the fill value).
+        let mut made = Vec::new();
+        for index in &missing {
+            match self.array.chunk_mut_made(index) {
+                Ok((_, created)) => {
+                    if let Ok(path) = self.array.chunk_path(index) {
+                        // Nothing of it was cached before the stream: its pages go behind it.
+                        self.residency.created(&path);
+                        if let Some(id) = created {
+                            made.push((path, id));
+                        }
                     }
                 }
-                return Err(e);
+                Err(e) => {
+                    for (path, id) in &made {
+                        crate::map::remove_if_unused(path, *id);
+                    }
+                    return Err(e);
+                }
             }
         }
         Ok(())

@@ -1004,6 +1004,15 @@ impl<T: Element> ZarrArrayMut<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn chunk_mut(&mut self, index: &[usize]) -> Result<ChunkMut<T>, Error> {
+        self.chunk_mut_made(index).map(|(c, _)| c)
+    }
+
+    /// [`chunk_mut`](Self::chunk_mut), and the identity of the chunk's file when this
+    /// call created it (`None` when it was there, or another writer made it meanwhile).
+    pub(crate) fn chunk_mut_made(
+        &mut self,
+        index: &[usize],
+    ) -> Result<(ChunkMut<T>, Option<crate::map::FileId>), Error> {
         // A chunk that appears between our look and our create (another writer made it)
         // is opened, never replaced: its writes stand.
         for _ in 0..16 {
@@ -1015,7 +1024,7 @@ impl<T: Element> ZarrArrayMut<T> {
                     self.a.check_no_links(&path)?;
                     // SAFETY: the contract of `open_mut` / `create` covers every chunk file.
                     let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
-                    return Ok(ChunkMut { map, edge });
+                    return Ok((ChunkMut { map, edge }, None));
                 }
                 Place::InShard { path, offset } => {
                     self.a.check_no_links(&path)?;
@@ -1037,7 +1046,7 @@ impl<T: Element> ZarrArrayMut<T> {
                     let opts = opts.offset(offset).len(self.a.chunk_bytes());
                     // SAFETY: the contract of `open_mut` covers every shard file.
                     let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
-                    return Ok(ChunkMut { map, edge });
+                    return Ok((ChunkMut { map, edge }, None));
                 }
                 Place::Missing(path) if l.shard.is_some() => {
                     return Err(zerr(
@@ -1068,7 +1077,10 @@ impl<T: Element> ZarrArrayMut<T> {
                     .create_filled::<T>(&path, l.chunk.as_slice(), l.fill)
             };
             match made {
-                Ok(map) => return Ok(ChunkMut { map, edge }),
+                Ok(map) => {
+                    let id = map.file_id();
+                    return Ok((ChunkMut { map, edge }, Some(id)));
+                }
                 Err(Error::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
@@ -1410,4 +1422,51 @@ fn place_chunks(aside: &Path, c: &Path) {
         walk(aside, c);
     }
     let _ = std::fs::remove_dir_all(aside);
+}
+
+#[cfg(all(test, not(miri)))] // files
+mod tests {
+    use super::*;
+
+    /// A chunk a failed stream made is taken back only while it is the file it made and
+    /// nobody maps it: never one another writer took up or put in its place.
+    #[test]
+    fn a_made_chunk_is_taken_back_only_while_unused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.zarr");
+        // SAFETY: this test's own files.
+        let mut w = unsafe {
+            CreateOptions::new()
+                .fill_value(5i32)
+                .create(&path, &[8], &[4])
+        }
+        .unwrap();
+        let (c, made) = w.chunk_mut_made(&[0]).unwrap();
+        let id = made.expect("made by this call");
+        drop(c);
+        let file = w.chunk_path(&[0]).unwrap();
+        // SAFETY: as above.
+        let mut other = unsafe { open_mut::<i32>(&path) }.unwrap();
+        let (taken, again) = other.chunk_mut_made(&[0]).unwrap();
+        assert!(again.is_none(), "opened, not made");
+        assert!(
+            !crate::map::remove_if_unused(&file, id),
+            "removed a mapped chunk"
+        );
+        drop(taken);
+        // Replaced by another writer: not ours any more.
+        let tmp = dir.path().join("new");
+        std::fs::write(&tmp, [0u8; 16]).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+        assert!(
+            !crate::map::remove_if_unused(&file, id),
+            "removed a replaced chunk"
+        );
+        assert!(file.exists());
+        let (c, made) = w.chunk_mut_made(&[1]).unwrap();
+        drop(c);
+        let file1 = w.chunk_path(&[1]).unwrap();
+        assert!(crate::map::remove_if_unused(&file1, made.unwrap()));
+        assert!(!file1.exists());
+    }
 }
