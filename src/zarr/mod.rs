@@ -1277,7 +1277,12 @@ impl<T: Element> CreateOptions<T> {
     ) -> Result<ZarrArrayMut<T>, Error> {
         let CreateOptions { fill, order } = self;
         let dir = path.as_ref();
-        if shape.len() != chunk_shape.len() || chunk_shape.contains(&0) {
+        // A chunk length of 0 only on an axis of length 0 (the spec allows it there).
+        let zero_chunk = shape
+            .iter()
+            .zip(chunk_shape)
+            .any(|(&n, &c)| c == 0 && n > 0);
+        if shape.len() != chunk_shape.len() || zero_chunk {
             return Err(zerr(
                 dir,
                 ZarrProblem::Shape {
@@ -1292,7 +1297,7 @@ impl<T: Element> CreateOptions<T> {
         let chunks = shape
             .iter()
             .zip(chunk_shape)
-            .try_fold(1usize, |n, (&s, &c)| n.checked_mul(s.div_ceil(c)));
+            .try_fold(1usize, |n, (&s, &c)| n.checked_mul(s.div_ceil(c.max(1))));
         if chunks.is_none_or(|n| n > 1 << 20) {
             return Err(zerr(
                 dir,

@@ -478,3 +478,26 @@ fn a_zarr_v2_array_is_named() {
     let err = unsafe { zarr::open::<f32>(dir.path().join("none.zarr")) }.unwrap_err();
     assert!(err.to_string().contains("zarr.json"), "{err}");
 }
+
+/// A chunk length of 0 is allowed on an axis of length 0 (the spec allows it, zarr-python
+/// writes it) and refused elsewhere, with nothing made.
+#[test]
+fn a_zero_chunk_length_on_an_empty_axis_creates_and_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.zarr");
+    let w = unsafe { zarr::create::<f32>(&path, &[0, 4], &[0, 2]) }.unwrap();
+    assert_eq!(w.grid(), [0, 2]);
+    assert_eq!(w.chunk_indices().count(), 0);
+    let z = unsafe { zarr::open::<f32>(&path) }.unwrap();
+    assert_eq!(ops::sum(&z).unwrap(), 0.0);
+    let bad = dir.path().join("bad.zarr");
+    let err = unsafe { zarr::create::<f32>(&bad, &[3, 4], &[0, 2]) }.unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Zarr {
+            problem: ZarrProblem::Shape { .. },
+            ..
+        }
+    ));
+    assert!(!bad.exists());
+}
