@@ -178,7 +178,7 @@ pub(crate) fn open_regular(
     Ok(file)
 }
 
-fn file_kind(ft: &std::fs::FileType) -> &'static str {
+pub(crate) fn file_kind(ft: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;
@@ -375,11 +375,12 @@ pub(crate) fn probe_writable(path: &Path, wait: Option<Duration>) -> Result<(), 
     unlock_map(&file, path)
 }
 
-/// Removes `path` if it is still the file `id` and nobody maps it (its map lock taken
-/// exclusively, without waiting): for taking back a file this process created, never one
-/// that replaced it since or that another map is using. Whether it was removed.
+/// Removes `path` if it is still the file `id`, nobody maps it (its map lock taken
+/// exclusively, without waiting) and it holds only `fill` repeated: for taking back a
+/// file this process created, never one that replaced it since, that another map is
+/// using, or that another writer wrote. Whether it was removed.
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
-pub(crate) fn remove_if_unused(path: &Path, id: FileId) -> bool {
+pub(crate) fn remove_if_unused(path: &Path, id: FileId, fill: &[u8]) -> bool {
     // (Read-write: an exclusive lock needs a descriptor open for writing.)
     let mut oo = OpenOptions::new();
     oo.read(true).write(true);
@@ -390,9 +391,34 @@ pub(crate) fn remove_if_unused(path: &Path, id: FileId) -> bool {
         return false;
     }
     let still = identity_of_path(path).is_some_and(|now| now.ok() == Some(id));
-    let removed = still && std::fs::remove_file(path).is_ok();
+    let removed = still && holds_only(&f, fill) && std::fs::remove_file(path).is_ok();
     let _ = release_exclusive(&f, path, false);
     removed
+}
+
+/// Whether the file holds `pattern` repeated and nothing else (a chunk never written
+/// since it was made with its fill value).
+fn holds_only(file: &File, pattern: &[u8]) -> bool {
+    if pattern.is_empty() {
+        return false;
+    }
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut buf = vec![0u8; (1 << 20) / pattern.len() * pattern.len()];
+    let mut at = 0u64;
+    while at < len {
+        let n = buf.len().min((len - at) as usize);
+        if read_exact_at(file, &mut buf[..n], at).is_err()
+            || buf[..n]
+                .chunks(pattern.len())
+                .any(|c| c != &pattern[..c.len()])
+        {
+            return false;
+        }
+        at += n as u64;
+    }
+    true
 }
 
 /// The target of a create: `path`, or what it links to.

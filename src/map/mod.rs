@@ -40,7 +40,9 @@ pub use owner::{MmapArray, MmapArrayMut};
 
 pub(crate) use file::FileId;
 #[cfg(feature = "zarr")]
-pub(crate) use file::{identity_of_path, move_no_replace, probe_writable, remove_if_unused};
+pub(crate) use file::{
+    file_kind, identity_of_path, move_no_replace, probe_writable, remove_if_unused,
+};
 
 /// Maps `path` read-only as an array of `T` with `shape`; one length may be `-1`,
 /// inferred from the file's length. Shorthand for [`MapOptions::new().open(..)`](MapOptions::open).

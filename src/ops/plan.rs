@@ -195,6 +195,23 @@ impl Iterator for Regions {
     }
 }
 
+/// The order in which a piece that is not dense is still made of runs of bytes: lanes
+/// along its last axis (C) or its first (F) with unit stride, each a run of the map, at
+/// most 64 MiB in all (what [`Scratch`] holds).
+fn runs_order<T>(piece: &ArrayViewD<'_, T>) -> Option<crate::Order> {
+    let n = piece.ndim();
+    if n == 0 || piece.len().saturating_mul(std::mem::size_of::<T>()) > 64 << 20 {
+        return None;
+    }
+    if piece.strides()[n - 1] == 1 {
+        Some(crate::Order::C)
+    } else if piece.strides()[0] == 1 {
+        Some(crate::Order::F)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 fn slice_view<'v, T>(v: &'v ArrayViewD<'_, T>, s: &[Slice]) -> ArrayViewD<'v, T> {
     v.slice_each_axis(|d| s[d.axis.index()])
@@ -305,22 +322,46 @@ impl<'p> InStream<'p> {
         &mut self,
         piece: &ArrayViewD<'_, T>,
         scratch: &mut dyn ScratchOf<T>,
-    ) -> Result<bool, Error> {
-        if !(self.read_through && self.bounded && self.in_order && self.pager.can_read_at()) {
-            return Ok(false);
+    ) -> Result<Option<crate::Order>, Error> {
+        // (Any piece made of runs of bytes: a Zarr chunk cut by a grid across an inner axis
+        // is read out of its file order, an edge chunk row by row.)
+        if !(self.read_through && self.bounded && self.pager.can_read_at()) {
+            return Ok(None);
         }
-        let (Some(order), Some((lo, _))) =
-            (super::zip::dense(piece), span_in(piece, self.pager.addr()))
-        else {
-            return Ok(false);
+        let Some((lo, _)) = span_in(piece, self.pager.addr()) else {
+            return Ok(None);
         };
-        if lo > self.released {
+        let dense = super::zip::dense(piece);
+        let Some(order) = dense.or_else(|| runs_order(piece)) else {
+            return Ok(None);
+        };
+        if self.in_order && lo > self.released {
             self.pager.release(self.released, lo);
             self.released = lo;
         }
         scratch.view(piece.shape(), order);
-        self.pager.read_at(lo, scratch.bytes_mut())?;
-        Ok(true)
+        if dense.is_some() {
+            self.pager.read_at(lo, scratch.bytes_mut())?;
+            return Ok(Some(order));
+        }
+        // One `pread` per run (a lane along the contiguous axis), laid out in `order`.
+        let seen = if order == crate::Order::C {
+            piece.view()
+        } else {
+            piece.t()
+        };
+        let lanes = seen.rows();
+        let bytes = scratch.bytes_mut();
+        let mut at = 0;
+        for lane in lanes {
+            let lane = lane.into_dyn();
+            let Some((from, to)) = span_in(&lane, self.pager.addr()) else {
+                continue;
+            };
+            self.pager.read_at(from, &mut bytes[at..at + (to - from)])?;
+            at += to - from;
+        }
+        Ok(Some(order))
     }
 
     /// Like [`at`](Self::at) without the prefault (for [`chunks`](super::chunks), whose

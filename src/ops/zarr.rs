@@ -283,11 +283,11 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         let mut s = InStream::resume(pager, state);
         let p = v.slice_each_axis(|d| rel[d.axis.index()]);
         let r = match s.read(&p, &mut self.scratch) {
-            Ok(true) => {
-                self.read = super::zip::dense(&p);
+            Ok(Some(order)) => {
+                self.read = Some(order);
                 Ok(())
             }
-            Ok(false) => s.at(&p),
+            Ok(None) => s.at(&p),
             Err(e) => Err(e),
         };
         o.state = Some(s.park());
@@ -570,12 +570,19 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         // every chunk file can be written now (not locked by another program, not
         // read-only): found here, before anything is written, not half-way.
         let mut probed = std::collections::HashSet::new();
+        let align = std::mem::align_of::<T>() as u64;
         for f in &files {
+            // An inner chunk not aligned for `T` cannot be written in place.
+            if f.id.is_some() && f.offset % align != 0 {
+                return Err(crate::zarr::misaligned::<T>(&f.path, &f.index, f.offset));
+            }
             if !probed.insert(f.path.as_path()) {
                 continue; // a shard holds many chunks
             }
             array.check_no_links(&f.path)?;
             if f.id.is_some() {
+                // Not another array's too (hard links), and writable now.
+                array.check_one_name(&f.path)?;
                 crate::map::probe_writable(&f.path, None)?;
             }
         }
@@ -605,8 +612,9 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
                     }
                 }
                 Err(e) => {
+                    let fill = self.array.fill_value();
                     for (path, id) in &made {
-                        crate::map::remove_if_unused(path, *id);
+                        crate::map::remove_if_unused(path, *id, bytemuck::bytes_of(&fill));
                     }
                     return Err(e);
                 }

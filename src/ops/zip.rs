@@ -432,9 +432,9 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
                     Some(s) if w.broadcast.is_none() => {
                         let p = w.view.slice_each_axis(|d| piece[d.axis.index()]);
                         if let Some(scratch) = w.scratch.as_deref_mut()
-                            && s.read(&p, scratch)?
+                            && let Some(order) = s.read(&p, scratch)?
                         {
-                            w.read = dense(&p);
+                            w.read = Some(order);
                             return Ok(());
                         }
                         s.at(&p)

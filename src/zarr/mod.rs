@@ -161,6 +161,35 @@ impl<T: Element> Array<T> {
         })
     }
 
+    /// Refuses to write chunk file `path` in place when it has other names (hard links, as
+    /// `cp -al` or a deduplicator make): the bytes of another array, or of a snapshot, would
+    /// change with it. (Unix: elsewhere the count is not asked.)
+    pub(crate) fn check_one_name(&self, path: &Path) -> Result<(), Error> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            match std::fs::metadata(path) {
+                Ok(m) if m.is_file() && m.nlink() > 1 => {
+                    return Err(zerr(
+                        path,
+                        ZarrProblem::Unsupported {
+                            what: format!(
+                                "writing a chunk file that has {} names (hard links, as cp -al \
+                                 makes): writing it in place would change the other names too; \
+                                 copy the file to break the link",
+                                m.nlink()
+                            ),
+                        },
+                    ));
+                }
+                _ => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = path;
+        Ok(())
+    }
+
     /// Refuses to write chunk file `path` when it, or a directory between the array's and
     /// it, is a symbolic link: the bytes would land outside the array's directory (a
     /// downloaded or shared array must never make us write elsewhere). Reading through
@@ -178,7 +207,9 @@ impl<T: Element> Array<T> {
                         &at,
                         ZarrProblem::Unsupported {
                             what: format!(
-                                "writing chunk {} through a symbolic link (its bytes would land                                  outside the array's directory; replace the link with a copy of                                  what it points to)",
+                                "writing chunk {} through a symbolic link (its bytes would land \
+                                 outside the array's directory; replace the link with a copy of \
+                                 what it points to)",
                                 path.display()
                             ),
                         },
@@ -329,11 +360,7 @@ impl<T: Element> Array<T> {
             Ok(m) if !m.is_file() => {
                 return Err(Error::NotAFile {
                     path,
-                    kind: if m.is_dir() {
-                        "a directory"
-                    } else {
-                        "not a regular file"
-                    },
+                    kind: crate::map::file_kind(&m.file_type()),
                 });
             }
             Ok(m) => m,
@@ -417,13 +444,11 @@ impl<T: Element> Array<T> {
                 continue;
             }
             if nbytes != self.chunk_bytes() {
-                return Err(zerr(
-                    path,
-                    ZarrProblem::ChunkSize {
-                        expected: self.chunk_bytes(),
-                        found: nbytes,
-                    },
-                ));
+                return Err(bad(format!(
+                    "inner chunk {k} (in C order) is {nbytes} bytes long by its entry, not the {} \
+                     of an uncompressed inner chunk",
+                    self.chunk_bytes()
+                )));
             }
             let end = offset
                 .checked_add(nbytes)
@@ -528,11 +553,7 @@ impl<T: Element> Array<T> {
         match std::fs::metadata(path) {
             Ok(m) if !m.is_file() => Err(Error::NotAFile {
                 path: path.to_path_buf(),
-                kind: if m.is_dir() {
-                    "a directory"
-                } else {
-                    "not a regular file"
-                },
+                kind: crate::map::file_kind(&m.file_type()),
             }),
             Ok(m) if m.len() == self.chunk_bytes() => Ok(true),
             Ok(m) => Err(zerr(
@@ -1022,26 +1043,16 @@ impl<T: Element> ZarrArrayMut<T> {
             let path = match place {
                 Place::File(path) => {
                     self.a.check_no_links(&path)?;
+                    self.a.check_one_name(&path)?;
                     // SAFETY: the contract of `open_mut` / `create` covers every chunk file.
                     let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
                     return Ok((ChunkMut { map, edge }, None));
                 }
                 Place::InShard { path, offset } => {
                     self.a.check_no_links(&path)?;
-                    let align = std::mem::align_of::<T>() as u64;
-                    if offset % align != 0 {
-                        return Err(zerr(
-                            &path,
-                            ZarrProblem::Unsupported {
-                                what: format!(
-                                    "writing inner chunk {index:?} in place: it starts at byte \
-                                     {offset} of its shard, not a multiple of the {align}-byte \
-                                     alignment of {} (the shard index is at the start; reading \
-                                     copies it; write shards with index_location=\"end\")",
-                                    crate::element::type_name::<T>()
-                                ),
-                            },
-                        ));
+                    self.a.check_one_name(&path)?;
+                    if offset % std::mem::align_of::<T>() as u64 != 0 {
+                        return Err(misaligned::<T>(&path, index, offset));
                     }
                     let opts = opts.offset(offset).len(self.a.chunk_bytes());
                     // SAFETY: the contract of `open_mut` covers every shard file.
@@ -1093,6 +1104,24 @@ impl<T: Element> ZarrArrayMut<T> {
             std::io::Error::other("the chunk kept appearing and vanishing while it was created"),
         ))
     }
+}
+
+/// The refusal to write an inner chunk in place that starts at byte `offset` of its shard,
+/// not aligned for `T`.
+pub(crate) fn misaligned<T>(path: &Path, index: &[usize], offset: u64) -> Error {
+    zerr(
+        path,
+        ZarrProblem::Unsupported {
+            what: format!(
+                "writing inner chunk {index:?} in place: it starts at byte {offset} of its \
+                 shard, not a multiple of the {}-byte alignment of {} (reading copies it; \
+                 zarr-python's index at the start puts inner chunks there: write shards with \
+                 index_location=\"end\")",
+                std::mem::align_of::<T>(),
+                crate::element::type_name::<T>()
+            ),
+        },
+    )
 }
 
 /// Opens the Zarr v3 array at directory `path` read-only; chunks map on demand.
@@ -1337,8 +1366,9 @@ impl<T: Element> CreateOptions<T> {
         };
         let build = |aside: &Path| -> Result<(), Error> {
             for idx in w.chunk_indices() {
+                // `c/0/1` (or `c` itself for a 0-d array) under the directory of our own.
                 let (path, _) = w.a.locate(&idx)?;
-                let rel = path.strip_prefix(dir.join("c")).unwrap_or(&path);
+                let rel = path.strip_prefix(dir).unwrap_or(&path);
                 let path = aside.join(rel);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
@@ -1376,7 +1406,8 @@ impl<T: Element> CreateOptions<T> {
             return Err(e);
         }
         if let Some(a) = aside {
-            place_chunks(&a, &dir.join("c"));
+            place_chunks(&a.join("c"), &dir.join("c"));
+            let _ = std::fs::remove_dir_all(&a);
         }
         Ok(w)
     }
@@ -1398,10 +1429,10 @@ fn make_aside(dir: &Path) -> Result<PathBuf, Error> {
     }
 }
 
-/// Moves the chunks built in `aside` to `c`: the whole directory at once where `c` does
-/// not exist, else file by file, never over a chunk that is there (another writer's,
-/// made since the array appeared). What cannot move is removed: such chunks read as the
-/// fill value, which they hold.
+/// Moves the chunks built in `aside` (a directory, or the one chunk file of a 0-d array)
+/// to `c`: all at once where `c` does not exist, else file by file, never over a chunk
+/// that is there (another writer's, made since the array appeared). What cannot move is
+/// left to the caller to remove: such chunks read as the fill value, which they hold.
 fn place_chunks(aside: &Path, c: &Path) {
     if crate::map::move_no_replace(aside, c).is_ok() {
         return;
@@ -1423,27 +1454,31 @@ fn place_chunks(aside: &Path, c: &Path) {
             }
         }
     }
-    if std::fs::create_dir(c).is_ok() || std::fs::symlink_metadata(c).is_ok_and(|m| m.is_dir()) {
+    if aside.is_dir()
+        && (std::fs::create_dir(c).is_ok()
+            || std::fs::symlink_metadata(c).is_ok_and(|m| m.is_dir()))
+    {
         walk(aside, c);
     }
-    let _ = std::fs::remove_dir_all(aside);
 }
 
 #[cfg(all(test, not(miri)))] // files
 mod tests {
     use super::*;
 
-    /// A chunk a failed stream made is taken back only while it is the file it made and
-    /// nobody maps it: never one another writer took up or put in its place.
+    /// A chunk a failed stream made is taken back only while it is the file it made, nobody
+    /// maps it and it holds the fill value only: never one another writer took up, wrote or
+    /// put in its place.
     #[test]
     fn a_made_chunk_is_taken_back_only_while_unused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.zarr");
+        let fill = 5i32.to_ne_bytes();
         // SAFETY: this test's own files.
         let mut w = unsafe {
             CreateOptions::new()
                 .fill_value(5i32)
-                .create(&path, &[8], &[4])
+                .create(&path, &[12], &[4])
         }
         .unwrap();
         let (c, made) = w.chunk_mut_made(&[0]).unwrap();
@@ -1452,26 +1487,33 @@ mod tests {
         let file = w.chunk_path(&[0]).unwrap();
         // SAFETY: as above.
         let mut other = unsafe { open_mut::<i32>(&path) }.unwrap();
-        let (taken, again) = other.chunk_mut_made(&[0]).unwrap();
+        let (mut taken, again) = other.chunk_mut_made(&[0]).unwrap();
         assert!(again.is_none(), "opened, not made");
         assert!(
-            !crate::map::remove_if_unused(&file, id),
+            !crate::map::remove_if_unused(&file, id, &fill),
             "removed a mapped chunk"
         );
+        // Written by the other writer, then let go: its write stands.
+        taken.view_mut()[1] = 7;
         drop(taken);
+        assert!(
+            !crate::map::remove_if_unused(&file, id, &fill),
+            "removed a written chunk"
+        );
+        assert_eq!(w.chunk(&[0]).unwrap().view()[1], 7);
         // Replaced by another writer: not ours any more.
         let tmp = dir.path().join("new");
         std::fs::write(&tmp, [0u8; 16]).unwrap();
         std::fs::rename(&tmp, &file).unwrap();
         assert!(
-            !crate::map::remove_if_unused(&file, id),
+            !crate::map::remove_if_unused(&file, id, &fill),
             "removed a replaced chunk"
         );
         assert!(file.exists());
         let (c, made) = w.chunk_mut_made(&[1]).unwrap();
         drop(c);
         let file1 = w.chunk_path(&[1]).unwrap();
-        assert!(crate::map::remove_if_unused(&file1, made.unwrap()));
+        assert!(crate::map::remove_if_unused(&file1, made.unwrap(), &fill));
         assert!(!file1.exists());
     }
 }

@@ -211,7 +211,9 @@ fn sharded(
     let count = n / inner;
     let index_len = count * 16 + 4;
     let values: Vec<f64> = (0..n).map(|i| i as f64 * 0.5 + 1.0).collect();
-    let data: &[u8] = bytemuck::cast_slice(&values);
+    // 8 bytes of room after the chunks, for entries that move one.
+    let data: Vec<u8> = [bytemuck::cast_slice::<f64, u8>(&values), &[0u8; 8]].concat();
+    let data = data.as_slice();
     let base = if at_start { index_len } else { 0 };
     let mut index = Vec::new();
     for k in 0..count {
@@ -500,4 +502,106 @@ fn a_zero_chunk_length_on_an_empty_axis_creates_and_opens() {
         }
     ));
     assert!(!bad.exists());
+}
+
+/// A chunk file that is also another array's (hard links, as `cp -al` makes) is never
+/// written in place: not by a stream, not by `chunk_mut`; the other array stays as it was.
+#[cfg(unix)]
+#[test]
+fn chunks_shared_with_another_array_are_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.zarr");
+    let mut w = unsafe { zarr::create::<f32>(&a, &[8], &[4]) }.unwrap();
+    for idx in w.chunk_indices() {
+        w.chunk_mut(&idx).unwrap().view_mut().fill(1.0);
+    }
+    drop(w);
+    let b = dir.path().join("b.zarr");
+    let ok = std::process::Command::new("cp")
+        .args(["-al"])
+        .arg(&a)
+        .arg(&b)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let before = std::fs::read(chunk_file(&a, &[0])).unwrap();
+    let mut wb = unsafe { zarr::open_mut::<f32>(&b) }.unwrap();
+    let ones = ndarray::Array1::from_elem(8, 1.0f32);
+    let err = ops::add_into(&ones, &ones, &mut wb).unwrap_err();
+    assert!(err.to_string().contains("hard links"), "{err}");
+    assert!(wb.chunk_mut(&[1]).is_err());
+    assert_eq!(std::fs::read(chunk_file(&a, &[0])).unwrap(), before);
+    assert_eq!(std::fs::read(chunk_file(&a, &[1])).unwrap(), before);
+}
+
+/// A stream into a shard one of whose inner chunks is not aligned for its type fails
+/// before writing any inner chunk (reading it works).
+#[test]
+fn a_misaligned_inner_chunk_later_in_the_output_fails_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.zarr");
+    // inner chunks of 4 f64 at 0, 32, 64, then 100 (4 bytes off); the index at the end
+    let values = sharded(&path, 16, 4, false, |k| (k == 3).then_some((100, 32)));
+    let before = std::fs::read(chunk_file(&path, &[0])).unwrap();
+    let z = unsafe { zarr::open::<f64>(&path) }.unwrap();
+    let sum: f64 = ops::sum(&z).unwrap();
+    assert!(sum.is_finite());
+    let _ = values;
+    let mut w = unsafe { zarr::open_mut::<f64>(&path) }.unwrap();
+    let err = ops::map_inplace(&mut w, |x: f64| x + 100.0).unwrap_err();
+    assert!(err.to_string().contains("alignment"), "{err}");
+    assert_eq!(std::fs::read(chunk_file(&path, &[0])).unwrap(), before);
+}
+
+/// A 0-d array is created (its one chunk is the file `c`) and reads back.
+#[test]
+fn a_zero_dimensional_array_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.zarr");
+    let mut w = unsafe { zarr::create::<f32>(&path, &[], &[]) }.unwrap();
+    w.chunk_mut(&[]).unwrap().view_mut()[[]] = 2.5;
+    let z = unsafe { zarr::open::<f32>(&path) }.unwrap();
+    assert_eq!(ops::sum(&z).unwrap(), 2.5);
+    assert!(path.join("c").is_file());
+    let names = std::fs::read_dir(&path).unwrap().count();
+    assert_eq!(names, 2, "zarr.json and c only");
+}
+
+/// With `read_through(true)` under `Bounded`, a Zarr input is read with `pread` (no map to
+/// fault on, so a truncated chunk is an `Err`, never a SIGBUS) also when its grid cuts an
+/// inner axis: the bytes come through `read` calls (`rchar`), not page faults.
+#[cfg(target_os = "linux")]
+#[test]
+fn read_through_reads_zarr_chunks_cut_across_an_inner_axis() {
+    let rchar = || -> u64 {
+        let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.zarr");
+    let mut w = unsafe { zarr::create::<f32>(&path, &[256, 1024], &[64, 384]) }.unwrap();
+    for idx in w.chunk_indices() {
+        w.chunk_mut(&idx).unwrap().view_mut().fill(1.0);
+    }
+    drop(w);
+    let z = unsafe { zarr::open::<f32>(&path) }.unwrap();
+    let bytes = 256 * 1024 * 4;
+    for through in [false, true] {
+        let opts = StreamOptions::new()
+            .paging(ops::Paging::Bounded)
+            .read_through(through);
+        let before = rchar();
+        assert_eq!(ops::sum_with(&z, opts).unwrap(), 256.0 * 1024.0);
+        let read = rchar() - before;
+        if through {
+            assert!(read >= bytes, "{read} bytes read through the file");
+        } else {
+            assert!(read < bytes / 2, "{read} bytes read through the file");
+        }
+    }
 }
