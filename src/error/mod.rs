@@ -16,9 +16,12 @@ pub use zarr::ZarrProblem;
 /// involved), the numbers that disagree, the offending dimension. The `Display` output
 /// reads as one lowercase sentence prefixed by the path, for example
 /// `data.f32: 1000 bytes is not a whole number of rows of 24 f32 (96 bytes each)`.
-/// An operating-system error is the [`source`](std::error::Error::source) of
-/// [`Error::Io`] and [`Error::Reserve`], not part of their message (as the Rust API
-/// guidelines ask), so error reporters such as `anyhow` print it once.
+/// An operating-system error's reason is part of the message of [`Error::Io`],
+/// [`Error::Reserve`] and [`Error::Unreadable`] (`nope.npy: cannot open for reading: No
+/// such file or directory (os error 2)`), as `fs-err` does: printing `{e}` says why.
+/// Their [`source`](std::error::Error::source) is then what the OS error wraps, if
+/// anything, so reporters such as `anyhow` print the reason once. The `io::Error`
+/// itself is in the variant's `source` field.
 ///
 /// ```
 /// use ndarray_mmap::{bytes, Error, Order};
@@ -232,15 +235,20 @@ pub enum Error {
         /// Dimensions the array has.
         found: usize,
     },
-    /// An input of an elementwise operation cannot be broadcast to the output's shape.
+    /// An operand cannot be broadcast to the shape of the operation: an input of an
+    /// elementwise function to its output's, an operand of a [`Zip`](crate::ops::Zip) to
+    /// the shape its first operand set.
     #[non_exhaustive]
     Broadcast {
-        /// Which operand: `"input"`, `"first input"` or `"second input"`.
+        /// Which operand: `"the first input"`, `"the second input"`, `"the input"`, `"the
+        /// output"`, or `"operand 2 of the Zip"` (counting from 1, `Zip::from`'s first).
         operand: &'static str,
-        /// The input's shape.
+        /// The operand's shape.
         input: Vec<usize>,
-        /// The output's shape.
+        /// The shape it had to have (or broadcast to).
         output: Vec<usize>,
+        /// Whose shape that is: `"the output"` or `"the Zip's first operand"`.
+        onto: &'static str,
     },
     /// A streaming operation was cancelled by its progress callback. The first `done`
     /// bytes of the output (in its memory order) hold new values, the rest are unchanged.
@@ -471,6 +479,14 @@ impl Error {
         self
     }
 
+    /// A [`Broadcast`](Error::Broadcast) error says whose shape the operand had to fit.
+    pub(crate) fn onto(mut self, whose: &'static str) -> Self {
+        if let Error::Broadcast { onto, .. } = &mut self {
+            *onto = whose;
+        }
+        self
+    }
+
     /// An I/O error on `path` while doing `action`.
     pub(crate) fn io(path: &Path, action: &'static str, source: io::Error) -> Self {
         Error::Io {
@@ -525,7 +541,9 @@ impl fmt::Display for Error {
             write!(f, "{}: ", path.display())?;
         }
         match self {
-            Error::Io { action, .. } => write!(f, "cannot {action}"),
+            // The OS's reason is part of the message (a user printing `{e}` learns why);
+            // `source()` then skips the `io::Error`, so a printed chain shows it once.
+            Error::Io { action, source, .. } => write!(f, "cannot {action}: {source}"),
             Error::NotAFile { kind, .. } => {
                 write!(
                     f,
@@ -678,10 +696,12 @@ impl fmt::Display for Error {
                 f,
                 "element range {start}..{end} lies outside the array of {len} elements"
             ),
-            Error::Reserve { from, to, .. } => write!(
+            Error::Reserve {
+                from, to, source, ..
+            } => write!(
                 f,
-                "cannot reserve disk space to make the file {to} bytes long (it was {from} bytes); \
-                 the file was left as it was"
+                "cannot reserve disk space to make the file {to} bytes long (it was {from} bytes): \
+                 {source}; the file was left as it was"
             ),
             Error::CannotGrow { reason, .. } => match reason {
                 GrowProblem::CopyOnWrite => write!(
@@ -734,9 +754,10 @@ impl fmt::Display for Error {
                 operand,
                 input,
                 output,
+                onto,
             } => write!(
                 f,
-                "cannot broadcast the {operand}'s shape {} to the output's shape {}",
+                "cannot broadcast {operand} (shape {}) to {onto} (shape {})",
                 Dims(input),
                 Dims(output)
             ),
@@ -745,10 +766,11 @@ impl fmt::Display for Error {
                 "cancelled by the progress callback after {done} of {total} bytes; \
                  the output holds new values up to there (in memory order) and old ones after"
             ),
-            Error::Unreadable { bytes, .. } => write!(
+            Error::Unreadable { bytes, source, .. } => write!(
                 f,
                 "bytes {}..{} of the file cannot be read into memory (truncated by another \
-                 program, an I/O error, or no space for a sparse page); the operation stopped before touching them",
+                 program, an I/O error, or no space for a sparse page): {source}; the operation \
+                 stopped before touching them",
                 bytes.start, bytes.end
             ),
             Error::Axis { axis, shape, empty } => {
@@ -777,9 +799,11 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            // The `io::Error`'s own text is in the message already (as `fs-err` does): the
+            // chain goes on with what it wraps, if anything.
             Error::Io { source, .. }
             | Error::Reserve { source, .. }
-            | Error::Unreadable { source, .. } => Some(source),
+            | Error::Unreadable { source, .. } => std::error::Error::source(source),
             _ => None,
         }
     }
@@ -803,14 +827,14 @@ mod tests {
             "open for reading",
             io::Error::from(io::ErrorKind::NotFound),
         );
-        // The OS error is the source, not part of the message: chains printed by
-        // `anyhow` or `{:#}` show it once.
-        assert_eq!(e.to_string(), "a.f32: cannot open for reading");
-        let source = std::error::Error::source(&e).expect("the io::Error is the source");
+        // The OS's reason is in the message, and not again in the chain (`anyhow` and
+        // `{:#}` print the message, then the sources).
+        let reason = io::Error::from(io::ErrorKind::NotFound).to_string();
         assert_eq!(
-            source.to_string(),
-            io::Error::from(io::ErrorKind::NotFound).to_string()
+            e.to_string(),
+            format!("a.f32: cannot open for reading: {reason}")
         );
+        assert!(std::error::Error::source(&e).is_none());
     }
 
     #[test]

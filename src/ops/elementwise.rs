@@ -233,7 +233,7 @@ let mut c = ndarray::Array2::<f32>::zeros((2, 2));
 ndarray_mmap::add_into(&a.view(), &a.t(), &mut c.view_mut())?; // any layouts
 assert_eq!(c, ndarray::array![[2.0, 5.0], [5.0, 8.0]]);
 let err = ndarray_mmap::add_into(&a, &ndarray::array![1.0f32, 2.0, 3.0], &mut c).unwrap_err();
-assert_eq!(err.to_string(), \"cannot broadcast the second input's shape [3] to the output's shape [2, 2]\");"
+assert_eq!(err.to_string(), \"cannot broadcast the second input (shape [3]) to the output (shape [2, 2])\");"
 );
 binary_op!(
     sub_into,
@@ -458,7 +458,7 @@ assign_op!(
 ndarray_mmap::ops::add_assign(&mut a, &ndarray::array![10.0f32, 20.0])?; // a row to every row
 assert_eq!(a, ndarray::array![[11.0, 22.0], [13.0, 24.0]]);
 let err = ndarray_mmap::ops::add_assign(&mut a, &ndarray::array![1.0f32, 2.0, 3.0]).unwrap_err();
-assert_eq!(err.to_string(), \"cannot broadcast the second input's shape [3] to the output's shape [2, 2]\");
+assert_eq!(err.to_string(), \"cannot broadcast the second input (shape [3]) to the output (shape [2, 2])\");
 assert_eq!(a, ndarray::array![[11.0, 22.0], [13.0, 24.0]]); // unchanged"
 );
 assign_op!(

@@ -68,10 +68,14 @@ where
     // first input (in place).
     let out = if a.is_some() { out.write_only() } else { out };
     let shape = out.shape();
-    let a_name = if b.is_some() { "first input" } else { "input" };
+    let a_name = if b.is_some() {
+        "the first input"
+    } else {
+        "the input"
+    };
     // Check every shape before writing anything.
     let a = input(a, &shape, a_name)?;
-    let b = input(b, &shape, "second input")?;
+    let b = input(b, &shape, "the second input")?;
     let threads = opts.parallel;
     let par = move |n: usize| {
         cfg!(feature = "rayon")

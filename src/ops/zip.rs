@@ -252,11 +252,11 @@ impl<'a, T> Input<'a, T> {
             src,
             copy: None,
             snapshot: false,
-            name: "broadcast input",
+            name: "the broadcast input",
         }
     }
 
-    /// Names the operand in error messages ("first input", ...).
+    /// Names the operand in error messages ("the first input", ...).
     pub(super) fn named(mut self, name: &'static str) -> Self {
         self.name = name;
         self
@@ -335,6 +335,7 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
             operand: self.name,
             input: input.to_vec(),
             output: shape.to_vec(),
+            onto: "the output",
         };
         match &mut self.src {
             InSrc::View(w) => {
@@ -534,9 +535,10 @@ impl<T: Send + 'static> Part for Output<'_, T> {
     }
     fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Error> {
         Err(Error::Broadcast {
-            operand: "output",
+            operand: "the output",
             input: self.shape(),
             output: shape.to_vec(),
+            onto: "the output",
         })
     }
     fn snapshot(&mut self) {}
@@ -983,9 +985,28 @@ impl<'o, P> Zip<'o, P> {
                 operand,
                 input: shape.to_vec(),
                 output: self.shape.clone(),
+                onto: ZIP_SHAPE,
             });
         }
     }
+}
+
+/// Whose shape every operand of a [`Zip`] must have (or broadcast to).
+const ZIP_SHAPE: &str = "the Zip's first operand";
+
+/// The name of operand `k` (from 0) of a [`Zip`] in error messages.
+fn zip_operand(k: usize) -> &'static str {
+    const NAMES: [&str; 8] = [
+        "operand 1 of the Zip",
+        "operand 2 of the Zip",
+        "operand 3 of the Zip",
+        "operand 4 of the Zip",
+        "operand 5 of the Zip",
+        "operand 6 of the Zip",
+        "operand 7 of the Zip",
+        "an operand of the Zip",
+    ];
+    NAMES[k.min(NAMES.len() - 1)]
 }
 
 /// The engine: checks aliasing, plans pieces in the lead operand's memory order, runs
@@ -1456,7 +1477,7 @@ macro_rules! zip_and {
                     error: self.error,
                     opts: self.opts,
                 };
-                z.check_shape(&shape, "operand");
+                z.check_shape(&shape, zip_operand([$($i),+].len()));
                 z
             }
 
@@ -1476,12 +1497,12 @@ macro_rules! zip_and {
                 self,
                 operand: I,
             ) -> Zip<'o, ($($P,)+ Input<'a, T>,)> {
-                let mut part = operand.into_part();
+                let mut part = operand.into_part().named(zip_operand([$($i),+].len()));
                 let mut error = self.error;
                 if let Err(e) = part.broadcast_to(&self.shape)
                     && error.is_none()
                 {
-                    error = Some(e);
+                    error = Some(e.onto(ZIP_SHAPE));
                 }
                 Zip {
                     parts: ($(self.parts.$i,)+ part,),
@@ -1546,7 +1567,7 @@ macro_rules! zip_assign {
                 F: for<'p> FnMut($(Item<'p, $P>),+) -> T,
             {
                 let out = into.into_part().write_only();
-                self.check_shape(&out.shape(), "output");
+                self.check_shape(&out.shape(), "the output");
                 let ($($p,)+) = self.parts;
                 let mut parts = (out, $($p,)+);
                 run(&mut parts, &self.shape, self.error, self.opts, |parts, piece| {

@@ -532,7 +532,7 @@ fn mapped_shape_error_leaves_the_file_alone() {
     let err = add_into(&a, &b, &mut c).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cannot broadcast the second input's shape [4] to the output's shape [4, 3]"
+        "cannot broadcast the second input (shape [4]) to the output (shape [4, 3])"
     );
     c.close().unwrap();
     assert_eq!(std::fs::read(dir.path().join("c")).unwrap(), vec![7u8; 12]);
@@ -872,7 +872,7 @@ proptest! {
         let err = run_assign(op, &mut a.view_mut(), &b.view(), StreamOptions::new()).unwrap_err();
         prop_assert_eq!(
             err.to_string(),
-            format!("cannot broadcast the second input's shape {bad:?} to the output's shape {out:?}")
+            format!("cannot broadcast the second input (shape {bad:?}) to the output (shape {out:?})")
         );
         prop_assert_eq!(&a.data, &before);
 

@@ -330,7 +330,7 @@ fn and_broadcast_adds_a_row_to_every_row() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cannot broadcast the broadcast input's shape [2] to the output's shape [5, 3]"
+        "cannot broadcast operand 2 of the Zip (shape [2]) to the Zip's first operand (shape [5, 3])"
     );
 }
 
@@ -349,7 +349,7 @@ fn shape_errors_write_nothing() {
     assert!(matches!(err, Error::Broadcast { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "cannot broadcast the operand's shape [3, 4] to the output's shape [4, 3]"
+        "cannot broadcast operand 3 of the Zip (shape [3, 4]) to the Zip's first operand (shape [4, 3])"
     );
     assert!(d.view().iter().all(|&x| x == 7));
     d.close().unwrap();
@@ -618,11 +618,15 @@ fn map_assign_into_checks_the_output_shape_before_writing() {
         matches!(
             &err,
             Error::Broadcast {
-                operand: "output",
+                operand: "the output",
                 ..
             }
         ),
         "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "cannot broadcast the output (shape [11]) to the Zip's first operand (shape [10])"
     );
     assert!(out.view().iter().all(|&x| x == 7));
 }
