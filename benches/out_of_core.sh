@@ -122,10 +122,10 @@ for limit in $LIMITS; do
     echo "== limit $limit MiB, $SIZE_MIB MiB per array, $REPEAT runs each"
     for r in $(seq "$REPEAT"); do
         if [ "${FORMULA:-}" = 1 ]; then
-            run ndarray-mmap "$limit" "$BIN" --formula ${CHUNK:+--chunk "$CHUNK"} "$A" "$B" "$C" "$OUT"
+            run ndarray-mmap "$limit" "$BIN" --machine --bounded --formula ${CHUNK:+--chunk "$CHUNK"} "$A" "$B" "$C" "$OUT"
             run numpy "$limit" python3 "$NP_SCRIPT" "$A" "$B" "$C" "$OUT"
         else
-            run ndarray-mmap "$limit" "$BIN" ${CHUNK:+--chunk "$CHUNK"} "$A" "$B" "$OUT"
+            run ndarray-mmap "$limit" "$BIN" --machine --bounded ${CHUNK:+--chunk "$CHUNK"} "$A" "$B" "$OUT"
             run numpy "$limit" python3 "$NP_SCRIPT" "$A" "$B" "$OUT"
         fi
         run dd "$limit" sh -c "$DD_CMD"

@@ -49,7 +49,7 @@ for r in $(seq "$REPEAT"); do
         rm -f "$OUT"; sync; echo 3 > /proc/sys/vm/drop_caches
         cat "$A" > /dev/null
         before=$(pct "$A")
-        if [ $tool = numpy ]; then cmd=(python3 "$NP" "$A" "$B" "$OUT"); else cmd=(target/release/examples/add_files "$A" "$B" "$OUT"); fi
+        if [ $tool = numpy ]; then cmd=(python3 "$NP" "$A" "$B" "$OUT"); else cmd=(target/release/examples/add_files --machine --bounded "$A" "$B" "$OUT"); fi
         res=$(CG_QUIET=1 "$MEMLIMIT" "$LIMIT" -- "${cmd[@]}" 2>&1 | grep CGROUP_RESULT)
         wall=$(grep -o 'wall_s=[0-9.]*' <<< "$res" | cut -d= -f2)
         line="$tool $before $(pct "$A") $(pct "$B") $(pct "$OUT") $wall"

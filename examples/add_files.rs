@@ -10,17 +10,18 @@
 //! ```
 //!
 //! Options: `--size N` (bytes per array, default 512M), `--chunk N` (bytes per chunk,
-//! default 8M), `--dir DIR` (where the temporary files go, default the system's temp
-//! dir), `--serial` (one thread even with the `rayon` feature), `--verify` (check the
+//! default: the engine's), `--dir DIR` (where the temporary files go, default the system's
+//! temp dir), `--serial` (one thread even with the `rayon` feature), `--verify` (check the
 //! result of a run on your files too; always done on generated ones), `--formula` (three
 //! inputs, `d = a * 2 + b * 3 + c` in one pass with `ops::Zip`; your files: `A B C OUT`),
-//! `--cached` (`Paging::Auto` instead of `Bounded`: arrays that fit in memory are left to
-//! the kernel, and memory is not bounded).
+//! `--bounded` / `--cached` (force `Paging::Bounded` or `Paging::Cached`; by default the
+//! engine chooses, `Paging::Auto`, and the example says what it chose and why),
+//! `--machine` (also print `key value` lines for scripts: `add_s`, `vmhwm_mib`).
 //!
-//! Under a memory limit (Linux, root; caches dropped first):
+//! Under a memory limit (Linux, root, cgroup v1; caches dropped first):
 //! ```text
 //! cargo build --release --example add_files
-//! DROP_CACHES=1 ../shared/tools/memlimit 64 -- target/release/examples/add_files
+//! DROP_CACHES=1 benches/memlimit 64 -- target/release/examples/add_files
 //! ```
 
 use std::error::Error;
@@ -43,7 +44,9 @@ struct Args {
     serial: bool,
     verify: bool,
     formula: bool,
-    cached: bool,
+    /// `--bounded` / `--cached`; else the engine's choice.
+    paging: Paging,
+    machine: bool,
     paths: Vec<PathBuf>,
 }
 
@@ -74,7 +77,8 @@ fn parse_args() -> Result<Args, String> {
         serial: false,
         verify: false,
         formula: false,
-        cached: false,
+        paging: Paging::Auto,
+        machine: false,
         paths: Vec::new(),
     };
     let mut it = std::env::args_os().skip(1);
@@ -92,10 +96,13 @@ fn parse_args() -> Result<Args, String> {
             "--serial" => args.serial = true,
             "--verify" => args.verify = true,
             "--formula" => args.formula = true,
-            "--cached" => args.cached = true,
+            "--bounded" => args.paging = Paging::Bounded,
+            "--cached" => args.paging = Paging::Cached,
+            "--machine" => args.machine = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: add_files [--size N] [--chunk N] [--dir DIR] [--serial] [--verify] [--formula] [--cached] [A B [C] OUT]"
+                    "usage: add_files [--size N] [--chunk N] [--dir DIR] [--serial] [--verify] \
+                     [--formula] [--bounded | --cached] [--machine] [A B [C] OUT]"
                 );
                 std::process::exit(0);
             }
@@ -282,18 +289,17 @@ fn run() -> Result<(), Box<dyn Error>> {
     if let Some(bytes) = args.chunk {
         opts = opts.chunk_bytes(bytes);
     }
-    // Bounded paging whatever the machine's memory: the seed experiment streams as if the
-    // arrays were bigger than RAM (write-back overlaps the arithmetic; memory stays at a
-    // few chunks). `--cached` leaves the choice to `Paging::Auto` instead.
-    let paging = if args.cached {
-        Paging::Auto
-    } else {
-        Paging::Bounded
-    };
-    let opts = opts.paging(paging).parallel(!args.serial).progress(|p| {
-        bar.set_position(p.done);
-        ControlFlow::Continue(())
-    });
+    // The engine's default policy unless one is forced; say which it comes to, and why.
+    let files = 3 + usize::from(c_path.is_some());
+    let (_, why) = args.paging.choose(total * files as u64);
+    println!("paging: {why}");
+    let opts = opts
+        .paging(args.paging)
+        .parallel(!args.serial)
+        .progress(|p| {
+            bar.set_position(p.done);
+            ControlFlow::Continue(())
+        });
     let c = c_path.as_deref().map(open_input).transpose()?;
     match &c {
         // One pass over four files: no temporaries, no second traversal, and `out` only
@@ -332,12 +338,15 @@ fn run() -> Result<(), Box<dyn Error>> {
         moved / secs,
         total as f64 / MIB / secs
     );
-    println!("add_s {secs:.4}");
     match peak_rss_mib() {
-        Some(p) => {
-            println!("peak resident memory during the add (VmHWM): {p:.1} MiB\nvmhwm_mib {p:.1}")
-        }
+        Some(p) => println!("peak resident memory during the add: {p:.1} MiB"),
         None => println!("peak resident memory: not reported on this system"),
+    }
+    if args.machine {
+        println!("add_s {secs:.4}");
+        if let Some(p) = peak_rss_mib() {
+            println!("vmhwm_mib {p:.1}");
+        }
     }
     drop((a, b, c));
 
@@ -386,7 +395,10 @@ fn run() -> Result<(), Box<dyn Error>> {
     // What /usr/bin/time reports: the whole run's peak, the verification pass included
     // (it reads the output through one map, whose clean pages count while resident).
     if let Some(p) = peak_rss_mib() {
-        println!("peak resident memory of the whole run (VmHWM): {p:.1} MiB\nvmhwm_run_mib {p:.1}");
+        println!("peak resident memory of the whole run, verification included: {p:.1} MiB");
+        if args.machine {
+            println!("vmhwm_run_mib {p:.1}");
+        }
     }
     Ok(())
 }

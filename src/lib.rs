@@ -28,18 +28,34 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Layers
-//! - [`bytes`]: the pure layer, bytes + shape + order → views, with every check; no I/O.
-//! - [`npy`]: `.npy` headers parsed from and written to bytes ([`NpyHeader`]); no I/O.
-//!   [`open_npy`], [`open_npy_mut`] and [`create_npy`] map `.npy` files that numpy reads
-//!   and writes.
-//! - [`MapOptions`], [`MmapArray`], [`MmapArrayMut`]: the owners that hold a map and lend
-//!   views; the only code with `unsafe` (besides the call of the AVX2 build of the
-//!   elementwise loops, once the CPU is found to have it).
-//! - [`ops`]: elementwise math ([`add_into`] and its family, [`zip_map_into`],
-//!   [`map_into`], the in-place [`ops::add_assign`] family for `a += b`) and reductions, on any ndarray views or streaming through mapped files
-//!   with bounded memory.
-//! - [`Error`]: the one error type; every message names the path and the numbers at fault.
+//! The rank can be a type: `MmapArray::<f32, Ix2>::open(path, [-1, 24])` lends
+//! `ArrayView2` (a wrong rank is an `Err`); [`mmap_array`] lends `ArrayViewD`.
+//!
+//! # What is here
+//! - Owners: [`MmapArray`] (read-only) and [`MmapArrayMut`] (read-write, copy-on-write, or
+//!   new) hold a map and lend views; they grow and [`append`](MmapArrayMut::append) rows,
+//!   written before they are counted. [`MapOptions`] sets offsets, lengths, order, hints,
+//!   locks. [`bytes`] is the pure layer (bytes + shape + order → a view; no I/O).
+//! - `.npy` ([`open_npy`], [`create_npy`], [`write_npy`], [`NpyHeader`]) both ways with
+//!   numpy; `.npz` archives ([`open_npz`], [`NpzWriter`], feature `npz`); Zarr v3 arrays
+//!   chunk by chunk ([`zarr`], feature `zarr`), for dask and zarr-python.
+//! - [`ops`]: the streaming engine. Elementwise functions ([`add_into`], [`map_into`], the
+//!   in-place [`ops::add_assign`] family), [`ops::Zip`] (any formula over 1-6 operands:
+//!   `for_each`, `fold`, `map_assign_into`), reductions ([`ops::sum`], [`ops::sum_axis`],
+//!   ...), over views, maps and whole Zarr arrays alike, with memory bounded whatever the
+//!   size ([`ops::Paging`]).
+//! - [`Error`]: the one error type; every message names the path, the numbers at fault
+//!   and, for an OS error, why.
+//!
+//! ```
+//! use ndarray_mmap::{create_array, ops::{self, Zip}};
+//! # let dir = tempfile::tempdir()?;
+//! let a = ndarray::Array1::from_iter((0..1000).map(|i| i as f32));
+//! let mut c = unsafe { create_array::<f32>(dir.path().join("c.f32"), [1000]) }?;
+//! Zip::from(&a).map_assign_into(&mut c, |&x| 2.0 * x)?;      // streamed into the file
+//! assert_eq!(ops::sum(&c)?, 999_000.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Safety
 //! Mapping a file is `unsafe`: another process could truncate the file (reads would
@@ -48,6 +64,8 @@
 //! holds an advisory shared lock; a file is replaced only by a complete new one renamed
 //! over it, never while others map it; files only ever grow while mapped, and appended
 //! rows are written before they are counted (see the README's "Reliability" section).
+//! `unsafe` code lives in the file layer (`map/`), in the Zarr layer's calls of the map
+//! constructors, and in the call of the AVX2 build of the elementwise loops.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -79,3 +97,8 @@ pub use map::{Npz, NpzWriter, open_npz};
 pub use npy::{NpyHeader, NpyProblem};
 pub use ops::{StreamOptions, add_into, div_into, map_into, mul_into, sub_into, zip_map_into};
 pub use shape::{Order, ShapeArg};
+
+/// The README's code blocks, compiled as doc tests (with every feature: one block is Zarr).
+#[cfg(all(doctest, feature = "zarr", feature = "npz"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -195,6 +195,12 @@ impl Spec {
         }
     }
 
+    /// The lengths of an explicit shape (no `-1`, none negative), as given.
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // Zarr arrays
+    pub(crate) fn explicit(shape: &impl ShapeArg) -> Result<Vec<usize>, Error> {
+        Ok(Spec::parse_explicit(shape.to_spec())?.known)
+    }
+
     /// Resolves the spec against `available` bytes of elements of `elem_size` bytes.
     ///
     /// With a `-1`, the available bytes must be a whole number of rows; without one, the

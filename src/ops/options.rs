@@ -114,6 +114,56 @@ pub enum Paging {
     Cached,
 }
 
+impl Paging {
+    /// What this policy comes to for a stream whose mapped operands hold `mapped` bytes,
+    /// started now: [`Bounded`](Paging::Bounded) or [`Cached`](Paging::Cached), and why, in
+    /// words (what the engine decides; `Auto` looks at the memory available now).
+    ///
+    /// ```
+    /// use ndarray_mmap::ops::Paging;
+    /// let (p, why) = Paging::Auto.choose(1 << 20);
+    /// assert!(p == Paging::Cached || p == Paging::Bounded, "{why}");
+    /// assert_eq!(Paging::Bounded.choose(1 << 20).0, Paging::Bounded);
+    /// ```
+    pub fn choose(self, mapped: u64) -> (Paging, String) {
+        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+        let available = (mapped > 0)
+            .then(crate::map::pager::memory_available)
+            .flatten();
+        match self {
+            Paging::Bounded => (Paging::Bounded, "Bounded, as asked".into()),
+            Paging::Cached => (Paging::Cached, "Cached, as asked".into()),
+            // Bounded unless the mapped operands fit comfortably (in half) in the memory
+            // available (the cgroup's limit, or MemAvailable), or unknown memory.
+            Paging::Auto => match available {
+                _ if mapped == 0 => (Paging::Cached, "Cached: no operand is mapped".into()),
+                None => (
+                    Paging::Bounded,
+                    "Bounded: the memory available is not known here".into(),
+                ),
+                Some(m) if mapped > m / 2 => (
+                    Paging::Bounded,
+                    format!(
+                        "Bounded: the mapped operands ({:.0} MiB) do not fit in half the memory \
+                         available ({:.0} MiB)",
+                        mib(mapped),
+                        mib(m)
+                    ),
+                ),
+                Some(m) => (
+                    Paging::Cached,
+                    format!(
+                        "Cached: the mapped operands ({:.0} MiB) fit in half the memory available \
+                         ({:.0} MiB)",
+                        mib(mapped),
+                        mib(m)
+                    ),
+                ),
+            },
+        }
+    }
+}
+
 impl Default for StreamOptions<'_> {
     fn default() -> Self {
         StreamOptions {

@@ -1034,13 +1034,7 @@ pub(super) fn run<P: Parts>(
     let total = bytes_of(total_elems);
     let mapped = parts.mapped_len() as u64;
     let available = if mapped > 0 { memory_available() } else { None };
-    let bounded = match opts.paging {
-        Paging::Bounded => true,
-        Paging::Cached => false,
-        // Bounded unless the mapped operands fit comfortably (in half) in the memory
-        // available (the cgroup's limit, or MemAvailable), or unknown memory.
-        _ => mapped > 0 && available.is_none_or(|m| mapped > m / 2),
-    };
+    let bounded = opts.paging.choose(mapped).0 == Paging::Bounded;
     // The chunk adapts to the memory left only where results cannot depend on it: an
     // elementwise stream writes each element alike whatever the chunks, but a fold or a
     // float sum adds in an order the chunks decide.

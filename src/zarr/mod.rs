@@ -53,6 +53,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Slice};
 use crate::element::Element;
 use crate::error::{Error, ZarrProblem};
 use crate::map::{MapOptions, MmapArray, MmapArrayMut, write_file_new};
+use crate::shape::ShapeArg;
 use meta::Layout;
 
 fn zerr(path: &Path, problem: ZarrProblem) -> Error {
@@ -1195,8 +1196,8 @@ pub unsafe fn open_mut<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArrayMu
 /// ```
 pub unsafe fn create<T: Element>(
     path: impl AsRef<Path>,
-    shape: &[usize],
-    chunk_shape: &[usize],
+    shape: impl ShapeArg,
+    chunk_shape: impl ShapeArg,
 ) -> Result<ZarrArrayMut<T>, Error> {
     // SAFETY: forwarded to the caller.
     unsafe { CreateOptions::new().create(path, shape, chunk_shape) }
@@ -1301,11 +1302,13 @@ impl<T: Element> CreateOptions<T> {
     pub unsafe fn create(
         self,
         path: impl AsRef<Path>,
-        shape: &[usize],
-        chunk_shape: &[usize],
+        shape: impl ShapeArg,
+        chunk_shape: impl ShapeArg,
     ) -> Result<ZarrArrayMut<T>, Error> {
         let CreateOptions { fill, order } = self;
         let dir = path.as_ref();
+        let shape = &crate::shape::Spec::explicit(&shape).map_err(|e| e.at(dir))?[..];
+        let chunk_shape = &crate::shape::Spec::explicit(&chunk_shape).map_err(|e| e.at(dir))?[..];
         // A chunk length of 0 only on an axis of length 0 (the spec allows it there).
         let zero_chunk = shape
             .iter()
@@ -1478,7 +1481,7 @@ mod tests {
         let mut w = unsafe {
             CreateOptions::new()
                 .fill_value(5i32)
-                .create(&path, &[12], &[4])
+                .create(&path, [12], [4])
         }
         .unwrap();
         let (c, made) = w.chunk_mut_made(&[0]).unwrap();

@@ -317,7 +317,7 @@ fn a_fill_value_and_fortran_chunks_we_write_read_in_zarr_python() {
     let opts = zarr::CreateOptions::new()
         .fill_value(f32::NAN)
         .order(ndarray_mmap::Order::F);
-    let mut w = unsafe { opts.create(p("f.zarr"), &[5, 4], &[2, 3]) }.unwrap();
+    let mut w = unsafe { opts.create(p("f.zarr"), [5, 4], [2, 3]) }.unwrap();
     let mut c = w.chunk_mut(&[1, 1]).unwrap(); // rows 2..4, column 3
     for ((i, j), x) in c
         .view_mut()
@@ -330,7 +330,7 @@ fn a_fill_value_and_fortran_chunks_we_write_read_in_zarr_python() {
     drop(c);
     w.flush().unwrap();
     let i16s = zarr::CreateOptions::new().fill_value(-7i16);
-    drop(unsafe { i16s.create(p("i.zarr"), &[3], &[2]) }.unwrap());
+    drop(unsafe { i16s.create(p("i.zarr"), [3], [2]) }.unwrap());
     let out = run(
         tmp.path(),
         r#"

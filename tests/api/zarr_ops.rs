@@ -592,7 +592,7 @@ fn bounded_streams_drop_the_chunks_they_created() {
     let mut w = unsafe {
         zarr::CreateOptions::new()
             .fill_value(1i32)
-            .create(&p, &[8 << 20], &[1 << 20])
+            .create(&p, [8 << 20], [1 << 20])
     }
     .unwrap();
     let a = ndarray::Array1::from_elem(8 << 20, 3i32);

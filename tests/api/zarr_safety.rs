@@ -91,7 +91,7 @@ fn concurrent_writers_of_a_missing_chunk_keep_both_writes() {
         unsafe {
             zarr::CreateOptions::new()
                 .fill_value(-1i32)
-                .create(&path, &[64], &[64])
+                .create(&path, [64], [64])
         }
         .unwrap(),
     );
@@ -136,7 +136,7 @@ fn a_new_chunk_appears_filled() {
     let mut w = unsafe {
         zarr::CreateOptions::new()
             .fill_value(f32::NAN)
-            .create(&path, &[n], &[n])
+            .create(&path, [n], [n])
     }
     .unwrap();
     let file = chunk_file(&path, &[0]);
@@ -318,7 +318,7 @@ fn links_out_of_the_array_are_never_written_through() {
     let mut w = unsafe {
         zarr::CreateOptions::new()
             .fill_value(3i32)
-            .create(&b, &[8], &[4])
+            .create(&b, [8], [4])
     }
     .unwrap();
     std::os::unix::fs::symlink(&outside, b.join("c")).unwrap();
@@ -558,7 +558,7 @@ fn a_misaligned_inner_chunk_later_in_the_output_fails_before_anything_is_written
 fn a_zero_dimensional_array_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.zarr");
-    let mut w = unsafe { zarr::create::<f32>(&path, &[], &[]) }.unwrap();
+    let mut w = unsafe { zarr::create::<f32>(&path, (), ()) }.unwrap();
     w.chunk_mut(&[]).unwrap().view_mut()[[]] = 2.5;
     let z = unsafe { zarr::open::<f32>(&path) }.unwrap();
     assert_eq!(ops::sum(&z).unwrap(), 2.5);

@@ -247,7 +247,7 @@ fn zarr_stream_full_disk() {
     };
     let path = dir.join("a.zarr");
     let opts = zarr::CreateOptions::new().fill_value(7.0f32);
-    let mut w = unsafe { opts.create(&path, &[2 << 20], &[1 << 18]) }.unwrap(); // 8 MiB
+    let mut w = unsafe { opts.create(&path, [2 << 20], [1 << 18]) }.unwrap(); // 8 MiB
     let json = std::fs::read(path.join("zarr.json")).unwrap();
     assert!(
         !path.join("c").exists(),
