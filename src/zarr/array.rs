@@ -1,0 +1,515 @@
+//! A Zarr array on the filesystem: its directory and checked layout, where each chunk's
+//! bytes are (its own file, or a range of its shard's found through the shard's index),
+//! chunks read and checked, and what a stream surveys before it writes.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::ArrayD;
+
+use super::grid::ChunkIndices;
+use super::meta::{self, Layout};
+use super::{Chunk, ChunkData, zerr};
+use crate::element::Element;
+use crate::error::{Error, ZarrProblem};
+use crate::map::MapOptions;
+
+/// What both array types share: the directory and its checked layout.
+#[derive(Debug, Clone)]
+pub(crate) struct Array<T> {
+    pub(super) dir: PathBuf,
+    pub(super) layout: Layout<T>,
+    /// The shard indexes read last (each read and checked once, not per inner chunk).
+    indexes: IndexCache,
+}
+
+/// What a shard file was when its index was read: a change of any of these reads it anew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    /// Device and inode (Unix): a shard replaced by another file of the same length.
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            #[cfg(unix)]
+            inode: {
+                use std::os::unix::fs::MetadataExt;
+                (m.dev(), m.ino())
+            },
+        }
+    }
+}
+
+/// A shard index: `(offset, nbytes)` per inner chunk, checked.
+type Entries = std::sync::Arc<[(u64, u64)]>;
+
+/// The last few shard indexes read.
+#[derive(Default)]
+struct IndexCache(std::sync::Mutex<Vec<(PathBuf, Stamp, Entries)>>);
+
+impl IndexCache {
+    const KEEP: usize = 8;
+
+    fn get(&self, path: &Path, stamp: &Stamp) -> Option<Entries> {
+        let cache = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .iter()
+            .find(|(p, s, _)| p == path && s == stamp)
+            .map(|(_, _, e)| e.clone())
+    }
+
+    fn put(&self, path: &Path, stamp: Stamp, entries: Entries) {
+        let mut cache = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.retain(|(p, _, _)| p != path);
+        if cache.len() >= Self::KEEP {
+            cache.remove(0);
+        }
+        cache.push((path.to_path_buf(), stamp, entries));
+    }
+}
+
+impl Clone for IndexCache {
+    fn clone(&self) -> Self {
+        IndexCache::default()
+    }
+}
+
+impl std::fmt::Debug for IndexCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexCache")
+    }
+}
+
+impl<T: Element> Array<T> {
+    /// The array at `dir` with `layout` (checked already).
+    pub(super) fn new(dir: &Path, layout: Layout<T>) -> Self {
+        Array {
+            dir: dir.to_path_buf(),
+            layout,
+            indexes: IndexCache::default(),
+        }
+    }
+
+    pub(super) fn open(dir: &Path) -> Result<Self, Error> {
+        let json_path = dir.join("zarr.json");
+        let json = match crate::map::read_small_file(&json_path, 16 << 20) {
+            Ok(json) => json,
+            // A Zarr v2 array or group has no zarr.json: say so, and what to do.
+            Err(e @ Error::Io { .. }) => match meta::v2_hint(dir) {
+                Some(problem) => return Err(zerr(dir, problem)),
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        let layout = meta::parse::<T>(&json).map_err(|p| zerr(&json_path, p))?;
+        Ok(Array {
+            dir: dir.to_path_buf(),
+            layout,
+            indexes: IndexCache::default(),
+        })
+    }
+
+    /// Refuses to write chunk file `path` in place when it has other names (hard links, as
+    /// `cp -al` or a deduplicator make): the bytes of another array, or of a snapshot, would
+    /// change with it. (Unix: elsewhere the count is not asked.)
+    pub(crate) fn check_one_name(&self, path: &Path) -> Result<(), Error> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            match std::fs::metadata(path) {
+                Ok(m) if m.is_file() && m.nlink() > 1 => {
+                    return Err(zerr(
+                        path,
+                        ZarrProblem::Unsupported {
+                            what: format!(
+                                "writing a chunk file that has {} names (hard links, as cp -al \
+                                 makes): writing it in place would change the other names too; \
+                                 copy the file to break the link",
+                                m.nlink()
+                            ),
+                        },
+                    ));
+                }
+                _ => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = path;
+        Ok(())
+    }
+
+    /// Refuses to write chunk file `path` when it, or a directory between the array's and
+    /// it, is a symbolic link: the bytes would land outside the array's directory (a
+    /// downloaded or shared array must never make us write elsewhere). Reading through
+    /// links is left alone.
+    pub(crate) fn check_no_links(&self, path: &Path) -> Result<(), Error> {
+        let Ok(rest) = path.strip_prefix(&self.dir) else {
+            return Ok(());
+        };
+        let mut at = self.dir.clone();
+        for part in rest.components() {
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(zerr(
+                        &at,
+                        ZarrProblem::Unsupported {
+                            what: format!(
+                                "writing chunk {} through a symbolic link (its bytes would land \
+                                 outside the array's directory; replace the link with a copy of \
+                                 what it points to)",
+                                path.display()
+                            ),
+                        },
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(Error::io(&at, "inspect", e)),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn shape(&self) -> &[usize] {
+        &self.layout.shape
+    }
+
+    pub(crate) fn chunk_shape(&self) -> &[usize] {
+        &self.layout.chunk
+    }
+
+    /// The order of the elements inside each chunk file.
+    pub(crate) fn order(&self) -> crate::Order {
+        self.layout.order
+    }
+
+    /// Every chunk file, checked as [`read_chunk`](Self::read_chunk) would (the size of
+    /// each file, no directory in its place) and with its identity, so that a stream can
+    /// refuse what it would otherwise find only half-way (at most 2^24 chunks).
+    pub(crate) fn survey(&self) -> Result<Vec<ChunkFile>, Error> {
+        const MAX: usize = 1 << 24;
+        let chunks = self
+            .grid()
+            .iter()
+            .try_fold(1usize, |n, &g| n.checked_mul(g));
+        if chunks.is_none_or(|n| n > MAX) {
+            return Err(zerr(
+                &self.dir,
+                ZarrProblem::Unsupported {
+                    what: format!(
+                        "streaming an array of more than 2^24 chunks (its grid is {:?}; choose \
+                         larger chunks)",
+                        self.grid()
+                    ),
+                },
+            ));
+        }
+        let mut out = Vec::new();
+        for index in self.indices() {
+            let (place, _) = self.place(&index)?;
+            let (path, offset, there) = match place {
+                Place::File(p) => (p, 0, true),
+                Place::InShard { path, offset } => (path, offset, true),
+                Place::Missing(p) => (p, 0, false),
+            };
+            let id = if there {
+                match crate::map::identity_of_path(&path) {
+                    Some(Ok(id)) => Some(id),
+                    Some(Err(e)) => return Err(Error::io(&path, "inspect", e)),
+                    None => None,
+                }
+            } else {
+                None
+            };
+            out.push(ChunkFile {
+                index,
+                path,
+                offset,
+                id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Chunk `index` mapped read-only, or the fill value for a chunk never written.
+    pub(crate) fn read_chunk(&self, index: &[usize]) -> Result<Chunk<T>, Error> {
+        let (place, edge) = self.place(index)?;
+        let l = &self.layout;
+        let opts = MapOptions::new().order(l.order);
+        let data = match place {
+            Place::File(path) => {
+                // SAFETY: the contract of `open` / `open_mut` covers every chunk file.
+                let m = unsafe { opts.open::<T>(&path, l.chunk.as_slice()) }?;
+                ChunkData::Mapped(m)
+            }
+            Place::InShard { path, offset } if offset % std::mem::align_of::<T>() as u64 != 0 => {
+                // zarr-python's index at the start puts inner chunks 4 bytes off 8-byte
+                // alignment: such a chunk is read into an aligned buffer instead.
+                ChunkData::Owned(self.read_copy(&path, offset)?)
+            }
+            Place::InShard { path, offset } => {
+                let opts = opts.offset(offset).len(self.chunk_bytes());
+                // SAFETY: the contract of `open` / `open_mut` covers every shard file.
+                let m = unsafe { opts.open::<T>(&path, l.chunk.as_slice()) }?;
+                ChunkData::Mapped(m)
+            }
+            Place::Missing(_) => {
+                ChunkData::Fill(ArrayD::from_elem(vec![1; edge.len()], self.layout.fill))
+            }
+        };
+        Ok(Chunk { data, edge })
+    }
+
+    /// The chunk at bytes `offset..` of `path`, read into a buffer of its own (aligned for
+    /// `T`, in the chunk's order).
+    pub(super) fn read_copy(&self, path: &Path, offset: u64) -> Result<ArrayD<T>, Error> {
+        let l = &self.layout;
+        let n: usize = l.chunk.iter().product();
+        let mut data: Vec<T> = vec![bytemuck::Zeroable::zeroed(); n];
+        {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
+            f.seek(SeekFrom::Start(offset))
+                .and_then(|_| f.read_exact(bytemuck::cast_slice_mut(&mut data)))
+                .map_err(|e| Error::io(path, "read a chunk of", e))?;
+        }
+        let dim = ndarray::IxDyn(&l.chunk);
+        let shape: ndarray::StrideShape<ndarray::IxDyn> = if l.order == crate::Order::F {
+            ndarray::ShapeBuilder::f(dim).into()
+        } else {
+            dim.into()
+        };
+        ArrayD::from_shape_vec(shape, data).map_err(|e| {
+            Error::io(
+                path,
+                "read a chunk of",
+                std::io::Error::other(e.to_string()),
+            )
+        })
+    }
+
+    /// Where chunk `index` is (see [`Place`]), and its lengths cut to the array's edge.
+    pub(super) fn place(&self, index: &[usize]) -> Result<(Place, Vec<usize>), Error> {
+        let (path, edge) = self.locate(index)?;
+        let Some(shard) = &self.layout.shard else {
+            let place = if self.check_size(&path)? {
+                Place::File(path)
+            } else {
+                Place::Missing(path)
+            };
+            return Ok((place, edge));
+        };
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) if !m.is_file() => {
+                return Err(Error::NotAFile {
+                    path,
+                    kind: crate::map::file_kind(&m.file_type()),
+                });
+            }
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Place::Missing(path), edge));
+            }
+            Err(e) => return Err(Error::io(&path, "inspect", e)),
+        };
+        // The inner chunk's position in its shard, in C order of the shard's inner grid.
+        let position = index
+            .iter()
+            .zip(&shard.inner_grid)
+            .fold(0usize, |p, (&i, &n)| p * n + i % n);
+        let entries = self.shard_index(&path, &meta)?;
+        let (offset, nbytes) = entries[position];
+        if offset == u64::MAX && nbytes == u64::MAX {
+            return Ok((Place::Missing(path), edge));
+        }
+        Ok((Place::InShard { path, offset }, edge))
+    }
+
+    /// The index of the shard at `path` (whose metadata is `meta`): every entry missing or
+    /// an uncompressed inner chunk inside the shard's data, no two overlapping, the
+    /// `crc32c` matching. Read once per shard file (while it does not change), not once
+    /// per inner chunk.
+    pub(super) fn shard_index(
+        &self,
+        path: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Result<Entries, Error> {
+        let stamp = Stamp::of(meta);
+        if let Some(e) = self.indexes.get(path, &stamp) {
+            return Ok(e);
+        }
+        let l = &self.layout;
+        let shard = l.shard.as_ref().expect("a sharded layout");
+        let bad = |detail: String| zerr(path, ZarrProblem::ShardIndex { detail });
+        let len = stamp.len;
+        // (The index's length was checked to be computable when zarr.json was parsed.)
+        let index_len = shard.index_len;
+        if index_len > len || index_len > 1 << 30 {
+            return Err(bad(format!(
+                "the file holds {len} bytes, and its index of {} inner chunks (16 bytes each) \
+                 is longer, or longer than the 1 GiB this crate reads",
+                index_len / 16
+            )));
+        }
+        let at = if shard.index_at_end {
+            len - index_len
+        } else {
+            0
+        };
+        let mut raw = vec![0u8; index_len as usize];
+        {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
+            f.seek(SeekFrom::Start(at))
+                .and_then(|_| f.read_exact(&mut raw))
+                .map_err(|e| Error::io(path, "read the shard index of", e))?;
+        }
+        let data = if shard.index_at_end {
+            (0, len - index_len)
+        } else {
+            (index_len, len)
+        };
+        let entries: Entries = super::grid::decode_index(&raw, shard.crc, data, self.chunk_bytes())
+            .map_err(bad)?
+            .into();
+        self.indexes.put(path, stamp, entries.clone());
+        Ok(entries)
+    }
+
+    pub(super) fn grid(&self) -> Vec<usize> {
+        super::grid::grid(&self.layout.shape, &self.layout.chunk)
+    }
+
+    /// Checks `index` against the grid; returns the chunk's file and its lengths cut to
+    /// the array's edge.
+    pub(super) fn locate(&self, index: &[usize]) -> Result<(PathBuf, Vec<usize>), Error> {
+        let grid = self.grid();
+        if index.len() != grid.len() || index.iter().zip(&grid).any(|(&i, &g)| i >= g) {
+            return Err(zerr(
+                &self.dir,
+                ZarrProblem::ChunkIndex {
+                    index: index.to_vec(),
+                    grid,
+                },
+            ));
+        }
+        let l = &self.layout;
+        let edge = index
+            .iter()
+            .zip(&l.chunk)
+            .zip(&l.shape)
+            .map(|((&i, &c), &n)| c.min(n - i * c))
+            .collect();
+        // An inner chunk of a shard lives in its shard's file.
+        let key_index: Vec<usize> = match &l.shard {
+            Some(sh) => index
+                .iter()
+                .zip(&l.chunk)
+                .zip(&sh.shape)
+                .map(|((&i, &c), &s)| i * c / s)
+                .collect(),
+            None => index.to_vec(),
+        };
+        let key: Vec<String> = key_index.iter().map(usize::to_string).collect();
+        let mut path = self.dir.clone();
+        if l.v2_keys {
+            path.push(if key.is_empty() {
+                "0".to_owned()
+            } else {
+                key.join(&l.separator)
+            });
+        } else if l.separator == "/" {
+            path.push("c");
+            path.extend(&key);
+        } else {
+            let mut k = vec!["c".to_owned()];
+            k.extend(key);
+            path.push(k.join(&l.separator));
+        }
+        Ok((path, edge))
+    }
+
+    /// The bytes of one stored chunk.
+    pub(super) fn chunk_bytes(&self) -> u64 {
+        self.layout.chunk.iter().product::<usize>() as u64 * std::mem::size_of::<T>() as u64
+    }
+
+    pub(super) fn indices(&self) -> ChunkIndices {
+        ChunkIndices::of(self.grid())
+    }
+
+    pub(super) fn check_size(&self, path: &Path) -> Result<bool, Error> {
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => Err(Error::NotAFile {
+                path: path.to_path_buf(),
+                kind: crate::map::file_kind(&m.file_type()),
+            }),
+            Ok(m) if m.len() == self.chunk_bytes() => Ok(true),
+            Ok(m) => Err(zerr(
+                path,
+                ZarrProblem::ChunkSize {
+                    expected: self.chunk_bytes(),
+                    found: m.len(),
+                },
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(path, "inspect", e)),
+        }
+    }
+}
+
+/// Where a chunk's bytes are.
+pub(super) enum Place {
+    /// Its own file (no shards), of the right size.
+    File(PathBuf),
+    /// Bytes `offset..offset + chunk bytes` of its shard's file.
+    InShard { path: PathBuf, offset: u64 },
+    /// Nowhere (no file, or not in its shard): it reads as the fill value. The path is
+    /// where its file, or its shard's, would be.
+    Missing(PathBuf),
+}
+
+/// A chunk file as a stream checks it before it starts.
+pub(crate) struct ChunkFile {
+    pub(crate) index: Vec<usize>,
+    pub(crate) path: PathBuf,
+    /// Where the chunk starts in the file (0 without shards).
+    pub(crate) offset: u64,
+    /// `None` for a chunk with no file (it reads as the fill value).
+    pub(crate) id: Option<crate::map::FileId>,
+}
+
+/// The refusal to write an inner chunk in place that starts at byte `offset` of its shard,
+/// not aligned for `T`.
+pub(crate) fn misaligned<T>(path: &Path, index: &[usize], offset: u64) -> Error {
+    zerr(
+        path,
+        ZarrProblem::Unsupported {
+            what: format!(
+                "writing inner chunk {index:?} in place: it starts at byte {offset} of its \
+                 shard, not a multiple of the {}-byte alignment of {} (reading copies it; \
+                 zarr-python's index at the start puts inner chunks there: write shards with \
+                 index_location=\"end\")",
+                std::mem::align_of::<T>(),
+                crate::element::type_name::<T>()
+            ),
+        },
+    )
+}
