@@ -507,7 +507,6 @@ impl From<io::Error> for Error {
     }
 }
 
-/// Writes `[a, b, c]`.
 /// A length that may be missing (an axis out of range in a hand-built error).
 struct Len(Option<isize>);
 
@@ -520,6 +519,7 @@ impl fmt::Display for Len {
     }
 }
 
+/// Writes `[a, b, c]`.
 struct Dims<'a, T>(&'a [T]);
 
 impl<T: fmt::Display> fmt::Display for Dims<'_, T> {

@@ -1,4 +1,6 @@
-//! The streaming engine: visits an output piece by piece with its inputs broadcast to it.
+//! The fixed-arity entry of the elementwise functions into the engine (`zip::run`, which
+//! visits an output piece by piece): inputs named and broadcast to the output, progress
+//! reporting, the parallel split of a piece.
 
 use std::ops::ControlFlow;
 
