@@ -1,29 +1,15 @@
-//! The fixed-arity entry of the elementwise functions into the engine (`zip::run`, which
+//! The fixed-arity entry of the elementwise functions into the engine (`run::run`, which
 //! visits an output piece by piece): inputs named and broadcast to the output, progress
 //! reporting, the parallel split of a piece.
-
-use std::ops::ControlFlow;
 
 use ndarray::{ArrayViewD, ArrayViewMutD};
 
 use crate::error::Error;
 
-use super::options::{PARALLEL_MIN_BYTES, Progress, StreamOptions};
-use super::zip::sealed::Part;
-use super::zip::{Input, Output, run};
-
-pub(super) fn report(opts: &mut StreamOptions<'_>, done: u64, total: u64) -> Result<(), Error> {
-    if let Some(f) = opts.progress.as_mut() {
-        // A cancel after the last chunk comes too late to cancel anything: the work is
-        // done, and the result stands.
-        if let ControlFlow::Break(()) = f(Progress { done, total })
-            && done < total
-        {
-            return Err(Error::Cancelled { done, total });
-        }
-    }
-    Ok(())
-}
+use super::options::{PARALLEL_MIN_BYTES, StreamOptions};
+use super::part::sealed::Part;
+use super::part::{Input, Output};
+use super::run::run;
 
 /// Runs `$f` over the `Zip` `$zip`, split across threads when `$par` (and `rayon` is on).
 macro_rules! zip_for_each {

@@ -63,11 +63,15 @@
 mod engine;
 mod chunks;
 mod elementwise;
+mod layout;
 mod numeric;
 mod operand;
 mod options;
+mod overlap;
+mod part;
 mod plan;
 mod reduce;
+mod run;
 #[allow(unsafe_code)]
 mod simd;
 #[cfg(feature = "zarr")]
@@ -77,7 +81,8 @@ mod zip;
 pub use chunks::{Chunks, chunks};
 pub use elementwise::*;
 pub use numeric::Numeric;
-pub use operand::{Sink, Source};
+pub use operand::{IntoPart, Sink, Source};
 pub use options::{DEFAULT_CHUNK_BYTES, Paging, Progress, StreamOptions};
+pub use part::{Input, Output, Ro, Rw};
 pub use reduce::*;
-pub use zip::{Input, IntoPart, Output, Ro, Rw, Zip};
+pub use zip::Zip;

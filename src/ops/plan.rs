@@ -331,7 +331,7 @@ impl<'p> InStream<'p> {
         let Some((lo, _)) = span_in(piece, self.pager.addr()) else {
             return Ok(None);
         };
-        let dense = super::zip::dense(piece);
+        let dense = super::layout::dense(piece);
         let Some(order) = dense.or_else(|| runs_order(piece)) else {
             return Ok(None);
         };

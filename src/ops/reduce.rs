@@ -7,8 +7,9 @@ use crate::error::Error;
 use super::numeric::{Numeric, fold8};
 use super::operand::Source;
 use super::options::StreamOptions;
-use super::zip::sealed::Part;
-use super::zip::{Input, run};
+use super::part::Input;
+use super::part::sealed::Part;
+use super::run::run;
 
 // ---------------------------------------------------------------------------------------
 // Reductions.

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::map::pager::Residency;
 use crate::zarr::{Array, Chunk, ChunkMut, ZarrArrayMut};
 
-use super::operand::{Operand, Survey};
+use super::overlap::{Operand, Survey};
 use super::plan::{InState, InStream, OutState, OutStream, Scratch, ScratchOf, same_order};
 
 /// The chunk that holds `region` (its first element decides) and that chunk's first
@@ -481,7 +481,7 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         let (mut v, pager) = o.chunk.stream_parts_mut();
         let mut s = OutStream::resume(pager, state);
         let p = v.slice_each_axis_mut(|d| rel[d.axis.index()]);
-        let r = if self.direct && super::zip::dense(&p.view()).is_some() {
+        let r = if self.direct && super::layout::dense(&p.view()).is_some() {
             s.at_direct(&p)
         } else {
             s.at(&p)
@@ -499,7 +499,7 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         if self.direct {
             let (v, pager) = o.chunk.stream_parts_mut();
             let p = v.slice_each_axis(|d| rel[d.axis.index()]);
-            if let Some(order) = super::zip::dense(&p) {
+            if let Some(order) = super::layout::dense(&p) {
                 // A dense piece is computed aside and written through the file in `after`.
                 self.queued = Some(p.as_ptr() as usize - pager.addr());
                 let shape = p.shape().to_vec();
