@@ -18,6 +18,12 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::lock::{self, Kind, Role, interop};
+
+// The system calls, one file per platform (as memmap2 does).
+#[cfg_attr(unix, path = "file/unix.rs")]
+#[cfg_attr(windows, path = "file/windows.rs")]
+#[cfg_attr(not(any(unix, windows)), path = "file/other.rs")]
+mod os;
 use crate::error::Error;
 
 /// Which file: device and inode (Unix), volume serial and file index (Windows).
@@ -29,106 +35,12 @@ pub(crate) struct FileId {
 
 /// The identity of an open file.
 pub(crate) fn identity(file: &File) -> io::Result<FileId> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let m = file.metadata()?;
-        Ok(FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-        })
-    }
-    #[cfg(windows)]
-    {
-        win::identity(file)
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        let _ = file;
-        Ok(FileId { dev: 0, ino: 0 })
-    }
+    os::identity(file)
 }
 
 /// The identity of what `path` names now (`None` where that cannot be asked).
 pub(crate) fn identity_of_path(path: &Path) -> Option<io::Result<FileId>> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some(std::fs::metadata(path).map(|m| FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-        }))
-    }
-    #[cfg(windows)]
-    {
-        Some(File::open(path).and_then(|f| identity(&f)))
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        let _ = path;
-        None
-    }
-}
-
-#[cfg(windows)]
-mod win {
-    use super::FileId;
-    use std::ffi::c_void;
-    use std::fs::File;
-    use std::io;
-    use std::os::windows::io::AsRawHandle;
-    use std::path::Path;
-
-    #[repr(C)]
-    #[derive(Default)]
-    struct ByHandleFileInformation {
-        attributes: u32,
-        times: [u32; 6],
-        volume_serial: u32,
-        size_high: u32,
-        size_low: u32,
-        links: u32,
-        index_high: u32,
-        index_low: u32,
-    }
-
-    #[link(name = "kernel32")]
-    unsafe extern "system" {
-        fn GetFileInformationByHandle(file: *mut c_void, info: *mut ByHandleFileInformation)
-        -> i32;
-    }
-
-    #[link(name = "kernel32")]
-    unsafe extern "system" {
-        fn MoveFileExW(from: *const u16, to: *const u16, flags: u32) -> i32;
-    }
-
-    /// `MoveFileExW` without `MOVEFILE_REPLACE_EXISTING`: fails if `to` exists.
-    pub(super) fn move_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-        use std::os::windows::ffi::OsStrExt;
-        let wide = |p: &Path| -> Vec<u16> { p.as_os_str().encode_wide().chain([0]).collect() };
-        let (f, t) = (wide(from), wide(to));
-        // SAFETY: both are NUL-terminated UTF-16 strings that outlive the call.
-        if unsafe { MoveFileExW(f.as_ptr(), t.as_ptr(), 0) } != 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
-    pub(super) fn identity(file: &File) -> io::Result<FileId> {
-        let mut info = ByHandleFileInformation::default();
-        // SAFETY: the handle is open (borrowed from `file`) and `info` is a valid,
-        // exclusively borrowed BY_HANDLE_FILE_INFORMATION for the call.
-        let ok = unsafe { GetFileInformationByHandle(file.as_raw_handle(), &mut info) };
-        if ok == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(FileId {
-            dev: u64::from(info.volume_serial),
-            ino: (u64::from(info.index_high) << 32) | u64::from(info.index_low),
-        })
-    }
+    os::identity_of_path(path)
 }
 
 /// What a file is opened for.
@@ -145,14 +57,8 @@ pub(crate) fn open_regular(
     oo: &OpenOptions,
     action: &'static str,
 ) -> Result<File, Error> {
-    #[cfg(unix)]
-    let oo = {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut oo = oo.clone();
-        // Opening a FIFO for reading would wait for a writer; the check below rejects it.
-        oo.custom_flags(libc::O_NONBLOCK);
-        oo
-    };
+    // Opening a FIFO for reading would wait for a writer; the check below rejects it.
+    let oo = os::nonblocking(oo);
     let file = match oo.open(path) {
         Ok(f) => f,
         // Windows refuses to open a directory as a file with "access denied".
@@ -179,23 +85,9 @@ pub(crate) fn open_regular(
 }
 
 pub(crate) fn file_kind(ft: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if ft.is_fifo() {
-            return "a FIFO";
-        }
-        if ft.is_char_device() {
-            return "a character device";
-        }
-        if ft.is_block_device() {
-            return "a block device";
-        }
-        if ft.is_socket() {
-            return "a socket";
-        }
-    }
-    if ft.is_dir() {
+    if let Some(kind) = os::special_kind(ft) {
+        kind
+    } else if ft.is_dir() {
         "a directory"
     } else {
         "not a regular file"
@@ -698,13 +590,7 @@ impl Staged {
     /// leave neither.
     fn take_on(&self, old: &File, path: &Path) -> Result<(), Error> {
         if let Ok(m) = old.metadata() {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::MetadataExt;
-                // Only root may give a file away; anyone else keeps it (and it was theirs
-                // to replace).
-                let _ = std::os::unix::fs::fchown(&self.file, Some(m.uid()), Some(m.gid()));
-            }
+            os::take_owner(&self.file, &m);
             let _ = self.file.set_permissions(m.permissions());
         }
         self.file.sync_all().map_err(|e| Error::io(path, "sync", e))
@@ -781,58 +667,12 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A new file without a name in `target`'s directory (`O_TMPFILE`), where the kernel, the
 /// filesystem and `/proc` (to link it later) allow.
 fn open_unnamed(target: &Path) -> Option<File> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        if !Path::new("/proc/self/fd").is_dir() {
-            return None;
-        }
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .mode(0o666)
-            .custom_flags(libc::O_TMPFILE)
-            .open(parent_dir(target))
-            .ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = target;
-        None
-    }
+    os::open_unnamed(parent_dir(target))
 }
 
 /// Gives the unnamed file `file` the name `to`; fails if `to` exists.
 fn link_unnamed(file: &File, to: &Path) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        use std::os::unix::io::AsRawFd;
-        let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
-            .map_err(io::Error::other)?;
-        let to = CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
-        // SAFETY: both are valid NUL-terminated strings that outlive the call.
-        let rc = unsafe {
-            libc::linkat(
-                libc::AT_FDCWD,
-                from.as_ptr(),
-                libc::AT_FDCWD,
-                to.as_ptr(),
-                libc::AT_SYMLINK_FOLLOW,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, to);
-        Err(io::Error::from(io::ErrorKind::Unsupported))
-    }
+    os::link_unnamed(file, to)
 }
 
 /// Moves file or directory `from` to `to` unless `to` exists, atomically (a directory
@@ -844,45 +684,7 @@ pub(crate) fn move_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 
 /// Moves `from` to `to` unless `to` exists, atomically.
 fn link_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
-        let (f, t) = (c(from)?, c(to)?);
-        // SAFETY: both are valid NUL-terminated strings that outlive the call.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_renameat2,
-                libc::AT_FDCWD,
-                f.as_ptr(),
-                libc::AT_FDCWD,
-                t.as_ptr(),
-                libc::RENAME_NOREPLACE,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
-            return Err(e);
-        }
-        // The filesystem has no RENAME_NOREPLACE: a hard link fails just as atomically.
-        std::fs::hard_link(from, to)?;
-        let _ = std::fs::remove_file(from);
-        Ok(())
-    }
-    #[cfg(windows)]
-    {
-        win::move_no_replace(from, to)
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android", windows)))]
-    {
-        std::fs::hard_link(from, to)?;
-        let _ = std::fs::remove_file(from);
-        Ok(())
-    }
+    os::link_no_replace(from, to)
 }
 
 /// The directory of a created file, opened once (so a later rename of it does not
@@ -892,15 +694,7 @@ pub(crate) struct Directory(Option<File>);
 
 impl Directory {
     fn of(target: &Path) -> Directory {
-        #[cfg(unix)]
-        {
-            Directory(File::open(parent_dir(target)).ok())
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = target;
-            Directory(None)
-        }
+        Directory(os::open_dir(parent_dir(target)))
     }
 }
 
@@ -986,64 +780,12 @@ fn fallocate(file: &File, from: u64, to: u64, keep_size: bool) -> io::Result<()>
     if to <= from {
         return Ok(());
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        use std::os::unix::io::AsRawFd;
-        let too_big = || io::Error::from(io::ErrorKind::FileTooLarge);
-        let offset = libc::off_t::try_from(from).map_err(|_| too_big())?;
-        let len = libc::off_t::try_from(to - from).map_err(|_| too_big())?;
-        let mode = if keep_size {
-            libc::FALLOC_FL_KEEP_SIZE
-        } else {
-            0
-        };
-        loop {
-            // SAFETY: `fallocate` touches no memory of ours; the descriptor is open for the
-            // duration of the call because `file` is borrowed.
-            let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset, len) };
-            if rc == 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                // The filesystem cannot reserve (e.g. some network filesystems): sparse it is.
-                Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => return Ok(()),
-                _ => return Err(e),
-            }
-        }
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let _ = (file, keep_size);
-        Ok(())
-    }
+    os::fallocate(file, from, to, keep_size)
 }
 
 /// Writes all of `buf` at `offset` (the file's position is not used).
 pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        file.write_all_at(buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::FileExt;
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            match file.seek_write(buf, offset) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => {
-                    buf = &buf[n..];
-                    offset += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
+    os::write_all_at(file, buf, offset)
 }
 
 /// Whether the bytes at `at` start with the `.npy` magic string (`false` past the end).
@@ -1058,26 +800,5 @@ pub(crate) fn npy_magic_at(file: &File, at: u64) -> io::Result<bool> {
 
 /// Reads exactly `buf.len()` bytes at `offset`.
 pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        file.read_exact_at(buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::FileExt;
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            match file.seek_read(buf, offset) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                Ok(n) => {
-                    buf = &mut buf[n..];
-                    offset += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
+    os::read_exact_at(file, buf, offset)
 }
