@@ -375,6 +375,39 @@ pub enum NpzProblem {
     /// read the directory of (replaced, say by a rename, removed, or resized): its offsets
     /// would describe another file.
     Replaced,
+    /// The zip directory disagrees with the end-of-directory record that counts and
+    /// measures it (or with itself, or the zip reader and numpy's zipfile would read
+    /// different directories): readers disagree on the members, so the archive is refused
+    /// as corrupt. numpy's zipfile reads entries until the record's size is used up and
+    /// ignores its count; other readers trust the count.
+    Directory {
+        /// What disagrees.
+        message: String,
+    },
+    /// The member uses a zip feature numpy's zipfile cannot read either: compressed patched
+    /// data (flag bit 5) or strong encryption (flag bit 6), refused when the member is
+    /// mapped, as numpy refuses to read it; or a zip version above 6.3 needed to extract
+    /// it, refused when the archive is opened, as `np.load` refuses the archive.
+    Unsupported {
+        /// The member.
+        member: String,
+        /// Which feature.
+        feature: String,
+    },
+    /// The file does not start with a zip signature (data before the archive, as in a
+    /// self-extracting one): `np.load` goes by a file's first bytes and does not take it
+    /// for an archive.
+    Prefixed {
+        /// The file's first bytes (up to 4).
+        first: Vec<u8>,
+    },
+    /// [`NpzWriter::create`](crate::NpzWriter::create) was given a path naming something
+    /// other than a regular file (a FIFO, a device, a directory): the archive cannot be
+    /// written there.
+    Destination {
+        /// What the path names.
+        kind: String,
+    },
     /// An earlier [`NpzWriter::add`](crate::NpzWriter::add) failed partway through
     /// writing its member: the archive is left incomplete, and the writer refuses to add
     /// more or to finish it (the file at the path is untouched).
@@ -491,6 +524,27 @@ impl fmt::Display for NpzProblem {
                 f,
                 "the archive was replaced, removed or resized since open_npz read its \
                  directory; open it again"
+            ),
+            NpzProblem::Directory { message } => {
+                write!(f, "{message}: the archive is corrupt")
+            }
+            NpzProblem::Unsupported { member, feature } => write!(
+                f,
+                "member {} uses a zip feature numpy (Python's zipfile) cannot read either: \
+                 {feature}",
+                Short(member)
+            ),
+            NpzProblem::Prefixed { first } => write!(
+                f,
+                "the file starts with \"{}\", not with a zip signature (\"PK\\x03\\x04\"): \
+                 np.load would not read it as an archive (data before the archive, as a \
+                 self-extracting one has, is refused)",
+                first.escape_ascii()
+            ),
+            NpzProblem::Destination { kind } => write!(
+                f,
+                "cannot write the archive there: the path names {kind}, and an archive can \
+                 only replace a regular file (or be created at a new path)"
             ),
             NpzProblem::Unusable { member, message } => write!(
                 f,

@@ -31,6 +31,8 @@ struct Member {
     name: String,
     method: CompressionMethod,
     encrypted: bool,
+    /// The directory entry's general purpose flags.
+    flags: u16,
     data_start: u64,
     size: u64,
 }
@@ -133,8 +135,10 @@ fn read_at(mut f: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<bool> {
     }
 }
 
-/// A zip header's flags and raw entry name, and where what follows it starts.
+/// A zip header's version needed to extract, flags and raw entry name, and where what
+/// follows it starts.
 struct Header {
+    version: u16,
     flags: u16,
     name: Vec<u8>,
     end: u64,
@@ -169,6 +173,8 @@ fn read_header(
         .map(|i| u64::from(u16_at(h, name_at + 2 + 2 * i)))
         .sum();
     Ok(Some(Header {
+        // In both headers the version needed to extract comes just before the flags.
+        version: u16_at(h, flags_at - 2),
         flags: u16_at(h, flags_at),
         end: name_start + name.len() as u64 + rest,
         name,
@@ -183,6 +189,243 @@ fn local_header(f: (&File, u64), offset: u64) -> std::io::Result<Option<Header>>
 /// The central directory entry at `offset` (its end is where the next one starts).
 fn central_header(f: (&File, u64), offset: u64) -> std::io::Result<Option<Header>> {
     read_header(f, offset, CENTRAL_SIG, CENTRAL_LEN, 28, 8, 2)
+}
+
+/// The signatures of the end-of-directory record, of the zip64 one and of its locator.
+const END_SIG: [u8; 4] = *b"PK\x05\x06";
+const END64_SIG: [u8; 4] = *b"PK\x06\x06";
+const LOCATOR64_SIG: [u8; 4] = *b"PK\x06\x07";
+/// Their lengths (the zip64 record's without "extensible data", as Python reads it).
+const END_LEN: usize = 22;
+const END64_LEN: usize = 56;
+const LOCATOR64_LEN: usize = 20;
+/// The longest archive comment, which the end record may be followed by.
+const MAX_COMMENT: u64 = 1 << 16;
+/// The highest version needed to extract that Python's zipfile reads (6.3).
+const MAX_VERSION: u16 = 63;
+/// The general purpose flags of an entry of compressed patched data and of a strongly
+/// encrypted one, which Python's zipfile refuses to read.
+const PATCHED_FLAG: u16 = 0x20;
+const STRONG_FLAG: u16 = 0x40;
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(std::array::from_fn(|i| b[at + i]))
+}
+
+/// What an end-of-directory record says of the directory.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    /// Its entries on this disk and in all.
+    this_disk: u64,
+    total: u64,
+    /// Its size and where it starts, from the archive's start.
+    size: u64,
+    offset: u64,
+}
+
+/// The end-of-directory record as numpy (Python's zipfile) finds it, with the zip64 one
+/// when a locator precedes it.
+struct EndRecord {
+    /// Where the (classic) record starts.
+    at: u64,
+    classic: Counts,
+    /// Where the zip64 record starts, and what it says: numpy's zipfile then takes it over
+    /// the classic record whatever that says.
+    zip64: Option<(u64, Counts)>,
+}
+
+/// "1 entry", "2 entries".
+fn entries_text(n: u64) -> String {
+    format!("{n} entr{}", if n == 1 { "y" } else { "ies" })
+}
+
+/// Finds the end-of-directory record as Python's zipfile does (`_EndRecData`): the file's
+/// last 22 bytes if they are one with no comment, else the last signature in the file's
+/// last 64 KiB and 22 bytes; then the zip64 record, if its locator lies just before. The
+/// inner error says why there is none as numpy reads the file.
+fn end_record((f, len): (&File, u64)) -> std::io::Result<Result<EndRecord, String>> {
+    let mut r = [0u8; END_LEN];
+    let Some(last) = len.checked_sub(END_LEN as u64) else {
+        return Ok(Err("the file is too short for a zip end record".into()));
+    };
+    if !read_at(f, last, &mut r)? {
+        return Ok(Err("the file ended while it was read".into()));
+    }
+    let at = if r[..4] == END_SIG && r[20..] == [0, 0] {
+        last
+    } else {
+        let from = len.saturating_sub(MAX_COMMENT + END_LEN as u64);
+        let mut tail = vec![0u8; (len - from) as usize];
+        if !read_at(f, from, &mut tail)? {
+            return Ok(Err("the file ended while it was read".into()));
+        }
+        let found = tail.windows(4).rposition(|w| w == END_SIG);
+        match found {
+            Some(i) if tail.len() - i >= END_LEN => {
+                r.copy_from_slice(&tail[i..i + END_LEN]);
+                from + i as u64
+            }
+            _ => {
+                return Ok(Err(
+                    "numpy's zipfile finds no end-of-directory record where it looks for one \
+                     (at the end, or followed by a comment)"
+                        .into(),
+                ));
+            }
+        }
+    };
+    let classic = Counts {
+        this_disk: u16_at(&r, 8).into(),
+        total: u16_at(&r, 10).into(),
+        size: u32_at(&r, 12).into(),
+        offset: u32_at(&r, 16).into(),
+    };
+    let mut record = EndRecord {
+        at,
+        classic,
+        zip64: None,
+    };
+    let mut locator = [0u8; LOCATOR64_LEN];
+    let Some(locator_at) = at.checked_sub(LOCATOR64_LEN as u64) else {
+        return Ok(Ok(record));
+    };
+    if !read_at(f, locator_at, &mut locator)? || locator[..4] != LOCATOR64_SIG {
+        return Ok(Ok(record));
+    }
+    if u32_at(&locator, 4) != 0 || u32_at(&locator, 16) > 1 {
+        return Ok(Err("the archive spans several disks".into()));
+    }
+    let mut z = [0u8; END64_LEN];
+    let Some(z_at) = locator_at.checked_sub(END64_LEN as u64) else {
+        return Ok(Ok(record));
+    };
+    if read_at(f, z_at, &mut z)? && z[..4] == END64_SIG {
+        let counts = Counts {
+            this_disk: u64_at(&z, 24),
+            total: u64_at(&z, 32),
+            size: u64_at(&z, 40),
+            offset: u64_at(&z, 48),
+        };
+        record.zip64 = Some((z_at, counts));
+    }
+    Ok(Ok(record))
+}
+
+/// Where the zip directory starts, and its entries: where each starts, and its header.
+type Directory = (u64, Vec<(u64, Header)>);
+
+/// The zip directory's entries (where each starts, and its header) and where the directory
+/// starts, read as numpy's zipfile reads them: from where the end record's size puts the
+/// directory's start (the record, or the zip64 one, ending it) until that size is used up.
+/// The zip crate reads as many entries as the record counts, from where it finds the first
+/// one; numpy's zipfile ignores the count. So the entries must fill the directory exactly,
+/// every count must be theirs, and the zip crate must have found the same directory; the
+/// inner error says what disagrees.
+fn directory<R: Read + Seek>(
+    archive: (&File, u64),
+    zip: &zip::ZipArchive<R>,
+) -> std::io::Result<Result<Directory, String>> {
+    let end = match end_record(archive)? {
+        Ok(end) => end,
+        Err(why) => return Ok(Err(why)),
+    };
+    let (dir_end, used, record) = match end.zip64 {
+        Some((z_at, counts)) => (z_at, counts, "zip64 end record"),
+        None => (end.at, end.classic, "end record"),
+    };
+    let Some(dir_start) = dir_end.checked_sub(used.size) else {
+        return Ok(Err(format!(
+            "the {record} gives the zip directory {} bytes, more than the {dir_end} before it",
+            used.size
+        )));
+    };
+    let mut entries = Vec::new();
+    let mut at = dir_start;
+    while at < dir_end {
+        let Some(h) = central_header(archive, at)? else {
+            return Ok(Err(format!(
+                "the {record} gives the zip directory bytes {dir_start}..{dir_end}, but there \
+                 is no directory entry at byte {at}"
+            )));
+        };
+        let next = h.end;
+        entries.push((at, h));
+        at = next;
+    }
+    if at != dir_end {
+        return Ok(Err(format!(
+            "the {record} gives the zip directory bytes {dir_start}..{dir_end}, but its last \
+             entry ends at byte {at}"
+        )));
+    }
+    let n = entries.len() as u64;
+    // The classic record's fields may be saturated where a zip64 record holds the values.
+    let saturated = |v: u64, max: u32| end.zip64.is_some() && v == u64::from(max);
+    let classic_saturated = |v| saturated(v, u16::MAX.into());
+    let mut said = vec![
+        (
+            end.classic.total,
+            "end record",
+            "",
+            classic_saturated(end.classic.total),
+        ),
+        (
+            end.classic.this_disk,
+            "end record",
+            " on this disk",
+            classic_saturated(end.classic.this_disk),
+        ),
+    ];
+    if let Some((_, z)) = end.zip64 {
+        said.push((z.total, "zip64 end record", "", false));
+        said.push((z.this_disk, "zip64 end record", " on this disk", false));
+    }
+    for (count, record, where_, saturated) in said {
+        if count != n && !saturated {
+            return Ok(Err(format!(
+                "the {record} counts {}{where_}, but the zip directory holds {}",
+                entries_text(count),
+                entries_text(n)
+            )));
+        }
+    }
+    let classic = end.classic;
+    if classic.size != used.size && !saturated(classic.size, u32::MAX) {
+        return Ok(Err(format!(
+            "the end record gives the zip directory {} bytes, the zip64 end record {}",
+            classic.size, used.size
+        )));
+    }
+    if classic.offset != used.offset && !saturated(classic.offset, u32::MAX) {
+        return Ok(Err(format!(
+            "the end record puts the zip directory at byte {} of the archive, the zip64 end \
+             record at byte {}",
+            classic.offset, used.offset
+        )));
+    }
+    // The zip crate's view, which gives each entry's fields, must be numpy's.
+    if dir_start != zip.central_directory_start() {
+        return Ok(Err(format!(
+            "the zip reader finds the zip directory at byte {}, numpy's zipfile at byte \
+             {dir_start} (the {record} gives it {} bytes and ends it at byte {dir_end})",
+            zip.central_directory_start(),
+            used.size
+        )));
+    }
+    if dir_start.checked_sub(used.offset) != Some(zip.offset()) {
+        return Ok(Err(format!(
+            "the {record} puts the zip directory at byte {} of the archive, and the zip reader \
+             takes the archive to start at byte {}, numpy's zipfile at byte {}",
+            used.offset,
+            zip.offset(),
+            i128::from(dir_start) - i128::from(used.offset)
+        )));
+    }
+    Ok(Ok((dir_start, entries)))
 }
 
 /// Code page 437 above ASCII, as Python decodes it.
@@ -209,17 +452,22 @@ fn decode_name(raw: &[u8], flags: u16) -> Option<String> {
 
 /// Opens the `.npz` archive at `path` and reads its directory (not the members' data).
 ///
-/// The directory is checked as numpy's zipfile checks it, and more, since the members are
-/// mapped without their CRCs being checked: each member's local header must be where the
-/// directory says and name the same entry, no member's header or data may run into the
-/// next member or the directory, a stored member's two sizes must agree, and no two entries
-/// may be read under one name.
+/// The directory is read as numpy's zipfile reads it, and checked more, since the members
+/// are mapped without their CRCs being checked: the file must start as `np.load` wants an
+/// archive to start, the directory's entries must fill exactly the bytes its end record
+/// gives it and be as many as the record (and a zip64 one) counts, each member's local
+/// header must be where the directory says and name the same entry, no member's header or
+/// data may run into the next member or the directory, a stored member's two sizes must
+/// agree, and no two entries may be read under one name.
 ///
 /// # Errors
-/// [`NpzProblem::NotZip`] for a file that is not a zip archive; [`NpzProblem::NoLocalHeader`],
-/// [`NpzProblem::HeaderName`], [`NpzProblem::Bounds`], [`NpzProblem::Overlap`],
-/// [`NpzProblem::Sizes`] and [`NpzProblem::SameName`] for a corrupt or ambiguous one; the
-/// I/O errors of opening and reading it.
+/// [`NpzProblem::NotZip`] for a file that is not a zip archive; [`NpzProblem::Prefixed`]
+/// for one that does not start with a zip signature (data before the archive);
+/// [`NpzProblem::Directory`], [`NpzProblem::NoLocalHeader`], [`NpzProblem::HeaderName`],
+/// [`NpzProblem::Bounds`], [`NpzProblem::Overlap`], [`NpzProblem::Sizes`] and
+/// [`NpzProblem::SameName`] for a corrupt or ambiguous one; [`NpzProblem::Unsupported`] for
+/// an entry needing a zip version above 6.3 (numpy refuses such archives); the I/O errors of
+/// opening and reading it.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -236,25 +484,32 @@ pub fn open_npz(path: impl AsRef<Path>) -> Result<Npz, Error> {
         "open for reading",
     )?;
     let not_zip = |message: String| zerr(path, NpzProblem::NotZip { message });
+    let corrupt = |message: String| zerr(path, NpzProblem::Directory { message });
     let io = |e: std::io::Error| Error::io(path, "read", e);
     let stamp = Stamp::of(&f).map_err(|e| Error::io(path, "read metadata of", e))?;
     let zip = zip::ZipArchive::new(&f).map_err(|e| not_zip(e.to_string()))?;
     let archive = (&f, stamp.len);
-    let dir_start = zip.central_directory_start();
-    let mut members = Vec::with_capacity(zip.len());
-    // Per member: where its local header starts and its data ends.
-    let mut spans = Vec::with_capacity(zip.len());
-    // Where each directory entry starts and ends, to find a name given twice.
-    let mut entries = Vec::with_capacity(zip.len());
+    // np.load takes a file for an archive by its first bytes, not by its end: data before
+    // the archive (a self-extractor's stub, which the zip reader skips) makes it another
+    // kind of file for numpy.
+    let mut first = [0u8; 4];
+    let whole = read_at(&f, 0, &mut first).map_err(io)?;
+    if !whole || (first != LOCAL_SIG && first != END_SIG) {
+        let n = if whole { first.len() } else { 0 };
+        let first = first[..n].to_vec();
+        return Err(zerr(path, NpzProblem::Prefixed { first }));
+    }
+    let (dir_start, entries) = directory(archive, &zip).map_err(io)?.map_err(corrupt)?;
+    // Where the zip reader found each entry it reads, to find it among them.
+    let mut index = std::collections::HashMap::with_capacity(zip.len());
     for i in 0..zip.len() {
         let e = zip.by_index_data(i).map_err(|e| not_zip(e.to_string()))?;
-        let at = e.central_header_start();
-        let central = central_header(archive, at).map_err(io)?.ok_or_else(|| {
-            not_zip(format!(
-                "no central directory entry at byte {at} for entry {i}"
-            ))
-        })?;
-        entries.push((at, central.end));
+        index.insert(e.central_header_start(), i);
+    }
+    // The names as numpy reads them, and what numpy's zipfile refuses while reading the
+    // directory, before anything else.
+    let mut names = Vec::with_capacity(entries.len());
+    for (at, central) in &entries {
         let Some(orig) = decode_name(&central.name, central.flags) else {
             return Err(not_zip(format!(
                 "the name of the entry at byte {at} is flagged UTF-8 but is not: {:?}",
@@ -263,6 +518,47 @@ pub fn open_npz(path: impl AsRef<Path>) -> Result<Npz, Error> {
         };
         // Python's zipfile cuts names at a NUL (against tricks hiding an extension).
         let name = orig.split('\0').next().unwrap_or_default().to_owned();
+        if central.version > MAX_VERSION {
+            let v = central.version;
+            return Err(zerr(
+                path,
+                NpzProblem::Unsupported {
+                    member: name.strip_suffix(".npy").unwrap_or(&name).to_owned(),
+                    feature: format!(
+                        "version {}.{} is needed to extract it, and numpy reads up to {}.{} \
+                         (np.load refuses the whole archive)",
+                        v / 10,
+                        v % 10,
+                        MAX_VERSION / 10,
+                        MAX_VERSION % 10
+                    ),
+                },
+            ));
+        }
+        names.push((name, orig));
+    }
+    let mut seen = HashSet::with_capacity(names.len());
+    if let Some((name, _)) = names.iter().find(|(n, _)| !seen.insert(n.as_str())) {
+        let member = name.strip_suffix(".npy").unwrap_or(name).to_owned();
+        return Err(zerr(path, NpzProblem::SameName { member }));
+    }
+    let mut members = Vec::with_capacity(entries.len());
+    // Per member: where its local header starts and its data ends.
+    let mut spans = Vec::with_capacity(entries.len());
+    for (i, ((at, central), (name, orig))) in entries.iter().zip(names).enumerate() {
+        // The zip crate keeps one entry of a name's bytes: an entry numpy reads under
+        // another name (flagged UTF-8 or not) may be the one it dropped.
+        let e = index
+            .remove(at)
+            .map(|k| zip.by_index_data(k))
+            .transpose()
+            .map_err(|e| not_zip(e.to_string()))?
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "the zip reader does not read the directory entry at byte {at}, whose \
+                     name's bytes another entry has too"
+                ))
+            })?;
         let short = name.strip_suffix(".npy").unwrap_or(&name).to_owned();
         let offset = e.header_start();
         let local = local_header(archive, offset).map_err(io)?.ok_or_else(|| {
@@ -300,36 +596,16 @@ pub fn open_npz(path: impl AsRef<Path>) -> Result<Npz, Error> {
             name,
             method,
             encrypted,
+            flags: central.flags,
             data_start: local.end,
             size,
         });
     }
-    let mut seen = HashSet::with_capacity(members.len());
-    let twice = members.iter().find(|m| !seen.insert(m.name.as_str()));
-    if let Some(m) = twice {
-        let member = m.short().to_owned();
-        return Err(zerr(path, NpzProblem::SameName { member }));
-    }
-    if zip.has_duplicate_names() {
-        // The zip crate keeps one entry per name: find the other by walking the directory.
-        entries.sort_unstable();
-        let mut at = dir_start;
-        for &(start, end) in &entries {
-            if start != at {
-                break;
-            }
-            at = end;
-        }
-        let hidden = central_header(archive, at).ok().flatten();
-        let name = hidden.and_then(|h| decode_name(&h.name, h.flags));
-        return Err(match name {
-            Some(name) => {
-                let name = name.split('\0').next().unwrap_or_default();
-                let member = name.strip_suffix(".npy").unwrap_or(name).to_owned();
-                zerr(path, NpzProblem::SameName { member })
-            }
-            None => not_zip("the zip directory lists two entries of one name".into()),
-        });
+    if let Some(at) = index.keys().min() {
+        return Err(corrupt(format!(
+            "the zip reader reads an entry at byte {at}, outside the directory numpy's \
+             zipfile reads"
+        )));
     }
     // Each member's local header and data, in the order of the file, must end before the
     // next member's local header starts, and the last before the directory.
@@ -395,8 +671,10 @@ impl Npz {
     ///
     /// # Errors
     /// [`NpzProblem::NoMember`], [`NpzProblem::Compressed`] (`np.savez_compressed`),
-    /// [`NpzProblem::Encrypted`], [`NpzProblem::Misaligned`] (`np.savez` does not align
-    /// members, so only 1-byte types map from its archives), [`NpzProblem::Replaced`] when
+    /// [`NpzProblem::Encrypted`], [`NpzProblem::Unsupported`] (compressed patched data or
+    /// strong encryption, which numpy does not read either), [`NpzProblem::Misaligned`]
+    /// (`np.savez` does not align members, so only 1-byte types map from its archives),
+    /// [`NpzProblem::Replaced`] when
     /// the path no longer names the file [`open_npz`] read (open it again), and the header
     /// errors of [`MapOptions::open_npy`].
     ///
@@ -428,6 +706,19 @@ impl Npz {
                 )
             })?;
         let member = m.short().to_owned();
+        // As numpy's zipfile checks them, before encryption.
+        for (flag, feature) in [
+            (PATCHED_FLAG, "compressed patched data (flag bit 5)"),
+            (STRONG_FLAG, "strong encryption (flag bit 6)"),
+        ] {
+            if m.flags & flag != 0 {
+                let feature = feature.to_owned();
+                return Err(zerr(
+                    &self.path,
+                    NpzProblem::Unsupported { member, feature },
+                ));
+            }
+        }
         if m.encrypted {
             return Err(zerr(&self.path, NpzProblem::Encrypted { member }));
         }
@@ -519,7 +810,8 @@ impl NpzWriter {
     /// Starts an archive that will replace (or create) `path` when finished.
     ///
     /// # Errors
-    /// The I/O errors of creating the temporary file beside `path`.
+    /// [`NpzProblem::Destination`] when `path` names something other than a regular file
+    /// (a FIFO, a device); the I/O errors of creating the temporary file beside `path`.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -534,7 +826,7 @@ impl NpzWriter {
             reserve: false,
             wait: None,
         };
-        let staged = file::stage(&path, &[], 0, how)?;
+        let staged = file::stage(&path, &[], 0, how).map_err(destination)?;
         let handle = staged
             .file
             .try_clone()
@@ -588,8 +880,9 @@ impl NpzWriter {
     /// Writes the zip directory, syncs the archive and renames it into place.
     ///
     /// # Errors
-    /// [`NpzProblem::Unusable`] after an [`add`](Self::add) failed partway; the I/O errors
-    /// of writing, syncing and renaming.
+    /// [`NpzProblem::Unusable`] after an [`add`](Self::add) failed partway;
+    /// [`NpzProblem::Destination`] when the path has come to name something other than a
+    /// regular file; the I/O errors of writing, syncing and renaming.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -607,7 +900,21 @@ impl NpzWriter {
             members,
         } = self;
         members.finish(&path)?;
-        finish(staged, &path)
+        finish(staged, &path).map_err(destination)
+    }
+}
+
+/// The file layer's refusal of a path that is no regular file speaks of mapping it: for a
+/// writer, say that the archive cannot be written there.
+fn destination(e: Error) -> Error {
+    match e {
+        Error::NotAFile { path, kind } => Error::Npz {
+            path,
+            problem: NpzProblem::Destination {
+                kind: kind.to_owned(),
+            },
+        },
+        other => other,
     }
 }
 

@@ -185,23 +185,31 @@ fn a_second_member_of_one_name_is_refused() {
 /// bytes) and `data`, and optionally `flags`, `method`, `local_name`, `local_extra`,
 /// `local_extra_len` (the length the local header claims), `csize`, `usize`, `crc`,
 /// `central_extra`, `offset_of` (point the directory entry at entry k's local header) and
-/// `cd_only` (no local header or data of its own). `npy(a)` is `np.save`'s bytes.
+/// `cd_only` (no local header or data of its own), `version` (the version needed to extract,
+/// in both headers; 20 unless given). Keywords of `build`: `count` and `cd_size` (what the
+/// end record says, if not the truth), `prefix` (bytes before the archive; its offsets count
+/// them when `absolute`), `zip64` (a zip64 end record and locator too, the classic record's
+/// fields saturated) and `count64` (what the zip64 record counts). `npy(a)` is `np.save`'s
+/// bytes.
 const ZIP_BUILDER: &str = r#"
 import numpy as np, io, struct, zlib
 def npy(a):
     b = io.BytesIO(); np.save(b, a); return b.getvalue()
 def raw(n):
     return n if isinstance(n, bytes) else n.encode()
-def build(entries, comment=b''):
-    out = bytearray(); offs = []
+def build(entries, comment=b'', count=None, cd_size=None, prefix=b'', absolute=False,
+          zip64=False, count64=None):
+    out = bytearray(prefix); offs = []
+    shift = 0 if absolute else len(prefix)
     for e in entries:
         name = raw(e['name']); data = e.get('data', b'')
         flags = e.get('flags', 0x800 if any(c > 127 for c in name) else 0)
         if e.get('cd_only'):
             offs.append(None); continue
         lname = raw(e.get('local_name', name)); lextra = e.get('local_extra', b'')
-        offs.append(len(out))
-        out += struct.pack('<IHHHHHIIIHH', 0x04034b50, 20, flags, e.get('method', 0), 0, 0x21,
+        offs.append(len(out) - shift)
+        out += struct.pack('<IHHHHHIIIHH', 0x04034b50, e.get('version', 20), flags,
+                           e.get('method', 0), 0, 0x21,
                            zlib.crc32(data), len(data), len(data), len(lname),
                            e.get('local_extra_len', len(lextra)))
         out += lname + lextra + data
@@ -211,12 +219,24 @@ def build(entries, comment=b''):
         flags = e.get('flags', 0x800 if any(c > 127 for c in name) else 0)
         cextra = e.get('central_extra', b'')
         off = offs[e['offset_of']] if 'offset_of' in e else e.get('offset', offs[i])
-        out += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 20, 20, flags, e.get('method', 0),
+        out += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 20, e.get('version', 20), flags,
+                           e.get('method', 0),
                            0, 0x21, e.get('crc', zlib.crc32(data)), e.get('csize', len(data)),
                            e.get('usize', len(data)), len(name), len(cextra), 0, 0, 0, 0, off)
         out += name + cextra
-    out += struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, len(entries), len(entries),
-                       len(out) - cd, cd, len(comment)) + comment
+    n = len(entries) if count is None else count
+    size = len(out) - cd if cd_size is None else cd_size
+    if zip64:
+        n64 = len(entries) if count64 is None else count64
+        at64 = len(out) - shift
+        out += struct.pack('<IQHHIIQQQQ', 0x06064b50, 44, 45, 45, 0, 0, n64, n64, size,
+                           cd - shift)
+        out += struct.pack('<IIQI', 0x07064b50, 0, at64, 1)
+        n, size, cdoff = 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF
+    else:
+        cdoff = cd - shift
+    out += struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, n, n, size, cdoff,
+                       len(comment)) + comment
     return bytes(out)
 "#;
 
@@ -637,7 +657,8 @@ fn hostile_archives_fail_cleanly_or_read_as_numpy_reads_them() {
     let a: Vec<u8> = (0..4).collect();
     let b: Vec<u8> = (0..8).collect();
     // What numpy's NpzFile said (np.load itself takes a file not starting with a zip
-    // signature, 'prefixed' here, for a pickle), then what must happen here.
+    // signature, 'prefixed' here, for a pickle, and so it is refused here), then what must
+    // happen here.
     let numpy_says: std::collections::HashMap<&str, &str> =
         out.lines().filter_map(|l| l.split_once(' ')).collect();
     // (case, what numpy reads, whether it is read here): where numpy reads an archive
@@ -648,7 +669,7 @@ fn hostile_archives_fail_cleanly_or_read_as_numpy_reads_them() {
     const AB: &str = "[[0, 1, 2, 3], [0, 1, 2, 3, 4, 5, 6, 7]]";
     let cases: &[(&str, &str, bool)] = &[
         ("ok", AB, true),
-        ("prefixed", AB, true),
+        ("prefixed", AB, false),
         ("descriptor", A, true),
         ("zip64_sizes", A, false),
         ("past_eof", A, false),
@@ -767,4 +788,176 @@ fn an_archive_replaced_after_it_was_opened_is_not_mapped_by_its_old_directory() 
     );
     let z = open_npz(&path).unwrap();
     assert_eq!(member_u8(&z, "a").unwrap(), [10, 11, 12]);
+}
+
+/// The end-of-directory record's entry count (and size) against the directory itself:
+/// numpy's zipfile reads entries until the record's size is used up, ignoring its count,
+/// where the zip crate read as many as the count said. With a count of 1 over a directory
+/// of 2, `names` listed one member (and the first of two `a.npy` entries, where numpy reads
+/// the second); with a wrong size (numpy: "Bad magic number for central directory") every
+/// member mapped. Refused unless the entries fill the directory exactly and every count
+/// agrees, the zip64 record's too.
+#[test]
+fn the_directory_must_hold_what_its_end_record_says() {
+    if !numpy("the_directory_must_hold_what_its_end_record_says") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = build_archives(
+        tmp.path(),
+        "a = npy(np.arange(3, dtype=np.uint8)); b = npy(np.arange(5, dtype=np.uint8))\n\
+         two = [dict(name='a.npy', data=a), dict(name='b.npy', data=b)]\n\
+         dup = [dict(name='a.npy', data=a), dict(name='a.npy', data=b)]\n\
+         size = 2 * (46 + 5)\n\
+         cases = dict(count1=build(two, count=1), count1dup=build(dup, count=1),\n\
+         \x20   size_long=build(two, cd_size=size + 8), size_short=build(two, cd_size=size - 1),\n\
+         \x20   zip64_count1=build(two, zip64=True, count64=1),\n\
+         \x20   zip64_size=build(two, zip64=True, cd_size=size + 8),\n\
+         \x20   zip64_ok=build(two, zip64=True))\n\
+         for k, v in cases.items():\n\
+         \x20   open(k + '.npz', 'wb').write(v)\n\
+         \x20   try:\n\
+         \x20       z = np.load(k + '.npz'); print(k, z.files, [len(z[f]) for f in z.files])\n\
+         \x20   except Exception as e: print(k, 'refused', type(e).__name__, e)\n",
+    );
+    let numpy_says: std::collections::HashMap<&str, &str> =
+        out.lines().filter_map(|l| l.split_once(' ')).collect();
+    for (case, says) in [
+        ("count1", "['a', 'b'] [3, 5]"),
+        ("count1dup", "['a', 'a'] [5, 5]"),
+        ("zip64_count1", "['a', 'b'] [3, 5]"),
+        ("zip64_ok", "['a', 'b'] [3, 5]"),
+    ] {
+        assert_eq!(numpy_says.get(case), Some(&says), "{case}:\n{out}");
+    }
+    for case in ["size_long", "size_short", "zip64_size"] {
+        let says = numpy_says.get(case).unwrap();
+        assert!(
+            says.starts_with("refused BadZipFile Bad magic number for central directory"),
+            "{case}: {says}"
+        );
+    }
+    let z = open_npz(tmp.path().join("zip64_ok.npz")).unwrap();
+    assert_eq!(z.names(), ["a", "b"]);
+    assert_eq!(member_u8(&z, "b").unwrap(), [0, 1, 2, 3, 4]);
+    for (case, says) in [
+        ("count1", "counts 1 entry"),
+        ("count1dup", "counts 1 entry"),
+        ("zip64_count1", "counts 1 entry"),
+        ("size_long", "no directory entry at byte"),
+        ("size_short", "no directory entry at byte"),
+        ("zip64_size", "no directory entry at byte"),
+    ] {
+        let got = open_npz(tmp.path().join(format!("{case}.npz")));
+        let err = match got {
+            Ok(z) => panic!("{case}: opened, members {:?}", z.names()),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(err_problem(&err), NpzProblem::Directory { .. }),
+            "{case}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("{case}.npz")) && msg.contains(says) && msg.contains("corrupt"),
+            "{case}: {msg}"
+        );
+    }
+}
+
+/// Archives numpy cannot read: an entry flagged as compressed patched data (flag bit 5) or
+/// strongly encrypted (bit 6), where numpy lists the member and refuses to read it; an
+/// entry needing a zip version above 6.3, where `np.load` refuses the archive; data before
+/// the archive (a self-extractor's stub), where `np.load` does not take the file for an
+/// archive at all (it goes by the first bytes). Each was mapped; each is refused, saying
+/// why, as numpy does (the flagged member when mapped, the others when opened).
+#[test]
+fn archives_numpy_cannot_read_are_refused() {
+    if !numpy("archives_numpy_cannot_read_are_refused") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = build_archives(
+        tmp.path(),
+        "a = npy(np.arange(3, dtype=np.uint8)); b = npy(np.arange(5, dtype=np.uint8))\n\
+         two = [dict(name='a.npy', data=a), dict(name='b.npy', data=b)]\n\
+         stub = b'MZ' + bytes(98)\n\
+         cases = dict(patched=[dict(name='a.npy', data=a, flags=0x20)],\n\
+         \x20   strong=[dict(name='a.npy', data=a, flags=0x40)],\n\
+         \x20   v64=[dict(name='a.npy', data=a), dict(name='b.npy', data=b, version=64)],\n\
+         \x20   v63=[dict(name='a.npy', data=a, version=63)])\n\
+         for k, v in cases.items(): open(k + '.npz', 'wb').write(build(v))\n\
+         open('stub.npz', 'wb').write(build(two, prefix=stub))\n\
+         open('stub_abs.npz', 'wb').write(build(two, prefix=stub, absolute=True))\n\
+         for k in list(cases) + ['stub', 'stub_abs']:\n\
+         \x20   try: z = np.load(k + '.npz')\n\
+         \x20   except Exception as e: print(k, 'load', type(e).__name__); continue\n\
+         \x20   for f in z.files:\n\
+         \x20       try: print(k, f, z[f].tolist())\n\
+         \x20       except Exception as e: print(k, f, type(e).__name__, e)\n",
+    );
+    assert_eq!(
+        out,
+        "patched a NotImplementedError compressed patched data (flag bit 5)\n\
+         strong a NotImplementedError strong encryption (flag bit 6)\n\
+         v64 load NotImplementedError\n\
+         v63 a [0, 1, 2]\n\
+         stub load ValueError\n\
+         stub_abs load ValueError\n"
+    );
+    let z = open_npz(tmp.path().join("v63.npz")).unwrap();
+    assert_eq!(member_u8(&z, "a").unwrap(), [0, 1, 2]);
+    for (case, bit) in [("patched", "flag bit 5"), ("strong", "flag bit 6")] {
+        let z = open_npz(tmp.path().join(format!("{case}.npz"))).unwrap();
+        assert_eq!(z.names(), ["a"]);
+        let err = member_u8(&z, "a").unwrap_err();
+        assert!(
+            matches!(err_problem(&err), NpzProblem::Unsupported { member, .. } if member == "a"),
+            "{case}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(bit) && msg.contains("numpy"), "{case}: {msg}");
+    }
+    let err = open_npz(tmp.path().join("v64.npz")).unwrap_err();
+    assert!(
+        matches!(err_problem(&err), NpzProblem::Unsupported { member, .. } if member == "b"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("6.4"), "{err}");
+    for case in ["stub", "stub_abs"] {
+        let err = open_npz(tmp.path().join(format!("{case}.npz"))).unwrap_err();
+        assert!(
+            matches!(err_problem(&err), NpzProblem::Prefixed { .. }),
+            "{case}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("MZ") && msg.contains("np.load"),
+            "{case}: {msg}"
+        );
+    }
+}
+
+/// `NpzWriter::create` at a FIFO said "only regular files can be mapped", though nothing
+/// was to be mapped: it says the archive cannot be written there.
+#[cfg(unix)]
+#[test]
+fn an_archive_is_not_written_over_a_fifo_and_the_error_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("f.npz");
+    let p = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o600) }, 0);
+    let err = NpzWriter::create(&fifo).unwrap_err();
+    assert!(
+        matches!(err_problem(&err), NpzProblem::Destination { kind } if kind == "a FIFO"),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("f.npz")
+            && msg.contains("cannot write the archive")
+            && msg.contains("a FIFO")
+            && !msg.contains("mapped"),
+        "{msg}"
+    );
 }
