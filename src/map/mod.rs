@@ -27,6 +27,8 @@ mod options;
 mod owner;
 pub(crate) mod pager;
 pub(crate) mod registry;
+pub(crate) mod residency;
+pub(crate) mod room;
 
 pub use npy::{create_npy, open_npy, open_npy_mut, write_npy};
 #[cfg_attr(not(feature = "zarr"), allow(unused_imports))]

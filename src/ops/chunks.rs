@@ -4,7 +4,7 @@
 use ndarray::{ArrayViewD, Axis, Slice};
 
 use crate::error::Error;
-use crate::map::pager::memory_available;
+use crate::map::room::memory_available;
 
 use super::operand::Source;
 use super::plan::{InStream, same_order};

@@ -128,7 +128,7 @@ impl Paging {
     pub fn choose(self, mapped: u64) -> (Paging, String) {
         let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
         let available = (mapped > 0)
-            .then(crate::map::pager::memory_available)
+            .then(crate::map::room::memory_available)
             .flatten();
         match self {
             Paging::Bounded => (Paging::Bounded, "Bounded, as asked".into()),

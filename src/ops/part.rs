@@ -366,7 +366,7 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
         let ahead = match &self.src {
             InSrc::View(w) => w.pager.as_ref().map(|p| p.read_ahead()),
             #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => Some(crate::map::pager::read_ahead_at(z.dir())),
+            InSrc::Zarr(z) => Some(crate::map::room::read_ahead_at(z.dir())),
         };
         ahead.map(|a| (a, self.elem_size()))
     }
@@ -566,7 +566,7 @@ impl<T: Send + 'static> Part for Output<'_, T> {
             #[cfg(feature = "zarr")]
             OutDst::Zarr(z) if z.is_write_only() => Some((0, size)),
             #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => Some((crate::map::pager::read_ahead_at(z.dir()), size)),
+            OutDst::Zarr(z) => Some((crate::map::room::read_ahead_at(z.dir()), size)),
         }
     }
     fn grid(&self) -> Option<Vec<usize>> {

@@ -7,7 +7,7 @@ use std::ops::{ControlFlow, Range};
 use ndarray::Slice;
 
 use crate::error::Error;
-use crate::map::pager::memory_available;
+use crate::map::room::memory_available;
 
 use super::options::{DEFAULT_CHUNK_BYTES, Paging, Progress, StreamOptions, Through};
 use super::plan::{Plan, Regions};

@@ -12,7 +12,7 @@ use ndarray::{ArrayViewD, ArrayViewMutD, Slice};
 use crate::Order;
 use crate::element::Element;
 use crate::error::Error;
-use crate::map::pager::Residency;
+use crate::map::residency::Residency;
 use crate::zarr::{Array, Chunk, ChunkMut, ZarrArrayMut};
 
 use super::overlap::{Operand, Survey};
