@@ -119,7 +119,7 @@ mod zarr_operands {
     impl<T: Element> Sink<T> for ZarrArrayMut<T> {}
 }
 
-/// What [`Zip::from`] and [`Zip::and`] accept: `&x` of an ndarray array or view, or of a
+/// What [`Zip::from`](super::Zip::from) and [`Zip::and`](super::Zip) accept: `&x` of an ndarray array or view, or of a
 /// mapped owner, gives `&T` items; `&mut x` of a mutable array or view, or of an
 /// [`MmapArrayMut`], gives `&mut T` items, as in ndarray's `Zip`.
 ///

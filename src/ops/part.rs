@@ -102,7 +102,7 @@ impl<T: Send + 'static> Kind for Rw<T> {
     type Item<'p> = &'p mut T;
 }
 
-/// A read-only operand of a [`Zip`]: a view (with the paging hooks when it is mapped,
+/// A read-only operand of a [`Zip`](super::Zip): a view (with the paging hooks when it is mapped,
 /// and how it is broadcast), or a Zarr array read chunk by chunk.
 pub struct Input<'a, T> {
     src: InSrc<'a, T>,
@@ -134,7 +134,7 @@ struct Whole<'a, T> {
     read: Option<crate::Order>,
 }
 
-/// A written operand of a [`Zip`]: a mutable view and, when it is mapped, the hooks that
+/// A written operand of a [`Zip`](super::Zip): a mutable view and, when it is mapped, the hooks that
 /// bound its dirty pages; or a Zarr array written chunk by chunk.
 pub struct Output<'a, T>(OutDst<'a, T>);
 

@@ -481,8 +481,8 @@ macro_rules! zip_assign {
         impl<'o, $($P: Part),+> Zip<'o, ($($P,)+)> {
             /// Writes `f` of the operands' items into `into` at every index, chunk by
             /// chunk, as ndarray's `Zip::map_assign_into`: `into` (a mutable array, view or
-            /// [`MmapArrayMut`], of the Zip's shape) is only written, never read. Under
-            /// [`Paging::Bounded`] on Linux, a mapped raw or `.npy` output (not
+            /// [`MmapArrayMut`](crate::MmapArrayMut), of the Zip's shape) is only written, never read. Under
+            /// [`Paging::Bounded`](super::Paging::Bounded) on Linux, a mapped raw or `.npy` output (not
             /// copy-on-write), or each chunk of a Zarr output, written in its file order,
             /// goes through the file (`pwrite`) in pieces laid out densely, of up to
             /// 64 MiB, when the file-size limit allows the whole map: its old pages are not
