@@ -183,6 +183,12 @@ pub fn open_npz(path: impl AsRef<Path>) -> Result<Npz, Error> {
         };
         // Python's zipfile cuts names at a NUL (against tricks hiding an extension).
         let name = orig.split('\0').next().unwrap_or_default().to_owned();
+        if let Some(problem) = extra_problem(&central.extra) {
+            return Err(not_zip(format!(
+                "the entry at byte {at} ({:?}): {problem}",
+                String::from_utf8_lossy(&central.name)
+            )));
+        }
         if central.version > MAX_VERSION {
             let v = central.version;
             return Err(zerr(

@@ -961,3 +961,54 @@ fn an_archive_is_not_written_over_a_fifo_and_the_error_says_so() {
         "{msg}"
     );
 }
+
+/// Extra fields read as Python's zipfile reads them (round 3 of the adversarial runs): two
+/// zip64 blocks (Python takes the first, the zip crate the last: another member's bytes)
+/// and a block longer than the field (numpy: "Corrupt extra field") are refused; a version
+/// needed to extract with the host system in its high byte (0x0314) reads, as it does in
+/// numpy, which looks at the low byte only.
+#[test]
+fn extra_fields_and_versions_are_read_as_numpy_reads_them() {
+    const TEST: &str = "extra_fields_and_versions_are_read_as_numpy_reads_them";
+    if !numpy(TEST) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let said = run_python(
+        r#"
+import io, struct, zlib, numpy as np
+def npy(a): b = io.BytesIO(); np.save(b, a); return b.getvalue()
+def local(name, data):
+    return struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, 0, 0, zlib.crc32(data), len(data), len(data), len(name), 0) + name
+def central(name, data, off, extra=b"", ver=20):
+    return struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, ver, 0, 0, 0, 0, zlib.crc32(data), len(data), len(data), len(name), len(extra), 0, 0, 0, 0, off) + name + extra
+def eocd(n, size, off): return struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, n, n, size, off, 0)
+A, B = npy(np.arange(6, dtype=np.uint8)), npy(np.arange(6, 12, dtype=np.uint8))
+la, lb = local(b"a.npy", A) + A, local(b"a.npy", B) + B
+ex = struct.pack("<HHQ", 1, 8, 0) + struct.pack("<HHQ", 1, 8, len(la))
+cd = central(b"a.npy", A, 0xFFFFFFFF, ex)
+open("two_z64.npz", "wb").write(la + lb + cd + eocd(1, len(cd), len(la + lb)))
+cd = central(b"a.npy", A, 0, struct.pack("<HH", 1, 40) + b"\0" * 4)
+open("overlong.npz", "wb").write(la + cd + eocd(1, len(cd), len(la)))
+cd = central(b"a.npy", A, 0, ver=0x0314)
+open("ver.npz", "wb").write(la + cd + eocd(1, len(cd), len(la)))
+print(np.load("two_z64.npz")["a"].tolist())
+try:
+    np.load("overlong.npz"); print("read")
+except Exception as e: print(type(e).__name__)
+print(np.load("ver.npz")["a"].tolist())
+"#,
+        tmp.path(),
+    );
+    assert_eq!(
+        said.lines().collect::<Vec<_>>(),
+        ["[0, 1, 2, 3, 4, 5]", "BadZipFile", "[0, 1, 2, 3, 4, 5]"],
+        "numpy's reading changed"
+    );
+    let err = open_npz(tmp.path().join("two_z64.npz")).unwrap_err();
+    assert!(err.to_string().contains("two zip64 blocks"), "{err}");
+    let err = open_npz(tmp.path().join("overlong.npz")).unwrap_err();
+    assert!(err.to_string().contains("extra field is corrupt"), "{err}");
+    let z = open_npz(tmp.path().join("ver.npz")).unwrap();
+    assert_eq!(member_u8(&z, "a").unwrap(), [0, 1, 2, 3, 4, 5]);
+}

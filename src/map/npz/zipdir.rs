@@ -33,6 +33,8 @@ pub(super) struct Header {
     pub(super) version: u16,
     pub(super) flags: u16,
     pub(super) name: Vec<u8>,
+    /// The extra field (tagged blocks).
+    pub(super) extra: Vec<u8>,
     pub(super) end: u64,
 }
 
@@ -64,12 +66,19 @@ pub(super) fn read_header(
     let rest: u64 = (0..extras)
         .map(|i| u64::from(u16_at(h, name_at + 2 + 2 * i)))
         .sum();
+    let mut extra = vec![0u8; usize::from(u16_at(h, name_at + 2))];
+    if !read_at(f, name_start + name.len() as u64, &mut extra)? {
+        return Ok(None);
+    }
     Ok(Some(Header {
-        // In both headers the version needed to extract comes just before the flags.
-        version: u16_at(h, flags_at - 2),
+        // In both headers the version needed to extract comes just before the flags; as
+        // Python's zipfile does, only its low byte counts (writers put the host system in
+        // the high byte, as in "version made by").
+        version: u16::from(h[flags_at - 2]),
         flags: u16_at(h, flags_at),
         end: name_start + name.len() as u64 + rest,
         name,
+        extra,
     }))
 }
 
@@ -99,6 +108,36 @@ pub(super) const MAX_VERSION: u16 = 63;
 /// encrypted one, which Python's zipfile refuses to read.
 pub(super) const PATCHED_FLAG: u16 = 0x20;
 pub(super) const STRONG_FLAG: u16 = 0x40;
+
+/// What Python's zipfile refuses in an entry's extra field, or the zip crate and it would
+/// read differently: a block longer than what is left of the field ("Corrupt extra
+/// field"), and more than one zip64 block (Python reads the first, the zip crate the
+/// last: another member's bytes).
+pub(super) fn extra_problem(extra: &[u8]) -> Option<String> {
+    let mut at = 0;
+    let mut zip64 = 0;
+    while extra.len() - at >= 4 {
+        let (tag, len) = (u16_at(extra, at), usize::from(u16_at(extra, at + 2)));
+        if len + 4 > extra.len() - at {
+            return Some(format!(
+                "its extra field is corrupt: block {tag:#06x} claims {len} bytes, {} are left",
+                extra.len() - at - 4
+            ));
+        }
+        if tag == 1 {
+            zip64 += 1;
+            if zip64 > 1 {
+                return Some(
+                    "its extra field holds two zip64 blocks (readers disagree on which one \
+                     gives the member's offset and sizes)"
+                        .into(),
+                );
+            }
+        }
+        at += 4 + len;
+    }
+    None
+}
 
 pub(super) fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
