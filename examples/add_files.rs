@@ -291,7 +291,9 @@ fn run() -> Result<(), Box<dyn Error>> {
     }
     // The engine's default policy unless one is forced; say which it comes to, and why.
     let files = 3 + usize::from(c_path.is_some());
-    let (_, why) = args.paging.choose(total * files as u64);
+    let cached =
+        a.resident_share().is_none_or(|s| s >= 0.5) && b.resident_share().is_none_or(|s| s >= 0.5);
+    let (_, why) = args.paging.decide(total * files as u64, cached);
     println!("paging: {why}");
     let opts = opts
         .paging(args.paging)

@@ -102,6 +102,33 @@ impl<'a> Pages<'a> {
     /// Records which pages are in the page cache now (`mincore`), so that
     /// [`evict`](Self::evict) later drops only the pages the stream brought in. A no-op
     /// where `mincore` fails or does not exist (then `evict` drops nothing).
+    /// The share of the map's pages in the page cache, from up to 64 pages spread over
+    /// it (`mincore`; cheap, and nothing is read); `None` where that cannot be asked.
+    pub(crate) fn resident_share(&self) -> Option<f64> {
+        #[cfg(target_os = "linux")]
+        {
+            let (s, e) = whole_pages(self.addr, self.len, 0, self.len)?;
+            let page = page_size();
+            let pages = (e - s) / page;
+            let samples = pages.clamp(1, 64);
+            let mut resident = 0usize;
+            for k in 0..samples {
+                let at = s + k * pages / samples * page;
+                let mut v = 0u8;
+                // SAFETY: `at` is a page of a live mapping this borrows; `v` is the one
+                // byte `mincore` writes for one page.
+                let rc = unsafe { libc::mincore(at as *mut libc::c_void, page, &mut v) };
+                if rc != 0 {
+                    return None;
+                }
+                resident += usize::from(v & 1 == 1);
+            }
+            Some(resident as f64 / samples as f64)
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+
     pub(crate) fn snapshot_residency(&mut self) {
         #[cfg(target_os = "linux")]
         if !self.private
@@ -350,6 +377,23 @@ impl<'a> Pages<'a> {
 }
 
 impl<T: Pod, D: Dimension> MmapArray<T, D> {
+    /// The share (0 to 1) of the array's pages in the page cache now, from up to 64 pages
+    /// spread over it (`mincore`: nothing is read); `None` where the system cannot say
+    /// (not Linux). What [`Paging::Auto`](crate::ops::Paging::Auto) looks at.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("a.f32");
+    /// std::fs::write(&path, vec![0u8; 1 << 20])?;            // just written: cached
+    /// let a = unsafe { ndarray_mmap::mmap_array::<f32>(&path, [-1]) }?;
+    /// # #[cfg(target_os = "linux")]
+    /// assert!(a.resident_share().is_some_and(|s| s > 0.5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resident_share(&self) -> Option<f64> {
+        Pages::of(&self.inner, false).resident_share()
+    }
+
     /// A view of the whole array plus its paging hooks, for the streaming operations.
     pub(crate) fn stream_parts(&self) -> (ArrayViewD<'_, T>, InPager<'_>) {
         let pager = InPager(Pages::of(&self.inner, false));
@@ -358,6 +402,18 @@ impl<T: Pod, D: Dimension> MmapArray<T, D> {
 }
 
 impl<T: Pod, D: Dimension> MmapArrayMut<T, D> {
+    /// As [`MmapArray::resident_share`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let c = unsafe { ndarray_mmap::create_array::<f32>(dir.path().join("c.f32"), [1024]) }?;
+    /// assert!(c.resident_share().is_none_or(|s| (0.0..=1.0).contains(&s)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resident_share(&self) -> Option<f64> {
+        Pages::of(&self.inner, self.copy_on_write).resident_share()
+    }
+
     /// A view of the whole array plus its read-side paging hooks.
     pub(crate) fn stream_parts(&self) -> (ArrayViewD<'_, T>, InPager<'_>) {
         let pager = InPager(Pages::of(&self.inner, self.copy_on_write));

@@ -97,9 +97,11 @@ pub struct Through {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Paging {
-    /// [`Bounded`](Paging::Bounded) when the mapped operands do not fit in half the
-    /// memory available (the cgroup's limit or the kernel's `MemAvailable`, whichever is
-    /// smaller), [`Cached`](Paging::Cached) when they do. The default.
+    /// [`Bounded`](Paging::Bounded) when the mapped inputs are mostly not in the page
+    /// cache (sampled with `mincore`: cold data streams from the disk in a few chunks of
+    /// memory, whatever its size) or the mapped operands do not fit in half the memory
+    /// available (the cgroup's limit or the kernel's `MemAvailable`, whichever is
+    /// smaller); [`Cached`](Paging::Cached) when warm inputs fit. The default.
     #[default]
     Auto,
     /// Keep memory bounded: input pages are dropped behind the stream (from the process,
@@ -126,6 +128,22 @@ impl Paging {
     /// assert_eq!(Paging::Bounded.choose(1 << 20).0, Paging::Bounded);
     /// ```
     pub fn choose(self, mapped: u64) -> (Paging, String) {
+        self.decide(mapped, true)
+    }
+
+    /// [`choose`](Self::choose), knowing whether the stream's mapped inputs are in the
+    /// page cache (`inputs_cached`; see [`MmapArray::resident_share`]): under `Auto`,
+    /// inputs mostly not cached stream [`Bounded`](Paging::Bounded) whatever their size
+    /// (read ahead, dropped behind: a few chunks of memory), as the engine decides.
+    ///
+    /// [`MmapArray::resident_share`]: crate::MmapArray::resident_share
+    ///
+    /// ```
+    /// use ndarray_mmap::ops::Paging;
+    /// assert_eq!(Paging::Auto.decide(1 << 20, false).0, Paging::Bounded);
+    /// assert_eq!(Paging::Cached.decide(1 << 20, false).0, Paging::Cached);
+    /// ```
+    pub fn decide(self, mapped: u64, inputs_cached: bool) -> (Paging, String) {
         let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
         let available = (mapped > 0)
             .then(crate::map::room::memory_available)
@@ -137,6 +155,15 @@ impl Paging {
             // available (the cgroup's limit, or MemAvailable), or unknown memory.
             Paging::Auto => match available {
                 _ if mapped == 0 => (Paging::Cached, "Cached: no operand is mapped".into()),
+                _ if !inputs_cached => (
+                    Paging::Bounded,
+                    format!(
+                        "Bounded: the mapped inputs ({:.0} MiB in all with the outputs) are \
+                         mostly not in the page cache, so they stream from the disk and are \
+                         dropped behind it",
+                        mib(mapped)
+                    ),
+                ),
                 None => (
                     Paging::Bounded,
                     "Bounded: the memory available is not known here".into(),

@@ -49,6 +49,10 @@ pub(super) mod sealed {
         fn snapshot(&mut self);
         /// Bytes of its map, when it is mapped.
         fn mapped_len(&self) -> usize;
+        /// A mapped input most of whose pages are not in the page cache (sampled).
+        fn cold(&self) -> bool {
+            false
+        }
         /// For a mapped operand, the bytes the kernel may read ahead of it (0 for an
         /// output that is only written) and its element size: what it costs a stream's
         /// memory beyond its pieces, and the size of its pieces.
@@ -360,6 +364,17 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
             InSrc::View(w) => w.pager.as_ref().map_or(0, |p| p.len()),
             #[cfg(feature = "zarr")]
             InSrc::Zarr(z) => z.mapped_len(),
+        }
+    }
+    fn cold(&self) -> bool {
+        match &self.src {
+            InSrc::View(w) => w
+                .pager
+                .as_ref()
+                .and_then(|p| p.resident_share())
+                .is_some_and(|s| s < 0.5),
+            #[cfg(feature = "zarr")]
+            InSrc::Zarr(_) => false,
         }
     }
     fn read_ahead(&self) -> Option<(u64, usize)> {

@@ -51,7 +51,7 @@ pub(super) fn run<P: Parts>(
     let total = bytes_of(total_elems);
     let mapped = parts.mapped_len() as u64;
     let available = if mapped > 0 { memory_available() } else { None };
-    let bounded = opts.paging.choose(mapped).0 == Paging::Bounded;
+    let bounded = opts.paging.decide(mapped, !parts.cold()).0 == Paging::Bounded;
     // The chunk adapts to the memory left only where results cannot depend on it: an
     // elementwise stream writes each element alike whatever the chunks, but a fold or a
     // float sum adds in an order the chunks decide.
@@ -195,6 +195,8 @@ pub(super) trait Parts {
     /// part's) and its element size.
     fn lead(&self) -> (Vec<isize>, usize);
     fn mapped_len(&self) -> usize;
+    /// Whether a mapped input is mostly not in the page cache.
+    fn cold(&self) -> bool;
     /// Whether any operand is written.
     fn writes(&self) -> bool;
     /// The bytes per element of the mapped operands together, and the bytes the kernel

@@ -201,6 +201,9 @@ macro_rules! zip_arity {
             fn writes(&self) -> bool {
                 false $(|| $P::WRITES)+
             }
+            fn cold(&self) -> bool {
+                false $(|| self.$i.cold())+
+            }
             fn read_ahead(&self) -> (usize, u64) {
                 [$(self.$i.read_ahead()),+]
                     .into_iter()

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder, Slice, Zip};
 use ndarray_mmap::ops::{self, Numeric, StreamOptions};
-use ndarray_mmap::{Error, MapOptions, MmapArrayMut, Order, add_into, create_array};
+use ndarray_mmap::{Error, MapOptions, MmapArrayMut, Order, add_into, create_array, mmap_array};
 use proptest::prelude::*;
 
 /// How an operand is laid out in memory.
@@ -1334,4 +1334,39 @@ fn bounded_streams_drop_what_they_brought_in_at_any_chunk_size() {
         assert_eq!(c.view()[7], a.view()[7] + 1.0);
         drop(a);
     }
+}
+
+/// The default policy (`Paging::Auto`) looks at the page cache: an input that is not
+/// cached streams `Bounded` (its pages dropped behind the stream) even though it fits in
+/// memory many times over; an input that is cached is left alone (`Cached`).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_default_drops_a_cold_input_behind_the_stream_and_leaves_a_warm_one() {
+    use crate::page_cache::{drop_file, resident};
+    // On the disk: a tmpfs (often /tmp) keeps its pages in the page cache for good.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let n = 16 << 20; // 64 MiB of f32
+    let pa = dir.path().join("a.f32");
+    std::fs::write(&pa, vec![1u8; 4 * n]).unwrap();
+    drop_file(&pa);
+    let (res, all) = resident(&pa);
+    assert!(res * 20 < all, "eviction did not work here: {res} of {all}");
+    let a = unsafe { mmap_array::<f32>(&pa, [-1]) }.unwrap();
+    assert!(a.resident_share().is_some_and(|s| s < 0.5));
+    let sum = |a: &ndarray_mmap::MmapArray<f32>| ops::sum_with(a, StreamOptions::new()).unwrap();
+    let expected = sum(&a);
+    let (res, all) = resident(&pa);
+    assert!(
+        res * 10 < all,
+        "a cold input stayed cached after a default stream: {res} of {all} pages"
+    );
+    // Warm: read it whole, then the default leaves it cached.
+    let _ = std::fs::read(&pa).unwrap();
+    assert!(a.resident_share().is_some_and(|s| s > 0.5));
+    assert_eq!(sum(&a), expected);
+    let (res, all) = resident(&pa);
+    assert!(
+        res * 10 > all * 9,
+        "a warm input was dropped by a default stream: {res} of {all} pages left"
+    );
 }
