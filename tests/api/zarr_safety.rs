@@ -182,6 +182,19 @@ fn a_new_chunk_appears_filled() {
     );
 }
 
+/// Bytes this thread has read with `read` calls (`rchar` of `/proc/thread-self/io`): page
+/// faults on maps do not count.
+#[cfg(target_os = "linux")]
+fn rchar() -> u64 {
+    let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// A minimal crc32c (Castagnoli), for the shard indexes these tests write.
 fn crc32c(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
@@ -422,15 +435,6 @@ fn a_cancel_over_a_grid_cutting_an_inner_axis_can_be_resumed() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_shard_index_is_read_once_per_stream() {
-    let rchar = || -> u64 {
-        let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
-        io.lines()
-            .find_map(|l| l.strip_prefix("rchar: "))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.zarr");
     let values = sharded(&path, 4096, 1, false, |_| None);
@@ -573,15 +577,6 @@ fn a_zero_dimensional_array_is_created() {
 #[cfg(target_os = "linux")]
 #[test]
 fn read_through_reads_zarr_chunks_cut_across_an_inner_axis() {
-    let rchar = || -> u64 {
-        let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
-        io.lines()
-            .find_map(|l| l.strip_prefix("rchar: "))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("z.zarr");
     let mut w = unsafe { zarr::create::<f32>(&path, &[256, 1024], &[64, 384]) }.unwrap();
