@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder, Slice, Zip};
 use ndarray_mmap::ops::{self, Numeric, StreamOptions};
-use ndarray_mmap::{Error, MapOptions, MmapArrayMut, Order, add_into, create_array, mmap_array};
+use ndarray_mmap::{Error, MapOptions, MmapArrayMut, Order, add_into, create_array};
 use proptest::prelude::*;
 
 /// How an operand is laid out in memory.
@@ -1351,7 +1351,7 @@ fn the_default_drops_a_cold_input_behind_the_stream_and_leaves_a_warm_one() {
     drop_file(&pa);
     let (res, all) = resident(&pa);
     assert!(res * 20 < all, "eviction did not work here: {res} of {all}");
-    let a = unsafe { mmap_array::<f32>(&pa, [-1]) }.unwrap();
+    let a = unsafe { ndarray_mmap::mmap_array::<f32>(&pa, [-1]) }.unwrap();
     assert!(a.resident_share().is_some_and(|s| s < 0.5));
     let sum = |a: &ndarray_mmap::MmapArray<f32>| ops::sum_with(a, StreamOptions::new()).unwrap();
     let expected = sum(&a);
