@@ -206,7 +206,11 @@ fn grow_refuses_a_header_whose_dtype_or_order_changed() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("a.npy");
     for (from, to) in [(&b"'|u1'"[..], &b"'|i1'"[..]), (b"False", b"True ")] {
-        unsafe { create_npy::<u8>(&path, [4, 1]) }
+        // Replacing the file the last round mapped: another test's child process, forked
+        // between that map's open and close, holds a copy of its descriptor (and so its
+        // open-file-description locks) until it execs. Wait a moment for it.
+        let opts = MapOptions::new().lock_timeout(std::time::Duration::from_secs(5));
+        unsafe { opts.create_npy::<u8>(&path, [4, 1]) }
             .unwrap()
             .close()
             .unwrap();
