@@ -11,24 +11,15 @@ use std::time::Instant;
 use ndarray::{Axis, Ix2, s};
 use ndarray_mmap::{MapOptions, create_array, mmap_array, mmap_array_mut};
 
+mod report;
+
 const NAME: &str = "quickstart";
 
 fn main() {
     if let Err(e) = run() {
-        report(e.as_ref());
+        report::report(NAME, e.as_ref());
         std::process::exit(1);
     }
-}
-
-/// Prints `e` and every error it wraps (`source()`), one chain on one line.
-fn report(e: &dyn Error) {
-    let mut line = format!("{NAME}: {e}");
-    let mut next = e.source();
-    while let Some(cause) = next {
-        line.push_str(&format!(": {cause}"));
-        next = cause.source();
-    }
-    eprintln!("{line}");
 }
 
 fn run() -> Result<(), Box<dyn Error>> {

@@ -29,24 +29,15 @@ fn value_b(i: usize, j: usize) -> f32 {
     ((i + j) % 7) as f32 * 0.5
 }
 
+mod report;
+
 const NAME: &str = "zarr_handoff";
 
 fn main() {
     if let Err(e) = run() {
-        report(e.as_ref());
+        report::report(NAME, e.as_ref());
         std::process::exit(1);
     }
-}
-
-/// Prints `e` and every error it wraps (`source()`), one chain on one line.
-fn report(e: &dyn Error) {
-    let mut line = format!("{NAME}: {e}");
-    let mut next = e.source();
-    while let Some(cause) = next {
-        line.push_str(&format!(": {cause}"));
-        next = cause.source();
-    }
-    eprintln!("{line}");
 }
 
 fn run() -> Result<(), Box<dyn Error>> {

@@ -184,12 +184,9 @@ impl<'a, T> Output<'a, T> {
         T: bytemuck::Pod,
     {
         let mut o = Self::new(view, Some(pager));
-        // (The scratch buffer is aligned to 16 bytes: wider-aligned elements stay on the map.)
         #[cfg_attr(not(feature = "zarr"), allow(irrefutable_let_patterns))]
-        if let OutDst::View { scratch, .. } = &mut o.0
-            && std::mem::align_of::<T>() <= 16
-        {
-            *scratch = Some(Box::new(Scratch::default()));
+        if let OutDst::View { scratch, .. } = &mut o.0 {
+            *scratch = scratch_for::<T>();
         }
         o
     }
@@ -213,6 +210,13 @@ impl<'a, T> Output<'a, T> {
     }
 }
 
+/// The buffer pieces of a mapped operand of plain data go through when they are read or
+/// written through the file; none for elements aligned past its 16 bytes (those pieces stay
+/// on the map).
+fn scratch_for<'a, T: bytemuck::Pod>() -> Option<Box<dyn ScratchOf<T> + 'a>> {
+    (std::mem::align_of::<T>() <= 16).then(|| Box::new(Scratch::default()) as Box<dyn ScratchOf<T>>)
+}
+
 impl<'a, T> Input<'a, T> {
     pub(super) fn new(view: ArrayViewD<'a, T>, pager: Option<InPager<'a>>) -> Self {
         Self::of(InSrc::View(Whole {
@@ -231,12 +235,9 @@ impl<'a, T> Input<'a, T> {
         T: bytemuck::Pod,
     {
         let mut i = Self::new(view, Some(pager));
-        // (The scratch buffer is aligned to 16 bytes: wider-aligned elements stay on the map.)
         #[cfg_attr(not(feature = "zarr"), allow(irrefutable_let_patterns))]
-        if let InSrc::View(w) = &mut i.src
-            && std::mem::align_of::<T>() <= 16
-        {
-            w.scratch = Some(Box::new(Scratch::default()));
+        if let InSrc::View(w) = &mut i.src {
+            w.scratch = scratch_for::<T>();
         }
         i
     }

@@ -13,6 +13,13 @@ use crate::element::Element;
 use crate::error::{Error, ZarrProblem};
 use crate::map::MapOptions;
 
+/// Reads `buf.len()` bytes at `offset` of the regular file at `path` (the file layer's
+/// open, which refuses FIFOs without blocking, and positioned read).
+fn read_at(path: &Path, offset: u64, buf: &mut [u8], action: &'static str) -> Result<(), Error> {
+    let f = crate::map::open_regular(path, std::fs::OpenOptions::new().read(true), "open")?;
+    crate::map::read_exact_at(&f, buf, offset).map_err(|e| Error::io(path, action, e))
+}
+
 /// What both array types share: the directory and its checked layout.
 #[derive(Debug, Clone)]
 pub(crate) struct Array<T> {
@@ -114,11 +121,7 @@ impl<T: Element> Array<T> {
             Err(e) => return Err(e),
         };
         let layout = meta::parse::<T>(&json).map_err(|p| zerr(&json_path, p))?;
-        Ok(Array {
-            dir: dir.to_path_buf(),
-            layout,
-            indexes: IndexCache::default(),
-        })
+        Ok(Array::new(dir, layout))
     }
 
     /// Refuses to write chunk file `path` in place when it has other names (hard links, as
@@ -283,13 +286,12 @@ impl<T: Element> Array<T> {
         let l = &self.layout;
         let n: usize = l.chunk.iter().product();
         let mut data: Vec<T> = vec![bytemuck::Zeroable::zeroed(); n];
-        {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-            f.seek(SeekFrom::Start(offset))
-                .and_then(|_| f.read_exact(bytemuck::cast_slice_mut(&mut data)))
-                .map_err(|e| Error::io(path, "read a chunk of", e))?;
-        }
+        read_at(
+            path,
+            offset,
+            bytemuck::cast_slice_mut(&mut data),
+            "read a chunk of",
+        )?;
         let dim = ndarray::IxDyn(&l.chunk);
         let shape: ndarray::StrideShape<ndarray::IxDyn> = if l.order == crate::Order::F {
             ndarray::ShapeBuilder::f(dim).into()
@@ -374,13 +376,7 @@ impl<T: Element> Array<T> {
             0
         };
         let mut raw = vec![0u8; index_len as usize];
-        {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-            f.seek(SeekFrom::Start(at))
-                .and_then(|_| f.read_exact(&mut raw))
-                .map_err(|e| Error::io(path, "read the shard index of", e))?;
-        }
+        read_at(path, at, &mut raw, "read the shard index of")?;
         let data = if shard.index_at_end {
             (0, len - index_len)
         } else {
