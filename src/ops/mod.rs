@@ -74,6 +74,7 @@ mod reduce;
 mod run;
 #[allow(unsafe_code)]
 mod simd;
+mod view;
 #[cfg(feature = "zarr")]
 mod zarr;
 mod zip;

@@ -119,13 +119,13 @@ pub(super) fn overlap(out: &Operand, other: &Operand) -> Result<Overlap, Error> 
     }
 }
 
-/// The check of Zarr operands before a stream starts, so that an overlap is refused before
+/// The check of chunked operands (Zarr arrays, each with a [`Survey`]) before a stream
+/// starts, so that an overlap is refused before
 /// anything is written (the check per region, once chunks are mapped, comes too late for
 /// that): an output's chunk file may be another operand only as the same chunk of another
 /// handle of the same array, read (the in-place case); a chunk file that is also a mapped
 /// view, another output, or another chunk is [`Error::Aliased`].
-#[cfg(feature = "zarr")]
-pub(super) fn zarr_conflicts(
+pub(super) fn survey_conflicts(
     spans: &[Operand],
     writes: &[bool],
     surveys: &[Option<Survey>],

@@ -1,6 +1,8 @@
-//! The engine's operands: [`Input`] and [`Output`], each a view (with the paging hooks of
-//! its map, when mapped) or a Zarr array streamed chunk by chunk, and the sealed [`Part`]
-//! trait the run loop drives them through.
+//! The engine's operands: the sealed [`Part`] trait the run loop drives them through, and
+//! [`Input`] and [`Output`], which hold one operand kind behind the object-safe [`Reader`] or
+//! [`Writer`] trait: a view ([`super::view`]: an ndarray view, or a mapped one with the
+//! paging hooks of its map) or a whole Zarr array (`super::zarr`, streamed chunk by chunk).
+//! A new kind of operand is one more implementation of those traits, in its own module.
 
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -8,12 +10,10 @@ use std::ops::Range;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Slice};
 
 use crate::error::Error;
-use crate::map::pager::{InPager, OutPager};
+use crate::map::pager::InPager;
 
-use super::layout::dense;
 use super::options::Through;
 use super::overlap::{Operand, Survey};
-use super::plan::{InStream, OutStream, Scratch, ScratchOf, same_order};
 
 pub(super) mod sealed {
     use std::ops::Range;
@@ -106,10 +106,96 @@ impl<T: Send + 'static> Kind for Rw<T> {
     type Item<'p> = &'p mut T;
 }
 
-/// A read-only operand of a [`Zip`](super::Zip): a view (with the paging hooks when it is mapped,
-/// and how it is broadcast), or a Zarr array read chunk by chunk.
+/// One kind of input as the engine reads it (object-safe: [`Input`] holds it boxed, so
+/// that the run loop's code is written once whatever the kind). The methods mirror
+/// [`Part`]'s; the defaults are those of an operand that is one view in memory.
+pub(super) trait Reader<'a, T> {
+    fn shape(&self) -> Vec<usize>;
+    fn strides(&self) -> Vec<isize>;
+    /// The bytes it lies on now (the current region's, for a Zarr array).
+    fn span(&self) -> Operand;
+    /// Broadcast to `shape`; `Err` with its own shape when it cannot be.
+    fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Vec<usize>>;
+    /// Bytes of its map (all its chunks, for a Zarr array), 0 when it is not mapped.
+    fn mapped_len(&self) -> usize;
+    /// Most of its pages are not in the page cache (sampled).
+    fn cold(&self) -> bool {
+        false
+    }
+    /// The bytes the kernel may read ahead of it, when it is read from a file.
+    fn read_ahead(&self) -> Option<u64>;
+    /// Its chunk shape, when the stream must visit it chunk by chunk.
+    fn grid(&self) -> Option<Vec<usize>> {
+        None
+    }
+    /// See [`Part::start`]; `read_through`: pieces are read with `pread`.
+    fn start(
+        &mut self,
+        lead: &[isize],
+        bounded: bool,
+        sequential: bool,
+        chunks_in_order: bool,
+        read_through: bool,
+    );
+    fn survey(&mut self) -> Result<Option<Survey>, Error> {
+        Ok(None)
+    }
+    fn enter(&mut self, _region: &[Range<usize>]) -> Result<(), Error> {
+        Ok(())
+    }
+    fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
+    fn piece(&mut self, piece: &[Slice]) -> ArrayViewD<'_, T>;
+    fn finish(&mut self);
+    /// The view and paging hooks of an input that is one view (for
+    /// [`chunks`](super::chunks)); other kinds say why not.
+    fn into_view(self: Box<Self>) -> Result<(ArrayViewD<'a, T>, Option<InPager<'a>>), Error>;
+}
+
+/// One kind of output as the engine writes it (see [`Reader`]).
+pub(super) trait Writer<T> {
+    fn shape(&self) -> Vec<usize>;
+    fn strides(&self) -> Vec<isize>;
+    fn span(&self) -> Operand;
+    fn mapped_len(&self) -> usize;
+    /// See [`Reader::read_ahead`]; 0 for an output that is only written.
+    fn read_ahead(&self) -> Option<u64>;
+    fn grid(&self) -> Option<Vec<usize>> {
+        None
+    }
+    /// The operation never reads this output (`c = a + b`, not `a += b`).
+    fn write_only(&mut self);
+    /// See [`Part::start`]; `write_through`: pieces go to write-back at once.
+    fn start(
+        &mut self,
+        lead: &[isize],
+        bounded: bool,
+        sequential: bool,
+        chunks_in_order: bool,
+        write_through: bool,
+    );
+    fn survey(&mut self) -> Result<Option<Survey>, Error> {
+        Ok(None)
+    }
+    fn prepare(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+    fn enter(&mut self, _region: &[Range<usize>]) -> Result<(), Error> {
+        Ok(())
+    }
+    fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
+    fn piece(&mut self, piece: &[Slice]) -> ArrayViewMutD<'_, T>;
+    /// The piece is computed: a piece computed aside goes to the file.
+    fn after(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+    fn finish(&mut self, completed: bool) -> Result<(), Error>;
+}
+
+/// A read-only operand of a [`Zip`](super::Zip): one operand kind (an array or view, a map,
+/// a Zarr array), what error messages call it, and the copy it is read through when it
+/// shares bytes with an output.
 pub struct Input<'a, T> {
-    src: InSrc<'a, T>,
+    src: Box<dyn Reader<'a, T> + 'a>,
     /// Read through a copy of each piece (see [`Part::snapshot`]).
     copy: Option<ArrayD<T>>,
     snapshot: bool,
@@ -117,140 +203,12 @@ pub struct Input<'a, T> {
     name: &'static str,
 }
 
-// The view is the common case, made once per stream: not worth a box.
-#[allow(clippy::large_enum_variant)]
-enum InSrc<'a, T> {
-    View(Whole<'a, T>),
-    #[cfg(feature = "zarr")]
-    Zarr(Box<dyn super::zarr::ZarrRead<T> + 'a>),
-}
-
-/// An input that is one view.
-struct Whole<'a, T> {
-    view: ArrayViewD<'a, T>,
-    pager: Option<InPager<'a>>,
-    stream: Option<InStream<'a>>,
-    /// The shape it is broadcast to, when it is.
-    broadcast: Option<Vec<usize>>,
-    /// Where a piece read through the file goes (mapped inputs of plain data; see
-    /// [`InStream::read`]), and the order of the piece in it, when it holds one.
-    scratch: Option<Box<dyn ScratchOf<T> + 'a>>,
-    read: Option<crate::Order>,
-}
-
-/// A written operand of a [`Zip`](super::Zip): a mutable view and, when it is mapped, the hooks that
-/// bound its dirty pages; or a Zarr array written chunk by chunk.
-pub struct Output<'a, T>(OutDst<'a, T>);
-
-// The view is the common case, made once per stream: not worth a box.
-#[allow(clippy::large_enum_variant)]
-enum OutDst<'a, T> {
-    View {
-        view: ArrayViewMutD<'a, T>,
-        pager: Option<OutPager<'a>>,
-        stream: Option<OutStream<'a>>,
-        /// Where a write-only piece is computed before it is written through the file
-        /// (mapped outputs only; see `direct`).
-        scratch: Option<Box<dyn ScratchOf<T> + 'a>>,
-        /// The operation never reads the output (`c = a + b`, not `a += b`).
-        write_only: bool,
-        /// Pieces go through `scratch` and `pwrite`: a write-only output under `Bounded`,
-        /// written in its file order, shared (Linux). Writing a dense file through the map
-        /// reads every page before it is overwritten; this does not.
-        direct: bool,
-        /// The byte of the map where the piece in `scratch` goes.
-        pending: Option<usize>,
-    },
-    #[cfg(feature = "zarr")]
-    Zarr(Box<dyn super::zarr::ZarrWrite<T> + 'a>),
-}
-
-impl<'a, T> Output<'a, T> {
-    pub(super) fn new(view: ArrayViewMutD<'a, T>, pager: Option<OutPager<'a>>) -> Self {
-        Output(OutDst::View {
-            view,
-            pager,
-            stream: None,
-            scratch: None,
-            write_only: false,
-            direct: false,
-            pending: None,
-        })
-    }
-
-    /// A mapped output of plain data, which can be written through the file.
-    pub(super) fn mapped(view: ArrayViewMutD<'a, T>, pager: OutPager<'a>) -> Self
-    where
-        T: bytemuck::Pod,
-    {
-        let mut o = Self::new(view, Some(pager));
-        #[cfg_attr(not(feature = "zarr"), allow(irrefutable_let_patterns))]
-        if let OutDst::View { scratch, .. } = &mut o.0 {
-            *scratch = scratch_for::<T>();
-        }
-        o
-    }
-
-    /// The operation never reads this output.
-    pub(super) fn write_only(mut self) -> Self {
-        match &mut self.0 {
-            OutDst::View { write_only, .. } => *write_only = true,
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.write_only(),
-        }
-        self
-    }
-
-    #[cfg(feature = "zarr")]
-    pub(super) fn zarr(array: &'a mut crate::zarr::ZarrArrayMut<T>) -> Self
-    where
-        T: crate::Element,
-    {
-        Output(OutDst::Zarr(Box::new(super::zarr::ZarrOut::new(array))))
-    }
-}
-
-/// The buffer pieces of a mapped operand of plain data go through when they are read or
-/// written through the file; none for elements aligned past its 16 bytes (those pieces stay
-/// on the map).
-fn scratch_for<'a, T: bytemuck::Pod>() -> Option<Box<dyn ScratchOf<T> + 'a>> {
-    (std::mem::align_of::<T>() <= 16).then(|| Box::new(Scratch::default()) as Box<dyn ScratchOf<T>>)
-}
+/// A written operand of a [`Zip`](super::Zip): one operand kind (a mutable array or view, a
+/// writable map, a Zarr array).
+pub struct Output<'a, T>(Box<dyn Writer<T> + 'a>);
 
 impl<'a, T> Input<'a, T> {
-    pub(super) fn new(view: ArrayViewD<'a, T>, pager: Option<InPager<'a>>) -> Self {
-        Self::of(InSrc::View(Whole {
-            view,
-            pager,
-            stream: None,
-            broadcast: None,
-            scratch: None,
-            read: None,
-        }))
-    }
-
-    /// A mapped input of plain data, which can be read through the file.
-    pub(super) fn mapped(view: ArrayViewD<'a, T>, pager: InPager<'a>) -> Self
-    where
-        T: bytemuck::Pod,
-    {
-        let mut i = Self::new(view, Some(pager));
-        #[cfg_attr(not(feature = "zarr"), allow(irrefutable_let_patterns))]
-        if let InSrc::View(w) = &mut i.src {
-            w.scratch = scratch_for::<T>();
-        }
-        i
-    }
-
-    #[cfg(feature = "zarr")]
-    pub(super) fn zarr(array: &'a crate::zarr::Array<T>) -> Self
-    where
-        T: crate::Element,
-    {
-        Self::of(InSrc::Zarr(Box::new(super::zarr::ZarrIn::new(array))))
-    }
-
-    fn of(src: InSrc<'a, T>) -> Self {
+    pub(super) fn of(src: Box<dyn Reader<'a, T> + 'a>) -> Self {
         Input {
             src,
             copy: None,
@@ -268,32 +226,19 @@ impl<'a, T> Input<'a, T> {
     /// The view and paging hooks of an input that is one view (for [`chunks`](super::chunks));
     /// a Zarr array is refused, naming its chunks as the way.
     pub(super) fn into_view(self) -> Result<(ArrayViewD<'a, T>, Option<InPager<'a>>), Error> {
-        match self.src {
-            InSrc::View(w) => Ok((w.view, w.pager)),
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => Err(Error::Zarr {
-                path: z.dir().to_path_buf(),
-                problem: crate::error::ZarrProblem::Unsupported {
-                    what: "ops::chunks over a whole Zarr array (visit its chunks with \
-                           chunk_indices() and chunk(), or stream it with ops::Zip)"
-                        .into(),
-                },
-            }),
-        }
+        self.src.into_view()
     }
 }
 
-impl<T> Whole<'_, T> {
-    /// The view as the engine sees it: broadcast when asked.
-    fn seen(&self) -> ArrayViewD<'_, T> {
-        match &self.broadcast {
-            // Checked by `broadcast_to` on this very view and shape.
-            Some(shape) => self
-                .view
-                .broadcast(shape.as_slice())
-                .expect("the broadcast was checked when the operand was added"),
-            None => self.view.view(),
-        }
+impl<'a, T> Output<'a, T> {
+    pub(super) fn of(dst: Box<dyn Writer<T> + 'a>) -> Self {
+        Output(dst)
+    }
+
+    /// The operation never reads this output.
+    pub(super) fn write_only(mut self) -> Self {
+        self.0.write_only();
+        self
     }
 }
 
@@ -306,92 +251,41 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
     const WRITES: bool = false;
 
     fn shape(&self) -> Vec<usize> {
-        match &self.src {
-            InSrc::View(w) => w.seen().shape().to_vec(),
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.shape().to_vec(),
-        }
+        self.src.shape()
     }
     fn strides(&self) -> Vec<isize> {
-        match &self.src {
-            InSrc::View(w) => w.seen().strides().to_vec(),
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.strides().to_vec(),
-        }
+        self.src.strides()
     }
     fn elem_size(&self) -> usize {
         std::mem::size_of::<T>()
     }
     fn span(&self) -> Operand {
-        match &self.src {
-            InSrc::View(w) => {
-                let mut o = Operand::of(&w.view);
-                o.broadcast = w.broadcast.is_some();
-                o
-            }
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.span(),
-        }
+        self.src.span()
     }
     fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Error> {
-        let refuse = |input: &[usize]| Error::Broadcast {
-            operand: self.name,
-            input: input.to_vec(),
-            output: shape.to_vec(),
-            onto: "the output",
-        };
-        match &mut self.src {
-            InSrc::View(w) => {
-                if w.view.broadcast(shape).is_none() {
-                    return Err(refuse(w.view.shape()));
-                }
-                if w.view.shape() != shape {
-                    w.broadcast = Some(shape.to_vec());
-                }
-                Ok(())
-            }
-            // A Zarr array streams chunk by chunk in its own shape only.
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) if z.shape() != shape => Err(refuse(z.shape())),
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(_) => Ok(()),
-        }
+        self.src
+            .broadcast_to(shape)
+            .map_err(|input| Error::Broadcast {
+                operand: self.name,
+                input,
+                output: shape.to_vec(),
+                onto: "the output",
+            })
     }
     fn snapshot(&mut self) {
         self.snapshot = true;
     }
     fn mapped_len(&self) -> usize {
-        match &self.src {
-            InSrc::View(w) => w.pager.as_ref().map_or(0, |p| p.len()),
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.mapped_len(),
-        }
+        self.src.mapped_len()
     }
     fn cold(&self) -> bool {
-        match &self.src {
-            InSrc::View(w) => w
-                .pager
-                .as_ref()
-                .and_then(|p| p.resident_share())
-                .is_some_and(|s| s < 0.5),
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(_) => false,
-        }
+        self.src.cold()
     }
     fn read_ahead(&self) -> Option<(u64, usize)> {
-        let ahead = match &self.src {
-            InSrc::View(w) => w.pager.as_ref().map(|p| p.read_ahead()),
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => Some(crate::map::room::read_ahead_at(z.dir())),
-        };
-        ahead.map(|a| (a, self.elem_size()))
+        self.src.read_ahead().map(|a| (a, self.elem_size()))
     }
     fn grid(&self) -> Option<Vec<usize>> {
-        match &self.src {
-            InSrc::View(_) => None,
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => Some(z.chunk_shape().to_vec()),
-        }
+        self.src.grid()
     }
     fn start(
         &mut self,
@@ -401,65 +295,20 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
         chunks_in_order: bool,
         through: Through,
     ) {
-        match &mut self.src {
-            InSrc::View(w) => {
-                let _ = chunks_in_order;
-                // Pages are dropped behind the stream only when it reads the input in
-                // its file order: not broadcast, same layout as the chunking, regions
-                // one after another in memory. An input over an output's own bytes
-                // (another map of them) is dropped behind too: its map holds the pages
-                // as much as the output's does.
-                let v = w.seen();
-                let in_order =
-                    sequential && w.broadcast.is_none() && same_order(v.shape(), v.strides(), lead);
-                w.stream = InStream::new(w.pager.take(), in_order, bounded)
-                    .map(|s| s.reading_through(through.read));
-            }
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.start(lead, bounded, chunks_in_order, through.read),
-        }
+        self.src
+            .start(lead, bounded, sequential, chunks_in_order, through.read);
     }
     fn survey(&mut self) -> Result<Option<Survey>, Error> {
-        match &mut self.src {
-            InSrc::View(_) => Ok(None),
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.survey().map(Some),
-        }
+        self.src.survey()
     }
     fn prepare(&mut self) -> Result<(), Error> {
         Ok(())
     }
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
-        match &mut self.src {
-            InSrc::View(_) => {
-                let _ = region; // a view is one region whatever the regions
-                Ok(())
-            }
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.enter(region),
-        }
+        self.src.enter(region)
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
-        match &mut self.src {
-            InSrc::View(w) => {
-                w.read = None;
-                match w.stream.as_mut() {
-                    Some(s) if w.broadcast.is_none() => {
-                        let p = w.view.slice_each_axis(|d| piece[d.axis.index()]);
-                        if let Some(scratch) = w.scratch.as_deref_mut()
-                            && let Some(order) = s.read(&p, scratch)?
-                        {
-                            w.read = Some(order);
-                            return Ok(());
-                        }
-                        s.at(&p)
-                    }
-                    _ => Ok(()),
-                }
-            }
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.before(piece),
-        }
+        self.src.before(piece)
     }
     fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewD<'p, T> {
         let Input {
@@ -468,25 +317,7 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
             snapshot,
             ..
         } = self;
-        let v = match src {
-            InSrc::View(w) => match (w.read, w.scratch.as_deref()) {
-                // Read through the file by `before`: the same elements, in the buffer.
-                (Some(order), Some(scratch)) => {
-                    let shape: Vec<usize> = piece
-                        .iter()
-                        .map(|s| s.end.map_or(0, |e| e - s.start) as usize)
-                        .collect();
-                    scratch.last(&shape, order)
-                }
-                _ => {
-                    let mut v = w.seen();
-                    v.slice_each_axis_inplace(|d| piece[d.axis.index()]);
-                    v
-                }
-            },
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.piece(piece),
-        };
+        let v = src.piece(piece);
         if !*snapshot {
             return v;
         }
@@ -502,15 +333,7 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
         Ok(())
     }
     fn finish(&mut self, _completed: bool) -> Result<(), Error> {
-        match &mut self.src {
-            InSrc::View(w) => {
-                if let Some(s) = w.stream.take() {
-                    s.finish();
-                }
-            }
-            #[cfg(feature = "zarr")]
-            InSrc::Zarr(z) => z.finish(),
-        }
+        self.src.finish();
         Ok(())
     }
 }
@@ -524,28 +347,16 @@ impl<T: Send + 'static> Part for Output<'_, T> {
     const WRITES: bool = true;
 
     fn shape(&self) -> Vec<usize> {
-        match &self.0 {
-            OutDst::View { view, .. } => view.shape().to_vec(),
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.shape().to_vec(),
-        }
+        self.0.shape()
     }
     fn strides(&self) -> Vec<isize> {
-        match &self.0 {
-            OutDst::View { view, .. } => view.strides().to_vec(),
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.strides().to_vec(),
-        }
+        self.0.strides()
     }
     fn elem_size(&self) -> usize {
         std::mem::size_of::<T>()
     }
     fn span(&self) -> Operand {
-        match &self.0 {
-            OutDst::View { view, .. } => Operand::of(&view.view()),
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.span(),
-        }
+        self.0.span()
     }
     fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Error> {
         Err(Error::Broadcast {
@@ -557,40 +368,13 @@ impl<T: Send + 'static> Part for Output<'_, T> {
     }
     fn snapshot(&mut self) {}
     fn mapped_len(&self) -> usize {
-        match &self.0 {
-            OutDst::View { pager, .. } => pager.as_ref().map_or(0, |p| p.len()),
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.mapped_len(),
-        }
+        self.0.mapped_len()
     }
     fn read_ahead(&self) -> Option<(u64, usize)> {
-        let size = self.elem_size();
-        match &self.0 {
-            // Written through `pwrite` under `Bounded` (see `start`): never read.
-            OutDst::View {
-                pager: Some(p),
-                write_only: true,
-                scratch: Some(_),
-                ..
-            } if p.can_write_at() => Some((0, size)),
-            // Read too (in place, a closure that may read, or written through the map):
-            // its faults read around.
-            OutDst::View { pager: Some(p), .. } => Some((p.read_ahead(), size)),
-            OutDst::View { pager: None, .. } => None,
-            // A Zarr chunk is read before it is overwritten, unless it is only written
-            // (then its dense pieces go through `pwrite`).
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) if z.is_write_only() => Some((0, size)),
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => Some((crate::map::room::read_ahead_at(z.dir()), size)),
-        }
+        self.0.read_ahead().map(|a| (a, self.elem_size()))
     }
     fn grid(&self) -> Option<Vec<usize>> {
-        match &self.0 {
-            OutDst::View { .. } => None,
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => Some(z.chunk_shape().to_vec()),
-        }
+        self.0.grid()
     }
     fn start(
         &mut self,
@@ -600,135 +384,28 @@ impl<T: Send + 'static> Part for Output<'_, T> {
         chunks_in_order: bool,
         through: Through,
     ) {
-        match &mut self.0 {
-            OutDst::View {
-                view,
-                pager,
-                stream,
-                scratch,
-                write_only,
-                direct,
-                ..
-            } => {
-                let _ = chunks_in_order;
-                let in_order = sequential && same_order(view.shape(), view.strides(), lead);
-                *stream = OutStream::new(pager.take(), in_order, bounded, through.write);
-                *direct = *write_only
-                    && bounded
-                    && in_order
-                    && scratch.is_some()
-                    && stream.as_ref().is_some_and(|s| s.pager.can_write_at());
-                // Read ahead: an output is often read too (in place, `*d += x`), and a
-                // dense file's pages are read before they are overwritten anyway.
-                if let Some(s) = stream {
-                    s.pager.sequential();
-                }
-            }
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.start(lead, bounded, chunks_in_order, through.write),
-        }
+        self.0
+            .start(lead, bounded, sequential, chunks_in_order, through.write);
     }
     fn survey(&mut self) -> Result<Option<Survey>, Error> {
-        match &mut self.0 {
-            OutDst::View { .. } => Ok(None),
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.survey().map(Some),
-        }
+        self.0.survey()
     }
     fn prepare(&mut self) -> Result<(), Error> {
-        match &mut self.0 {
-            OutDst::View { .. } => Ok(()),
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.prepare(),
-        }
+        self.0.prepare()
     }
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
-        match &mut self.0 {
-            OutDst::View { .. } => {
-                let _ = region;
-                Ok(())
-            }
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.enter(region),
-        }
+        self.0.enter(region)
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
-        match &mut self.0 {
-            OutDst::View {
-                view,
-                stream,
-                direct,
-                ..
-            } => match stream.as_mut() {
-                Some(s)
-                    if *direct
-                        && dense(&view.slice_each_axis(|d| piece[d.axis.index()])).is_some() =>
-                {
-                    s.at_direct(&view.slice_each_axis_mut(|d| piece[d.axis.index()]))
-                }
-                Some(s) => s.at(&view.slice_each_axis_mut(|d| piece[d.axis.index()])),
-                None => Ok(()),
-            },
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.before(piece),
-        }
+        self.0.before(piece)
     }
     fn piece<'p>(&'p mut self, piece: &[Slice]) -> ArrayViewMutD<'p, T> {
-        match &mut self.0 {
-            OutDst::View {
-                view,
-                stream,
-                scratch: Some(scratch),
-                direct: true,
-                pending,
-                ..
-            } => {
-                // A piece laid out densely (C or Fortran) goes through the scratch buffer;
-                // any other stays on the map.
-                let (shape, ptr, order) = {
-                    let v = view.slice_each_axis(|d| piece[d.axis.index()]);
-                    (v.shape().to_vec(), v.as_ptr() as usize, dense(&v))
-                };
-                match (order, stream.as_ref()) {
-                    (Some(order), Some(s)) => {
-                        *pending = Some(ptr - s.pager.addr());
-                        scratch.view(&shape, order)
-                    }
-                    _ => view.slice_each_axis_mut(|d| piece[d.axis.index()]),
-                }
-            }
-            OutDst::View { view, .. } => view.slice_each_axis_mut(|d| piece[d.axis.index()]),
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.piece(piece),
-        }
+        self.0.piece(piece)
     }
     fn after(&mut self) -> Result<(), Error> {
-        match &mut self.0 {
-            OutDst::View {
-                stream: Some(s),
-                scratch: Some(scratch),
-                pending,
-                ..
-            } => match pending.take() {
-                Some(lo) => s.pager.write_at(lo, scratch.bytes()),
-                None => Ok(()),
-            },
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.after(),
-            _ => Ok(()),
-        }
+        self.0.after()
     }
     fn finish(&mut self, completed: bool) -> Result<(), Error> {
-        match &mut self.0 {
-            OutDst::View { stream, .. } => match stream.take() {
-                Some(s) => {
-                    s.pager.normal();
-                    s.finish(completed)
-                }
-                None => Ok(()),
-            },
-            #[cfg(feature = "zarr")]
-            OutDst::Zarr(z) => z.finish(completed),
-        }
+        self.0.finish(completed)
     }
 }

@@ -5,17 +5,19 @@
 //! go when the stream moves to another chunk.
 
 use std::ops::Range;
-use std::path::Path;
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Slice};
 
 use crate::Order;
 use crate::element::Element;
 use crate::error::Error;
+use crate::map::pager::{InPager, OutPager};
 use crate::map::residency::Residency;
-use crate::zarr::{Array, Chunk, ChunkMut, ZarrArrayMut};
+use crate::zarr::{Array, Chunk, ChunkMut, ZarrArray, ZarrArrayMut, cut};
 
+use super::operand::sealed::{AsInput, AsOutput};
 use super::overlap::{Operand, Survey};
+use super::part::{Input, Output, Reader, Writer};
 use super::plan::{InState, InStream, OutState, OutStream, Scratch, ScratchOf, same_order};
 
 /// The chunk that holds `region` (its first element decides) and that chunk's first
@@ -115,52 +117,6 @@ impl Policy {
     }
 }
 
-/// A Zarr array as the engine reads it (object-safe, so that the engine's parts need not
-/// know the element type's bounds).
-pub(super) trait ZarrRead<T> {
-    fn shape(&self) -> &[usize];
-    fn strides(&self) -> &[isize];
-    fn chunk_shape(&self) -> &[usize];
-    fn dir(&self) -> &Path;
-    /// The bytes its chunks hold, as if all were mapped at once (for the paging policy).
-    fn mapped_len(&self) -> usize;
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, read_through: bool);
-    /// The stream moves to `region`: maps the chunk holding it, unless it is mapped.
-    fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
-    /// The current region's bytes, for the alias check.
-    fn span(&self) -> Operand;
-    fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
-    fn piece(&self, piece: &[Slice]) -> ArrayViewD<'_, T>;
-    fn finish(&mut self);
-    /// Every chunk file checked (sizes, identities) before the stream starts.
-    fn survey(&mut self) -> Result<Survey, Error>;
-}
-
-/// A Zarr array as the engine writes it.
-pub(super) trait ZarrWrite<T> {
-    fn shape(&self) -> &[usize];
-    fn strides(&self) -> &[isize];
-    fn chunk_shape(&self) -> &[usize];
-    fn dir(&self) -> &Path;
-    fn mapped_len(&self) -> usize;
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, write_through: bool);
-    fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error>;
-    fn span(&self) -> Operand;
-    fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
-    fn piece(&mut self, piece: &[Slice]) -> ArrayViewMutD<'_, T>;
-    /// The piece is computed: a piece computed aside goes to its chunk file.
-    fn after(&mut self) -> Result<(), Error>;
-    /// The operation never reads this output (see `Output::write_only`).
-    fn write_only(&mut self);
-    fn is_write_only(&self) -> bool;
-    fn finish(&mut self, completed: bool) -> Result<(), Error>;
-    fn survey(&mut self) -> Result<Survey, Error>;
-    /// Creates every chunk file the survey found missing (space reserved, the fill value
-    /// in it, so no element changes), so that a full disk or a read-only directory is an
-    /// error before anything is written; on failure the files made here are removed.
-    fn prepare(&mut self) -> Result<(), Error>;
-}
-
 /// A Zarr array the stream reads.
 pub(crate) struct ZarrIn<'a, T> {
     array: &'a Array<T>,
@@ -193,28 +149,61 @@ impl<'a, T: Element> ZarrIn<'a, T> {
     fn leave(&mut self) {
         if let Some(o) = self.open.take()
             && let Some(state) = o.state
-            && let (_, Some(pager)) = o.chunk.stream_parts()
+            && let (_, Some(pager)) = in_parts(&o.chunk)
         {
             InStream::resume(pager, state).finish();
         }
     }
 }
 
-impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
-    fn shape(&self) -> &[usize] {
-        self.array.shape()
+impl<'a, T: Element> Input<'a, T> {
+    /// A whole Zarr array, read chunk by chunk.
+    pub(super) fn zarr(array: &'a Array<T>) -> Self {
+        Self::of(Box::new(ZarrIn::new(array)))
+    }
+}
+
+impl<'a, T: Element> Output<'a, T> {
+    /// A whole writable Zarr array, written chunk by chunk.
+    pub(super) fn zarr(array: &'a mut ZarrArrayMut<T>) -> Self {
+        Self::of(Box::new(ZarrOut::new(array)))
+    }
+}
+
+impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
+    fn shape(&self) -> Vec<usize> {
+        self.array.shape().to_vec()
     }
 
-    fn strides(&self) -> &[isize] {
-        &self.strides
+    fn strides(&self) -> Vec<isize> {
+        self.strides.clone()
     }
 
-    fn chunk_shape(&self) -> &[usize] {
-        self.array.chunk_shape()
+    /// A Zarr array streams chunk by chunk in its own shape only.
+    fn broadcast_to(&mut self, shape: &[usize]) -> Result<(), Vec<usize>> {
+        match self.array.shape() == shape {
+            true => Ok(()),
+            false => Err(self.array.shape().to_vec()),
+        }
     }
 
-    fn dir(&self) -> &Path {
-        self.array.dir()
+    fn read_ahead(&self) -> Option<u64> {
+        Some(crate::map::room::read_ahead_at(self.array.dir()))
+    }
+
+    fn grid(&self) -> Option<Vec<usize>> {
+        Some(self.array.chunk_shape().to_vec())
+    }
+
+    fn into_view(self: Box<Self>) -> Result<(ArrayViewD<'a, T>, Option<InPager<'a>>), Error> {
+        Err(Error::Zarr {
+            path: self.array.dir().to_path_buf(),
+            problem: crate::error::ZarrProblem::Unsupported {
+                what: "ops::chunks over a whole Zarr array (visit its chunks with \
+                       chunk_indices() and chunk(), or stream it with ops::Zip)"
+                    .into(),
+            },
+        })
     }
 
     /// The bytes its chunks hold, as if all were mapped at once (for the paging policy).
@@ -222,11 +211,18 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         byte_count::<T>(self.array.shape())
     }
 
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, read_through: bool) {
+    fn start(
+        &mut self,
+        lead: &[isize],
+        bounded: bool,
+        _sequential: bool,
+        chunks_in_order: bool,
+        read_through: bool,
+    ) {
         self.lead = lead.to_vec();
         self.policy = Policy {
             bounded,
-            sequential,
+            sequential: chunks_in_order,
             write_through: false,
             read_through,
         };
@@ -241,7 +237,7 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         self.leave();
         let chunk = self.array.read_chunk(&index)?;
         let state = {
-            let (v, pager) = chunk.stream_parts();
+            let (v, pager) = in_parts(&chunk);
             let in_order = self.policy.in_order(&self.lead, &v);
             let through = self.policy.read_through;
             InStream::new(pager, in_order, self.policy.bounded).map(|mut s| {
@@ -278,7 +274,7 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
             return Ok(());
         };
         let rel = relative(piece, &o.origin);
-        let (v, pager) = o.chunk.stream_parts();
+        let (v, pager) = in_parts(&o.chunk);
         let pager = pager.expect("a chunk with paging state is mapped");
         let mut s = InStream::resume(pager, state);
         let p = v.slice_each_axis(|d| rel[d.axis.index()]);
@@ -294,7 +290,7 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         r
     }
 
-    fn piece(&self, piece: &[Slice]) -> ArrayViewD<'_, T> {
+    fn piece(&mut self, piece: &[Slice]) -> ArrayViewD<'_, T> {
         let o = self
             .open
             .as_ref()
@@ -313,8 +309,8 @@ impl<T: Element> ZarrRead<T> for ZarrIn<'_, T> {
         self.leave();
     }
 
-    fn survey(&mut self) -> Result<Survey, Error> {
-        survey_of(self.array)
+    fn survey(&mut self) -> Result<Option<Survey>, Error> {
+        survey_of(self.array).map(Some)
     }
 }
 
@@ -373,14 +369,14 @@ impl<'a, T: Element> ZarrOut<'a, T> {
             return Ok(());
         };
         let state = {
-            let (_, pager) = o.chunk.stream_parts_mut();
+            let (_, pager) = out_parts(&mut o.chunk);
             let mut s = OutStream::resume(pager, state);
             s.start_rest();
             s.park()
         };
         match self.pending.replace((o.chunk, state)) {
             Some((mut c, state)) => {
-                let (_, pager) = c.stream_parts_mut();
+                let (_, pager) = out_parts(&mut c);
                 OutStream::resume(pager, state).finish(true)
             }
             None => Ok(()),
@@ -388,32 +384,44 @@ impl<'a, T: Element> ZarrOut<'a, T> {
     }
 }
 
-impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
-    fn shape(&self) -> &[usize] {
-        self.array.array().shape()
+impl<T: Element> Writer<T> for ZarrOut<'_, T> {
+    fn shape(&self) -> Vec<usize> {
+        self.array.array().shape().to_vec()
     }
 
-    fn strides(&self) -> &[isize] {
-        &self.strides
+    fn strides(&self) -> Vec<isize> {
+        self.strides.clone()
     }
 
-    fn chunk_shape(&self) -> &[usize] {
-        self.array.array().chunk_shape()
+    /// A chunk is read before it is overwritten, unless it is only written (then its
+    /// dense pieces go through `pwrite`).
+    fn read_ahead(&self) -> Option<u64> {
+        Some(match self.write_only {
+            true => 0,
+            false => crate::map::room::read_ahead_at(self.array.array().dir()),
+        })
     }
 
-    fn dir(&self) -> &Path {
-        self.array.array().dir()
+    fn grid(&self) -> Option<Vec<usize>> {
+        Some(self.array.array().chunk_shape().to_vec())
     }
 
     fn mapped_len(&self) -> usize {
         byte_count::<T>(self.array.array().shape())
     }
 
-    fn start(&mut self, lead: &[isize], bounded: bool, sequential: bool, write_through: bool) {
+    fn start(
+        &mut self,
+        lead: &[isize],
+        bounded: bool,
+        _sequential: bool,
+        chunks_in_order: bool,
+        write_through: bool,
+    ) {
         self.lead = lead.to_vec();
         self.policy = Policy {
             bounded,
-            sequential,
+            sequential: chunks_in_order,
             write_through,
             read_through: false,
         };
@@ -428,7 +436,7 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         let mut chunk = self.array.chunk_mut(&index)?;
         self.direct = false;
         let state = {
-            let (v, pager) = chunk.stream_parts_mut();
+            let (v, pager) = out_parts(&mut chunk);
             let in_order = self.policy.in_order(&self.lead, &v.view());
             OutStream::new(
                 Some(pager),
@@ -478,7 +486,7 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
             return Ok(());
         };
         let rel = relative(piece, &o.origin);
-        let (mut v, pager) = o.chunk.stream_parts_mut();
+        let (mut v, pager) = out_parts(&mut o.chunk);
         let mut s = OutStream::resume(pager, state);
         let p = v.slice_each_axis_mut(|d| rel[d.axis.index()]);
         let r = if self.direct && super::layout::dense(&p.view()).is_some() {
@@ -497,7 +505,7 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
             .expect("the engine enters a region before it asks for its pieces");
         let rel = relative(piece, &o.origin);
         if self.direct {
-            let (v, pager) = o.chunk.stream_parts_mut();
+            let (v, pager) = out_parts(&mut o.chunk);
             let p = v.slice_each_axis(|d| rel[d.axis.index()]);
             if let Some(order) = super::layout::dense(&p) {
                 // A dense piece is computed aside and written through the file in `after`.
@@ -515,7 +523,7 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         let (Some(lo), Some(o)) = (self.queued.take(), self.open.as_mut()) else {
             return Ok(());
         };
-        let (_, pager) = o.chunk.stream_parts_mut();
+        let (_, pager) = out_parts(&mut o.chunk);
         pager.write_at(lo, ScratchOf::<T>::bytes(&self.scratch))
     }
 
@@ -523,27 +531,23 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
         self.write_only = true;
     }
 
-    fn is_write_only(&self) -> bool {
-        self.write_only
-    }
-
     fn finish(&mut self, completed: bool) -> Result<(), Error> {
         let mut result = Ok(());
         if let Some((mut c, state)) = self.pending.take() {
-            let (_, pager) = c.stream_parts_mut();
+            let (_, pager) = out_parts(&mut c);
             result = OutStream::resume(pager, state).finish(true);
         }
         if let Some(mut o) = self.open.take()
             && let Some(state) = o.state.take()
         {
-            let (_, pager) = o.chunk.stream_parts_mut();
+            let (_, pager) = out_parts(&mut o.chunk);
             let r = OutStream::resume(pager, state).finish(completed);
             result = result.and(r);
         }
         result
     }
 
-    fn survey(&mut self) -> Result<Survey, Error> {
+    fn survey(&mut self) -> Result<Option<Survey>, Error> {
         let array = self.array.array();
         let files = array.survey()?;
         // Two chunks of one output on the same bytes (hard-linked chunk files, what `cp
@@ -591,7 +595,7 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
             .filter(|f| f.id.is_none())
             .map(|f| f.index.clone())
             .collect();
-        Ok(collect(self.array.array(), files))
+        Ok(Some(collect(self.array.array(), files)))
     }
 
     fn prepare(&mut self) -> Result<(), Error> {
@@ -621,6 +625,62 @@ impl<T: Element> ZarrWrite<T> for ZarrOut<'_, T> {
             }
         }
         Ok(())
+    }
+}
+
+/// A chunk's view, cut to the array's edge, and its paging hooks when it is mapped.
+fn in_parts<T: Element>(c: &Chunk<T>) -> (ArrayViewD<'_, T>, Option<InPager<'_>>) {
+    match c.mapped() {
+        (Some(m), edge) => {
+            let (v, p) = m.stream_parts();
+            (cut(v, edge), Some(p))
+        }
+        (None, _) => (c.view(), None),
+    }
+}
+
+/// A writable chunk's view, cut to the array's edge, and its paging hooks.
+fn out_parts<T: Element>(c: &mut ChunkMut<T>) -> (ArrayViewMutD<'_, T>, OutPager<'_>) {
+    let (m, edge) = c.mapped_mut();
+    let (v, p) = m.stream_parts_mut();
+    (cut(v, edge), p)
+}
+
+impl<T: Element> AsInput for ZarrArray<T> {
+    type Elem = T;
+    fn input(&self) -> Input<'_, T> {
+        Input::zarr(self.array())
+    }
+}
+
+impl<T: Element> AsInput for ZarrArrayMut<T> {
+    type Elem = T;
+    fn input(&self) -> Input<'_, T> {
+        Input::zarr(self.array())
+    }
+}
+
+impl<T: Element> AsOutput for ZarrArrayMut<T> {
+    type Elem = T;
+    fn output(&mut self) -> Output<'_, T> {
+        Output::zarr(self)
+    }
+}
+
+/// A Zarr chunk streams like a mapped array (a chunk never written, like an array in memory).
+impl<T: Element> AsInput for Chunk<T> {
+    type Elem = T;
+    fn input(&self) -> Input<'_, T> {
+        let (v, p) = in_parts(self);
+        Input::new(v, p)
+    }
+}
+
+impl<T: Element> AsOutput for ChunkMut<T> {
+    type Elem = T;
+    fn output(&mut self) -> Output<'_, T> {
+        let (v, p) = out_parts(self);
+        Output::new(v, Some(p))
     }
 }
 

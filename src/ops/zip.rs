@@ -218,8 +218,7 @@ macro_rules! zip_arity {
                 if surveys.iter().all(Option::is_none) {
                     return Ok(());
                 }
-                #[cfg(feature = "zarr")]
-                super::overlap::zarr_conflicts(
+                super::overlap::survey_conflicts(
                     &[$(self.$i.span()),+],
                     &[$($P::WRITES),+],
                     &surveys,

@@ -113,7 +113,7 @@ fn broadcast_fill<'a, T>(one: &'a ArrayD<T>, edge: &[usize]) -> ArrayViewD<'a, T
 }
 
 /// A view cut to the array's edge: the chunk's first `edge` indices per axis.
-fn cut<V: ndarray::RawData, D: ndarray::Dimension>(
+pub(crate) fn cut<V: ndarray::RawData, D: ndarray::Dimension>(
     mut v: ndarray::ArrayBase<V, D>,
     edge: &[usize],
 ) -> ndarray::ArrayBase<V, D> {
@@ -157,17 +157,12 @@ impl<T: Element> Chunk<T> {
         matches!(self.data, ChunkData::Fill(_))
     }
 
-    /// The view and, for a mapped chunk, the paging hooks, for the streaming engine.
-    pub(crate) fn stream_parts(
-        &self,
-    ) -> (ArrayViewD<'_, T>, Option<crate::map::pager::InPager<'_>>) {
+    /// The chunk's map, when it is mapped, and its edge (see [`cut`]): what the engine
+    /// streams with the map's paging hooks.
+    pub(crate) fn mapped(&self) -> (Option<&MmapArray<T>>, &[usize]) {
         match &self.data {
-            ChunkData::Mapped(m) => {
-                let (v, p) = m.stream_parts();
-                (cut(v, &self.edge), Some(p))
-            }
-            ChunkData::Owned(a) => (cut(a.view(), &self.edge), None),
-            ChunkData::Fill(a) => (broadcast_fill(a, &self.edge), None),
+            ChunkData::Mapped(m) => (Some(m), &self.edge),
+            _ => (None, &self.edge),
         }
     }
 }
@@ -218,12 +213,9 @@ impl<T: Element> ChunkMut<T> {
         self.map.flush()
     }
 
-    /// The mutable view and the paging hooks, for the streaming engine.
-    pub(crate) fn stream_parts_mut(
-        &mut self,
-    ) -> (ArrayViewMutD<'_, T>, crate::map::pager::OutPager<'_>) {
-        let (v, p) = self.map.stream_parts_mut();
-        (cut(v, &self.edge), p)
+    /// The chunk's map and its edge (see [`cut`]), for the engine.
+    pub(crate) fn mapped_mut(&mut self) -> (&mut MmapArrayMut<T>, &[usize]) {
+        (&mut self.map, &self.edge)
     }
 }
 
