@@ -45,6 +45,30 @@ pub struct Pages<'a> {
     owner: PhantomData<&'a [u8]>,
 }
 
+/// Write-back of a map's finished ranges, started by a helper thread that owns a duplicate
+/// of the file's descriptor (so it may outlive the map): the stream hands a range over and
+/// goes on computing while the kernel is asked to write it. Dropping this ends the thread
+/// once it has handed the last range to the kernel; nothing waits for it.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // made on Linux only
+pub(crate) struct WriteBehind {
+    tx: std::sync::mpsc::Sender<(u64, u64)>,
+    file_offset: u64,
+}
+
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+impl WriteBehind {
+    /// Starts write-back of bytes `lo..hi` of the map.
+    pub(crate) fn push(&self, lo: usize, hi: usize) {
+        if lo < hi {
+            // A send fails only when the thread is gone: the bytes reach the file on
+            // `flush` or when the kernel writes them back.
+            let _ = self
+                .tx
+                .send((self.file_offset + lo as u64, (hi - lo) as u64));
+        }
+    }
+}
+
 /// Paging hooks for a map that a stream reads from.
 pub struct InPager<'a>(Pages<'a>);
 
@@ -584,6 +608,45 @@ impl OutPager<'_> {
         }
         #[cfg(not(target_os = "linux"))]
         false
+    }
+
+    /// A helper thread that starts write-back of the ranges handed to it (see
+    /// [`WriteBehind`]), so that the stream's thread does not pay for submitting the I/O;
+    /// `None` where there is no `sync_file_range` or no thread can be made.
+    pub(crate) fn write_behind(&self) -> Option<WriteBehind> {
+        if self.private {
+            return None;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let file = self.file.try_clone().ok()?;
+            let (tx, rx) = std::sync::mpsc::channel::<(u64, u64)>();
+            std::thread::Builder::new()
+                .name("ndarray-mmap write-behind".into())
+                .spawn(move || {
+                    for (at, len) in rx {
+                        // SAFETY: a plain system call on the thread's own descriptor (a
+                        // duplicate, open until the thread ends); it reads no memory of
+                        // ours. Errors show up again in `flush`.
+                        unsafe {
+                            libc::sync_file_range(
+                                file.as_raw_fd(),
+                                at as libc::off64_t,
+                                len as libc::off64_t,
+                                libc::SYNC_FILE_RANGE_WRITE,
+                            );
+                        }
+                    }
+                })
+                .ok()?;
+            Some(WriteBehind {
+                tx,
+                file_offset: self.file_offset,
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
     }
 
     /// Starts writing bytes `lo..hi` back to the file without waiting

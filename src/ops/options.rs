@@ -74,7 +74,8 @@ pub struct StreamOptions<'a> {
     pub(super) parallel: bool,
     pub(super) progress: Option<ProgressFn<'a>>,
     pub(super) paging: Paging,
-    pub(super) write_through: bool,
+    /// `None`: the engine's choice (see [`StreamOptions::write_through`]).
+    pub(super) write_through: Option<bool>,
     pub(super) read_through: bool,
 }
 
@@ -83,7 +84,7 @@ pub struct StreamOptions<'a> {
 /// ([`StreamOptions::read_through`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Through {
-    pub(super) write: bool,
+    pub(super) write: Option<bool>,
     pub(super) read: bool,
 }
 
@@ -198,7 +199,7 @@ impl Default for StreamOptions<'_> {
             parallel: cfg!(feature = "rayon"),
             progress: None,
             paging: Paging::Auto,
-            write_through: false,
+            write_through: None,
             read_through: false,
         }
     }
@@ -294,14 +295,23 @@ impl<'a> StreamOptions<'a> {
         self
     }
 
-    /// For an output that will be flushed after the operation: each finished chunk of a
-    /// mapped output is handed to the kernel's write-back at once (without waiting), so
-    /// writing to the disk overlaps computing and the `flush` that follows finds most of
-    /// the work done. Off by default: when the output is written again soon (a loop over
-    /// the same file), pages still under write-back make those writes wait. Has no
-    /// effect under [`Paging::Bounded`], which writes back as it goes anyway, and acts
-    /// only where write-back can be started (Linux), on shared (not copy-on-write) maps
-    /// written in their file order: an output laid out like the stream's chunking, or
+    /// Whether each finished chunk of a mapped output is handed to the kernel's write-back
+    /// at once (without waiting), so that writing to the disk overlaps computing and a
+    /// `flush` or `close` that follows finds most of the work done. A helper thread starts
+    /// that write-back for maps of 16 MiB or more, so the stream's thread does not wait
+    /// for it.
+    ///
+    /// **By default the engine decides:** on for outputs of 16 MiB or more, off below
+    /// (their flush is short anyway). Measured with `benches/policy_matrix.sh`: on, a
+    /// flush after the stream overlaps it; with no flush, the stream's time is unchanged
+    /// and the kernel writes the pages a little earlier than it would have (extra disk
+    /// writes only when the same bytes are written again before the kernel's own
+    /// write-back, 30 s later). `false` keeps every page dirty in memory until the kernel
+    /// or a flush writes it; `true` writes through whatever the size.
+    ///
+    /// Has no effect under [`Paging::Bounded`], which writes back as it goes anyway, and
+    /// acts only where write-back can be started (Linux), on shared (not copy-on-write)
+    /// maps written in their file order: an output laid out like the stream's chunking, or
     /// each Zarr chunk when the Zarr operands share one grid.
     ///
     /// ```
@@ -315,7 +325,7 @@ impl<'a> StreamOptions<'a> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_through(mut self, write_through: bool) -> Self {
-        self.write_through = write_through;
+        self.write_through = Some(write_through);
         self
     }
 

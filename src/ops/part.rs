@@ -164,14 +164,15 @@ pub(super) trait Writer<T> {
     }
     /// The operation never reads this output (`c = a + b`, not `a += b`).
     fn write_only(&mut self);
-    /// See [`Part::start`]; `write_through`: pieces go to write-back at once.
+    /// See [`Part::start`]; `write_through`: pieces go to write-back at once (`None`: the
+    /// engine decides).
     fn start(
         &mut self,
         lead: &[isize],
         bounded: bool,
         sequential: bool,
         chunks_in_order: bool,
-        write_through: bool,
+        write_through: Option<bool>,
     );
     fn survey(&mut self) -> Result<Option<Survey>, Error> {
         Ok(None)

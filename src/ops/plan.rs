@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use ndarray::{ArrayViewD, ArrayViewMutD, Slice};
 
 use crate::error::Error;
-use crate::map::pager::{InPager, OutPager};
+use crate::map::pager::{InPager, OutPager, WriteBehind};
 
 // ---------------------------------------------------------------------------------------
 // Chunk planning: pieces of an array in its memory order.
@@ -404,6 +404,7 @@ pub(super) struct OutState {
     started: usize,
     in_flight: VecDeque<(usize, usize)>,
     early: bool,
+    behind: Option<WriteBehind>,
     resident: Vec<u8>,
 }
 
@@ -420,7 +421,15 @@ pub(super) struct OutStream<'p> {
     /// Finished pieces are handed to write-back without waiting (`write_through`, for an
     /// output that is not bounded).
     pub(super) early: bool,
+    /// The thread that starts that write-back, for a big map (see [`WRITE_BEHIND_MIN`]).
+    behind: Option<WriteBehind>,
 }
+
+/// The smallest output map whose write-back is started by a helper thread (and, under
+/// [`Paging::Cached`](super::Paging::Cached) with `write_through` left to the engine, at
+/// all): below it, a `flush` after the stream is short anyway, and the thread's start
+/// would cost more than it saves.
+pub(super) const WRITE_BEHIND_MIN: usize = 16 << 20;
 
 /// Pieces of output written back but not yet waited for.
 pub(super) const WRITEBACK_LAG: usize = 1;
@@ -428,24 +437,38 @@ pub(super) const WRITEBACK_LAG: usize = 1;
 impl<'p> OutStream<'p> {
     /// `in_order` as for [`InStream`]: only an output written in its file order is
     /// written back piece by piece.
+    /// `write_through`: `None` leaves it to the engine, which writes through a map of at
+    /// least [`WRITE_BEHIND_MIN`] bytes (see `StreamOptions::write_through`).
     pub(super) fn new(
         pager: Option<OutPager<'p>>,
         in_order: bool,
         bounded: bool,
-        write_through: bool,
+        write_through: Option<bool>,
     ) -> Option<Self> {
         let mut pager = pager?;
         let write_back = in_order && bounded;
         if write_back {
             pager.snapshot_residency();
         }
+        let big = pager.len() >= WRITE_BEHIND_MIN;
+        let early = in_order && !bounded && write_through.unwrap_or(big);
         Some(OutStream {
+            behind: (early && big).then(|| pager.write_behind()).flatten(),
             pager,
             write_back,
             started: 0,
             in_flight: VecDeque::new(),
-            early: in_order && !bounded && write_through,
+            early,
         })
+    }
+
+    /// Starts write-back of bytes `lo..hi` of the map without waiting: on the helper
+    /// thread when there is one.
+    fn hand_over(&self, lo: usize, hi: usize) {
+        match &self.behind {
+            Some(b) => b.push(lo, hi),
+            None => self.pager.start_writeback(lo, hi),
+        }
     }
 
     /// The stream's state without its pager (see [`InStream::park`]).
@@ -456,6 +479,7 @@ impl<'p> OutStream<'p> {
             started: self.started,
             in_flight: self.in_flight,
             early: self.early,
+            behind: self.behind,
             resident: self.pager.take_residency(),
         }
     }
@@ -470,6 +494,7 @@ impl<'p> OutStream<'p> {
             started: state.started,
             in_flight: state.in_flight,
             early: state.early,
+            behind: state.behind,
         }
     }
 
@@ -486,7 +511,7 @@ impl<'p> OutStream<'p> {
             self.in_flight.push_back((self.started, len));
             self.started = len;
         } else if self.early {
-            self.pager.start_writeback(self.started, len);
+            self.hand_over(self.started, len);
             self.started = len;
         }
     }
@@ -504,7 +529,7 @@ impl<'p> OutStream<'p> {
         if self.write_back {
             self.done_below(upto)?;
         } else if self.early && upto > self.started {
-            self.pager.start_writeback(self.started, upto);
+            self.hand_over(self.started, upto);
             self.started = upto;
         }
         self.pager.prefault(lo, hi, true)

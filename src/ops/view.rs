@@ -255,7 +255,7 @@ impl<T> Writer<T> for ViewOut<'_, T> {
         bounded: bool,
         sequential: bool,
         _chunks_in_order: bool,
-        write_through: bool,
+        write_through: Option<bool>,
     ) {
         let in_order = sequential && same_order(self.view.shape(), self.view.strides(), lead);
         self.stream = OutStream::new(self.pager.take(), in_order, bounded, write_through);

@@ -104,7 +104,8 @@ fn dense_strides(shape: &[usize], order: Order) -> Vec<isize> {
 #[derive(Clone, Copy, Default)]
 struct Policy {
     bounded: bool,
-    write_through: bool,
+    /// `None`: the engine decides (see `OutStream::new`).
+    write_through: Option<bool>,
     /// The regions visit each chunk in the chunking's memory order.
     sequential: bool,
     /// Input pieces are read with `pread` (see `StreamOptions::read_through`).
@@ -223,7 +224,7 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
         self.policy = Policy {
             bounded,
             sequential: chunks_in_order,
-            write_through: false,
+            write_through: Some(false),
             read_through,
         };
     }
@@ -416,7 +417,7 @@ impl<T: Element> Writer<T> for ZarrOut<'_, T> {
         bounded: bool,
         _sequential: bool,
         chunks_in_order: bool,
-        write_through: bool,
+        write_through: Option<bool>,
     ) {
         self.lead = lead.to_vec();
         self.policy = Policy {

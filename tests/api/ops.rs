@@ -1370,3 +1370,77 @@ fn the_default_drops_a_cold_input_behind_the_stream_and_leaves_a_warm_one() {
         "a warm input was dropped by a default stream: {res} of {all} pages left"
     );
 }
+
+/// Pages of `path` that are dirty or under write-back, and pages cached (`cachestat`,
+/// Linux 6.5).
+#[cfg(target_os = "linux")]
+fn dirty_pages(path: &std::path::Path) -> (u64, u64) {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        cache: u64,
+        dirty: u64,
+        writeback: u64,
+        evicted: u64,
+        recently_evicted: u64,
+    }
+    let f = std::fs::File::open(path).unwrap();
+    let range = Range { off: 0, len: 0 }; // the whole file
+    let mut st = Stat::default();
+    const SYS_CACHESTAT: libc::c_long = 451; // the same number on every architecture
+    // SAFETY: cachestat reads one range and writes one stat struct, both live here.
+    let rc = unsafe { libc::syscall(SYS_CACHESTAT, f.as_raw_fd(), &range, &mut st, 0u32) };
+    assert_eq!(
+        rc,
+        0,
+        "cachestat (Linux 6.5+) failed: {}",
+        std::io::Error::last_os_error()
+    );
+    (st.dirty, st.cache)
+}
+
+/// A flush after a default stream overlaps it: the engine hands each finished chunk of a
+/// big mapped output (16 MiB or more) to write-back as it goes, so the pages are on their
+/// way to the disk when the stream returns, long before the kernel's own write-back (30
+/// s). `write_through(false)` leaves them dirty.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_default_stream_starts_writing_a_big_output_back() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let n = 8 << 20; // 32 MiB of f32
+    let a = ndarray::Array1::<f32>::from_elem(n, 1.5);
+    let run = |name: &str, opts: StreamOptions| {
+        let path = dir.path().join(name);
+        let mut c = unsafe { create_array::<f32>(&path, [n]) }.unwrap();
+        ops::map_into_with(&a, &mut c, |x| x * 2.0, opts).unwrap();
+        assert_eq!(c.view()[n - 1], 3.0);
+        let (dirty, cached) = dirty_pages(&path);
+        (path, c, dirty, cached)
+    };
+    // Kept dirty when asked: the kernel would write them in 30 s.
+    let (_, _kept, dirty, cached) = run("kept.f32", StreamOptions::new().write_through(false));
+    assert!(
+        dirty * 10 > cached * 9,
+        "write_through(false): only {dirty} of {cached} pages dirty"
+    );
+    // The default: written back as it went (the last chunks may still be on their way).
+    let (path, _c, _, _) = run("default.f32", StreamOptions::new());
+    let start = std::time::Instant::now();
+    loop {
+        let (dirty, cached) = dirty_pages(&path);
+        if dirty * 10 < cached {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "a default stream left {dirty} of {cached} pages dirty 10 s later"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
