@@ -98,11 +98,24 @@ pub struct Through {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Paging {
-    /// [`Bounded`](Paging::Bounded) when the mapped inputs are mostly not in the page
-    /// cache (sampled with `mincore`: cold data streams from the disk in a few chunks of
-    /// memory, whatever its size) or the mapped operands do not fit in half the memory
-    /// available (the cgroup's limit or the kernel's `MemAvailable`, whichever is
-    /// smaller); [`Cached`](Paging::Cached) when warm inputs fit. The default.
+    /// The default: decides at the start of each stream from what is true then.
+    ///
+    /// - [`Bounded`](Paging::Bounded) when the mapped inputs are mostly not in the page
+    ///   cache (a `mincore` sample of each): cold data streams from the disk with
+    ///   read-ahead in a few chunks of memory, whatever its size, and the pages it
+    ///   brought in are dropped behind it, even when it would fit (keeping them would
+    ///   cost memory and, measured, no time: the disk is the bound). Also when the mapped
+    ///   operands do not fit in half the memory available (the cgroup's room or the
+    ///   kernel's `MemAvailable`, whichever is smaller), or that memory is unknown.
+    /// - [`Cached`](Paging::Cached) when warm inputs fit: their pages are already in
+    ///   memory, and leaving everything to the kernel is the fastest (level with numpy
+    ///   on memmaps, or faster). A mapped output of 16 MiB or more is then handed to
+    ///   write-back chunk by chunk from a helper thread (see
+    ///   [`StreamOptions::write_through`]), so a flush or `close` after the stream
+    ///   overlaps it.
+    ///
+    /// Pages that were in the page cache before a stream stay there under either choice.
+    /// [`Paging::decide`] says what it comes to, and why, in words.
     #[default]
     Auto,
     /// Keep memory bounded: input pages are dropped behind the stream (from the process,
