@@ -9,7 +9,8 @@
 //! Both stream with `Paging::Bounded` and print `seconds SECONDS` and a checksum.
 //!
 //! - `... -- policy KIND POLICY CLOSE A B [C] OUT` (for `benches/policy_matrix.sh`): creates
-//!   `OUT` (a new f32 file, as numpy's `np.memmap(mode="w+")`) and computes `KIND` (`add`:
+//!   `OUT` (a new f32 file, as numpy's `np.memmap(mode="w+")`; an existing one is written in
+//!   place) and computes `KIND` (`add`:
 //!   c = a + b with `ops::add_into`; `formula`: d = 2a + 3b + c with `ops::Zip`) under
 //!   `POLICY` (`default`: no options; `cached`, `bounded`, each with `_wt` for
 //!   `write_through(true)`), then `close()`s the output when `CLOSE` is 1. Prints the
@@ -60,7 +61,11 @@ fn policy_case(kind: &str, policy: &str, close: &str, paths: &[&str]) -> f64 {
         .any(|a| a.resident_share().is_some_and(|s| s < 0.5));
     let chose = Paging::Auto.decide(mapped, !cold).1;
     let t = Instant::now();
-    let mut c = unsafe { create_array::<f32>(out, [n]) }.expect("create the output");
+    // An existing OUT is written in place (the matrix removes it first).
+    let mut c = match std::path::Path::new(out).exists() {
+        true => unsafe { mmap_array_mut::<f32>(out, [n]) }.expect("map the output"),
+        false => unsafe { create_array::<f32>(out, [n]) }.expect("create the output"),
+    };
     match (kind, ins.as_slice()) {
         ("add", [a, b]) => ops::add_into_with(a, b, &mut c, opts()).expect("add"),
         ("formula", [a, b, x]) => ops::Zip::from(a)

@@ -544,6 +544,9 @@ impl<'p> OutStream<'p> {
         let upto = self.pager.page_start(lo);
         if self.write_back {
             self.done_below(upto)?;
+        } else if self.early && upto > self.started {
+            self.hand_over(self.started, upto);
+            self.started = upto;
         }
         Ok(())
     }

@@ -258,10 +258,19 @@ impl<T> Writer<T> for ViewOut<'_, T> {
         write_through: Option<bool>,
     ) {
         let in_order = sequential && same_order(self.view.shape(), self.view.strides(), lead);
+        // A write-only output whose pages are not in the page cache (a new file, or one
+        // on the disk only) is written with `pwrite` under either policy: through the map,
+        // each page would be faulted in (read from the disk, for a dense file) before it
+        // is overwritten. One that is cached is written in place under `Cached`.
+        let cold = || {
+            self.pager
+                .as_ref()
+                .and_then(|p| p.resident_share())
+                .is_some_and(|s| s < 0.5)
+        };
+        let through_file = self.write_only && in_order && (bounded || cold());
         self.stream = OutStream::new(self.pager.take(), in_order, bounded, write_through);
-        self.direct = self.write_only
-            && bounded
-            && in_order
+        self.direct = through_file
             && self.scratch.is_some()
             && self.stream.as_ref().is_some_and(|s| s.pager.can_write_at());
         // Read ahead: an output is often read too (in place, `*d += x`), and a dense

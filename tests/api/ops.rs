@@ -1444,3 +1444,64 @@ fn a_default_stream_starts_writing_a_big_output_back() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Resident kilobytes of this process's maps of `path` (`/proc/self/smaps`).
+#[cfg(target_os = "linux")]
+fn mapped_rss_kib(path: &std::path::Path) -> u64 {
+    let name = path.canonicalize().unwrap().to_string_lossy().into_owned();
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let mut inside = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            inside = line.ends_with(&name);
+        } else if inside && first == "Rss:" {
+            kib += line
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap();
+        }
+    }
+    kib
+}
+
+/// An output the operation only writes, whose pages are not in the page cache, is written
+/// with `pwrite` by the default policy even when it keeps everything in memory (`Cached`):
+/// through the map, every page of a dense file would be read from the disk (and faulted
+/// into the process) before it is overwritten. A cached output is written in place.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_default_stream_writes_a_cold_output_through_the_file() {
+    use crate::page_cache::drop_file;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let n = 4 << 20; // 16 MiB of f32
+    let path = dir.path().join("c.f32");
+    std::fs::write(&path, vec![7u8; 4 * n]).unwrap(); // dense, on the disk
+    let a = ndarray::Array1::<f32>::from_elem(n, 1.5);
+    for warm in [false, true] {
+        drop_file(&path);
+        if warm {
+            let _ = std::fs::read(&path).unwrap();
+        }
+        let mut c = unsafe { ndarray_mmap::mmap_array_mut::<f32>(&path, [n]) }.unwrap();
+        ops::map_into_with(&a, &mut c, |x| x * 2.0, StreamOptions::new()).unwrap();
+        let rss = mapped_rss_kib(&path);
+        let all = 4 * n as u64 / 1024;
+        if warm {
+            assert!(
+                rss * 10 > all * 9,
+                "a cached output: {rss} of {all} KiB mapped in"
+            );
+        } else {
+            assert!(
+                rss * 20 < all,
+                "a cold output was faulted in: {rss} of {all} KiB"
+            );
+        }
+        assert!(c.view().iter().all(|&x| x == 3.0));
+        c.close().unwrap();
+    }
+}
