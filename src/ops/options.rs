@@ -114,6 +114,11 @@ pub enum Paging {
     ///   [`StreamOptions::write_through`]), so a flush or `close` after the stream
     ///   overlaps it.
     ///
+    /// Under either choice, an output the operation only writes (`c = a + b`), laid out
+    /// like the stream and mostly not in the page cache (a new file, or one on the disk
+    /// only) is written with `pwrite` rather than through its map: its old pages are never
+    /// read from the disk nor faulted into the process (Linux).
+    ///
     /// Pages that were in the page cache before a stream stay there under either choice.
     /// [`Paging::decide`] says what it comes to, and why, in words.
     #[default]
