@@ -13,11 +13,12 @@
 #     output written and synced), peak cgroup memory, bytes read;
 #  and in every cell the share of `a` still cached after the op (a warm input stays warm).
 # usage: bash benches/policy_matrix.sh   env: WARM_MIB=512 COLD_MIB=1024 LIMIT_MIB=128 REPS=3
-#        CELLS="1 2 3 4" KINDS="add formula" DIR=target/policy (must be on a disk, not tmpfs)
+#        CELLS="1 2 3 4" KINDS="add formula" SETTLE=2 (seconds before each run)
+#        DIR=target/policy (must be on a disk, not tmpfs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WARM_MIB=${WARM_MIB:-512}; COLD_MIB=${COLD_MIB:-1024}; LIMIT_MIB=${LIMIT_MIB:-128}
-REPS=${REPS:-3}; CELLS=${CELLS:-1 2 3 4}; KINDS=${KINDS:-add formula}; DIR=${DIR:-target/policy}
+REPS=${REPS:-3}; SETTLE=${SETTLE:-2}; CELLS=${CELLS:-1 2 3 4}; KINDS=${KINDS:-add formula}; DIR=${DIR:-target/policy}
 POLICIES="default cached cached_wt bounded bounded_wt"
 [ "$(id -u)" = 0 ] || { echo "$0: needs root (drop_caches, cgroups)" >&2; exit 2; }
 mkdir -p "$DIR"
@@ -60,6 +61,9 @@ run() {
     # Every run starts from the same page cache: empty (cold), or holding the inputs only (warm).
     echo 3 > /proc/sys/vm/drop_caches
     [ "$cell" -ge 3 ] || cat "${ins[@]}" > /dev/null
+    # Let the memory freed above settle first: in a VM that hands freed pages back to its
+    # host (virtio-balloon free page reporting), that work otherwise lands in the next run.
+    sleep "$SETTLE"
     local cmd
     case $tool in
         numpy) cmd=(python3 "$NP" "$kind" "$close" "$out" "${ins[@]}") ;;
