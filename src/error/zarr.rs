@@ -48,8 +48,8 @@ pub enum ZarrProblem {
         /// The field, e.g. `chunk_grid chunk_shape`.
         field: String,
     },
-    /// A codec that transforms the bytes (compression, checksums, sharding), or one this
-    /// crate does not know: the chunks cannot be mapped.
+    /// A codec this crate cannot decode (`blosc`, `vlen-utf8`, an unknown one): the
+    /// chunks cannot be read.
     Codec {
         /// The codec's name.
         name: String,
@@ -103,6 +103,14 @@ pub enum ZarrProblem {
     /// the file.
     ShardIndex {
         /// What is wrong.
+        detail: String,
+    },
+    /// A stored chunk that its codecs cannot decode into exactly one chunk: damaged,
+    /// truncated, of another size, or larger than its codecs can make of a chunk.
+    Decode {
+        /// The chunk's codecs after `bytes`, e.g. `zstd, crc32c`.
+        codecs: String,
+        /// What did not fit.
         detail: String,
     },
     /// A chunk file of the wrong size for an uncompressed chunk.
@@ -179,8 +187,9 @@ impl fmt::Display for ZarrProblem {
             }
             ZarrProblem::Codec { name } => write!(
                 f,
-                "codec \"{name}\" changes the chunk bytes, so chunks cannot be mapped; write the array \
-                 uncompressed (zarr.create_array(..., compressors=None), or dask's to_zarr(..., compressors=None))"
+                "codec \"{name}\" is not supported (zstd, gzip and crc32c are read; chunks without \
+                 codecs after bytes map with no copy); write the array with zstd, or uncompressed \
+                 (zarr.create_array(..., compressors=None), or dask's to_zarr(..., compressors=None))"
             ),
             ZarrProblem::DataType { found, expected } => write!(
                 f,
@@ -233,6 +242,10 @@ impl fmt::Display for ZarrProblem {
             ZarrProblem::ShardIndex { detail } => {
                 write!(f, "the shard index cannot be used: {detail}")
             }
+            ZarrProblem::Decode { codecs, detail } => write!(
+                f,
+                "the stored chunk (codecs {codecs}) cannot be decoded: {detail}"
+            ),
             ZarrProblem::ChunkSize { expected, found } => write!(
                 f,
                 "the chunk file holds {found} bytes, not the {expected} of an uncompressed chunk"

@@ -229,7 +229,7 @@ impl<T: Element> Array<T> {
             let (place, _) = self.place(&index)?;
             let (path, offset, there) = match place {
                 Place::File(p) => (p, 0, true),
-                Place::InShard { path, offset } => (path, offset, true),
+                Place::InShard { path, offset, .. } => (path, offset, true),
                 Place::Missing(p) => (p, 0, false),
             };
             let id = if there {
@@ -251,23 +251,34 @@ impl<T: Element> Array<T> {
         Ok(out)
     }
 
-    /// Chunk `index` mapped read-only, or the fill value for a chunk never written.
+    /// Chunk `index` mapped read-only, or read into a buffer (a compressed chunk, decoded;
+    /// an inner chunk not aligned for `T` in its shard), or the fill value for a chunk never
+    /// written.
     pub(crate) fn read_chunk(&self, index: &[usize]) -> Result<Chunk<T>, Error> {
         let (place, edge) = self.place(index)?;
         let l = &self.layout;
         let opts = MapOptions::new().order(l.order);
+        let plain = l.codecs.is_plain();
         let data = match place {
-            Place::File(path) => {
+            Place::File(path) if plain => {
                 // SAFETY: the contract of `open` / `open_mut` covers every chunk file.
                 let m = unsafe { opts.open::<T>(&path, l.chunk.as_slice()) }?;
                 ChunkData::Mapped(m)
             }
-            Place::InShard { path, offset } if offset % std::mem::align_of::<T>() as u64 != 0 => {
-                // zarr-python's index at the start puts inner chunks 4 bytes off 8-byte
-                // alignment: such a chunk is read into an aligned buffer instead.
-                ChunkData::Owned(self.read_copy(&path, offset)?)
+            Place::File(path) => {
+                let len = std::fs::metadata(&path)
+                    .map_err(|e| Error::io(&path, "inspect", e))?
+                    .len();
+                ChunkData::Owned(self.read_copy(&path, 0, len)?)
             }
-            Place::InShard { path, offset } => {
+            // zarr-python's index at the start puts inner chunks 4 bytes off 8-byte
+            // alignment: such a chunk is read into an aligned buffer instead.
+            Place::InShard { path, offset, len }
+                if !plain || offset % std::mem::align_of::<T>() as u64 != 0 =>
+            {
+                ChunkData::Owned(self.read_copy(&path, offset, len)?)
+            }
+            Place::InShard { path, offset, .. } => {
                 let opts = opts.offset(offset).len(self.chunk_bytes());
                 // SAFETY: the contract of `open` / `open_mut` covers every shard file.
                 let m = unsafe { opts.open::<T>(&path, l.chunk.as_slice()) }?;
@@ -280,18 +291,37 @@ impl<T: Element> Array<T> {
         Ok(Chunk { data, edge })
     }
 
-    /// The chunk at bytes `offset..` of `path`, read into a buffer of its own (aligned for
-    /// `T`, in the chunk's order).
-    pub(super) fn read_copy(&self, path: &Path, offset: u64) -> Result<ArrayD<T>, Error> {
+    /// The chunk stored at bytes `offset..offset + len` of `path`, read (and decoded,
+    /// when its codecs say so) into a buffer of its own, aligned for `T`, in the chunk's
+    /// order. A stored chunk longer than its codecs can make of a chunk is refused before
+    /// it is read.
+    pub(super) fn read_copy(&self, path: &Path, offset: u64, len: u64) -> Result<ArrayD<T>, Error> {
         let l = &self.layout;
         let n: usize = l.chunk.iter().product();
         let mut data: Vec<T> = vec![bytemuck::Zeroable::zeroed(); n];
-        read_at(
-            path,
-            offset,
-            bytemuck::cast_slice_mut(&mut data),
-            "read a chunk of",
-        )?;
+        let out: &mut [u8] = bytemuck::cast_slice_mut(&mut data);
+        if l.codecs.is_plain() {
+            read_at(path, offset, out, "read a chunk of")?;
+        } else {
+            let most = l.codecs.max_stored(self.chunk_bytes());
+            if len > most {
+                return Err(self.too_long(path, len));
+            }
+            // (`len` is at most a little more than the chunk's bytes, which fit in memory.)
+            let mut stored = vec![0u8; len as usize];
+            read_at(path, offset, &mut stored, "read a chunk of")?;
+            l.codecs
+                .decode(&stored, out, std::mem::size_of::<T>())
+                .map_err(|detail| {
+                    zerr(
+                        path,
+                        ZarrProblem::Decode {
+                            codecs: l.codecs.names(),
+                            detail,
+                        },
+                    )
+                })?;
+        }
         let dim = ndarray::IxDyn(&l.chunk);
         let shape: ndarray::StrideShape<ndarray::IxDyn> = if l.order == crate::Order::F {
             ndarray::ShapeBuilder::f(dim).into()
@@ -341,7 +371,14 @@ impl<T: Element> Array<T> {
         if offset == u64::MAX && nbytes == u64::MAX {
             return Ok((Place::Missing(path), edge));
         }
-        Ok((Place::InShard { path, offset }, edge))
+        Ok((
+            Place::InShard {
+                path,
+                offset,
+                len: nbytes,
+            },
+            edge,
+        ))
     }
 
     /// The index of the shard at `path` (whose metadata is `meta`): every entry missing or
@@ -382,7 +419,13 @@ impl<T: Element> Array<T> {
         } else {
             (index_len, len)
         };
-        let entries: Entries = super::grid::decode_index(&raw, shard.crc, data, self.chunk_bytes())
+        // Uncompressed inner chunks are exactly the chunk's bytes long; compressed ones at
+        // most what their codecs can make of it.
+        let lengths = match l.codecs.is_plain() {
+            true => (self.chunk_bytes(), self.chunk_bytes()),
+            false => (1, l.codecs.max_stored(self.chunk_bytes())),
+        };
+        let entries: Entries = super::grid::decode_index(&raw, shard.crc, data, lengths)
             .map_err(bad)?
             .into();
         self.indexes.put(path, stamp, entries.clone());
@@ -451,6 +494,24 @@ impl<T: Element> Array<T> {
         ChunkIndices::of(self.grid())
     }
 
+    /// The refusal of a stored (compressed) chunk of `len` bytes, more than its codecs can
+    /// make of a chunk.
+    fn too_long(&self, path: &Path, len: u64) -> Error {
+        let codecs = &self.layout.codecs;
+        zerr(
+            path,
+            ZarrProblem::Decode {
+                codecs: codecs.names(),
+                detail: format!(
+                    "it holds {len} bytes, more than the {} its codecs can make of a chunk of {} \
+                     bytes",
+                    codecs.max_stored(self.chunk_bytes()),
+                    self.chunk_bytes()
+                ),
+            },
+        )
+    }
+
     pub(super) fn check_size(&self, path: &Path) -> Result<bool, Error> {
         match std::fs::metadata(path) {
             Ok(m) if !m.is_file() => Err(Error::NotAFile {
@@ -458,6 +519,13 @@ impl<T: Element> Array<T> {
                 kind: crate::map::file_kind(&m.file_type()),
             }),
             Ok(m) if m.len() == self.chunk_bytes() => Ok(true),
+            Ok(m)
+                if !self.layout.codecs.is_plain()
+                    && m.len() <= self.layout.codecs.max_stored(self.chunk_bytes()) =>
+            {
+                Ok(true)
+            }
+            Ok(m) if !self.layout.codecs.is_plain() => Err(self.too_long(path, m.len())),
             Ok(m) => Err(zerr(
                 path,
                 ZarrProblem::ChunkSize {
@@ -475,8 +543,13 @@ impl<T: Element> Array<T> {
 pub(super) enum Place {
     /// Its own file (no shards), of the right size.
     File(PathBuf),
-    /// Bytes `offset..offset + chunk bytes` of its shard's file.
-    InShard { path: PathBuf, offset: u64 },
+    /// Bytes `offset..offset + len` of its shard's file (`len` is the chunk's bytes when
+    /// its inner chunks are not compressed).
+    InShard {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
     /// Nowhere (no file, or not in its shard): it reads as the fill value. The path is
     /// where its file, or its shard's, would be.
     Missing(PathBuf),

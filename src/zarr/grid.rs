@@ -66,13 +66,14 @@ impl ChunkIndices {
 
 /// Decodes a shard's index (`raw`: 16 bytes per inner chunk, little-endian offset and
 /// length, then a `crc32c` when `crc`) and checks it: the checksum, every entry missing
-/// (all bits set) or an inner chunk of `chunk_bytes` inside the shard's `data` byte range,
-/// no two overlapping. Returns the `(offset, nbytes)` entries, or what is wrong.
+/// (all bits set) or an inner chunk of `lengths.0..=lengths.1` bytes (the chunk's bytes
+/// both, uncompressed) inside the shard's `data` byte range, no two overlapping. Returns
+/// the `(offset, nbytes)` entries, or what is wrong.
 pub(super) fn decode_index(
     raw: &[u8],
     crc: bool,
     data: (u64, u64),
-    chunk_bytes: u64,
+    lengths: (u64, u64),
 ) -> Result<Vec<(u64, u64)>, String> {
     let words_len = if crc {
         raw.len().saturating_sub(4)
@@ -106,11 +107,18 @@ pub(super) fn decode_index(
         if offset == u64::MAX && nbytes == u64::MAX {
             continue;
         }
-        if nbytes != chunk_bytes {
+        if lengths.0 == lengths.1 && nbytes != lengths.0 {
             return Err(format!(
                 "inner chunk {k} (in C order) is {nbytes} bytes long by its entry, not the {} \
                      of an uncompressed inner chunk",
-                chunk_bytes
+                lengths.0
+            ));
+        }
+        if nbytes < lengths.0 || nbytes > lengths.1 {
+            return Err(format!(
+                "inner chunk {k} (in C order) is {nbytes} bytes long by its entry, not the \
+                     {}..={} bytes its codecs can make of an inner chunk",
+                lengths.0, lengths.1
             ));
         }
         let end = offset
@@ -171,36 +179,36 @@ mod tests {
         let good = [(0, 16), (M, M), (16, 16)];
         for crc in [false, true] {
             let raw = index(&good, crc);
-            assert_eq!(decode_index(&raw, crc, (0, 32), 16).unwrap(), good);
+            assert_eq!(decode_index(&raw, crc, (0, 32), (16, 16)).unwrap(), good);
         }
         let mut damaged = index(&good, true);
         damaged[3] ^= 1;
         assert!(
-            decode_index(&damaged, true, (0, 32), 16)
+            decode_index(&damaged, true, (0, 32), (16, 16))
                 .unwrap_err()
                 .contains("crc32c")
         );
         let overlap = index(&[(0, 16), (8, 16)], false);
         assert!(
-            decode_index(&overlap, false, (0, 32), 16)
+            decode_index(&overlap, false, (0, 32), (16, 16))
                 .unwrap_err()
                 .contains("overlap")
         );
         let outside = index(&[(24, 16)], false);
         assert!(
-            decode_index(&outside, false, (0, 32), 16)
+            decode_index(&outside, false, (0, 32), (16, 16))
                 .unwrap_err()
                 .contains("outside")
         );
         let wrong = index(&[(0, 8)], false);
         assert!(
-            decode_index(&wrong, false, (0, 32), 16)
+            decode_index(&wrong, false, (0, 32), (16, 16))
                 .unwrap_err()
                 .contains("8 bytes long")
         );
         let past = index(&[(M - 4, 16)], false);
-        assert!(decode_index(&past, false, (0, M), 16).is_err());
-        assert!(decode_index(&[0; 15], false, (0, 32), 16).is_err());
-        assert!(decode_index(&[0; 3], true, (0, 32), 16).is_err());
+        assert!(decode_index(&past, false, (0, M), (16, 16)).is_err());
+        assert!(decode_index(&[0; 15], false, (0, 32), (16, 16)).is_err());
+        assert!(decode_index(&[0; 3], true, (0, 32), (16, 16)).is_err());
     }
 }

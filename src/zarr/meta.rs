@@ -15,6 +15,8 @@ use crate::element::Element;
 use crate::error::ZarrProblem;
 use crate::shape::Order;
 
+use super::codec::{ByteCodec, Chain};
+
 mod fill;
 pub(crate) use fill::fill_json;
 use fill::fill_value;
@@ -30,6 +32,9 @@ pub(crate) struct Layout<T> {
     pub(crate) chunk: Vec<usize>,
     /// The element order inside each chunk file (`transpose` gives Fortran order).
     pub(crate) order: Order,
+    /// What the stored bytes of a chunk (an inner chunk, with shards) went through after
+    /// the elements were laid out: plain for chunks that map.
+    pub(crate) codecs: Chain,
     pub(crate) fill: T,
     /// The default encoding's separator (`c/0/1`), or the v2 encoding's (`0.1`).
     pub(crate) separator: String,
@@ -448,15 +453,16 @@ pub(crate) fn parse<T: Element>(json: &[u8]) -> Result<Layout<T>, ZarrProblem> {
             "a list holding one array-to-bytes codec such as \"bytes\"",
         ));
     }
-    let (order, shard, chunk) = match codecs.as_slice() {
+    let (order, codecs, shard, chunk) = match codecs.as_slice() {
         [only] if only.name == "sharding_indexed" => {
-            let (order, shard, inner) = sharding::<T>(only, &shape_raw, &chunk_raw)?;
-            (order, Some(shard), inner)
+            let (order, chain, shard, inner) = sharding::<T>(only, &shape_raw, &chunk_raw)?;
+            (order, chain, Some(shard), inner)
         }
         _ => {
-            let order = codec_chain::<T>(&codecs, shape.len())?;
+            let (order, chain) = codec_chain::<T>(&codecs, shape.len())?;
             (
                 order,
+                chain,
                 None,
                 to_usize(&nonzero(&chunk_raw)).ok_or_else(too_large)?,
             )
@@ -467,6 +473,7 @@ pub(crate) fn parse<T: Element>(json: &[u8]) -> Result<Layout<T>, ZarrProblem> {
         shape,
         chunk,
         order,
+        codecs,
         fill,
         separator,
         v2_keys,
@@ -525,10 +532,13 @@ fn key_encoding(v: &Value) -> Result<(String, bool), ZarrProblem> {
     Ok((sep.to_owned(), v2))
 }
 
-/// The element order inside a chunk file: `bytes` (native endian) alone is C order; a
-/// `transpose` that reverses the axes before it is Fortran order. Anything else refused.
-fn codec_chain<T: Element>(codecs: &[Ext<'_>], ndim: usize) -> Result<Order, ZarrProblem> {
+/// The element order inside a chunk (`bytes` alone is C order; a `transpose` that reverses
+/// the axes before it is Fortran order) and what else the stored bytes went through: the
+/// other byte order, and the bytes-to-bytes codecs after `bytes` (see [`Chain`]).
+/// Anything else refused.
+fn codec_chain<T: Element>(codecs: &[Ext<'_>], ndim: usize) -> Result<(Order, Chain), ZarrProblem> {
     let mut order = Order::C;
+    let mut chain = Chain::default();
     let mut seen_bytes = false;
     for c in codecs {
         match c.name {
@@ -590,15 +600,9 @@ fn codec_chain<T: Element>(codecs: &[Ext<'_>], ndim: usize) -> Result<Order, Zar
                 };
                 match c.get("endian") {
                     Some(Value::String(e)) if e == native => {}
+                    // Read into a buffer, each element's bytes swapped.
                     Some(Value::String(e)) if e == "little" || e == "big" => {
-                        if std::mem::size_of::<T>() > 1 {
-                            return Err(ZarrProblem::Unsupported {
-                                what: format!(
-                                    "codec \"bytes\" with endian \"{e}\" (only {native}-endian \
-                                     chunks map without a copy)"
-                                ),
-                            });
-                        }
+                        chain.swap = std::mem::size_of::<T>() > 1;
                     }
                     None if std::mem::size_of::<T>() == 1 => {}
                     None => return Err(missing("codec \"bytes\" endian")),
@@ -620,6 +624,27 @@ fn codec_chain<T: Element>(codecs: &[Ext<'_>], ndim: usize) -> Result<Order, Zar
                         .into(),
                 });
             }
+            "zstd" | "gzip" | "crc32c" if !seen_bytes => {
+                let names: Vec<Value> = codecs.iter().map(|c| Value::from(c.name)).collect();
+                return Err(malformed(
+                    "codecs",
+                    &Value::Array(names),
+                    "array-to-array codecs (transpose), then one array-to-bytes codec \
+                     (bytes), then bytes-to-bytes codecs",
+                ));
+            }
+            "zstd" => {
+                c.only("codec", &["level", "checksum"])?;
+                chain.codecs.push(ByteCodec::Zstd);
+            }
+            "gzip" => {
+                c.only("codec", &["level"])?;
+                chain.codecs.push(ByteCodec::Gzip);
+            }
+            "crc32c" => {
+                c.only("codec", &[])?;
+                chain.codecs.push(ByteCodec::Crc32c);
+            }
             name => {
                 return Err(ZarrProblem::Codec {
                     name: name.to_owned(),
@@ -632,7 +657,7 @@ fn codec_chain<T: Element>(codecs: &[Ext<'_>], ndim: usize) -> Result<Order, Zar
             what: "a codec chain without the \"bytes\" codec".into(),
         });
     }
-    Ok(order)
+    Ok((order, chain))
 }
 
 /// A `sharding_indexed` codec that maps: inner chunks of `bytes` (after an optional
@@ -643,7 +668,7 @@ fn sharding<T: Element>(
     c: &Ext<'_>,
     shape: &[u64],
     shard: &[u64],
-) -> Result<(Order, Shard, Vec<usize>), ZarrProblem> {
+) -> Result<(Order, Chain, Shard, Vec<usize>), ZarrProblem> {
     c.only(
         "codec",
         &["chunk_shape", "codecs", "index_codecs", "index_location"],
@@ -695,8 +720,8 @@ fn sharding<T: Element>(
             what: "nested sharding".into(),
         });
     }
-    // A compressor inside the shards is named as such (write with compressors=None).
-    let order = codec_chain::<T>(&inner_codecs, shard.len())?;
+    // The inner chunks' codecs: compressed inner chunks are read into buffers.
+    let (order, chain) = codec_chain::<T>(&inner_codecs, shard.len())?;
 
     // zarr-python reads a missing index_codecs as bytes (little endian) + crc32c.
     let crc = match c.get("index_codecs") {
@@ -765,6 +790,7 @@ fn sharding<T: Element>(
     };
     Ok((
         order,
+        chain,
         Shard {
             shape: shard_us,
             index_at_end,
@@ -776,27 +802,10 @@ fn sharding<T: Element>(
     ))
 }
 
-/// CRC-32C (Castagnoli), as Zarr's `crc32c` codec appends it (little endian).
+/// CRC-32C (Castagnoli), as Zarr's `crc32c` codec appends it (little endian): the
+/// `crc32c` crate (SSE 4.2 or ARM CRC instructions when the CPU has them).
 pub(crate) fn crc32c(bytes: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (i, e) in t.iter_mut().enumerate() {
-            let mut c = i as u32;
-            for _ in 0..8 {
-                c = if c & 1 == 1 {
-                    (c >> 1) ^ 0x82F6_3B78
-                } else {
-                    c >> 1
-                };
-            }
-            *e = c;
-        }
-        t
-    });
-    !bytes.iter().fold(!0u32, |c, &b| {
-        table[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
-    })
+    crc32c::crc32c(bytes)
 }
 
 /// `zarr.json` for a new array of `T`: regular grid, default `/` keys, `bytes` little

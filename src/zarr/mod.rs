@@ -7,9 +7,11 @@
 //! `transpose`), also at the array's edge, so each chunk maps like a raw file. A chunk
 //! that was never written reads as the fill value. Sharded arrays with plain inner chunks
 //! map inner chunk by inner chunk (each a byte range of its shard, found through the
-//! shard's index). Compressed arrays are refused with
-//! [`ZarrProblem::Codec`], which says how to write them
-//! uncompressed.
+//! shard's index). Chunks compressed with `zstd` (zarr-python's and dask's default) or
+//! `gzip`, with a `crc32c`, or stored in the other byte order, are read whole and decoded
+//! into a buffer of exactly one chunk, one chunk at a time (also inside shards); they stream
+//! through every op like mapped ones, and are read-only for now ([`open_mut`] refuses them).
+//! Other codecs (`blosc`) are refused with [`ZarrProblem::Codec`].
 //!
 //! ```
 //! use ndarray_mmap::{create_array, ops::{self, Zip}, zarr};
@@ -45,6 +47,7 @@
 //! ```
 
 mod array;
+mod codec;
 mod create;
 mod grid;
 mod meta;
@@ -477,7 +480,7 @@ impl<T: Element> ZarrArrayMut<T> {
                     let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
                     return Ok((ChunkMut { map, edge }, None));
                 }
-                Place::InShard { path, offset } => {
+                Place::InShard { path, offset, .. } => {
                     self.a.check_no_links(&path)?;
                     self.a.check_one_name(&path)?;
                     if offset % std::mem::align_of::<T>() as u64 != 0 {
@@ -542,8 +545,10 @@ impl<T: Element> ZarrArrayMut<T> {
 /// modify them while chunks are mapped.
 ///
 /// # Errors
-/// [`Error::Zarr`] naming what cannot be mapped (a compressor, another data type, a
-/// `must_understand` extension, ...), or the I/O error reading `zarr.json`.
+/// [`Error::Zarr`] naming what cannot be read (a codec other than `bytes`, `transpose`,
+/// `sharding_indexed`, `zstd`, `gzip` and `crc32c`; another data type; a `must_understand`
+/// extension, ...), or the I/O error reading `zarr.json`. A damaged compressed chunk is
+/// [`ZarrProblem::Decode`] when it is read.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -566,7 +571,8 @@ pub unsafe fn open<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArray<T>, E
 /// As for [`MapOptions::open_mut`], for every chunk file.
 ///
 /// # Errors
-/// As for [`open`].
+/// As for [`open`]; and [`ZarrProblem::Unsupported`] for an array whose chunks are
+/// compressed or in the other byte order (they are not written in place yet).
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -577,9 +583,21 @@ pub unsafe fn open<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArray<T>, E
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub unsafe fn open_mut<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArrayMut<T>, Error> {
-    Ok(ZarrArrayMut {
-        a: Array::open(path.as_ref())?,
-    })
+    let a = Array::open(path.as_ref())?;
+    let codecs = &a.layout.codecs;
+    if !codecs.is_plain() {
+        return Err(zerr(
+            path.as_ref(),
+            ZarrProblem::Unsupported {
+                what: format!(
+                    "writing an array whose chunks are encoded ({}) in place (read it with \
+                     zarr::open; write into an array created uncompressed)",
+                    codecs.names()
+                ),
+            },
+        ));
+    }
+    Ok(ZarrArrayMut { a })
 }
 
 #[cfg(all(test, not(miri)))] // files

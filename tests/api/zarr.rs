@@ -102,13 +102,11 @@ if __name__ == "__main__":
     let want = unsafe { open_npy::<f64>(p("dask.npy")) }.unwrap();
     assert_eq!(assemble(&d), want.view());
 
-    // zarr-python's default compressor: refused, naming it and the fix.
-    let err = unsafe { zarr::open::<f32>(p("zstd.zarr")) }.unwrap_err();
-    assert!(
-        matches!(&err, Error::Zarr { problem: ZarrProblem::Codec { name }, .. } if name == "zstd"),
-        "{err}"
-    );
-    assert!(err.to_string().contains("compressors=None"), "{err}");
+    // zarr-python's default compressor: read (decoded into buffers), not written in place.
+    let z = unsafe { zarr::open::<f32>(p("zstd.zarr")) }.unwrap();
+    assert_eq!(ops::sum(&z).unwrap(), 4.0);
+    let err = unsafe { zarr::open_mut::<f32>(p("zstd.zarr")) }.unwrap_err();
+    assert!(err.to_string().contains("zstd"), "{err}");
     let err = unsafe { zarr::open::<f64>(p("f32.zarr")) }.unwrap_err();
     assert!(err.to_string().contains("\"float32\""), "{err}");
 }
@@ -246,12 +244,126 @@ if __name__ == "__main__":
         "{err}"
     );
     assert!(err.to_string().contains("crc32c"), "{err}");
-    // Compressed inner chunks (zarr-python's default): refused, naming the codec.
-    let err = unsafe { zarr::open::<i32>(p("z.zarr")) }.unwrap_err();
+    // Compressed inner chunks (zarr-python's default): read, decoded into buffers.
+    let z = unsafe { zarr::open::<i32>(p("z.zarr")) }.unwrap();
+    assert_eq!(ops::sum(&z).unwrap(), 8);
+}
+
+/// Arrays as zarr-python, dask and numpy users write them (zarr-python's defaults: zstd,
+/// and sharding with compressed inner chunks; gzip; a crc32c; big-endian `bytes`; every
+/// type of element) read here with every value equal, bit for bit, and stream through
+/// `ops` like mapped arrays. Damaged chunks are errors that name the chunk and the codec.
+#[test]
+fn compressed_arrays_as_zarr_python_writes_them_read_bit_for_bit() {
+    if !available("compressed_arrays_as_zarr_python_writes_them_read_bit_for_bit") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    run(
+        tmp.path(),
+        r#"
+import numpy as np, zarr, dask.array as da, warnings
+from zarr.codecs import BytesCodec, ZstdCodec, GzipCodec, Crc32cCodec, TransposeCodec
+warnings.simplefilter("ignore")
+if __name__ == "__main__":
+    rng = np.random.default_rng(7)
+    smooth = np.sin(np.arange(37 * 23) / 50.0).reshape(37, 23).astype("f8")
+    counts = rng.poisson(3.0, size=(37, 23)).astype("i4")
+    def save(name, a, **kw):
+        z = zarr.create_array(name + ".zarr", shape=a.shape, dtype=a.dtype, chunks=(8, 5), **kw)
+        z[:] = a
+        np.save(name + ".npy", z[...].astype(a.dtype.newbyteorder("=")))  # .npy: native order
+    save("default_f8", smooth, fill_value=0)                              # zstd (the default)
+    save("default_i4", counts, fill_value=-1)
+    save("gzip_f4", smooth.astype("f4"), compressors=GzipCodec(level=6), fill_value=0)
+    save("crc_i4", counts, compressors=[ZstdCodec(level=1), Crc32cCodec()], fill_value=0)
+    save("big_f8", smooth, serializer=BytesCodec(endian="big"), compressors=ZstdCodec(), fill_value=0)
+    save("big_u2", counts.astype(">u2"), serializer=BytesCodec(endian="big"), compressors=None, fill_value=0)
+    save("fortran_f4", smooth.astype("f4"), filters=[TransposeCodec(order=(1, 0))], fill_value=0)
+    save("sharded_i4", counts, shards=(16, 10), fill_value=0)             # inner zstd, index crc32c
+    z = zarr.create_array("partial.zarr", shape=(37, 23), dtype="f8", chunks=(8, 5), fill_value=2.5)
+    z[0:8, 0:5] = smooth[0:8, 0:5]                                        # the rest: missing
+    np.save("partial.npy", z[...])
+    d = da.from_array(smooth, chunks=(10, 6))
+    d.to_zarr("dask.zarr")                                                # dask's defaults
+    np.save("dask.npy", smooth)
+"#,
+        &[],
+    );
+    let p = |n: &str| tmp.path().join(n);
+    fn check<T>(dir: &Path, name: &str)
+    where
+        T: ndarray_mmap::Element + ndarray_mmap::ops::Numeric + Default,
+        T::Sum: num_traits::ToPrimitive,
+    {
+        let z = unsafe { zarr::open::<T>(dir.join(format!("{name}.zarr"))) }.unwrap();
+        let want = unsafe { open_npy::<T>(dir.join(format!("{name}.npy"))) }.unwrap();
+        let got = assemble(&z);
+        let same = got
+            .iter()
+            .zip(want.view().iter())
+            .all(|(a, b)| bytemuck::bytes_of(a) == bytemuck::bytes_of(b));
+        assert!(
+            same && got.shape() == want.view().shape(),
+            "{name}: values differ"
+        );
+        // Whole-array streams over decoded chunks, against the same sum in memory (floats
+        // add in the chunks' order: equal to rounding).
+        let f = |s: T::Sum| num_traits::ToPrimitive::to_f64(&s).unwrap();
+        let (s, w) = (f(ops::sum(&z).unwrap()), f(ops::sum(&want.view()).unwrap()));
+        assert!(
+            (s - w).abs() <= 1e-9 * w.abs().max(1.0),
+            "{name}: sums {s} and {w}"
+        );
+    }
+    check::<f64>(tmp.path(), "default_f8");
+    check::<i32>(tmp.path(), "default_i4");
+    check::<f32>(tmp.path(), "gzip_f4");
+    check::<i32>(tmp.path(), "crc_i4");
+    check::<f64>(tmp.path(), "big_f8");
+    check::<u16>(tmp.path(), "big_u2");
+    check::<f32>(tmp.path(), "fortran_f4");
+    check::<i32>(tmp.path(), "sharded_i4");
+    check::<f64>(tmp.path(), "partial");
+    check::<f64>(tmp.path(), "dask");
+    // A decoded array is an operand like any other: added into a mapped Zarr output.
+    let a = unsafe { zarr::open::<f64>(p("default_f8.zarr")) }.unwrap();
+    let b = unsafe { zarr::open::<f64>(p("dask.zarr")) }.unwrap();
+    let mut c = unsafe { zarr::create::<f64>(p("c.zarr"), [37, 23], [8, 23]) }.unwrap();
+    ops::add_into(&a, &b, &mut c).unwrap();
+    let smooth = unsafe { open_npy::<f64>(p("dask.npy")) }.unwrap();
+    assert_eq!(
+        assemble(&unsafe { zarr::open::<f64>(p("c.zarr")) }.unwrap()),
+        smooth.view().mapv(|x| 2.0 * x)
+    );
+    // Damage: a flipped byte in a crc32c chunk, a truncated zstd chunk, a chunk grown past
+    // what zstd can make of it: each an error naming the codec, nothing panics.
+    let chunk = p("crc_i4.zarr").join("c").join("1").join("1");
+    let mut bytes = std::fs::read(&chunk).unwrap();
+    bytes[3] ^= 0x40;
+    std::fs::write(&chunk, &bytes).unwrap();
+    let z = unsafe { zarr::open::<i32>(p("crc_i4.zarr")) }.unwrap();
+    let err = z.chunk(&[1, 1]).unwrap_err();
     assert!(
-        matches!(&err, Error::Zarr { problem: ZarrProblem::Codec { name }, .. } if name == "zstd"),
+        matches!(&err, Error::Zarr { problem: ZarrProblem::Decode { .. }, path, .. } if path == &chunk)
+            && err.to_string().contains("crc32c"),
         "{err}"
     );
+    assert!(ops::sum(&z).is_err());
+    let chunk = p("default_f8.zarr").join("c").join("0").join("0");
+    let bytes = std::fs::read(&chunk).unwrap();
+    std::fs::write(&chunk, &bytes[..bytes.len() / 2]).unwrap();
+    let err = unsafe { zarr::open::<f64>(p("default_f8.zarr")) }
+        .unwrap()
+        .chunk(&[0, 0])
+        .unwrap_err();
+    assert!(err.to_string().contains("zstd"), "{err}");
+    std::fs::write(&chunk, vec![0u8; 8 * 8 * 5 * 2 + 4096]).unwrap();
+    let err = unsafe { zarr::open::<f64>(p("default_f8.zarr")) }
+        .unwrap()
+        .chunk(&[0, 0])
+        .unwrap_err();
+    assert!(err.to_string().contains("more than"), "{err}");
 }
 
 /// A bounded stream over a sharded array drops the pages it brought in, although its
