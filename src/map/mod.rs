@@ -32,7 +32,7 @@ pub(crate) mod room;
 
 pub use npy::{create_npy, open_npy, open_npy_mut, write_npy};
 #[cfg_attr(not(feature = "zarr"), allow(unused_imports))]
-pub(crate) use npy::{read_small_file, write_file_new};
+pub(crate) use npy::{read_small_file, write_file_new, write_file_replacing};
 #[cfg(feature = "npz")]
 pub use npz::{Npz, NpzWriter, open_npz};
 pub use options::{Advice, MapOptions};

@@ -521,6 +521,21 @@ pub(crate) fn write_file_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     finish(staged, path)
 }
 
+/// Writes `bytes` as the whole content of `path`, replacing the file there (if any) in
+/// one step, by the rules of every replacing create (built aside, renamed over it, refused
+/// while another map holds the old one): a crash leaves the old file or the new one. Not
+/// synced (a compressed Zarr chunk: the array's `flush` syncs them all).
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn write_file_replacing(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let how = file::CreateHow {
+        create_new: false,
+        reserve: false,
+        wait: None,
+    };
+    let staged = file::stage(path, bytes, bytes.len() as u64, how)?;
+    staged.commit(path).map(drop)
+}
+
 /// Reads a small regular file whole (a Zarr array's `zarr.json`): FIFOs and devices are
 /// refused without blocking, and more than `limit` bytes is an error, not an endless read.
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))]

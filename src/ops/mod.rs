@@ -77,6 +77,8 @@ mod simd;
 mod view;
 #[cfg(feature = "zarr")]
 mod zarr;
+#[cfg(feature = "zarr")]
+mod zarr_encoded;
 mod zip;
 
 pub use chunks::{Chunks, chunks};

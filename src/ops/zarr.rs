@@ -34,7 +34,7 @@ fn locate(chunk: &[usize], region: &[Range<usize>]) -> (Vec<usize>, Vec<usize>) 
 
 /// Slices of the array's indices (the engine's pieces: bounded, unit steps) as slices of
 /// the chunk whose first element is `origin`.
-fn relative(piece: &[Slice], origin: &[usize]) -> Vec<Slice> {
+pub(super) fn relative(piece: &[Slice], origin: &[usize]) -> Vec<Slice> {
     piece
         .iter()
         .zip(origin)
@@ -47,7 +47,10 @@ fn relative(piece: &[Slice], origin: &[usize]) -> Vec<Slice> {
 
 /// The chunk that holds `region`, where that chunk starts, and the region in the chunk's
 /// indices.
-fn place(chunk: &[usize], region: &[Range<usize>]) -> (Vec<usize>, Vec<usize>, Vec<Slice>) {
+pub(super) fn place(
+    chunk: &[usize],
+    region: &[Range<usize>],
+) -> (Vec<usize>, Vec<usize>, Vec<Slice>) {
     let (index, origin) = locate(chunk, region);
     let slices: Vec<Slice> = region.iter().map(|r| Slice::from(r.clone())).collect();
     let rel = relative(&slices, &origin);
@@ -84,7 +87,7 @@ fn region_span<T>(view: ArrayViewD<'_, T>, region: &[Slice]) -> Operand {
 
 /// The strides of a dense array of `shape` in `order`, in elements: what a Zarr operand
 /// tells the engine about its layout (every chunk has it).
-fn dense_strides(shape: &[usize], order: Order) -> Vec<isize> {
+pub(super) fn dense_strides(shape: &[usize], order: Order) -> Vec<isize> {
     let n = shape.len();
     let mut strides = vec![0isize; n];
     let mut step = 1isize;
@@ -165,8 +168,12 @@ impl<'a, T: Element> Input<'a, T> {
 }
 
 impl<'a, T: Element> Output<'a, T> {
-    /// A whole writable Zarr array, written chunk by chunk.
+    /// A whole writable Zarr array, written chunk by chunk: mapped, or (encoded chunks)
+    /// through a buffer per chunk.
     pub(super) fn zarr(array: &'a mut ZarrArrayMut<T>) -> Self {
+        if array.array().is_coded() {
+            return Self::of(Box::new(super::zarr_encoded::ZarrEncOut::new(array)));
+        }
         Self::of(Box::new(ZarrOut::new(array)))
     }
 }

@@ -494,6 +494,47 @@ impl<T: Element> Array<T> {
         ChunkIndices::of(self.grid())
     }
 
+    /// The shard shape, for a sharded array.
+    pub(crate) fn shard_shape(&self) -> Option<&[usize]> {
+        self.layout.shard.as_ref().map(|s| s.shape.as_slice())
+    }
+
+    /// Whether chunks are stored encoded (compressed, or in the other byte order): then
+    /// they are read into buffers and written whole, never mapped.
+    pub(crate) fn is_coded(&self) -> bool {
+        !self.layout.codecs.is_plain()
+    }
+
+    /// Encodes `chunk` (the whole stored chunk, in the chunk's order) and writes it as
+    /// chunk `index`'s file, replacing the old one in one step (see
+    /// [`write_file_replacing`](crate::map::write_file_replacing)).
+    pub(crate) fn write_encoded(&self, index: &[usize], chunk: &ArrayD<T>) -> Result<(), Error> {
+        let (path, _) = self.locate(index)?;
+        let raw: &[T] = chunk
+            .as_slice_memory_order()
+            .expect("a chunk buffer is contiguous");
+        let bytes = self
+            .layout
+            .codecs
+            .encode(bytemuck::cast_slice(raw), std::mem::size_of::<T>())
+            .map_err(|detail| {
+                zerr(
+                    &path,
+                    ZarrProblem::Decode {
+                        codecs: self.layout.codecs.names(),
+                        detail: format!("encoding failed: {detail}"),
+                    },
+                )
+            })?;
+        // No link on the way, before a directory is made and again before the file is.
+        self.check_no_links(&path)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
+        }
+        self.check_no_links(&path)?;
+        crate::map::write_file_replacing(&path, &bytes)
+    }
+
     /// The refusal of a stored (compressed) chunk of `len` bytes, more than its codecs can
     /// make of a chunk.
     fn too_long(&self, path: &Path, len: u64) -> Error {

@@ -8,13 +8,13 @@
 
 use std::io::Read;
 
-/// One bytes-to-bytes codec of a chain.
+/// One bytes-to-bytes codec of a chain, with the level it compresses at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ByteCodec {
     /// A zstd frame (or several, one after another).
-    Zstd,
+    Zstd { level: i32 },
     /// A gzip member (or several).
-    Gzip,
+    Gzip { level: u32 },
     /// A CRC-32C of the bytes before it, 4 bytes little endian, appended.
     Crc32c,
 }
@@ -22,9 +22,46 @@ pub(crate) enum ByteCodec {
 impl ByteCodec {
     pub(crate) fn name(self) -> &'static str {
         match self {
-            ByteCodec::Zstd => "zstd",
-            ByteCodec::Gzip => "gzip",
+            ByteCodec::Zstd { .. } => "zstd",
+            ByteCodec::Gzip { .. } => "gzip",
             ByteCodec::Crc32c => "crc32c",
+        }
+    }
+
+    /// The codec's entry in `zarr.json`.
+    pub(crate) fn json(self) -> String {
+        match self {
+            ByteCodec::Zstd { level } => format!(
+                "{{\"name\": \"zstd\", \"configuration\": {{\"level\": {level}, \"checksum\": false}}}}"
+            ),
+            ByteCodec::Gzip { level } => {
+                format!("{{\"name\": \"gzip\", \"configuration\": {{\"level\": {level}}}}}")
+            }
+            ByteCodec::Crc32c => "{\"name\": \"crc32c\"}".into(),
+        }
+    }
+
+    /// Encodes `raw` (the bytes before this codec).
+    fn encode(self, raw: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            ByteCodec::Zstd { level } => {
+                zstd::bulk::compress(raw, level).map_err(|e| format!("zstd: {e}"))
+            }
+            ByteCodec::Gzip { level } => {
+                use std::io::Write;
+                let mut e = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(raw.len() / 2),
+                    flate2::Compression::new(level.min(9)),
+                );
+                e.write_all(raw).map_err(|e| format!("gzip: {e}"))?;
+                e.finish().map_err(|e| format!("gzip: {e}"))
+            }
+            ByteCodec::Crc32c => {
+                let mut v = Vec::with_capacity(raw.len() + 4);
+                v.extend_from_slice(raw);
+                v.extend_from_slice(&crc32c::crc32c(raw).to_le_bytes());
+                Ok(v)
+            }
         }
     }
 }
@@ -67,7 +104,9 @@ impl Chain {
             ByteCodec::Crc32c => n.saturating_add(4),
             // zstd's bound is n + n/256 + a little; gzip's stored blocks add 5 bytes per
             // 64 KiB plus a header. Both well inside this.
-            ByteCodec::Zstd | ByteCodec::Gzip => n.saturating_add(n / 64).saturating_add(1024),
+            ByteCodec::Zstd { .. } | ByteCodec::Gzip { .. } => {
+                n.saturating_add(n / 64).saturating_add(1024)
+            }
         })
     }
 
@@ -99,7 +138,7 @@ impl Chain {
                     }
                     data.to_vec()
                 }
-                ByteCodec::Zstd | ByteCodec::Gzip => {
+                ByteCodec::Zstd { .. } | ByteCodec::Gzip { .. } => {
                     // The size this stage must decode to: the chunk's, or what the codecs
                     // before it may have made of it.
                     let want = if n == 0 {
@@ -113,7 +152,7 @@ impl Chain {
                     };
                     let exact = n == 0;
                     let got = match codec {
-                        ByteCodec::Zstd => zstd_decode(src, want, exact, out)?,
+                        ByteCodec::Zstd { .. } => zstd_decode(src, want, exact, out)?,
                         _ => gzip_decode(src, want, exact, out)?,
                     };
                     match got {
@@ -126,6 +165,19 @@ impl Chain {
         }
         // No byte codecs: only the byte order to undo.
         fill(out, buf.as_deref().unwrap_or(stored), elem, self.swap)
+    }
+}
+
+impl Chain {
+    /// Encodes a chunk's elements (`raw`, in this machine's byte order) into the bytes its
+    /// file holds; `elem` is the element size.
+    pub(crate) fn encode(&self, raw: &[u8], elem: usize) -> Result<Vec<u8>, String> {
+        let mut bytes = raw.to_vec();
+        swap_in_place(&mut bytes, elem, self.swap)?;
+        for c in &self.codecs {
+            bytes = c.encode(&bytes)?;
+        }
+        Ok(bytes)
     }
 }
 
@@ -260,15 +312,15 @@ mod tests {
         let raw: Vec<u8> = (0..4000u32).flat_map(|i| (i % 77).to_le_bytes()).collect();
         let mut out = vec![0u8; raw.len()];
         for (c, stored) in [
-            (chain(&[ByteCodec::Zstd]), zstd(&raw)),
-            (chain(&[ByteCodec::Gzip]), gzip(&raw)),
+            (chain(&[ByteCodec::Zstd { level: 3 }]), zstd(&raw)),
+            (chain(&[ByteCodec::Gzip { level: 5 }]), gzip(&raw)),
             (chain(&[ByteCodec::Crc32c]), with_crc(raw.clone())),
             (
-                chain(&[ByteCodec::Zstd, ByteCodec::Crc32c]),
+                chain(&[ByteCodec::Zstd { level: 3 }, ByteCodec::Crc32c]),
                 with_crc(zstd(&raw)),
             ),
             (
-                chain(&[ByteCodec::Gzip, ByteCodec::Zstd]),
+                chain(&[ByteCodec::Gzip { level: 5 }, ByteCodec::Zstd { level: 3 }]),
                 zstd(&gzip(&raw)),
             ),
         ] {
@@ -281,16 +333,35 @@ mod tests {
         let be: Vec<u8> = (0..4000u32).flat_map(|i| (i % 77).to_be_bytes()).collect();
         let c = Chain {
             swap: true,
-            codecs: vec![ByteCodec::Zstd],
+            codecs: vec![ByteCodec::Zstd { level: 3 }],
         };
         c.decode(&zstd(&be), &mut out, 4).unwrap();
         assert_eq!(out, raw);
     }
 
     #[test]
+    fn encoding_decodes_back() {
+        let raw: Vec<u8> = (0..5000u32).flat_map(|i| (i % 91).to_le_bytes()).collect();
+        for swap in [false, true] {
+            for codecs in [
+                vec![],
+                vec![ByteCodec::Zstd { level: 1 }],
+                vec![ByteCodec::Gzip { level: 9 }, ByteCodec::Crc32c],
+            ] {
+                let c = Chain { swap, codecs };
+                let stored = c.encode(&raw, 4).unwrap();
+                assert!(stored.len() as u64 <= c.max_stored(raw.len() as u64));
+                let mut out = vec![0u8; raw.len()];
+                c.decode(&stored, &mut out, 4).unwrap();
+                assert_eq!(out, raw, "{c:?}");
+            }
+        }
+    }
+
+    #[test]
     fn wrong_sizes_bombs_and_damage_are_errors() {
         let raw = vec![7u8; 1 << 16];
-        let c = chain(&[ByteCodec::Zstd]);
+        let c = chain(&[ByteCodec::Zstd { level: 3 }]);
         // One byte short, one byte long, a bomb (64 MiB of zeros for a 4 KiB chunk).
         let mut out = vec![0u8; raw.len() + 1];
         assert!(
@@ -318,7 +389,7 @@ mod tests {
                 .unwrap_err()
                 .contains("more than")
         );
-        let g = chain(&[ByteCodec::Gzip]);
+        let g = chain(&[ByteCodec::Gzip { level: 5 }]);
         let mut out = vec![0u8; raw.len()];
         let mut damaged = gzip(&raw);
         let k = damaged.len() / 2;

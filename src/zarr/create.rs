@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::array::Array;
+use super::codec::ByteCodec;
 use super::{ZarrArrayMut, meta, zerr};
 use crate::element::Element;
 use crate::error::{Error, ZarrProblem};
@@ -67,6 +68,7 @@ pub unsafe fn create<T: Element>(
 pub struct CreateOptions<T> {
     fill: T,
     order: crate::Order,
+    compressor: Option<Compressor>,
 }
 
 impl<T: Element> Default for CreateOptions<T> {
@@ -74,7 +76,44 @@ impl<T: Element> Default for CreateOptions<T> {
         CreateOptions {
             fill: bytemuck::Zeroable::zeroed(),
             order: crate::Order::C,
+            compressor: None,
         }
+    }
+}
+
+/// How [`CreateOptions::compressor`] compresses each chunk: `zstd` (zarr-python's default)
+/// or `gzip`, at a level.
+///
+/// ```
+/// use ndarray_mmap::zarr::Compressor;
+/// assert_ne!(Compressor::zstd(3), Compressor::gzip(6));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compressor(ByteCodec);
+
+impl Compressor {
+    /// zstd at `level` (1 to 22; 0 is zstd's default, 3; negative levels are faster).
+    ///
+    /// ```
+    /// let c = ndarray_mmap::zarr::Compressor::zstd(3);
+    /// assert!(format!("{c:?}").contains("Zstd"));
+    /// ```
+    pub fn zstd(level: i32) -> Self {
+        Compressor(ByteCodec::Zstd {
+            level: level.clamp(-(1 << 17), 22),
+        })
+    }
+
+    /// gzip at `level` (0 to 9).
+    ///
+    /// ```
+    /// let c = ndarray_mmap::zarr::Compressor::gzip(6);
+    /// assert!(format!("{c:?}").contains("Gzip"));
+    /// ```
+    pub fn gzip(level: u32) -> Self {
+        Compressor(ByteCodec::Gzip {
+            level: level.min(9),
+        })
     }
 }
 
@@ -121,6 +160,30 @@ impl<T: Element> CreateOptions<T> {
         self
     }
 
+    /// Compresses every chunk with `compressor` (a codec after `bytes` in `zarr.json`), as
+    /// zarr-python does by default: no chunk file is made at create (chunks read as the
+    /// fill value until written); a stream writes each output chunk whole, encoded once,
+    /// replacing its file atomically (a crash leaves the old chunk or the new one).
+    ///
+    /// ```
+    /// use ndarray_mmap::{ops, zarr::{self, Compressor, CreateOptions}};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("z.zarr");
+    /// let mut w = unsafe {
+    ///     CreateOptions::new().compressor(Compressor::zstd(3)).create(&path, [1000], [256])
+    /// }?;
+    /// let a = ndarray::Array1::from_elem(1000, 1.5f32);
+    /// ops::map_into(&a, &mut w, |x| x * 2.0)?;              // each chunk encoded once
+    /// assert!(std::fs::metadata(path.join("c/0"))?.len() < 256 * 4);
+    /// let z = unsafe { zarr::open::<f32>(&path) }?;
+    /// assert_eq!(ops::sum(&z)?, 3000.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compressor(mut self, compressor: Compressor) -> Self {
+        self.compressor = Some(compressor);
+        self
+    }
+
     /// Creates the array, as [`create`] describes.
     ///
     /// # Safety
@@ -143,7 +206,11 @@ impl<T: Element> CreateOptions<T> {
         shape: impl ShapeArg,
         chunk_shape: impl ShapeArg,
     ) -> Result<ZarrArrayMut<T>, Error> {
-        let CreateOptions { fill, order } = self;
+        let CreateOptions {
+            fill,
+            order,
+            compressor,
+        } = self;
         let dir = path.as_ref();
         let shape = &crate::shape::Spec::explicit(&shape).map_err(|e| e.at(dir))?[..];
         let chunk_shape = &crate::shape::Spec::explicit(&chunk_shape).map_err(|e| e.at(dir))?[..];
@@ -183,7 +250,13 @@ impl<T: Element> CreateOptions<T> {
         let made_dir = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
         let fortran = order == crate::Order::F;
-        let json = meta::new_array_json::<T>(shape, chunk_shape, &meta::fill_json(fill), fortran);
+        let json = meta::new_array_json::<T>(
+            shape,
+            chunk_shape,
+            &meta::fill_json(fill),
+            fortran,
+            compressor.map(|c| c.0),
+        );
         let layout = meta::parse::<T>(json.as_bytes()).map_err(|p| zerr(dir, p))?;
         let w = ZarrArrayMut {
             a: Array::new(dir, layout),
@@ -191,7 +264,8 @@ impl<T: Element> CreateOptions<T> {
         // Zeros are what a new file holds: every chunk is made now, its space reserved.
         // Another fill value would have to be written into every chunk: chunks stay
         // missing (they read as the fill value) until written.
-        let zero = bytemuck::bytes_of(&fill).iter().all(|&b| b == 0);
+        // (Compressed chunks are not mapped: they stay missing until a stream writes them.)
+        let zero = bytemuck::bytes_of(&fill).iter().all(|&b| b == 0) && compressor.is_none();
         // The chunks are built in a directory of our own beside `c/`, then `zarr.json` is
         // linked into place without replacing (the claim: of two creates, one wins and
         // the other changes nothing of its), and only then do the chunks move to `c/`.

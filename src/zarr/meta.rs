@@ -635,11 +635,17 @@ fn codec_chain<T: Element>(codecs: &[Ext<'_>], ndim: usize) -> Result<(Order, Ch
             }
             "zstd" => {
                 c.only("codec", &["level", "checksum"])?;
-                chain.codecs.push(ByteCodec::Zstd);
+                let level = c.get("level").and_then(Value::as_i64).unwrap_or(0);
+                chain.codecs.push(ByteCodec::Zstd {
+                    level: level.clamp(-(1 << 17), 22) as i32,
+                });
             }
             "gzip" => {
                 c.only("codec", &["level"])?;
-                chain.codecs.push(ByteCodec::Gzip);
+                let level = c.get("level").and_then(Value::as_u64).unwrap_or(6);
+                chain.codecs.push(ByteCodec::Gzip {
+                    level: level.min(9) as u32,
+                });
             }
             "crc32c" => {
                 c.only("codec", &[])?;
@@ -815,7 +821,9 @@ pub(crate) fn new_array_json<T: Element>(
     chunk: &[usize],
     fill: &str,
     fortran: bool,
+    compressor: Option<ByteCodec>,
 ) -> String {
+    let compressor = compressor.map_or_else(String::new, |c| format!(", {}", c.json()));
     let list = |v: &[usize]| {
         v.iter()
             .map(|x| x.to_string())
@@ -835,7 +843,7 @@ pub(crate) fn new_array_json<T: Element>(
         "{{\n  \"zarr_format\": 3,\n  \"node_type\": \"array\",\n  \"shape\": [{}],\n  \"data_type\": \"{}\",\n  \
          \"chunk_grid\": {{\"name\": \"regular\", \"configuration\": {{\"chunk_shape\": [{}]}}}},\n  \
          \"chunk_key_encoding\": {{\"name\": \"default\", \"configuration\": {{\"separator\": \"/\"}}}},\n  \
-         \"fill_value\": {fill},\n  \"codecs\": [{transpose}{{\"name\": \"bytes\", \"configuration\": {{\"endian\": \"little\"}}}}],\n  \
+         \"fill_value\": {fill},\n  \"codecs\": [{transpose}{{\"name\": \"bytes\", \"configuration\": {{\"endian\": \"little\"}}}}{compressor}],\n  \
          \"attributes\": {{}}\n}}\n",
         list(shape),
         zarr_type::<T>(),

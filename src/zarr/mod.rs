@@ -10,8 +10,10 @@
 //! shard's index). Chunks compressed with `zstd` (zarr-python's and dask's default) or
 //! `gzip`, with a `crc32c`, or stored in the other byte order, are read whole and decoded
 //! into a buffer of exactly one chunk, one chunk at a time (also inside shards); they stream
-//! through every op like mapped ones, and are read-only for now ([`open_mut`] refuses them).
-//! Other codecs (`blosc`) are refused with [`ZarrProblem::Codec`].
+//! through every op like mapped ones. [`CreateOptions::compressor`] writes such arrays: a
+//! stream holds each output chunk whole, encodes it once and replaces its file in one step
+//! ([`ZarrArrayMut::chunk_mut`] refuses them: their chunks are not mapped). Other codecs
+//! (`blosc`) are refused with [`ZarrProblem::Codec`].
 //!
 //! ```
 //! use ndarray_mmap::{create_array, ops::{self, Zip}, zarr};
@@ -58,7 +60,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Slice};
 
 use array::Place;
 pub(crate) use array::{Array, ChunkFile, misaligned};
-pub use create::{CreateOptions, create};
+pub use create::{Compressor, CreateOptions, create};
 pub use grid::ChunkIndices;
 
 use crate::element::Element;
@@ -158,6 +160,28 @@ impl<T: Element> Chunk<T> {
     /// ```
     pub fn is_fill(&self) -> bool {
         matches!(self.data, ChunkData::Fill(_))
+    }
+
+    /// The whole stored chunk (not cut to the array's edge) as an array of its own, in
+    /// the chunk's order: what a stream updates and encodes again. `shape` and `order` are
+    /// the chunk's.
+    pub(crate) fn into_whole(self, shape: &[usize], order: crate::Order) -> ArrayD<T> {
+        match self.data {
+            ChunkData::Owned(a) => a,
+            ChunkData::Mapped(m) => m.view().to_owned(),
+            ChunkData::Fill(one) => {
+                let fill = one
+                    .iter()
+                    .next()
+                    .copied()
+                    .unwrap_or_else(bytemuck::Zeroable::zeroed);
+                let dim = ndarray::IxDyn(shape);
+                match order {
+                    crate::Order::F => ArrayD::from_elem(ndarray::ShapeBuilder::f(dim), fill),
+                    _ => ArrayD::from_elem(dim, fill),
+                }
+            }
+        }
     }
 
     /// The chunk's map, when it is mapped, and its edge (see [`cut`]): what the engine
@@ -466,6 +490,21 @@ impl<T: Element> ZarrArrayMut<T> {
         &mut self,
         index: &[usize],
     ) -> Result<(ChunkMut<T>, Option<crate::map::FileId>), Error> {
+        let codecs = &self.a.layout.codecs;
+        if !codecs.is_plain() {
+            let (path, _) = self.a.locate(index)?;
+            return Err(zerr(
+                &path,
+                ZarrProblem::Unsupported {
+                    what: format!(
+                        "chunk_mut of an array whose chunks are encoded ({}): they are not \
+                         mapped; write them with a stream (ops::map_into, ops::Zip, ...), which \
+                         encodes each chunk whole and replaces its file",
+                        codecs.names()
+                    ),
+                },
+            ));
+        }
         // A chunk that appears between our look and our create (another writer made it)
         // is opened, never replaced: its writes stand.
         for _ in 0..16 {
@@ -571,8 +610,7 @@ pub unsafe fn open<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArray<T>, E
 /// As for [`MapOptions::open_mut`], for every chunk file.
 ///
 /// # Errors
-/// As for [`open`]; and [`ZarrProblem::Unsupported`] for an array whose chunks are
-/// compressed or in the other byte order (they are not written in place yet).
+/// As for [`open`].
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -583,21 +621,9 @@ pub unsafe fn open<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArray<T>, E
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub unsafe fn open_mut<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArrayMut<T>, Error> {
-    let a = Array::open(path.as_ref())?;
-    let codecs = &a.layout.codecs;
-    if !codecs.is_plain() {
-        return Err(zerr(
-            path.as_ref(),
-            ZarrProblem::Unsupported {
-                what: format!(
-                    "writing an array whose chunks are encoded ({}) in place (read it with \
-                     zarr::open; write into an array created uncompressed)",
-                    codecs.names()
-                ),
-            },
-        ));
-    }
-    Ok(ZarrArrayMut { a })
+    Ok(ZarrArrayMut {
+        a: Array::open(path.as_ref())?,
+    })
 }
 
 #[cfg(all(test, not(miri)))] // files

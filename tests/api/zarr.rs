@@ -102,11 +102,15 @@ if __name__ == "__main__":
     let want = unsafe { open_npy::<f64>(p("dask.npy")) }.unwrap();
     assert_eq!(assemble(&d), want.view());
 
-    // zarr-python's default compressor: read (decoded into buffers), not written in place.
+    // zarr-python's default compressor: read (decoded into buffers); written by streams
+    // (each chunk encoded whole), never mapped for writing.
     let z = unsafe { zarr::open::<f32>(p("zstd.zarr")) }.unwrap();
     assert_eq!(ops::sum(&z).unwrap(), 4.0);
-    let err = unsafe { zarr::open_mut::<f32>(p("zstd.zarr")) }.unwrap_err();
+    let mut w = unsafe { zarr::open_mut::<f32>(p("zstd.zarr")) }.unwrap();
+    let err = w.chunk_mut(&[0]).unwrap_err();
     assert!(err.to_string().contains("zstd"), "{err}");
+    ops::map_inplace(&mut w, |x: f32| x + 1.0).unwrap();
+    assert_eq!(ops::sum(&z).unwrap(), 8.0);
     let err = unsafe { zarr::open::<f64>(p("f32.zarr")) }.unwrap_err();
     assert!(err.to_string().contains("\"float32\""), "{err}");
 }
@@ -541,4 +545,79 @@ fn hostile_arrays_are_clear_errors_and_change_nothing() {
 
 fn z_open(dir: &Path) -> zarr::ZarrArray<u8> {
     unsafe { zarr::open::<u8>(dir) }.unwrap()
+}
+
+/// Compressed arrays we write (zstd and gzip, C and Fortran chunks, a fill value, some
+/// chunks never written) read in zarr-python with every value equal, and zarr-python
+/// reports the codecs we wrote.
+#[test]
+fn compressed_arrays_we_write_read_in_zarr_python() {
+    if !available("compressed_arrays_we_write_read_in_zarr_python") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n);
+    let a = ndarray::Array::from_shape_fn((37, 23), |(i, j)| (i * 23 + j) as f64 * 0.25 - 7.0)
+        .into_dyn();
+    for (name, comp, order) in [
+        ("z", zarr::Compressor::zstd(3), ndarray_mmap::Order::C),
+        ("g", zarr::Compressor::gzip(6), ndarray_mmap::Order::F),
+    ] {
+        let mut w = unsafe {
+            zarr::CreateOptions::new()
+                .fill_value(f64::NAN)
+                .order(order)
+                .compressor(comp)
+                .create(p(&format!("{name}.zarr")), [37, 23], [8, 5])
+        }
+        .unwrap();
+        ops::map_into(&a, &mut w, |x| x * 2.0).unwrap();
+    }
+    // One more, written in part: the chunks of rows 16.. are never written (a cancel).
+    let mut w = unsafe {
+        zarr::CreateOptions::new()
+            .fill_value(f64::NAN)
+            .compressor(zarr::Compressor::zstd(1))
+            .create(p("part.zarr"), [37, 23], [8, 23])
+    }
+    .unwrap();
+    let opts = ops::StreamOptions::new()
+        .chunk_bytes(8 * 23 * 8)
+        .progress(|q| match q.done >= 2 * 8 * 23 * 8 {
+            true => std::ops::ControlFlow::Break(()),
+            false => std::ops::ControlFlow::Continue(()),
+        });
+    assert!(ops::map_into_with(&a, &mut w, |x| x, opts).is_err());
+    let out = run(
+        tmp.path(),
+        r#"
+import numpy as np, zarr
+if __name__ == "__main__":
+    for name in ("z", "g", "part"):
+        z = zarr.open_array(name + ".zarr")
+        np.save(name + ".npy", z[...])
+        print(name, [type(c).__name__ for c in z.compressors], z.fill_value)
+"#,
+        &[],
+    );
+    assert!(
+        out.contains("z ['ZstdCodec'] nan") && out.contains("g ['GzipCodec'] nan"),
+        "{out}"
+    );
+    for name in ["z", "g"] {
+        let got = unsafe { open_npy::<f64>(p(&format!("{name}.npy"))) }.unwrap();
+        assert_eq!(got.view(), a.mapv(|x| x * 2.0), "{name}");
+    }
+    let got = unsafe { open_npy::<f64>(p("part.npy")) }.unwrap();
+    let v = got.view();
+    assert!(
+        v.slice_each_axis(|d| match d.axis.index() {
+            0 => ndarray::Slice::from(0..16),
+            _ => ndarray::Slice::from(..),
+        }) == a.slice_each_axis(|d| match d.axis.index() {
+            0 => ndarray::Slice::from(0..16),
+            _ => ndarray::Slice::from(..),
+        })
+    );
+    assert!(v.iter().skip(16 * 23).all(|x| x.is_nan()));
 }

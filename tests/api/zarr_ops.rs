@@ -693,3 +693,156 @@ fn write_only_streams_into_a_finer_grid_do_not_read_it() {
         "map_assign_into read {read} bytes of its 4 MiB output"
     );
 }
+
+/// A whole compressed array (zstd, gzip) as a stream's output: each chunk written once,
+/// encoded, its file replaced; read back equal, also when updated in place and when an
+/// operand of another stream, over random shapes and chunk grids; missing chunks read as
+/// the fill value until written.
+#[test]
+fn compressed_outputs_write_whole_chunks_that_read_back() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 24,
+        ..ProptestConfig::default()
+    });
+    let strategy = (1usize..4)
+        .prop_flat_map(|ndim| {
+            (
+                proptest::collection::vec(1usize..9, ndim),
+                proptest::collection::vec(1usize..6, ndim),
+                any::<u64>(),
+                any::<bool>(),
+                any::<bool>(),
+            )
+        })
+        .prop_map(|(shape, chunk, seed, gzip, fortran)| (shape, chunk, seed, gzip, fortran));
+    runner
+        .run(&strategy, |(shape, chunk, seed, gzip, fortran)| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c.zarr");
+            let comp = if gzip {
+                zarr::Compressor::gzip(6)
+            } else {
+                zarr::Compressor::zstd(1)
+            };
+            let order = if fortran { Order::F } else { Order::C };
+            let mut w = unsafe {
+                zarr::CreateOptions::new()
+                    .fill_value(-7)
+                    .order(order)
+                    .compressor(comp)
+                    .create(&path, shape.as_slice(), chunk.as_slice())
+            }
+            .unwrap();
+            prop_assert_eq!(ops::min(&w).unwrap(), Some(-7)); // every chunk missing
+            let a = values(&shape, seed);
+            ops::map_into(&a, &mut w, |x| x).unwrap();
+            ops::map_inplace(&mut w, |x| x * 3 + 1).unwrap();
+            let want = a.mapv(|x| x * 3 + 1);
+            let z = unsafe { zarr::open::<i32>(&path) }.unwrap();
+            let mut back = ArrayD::zeros(IxDyn(&shape));
+            Zip::from(&mut back)
+                .and(&z)
+                .for_each(|b, &x| *b = x)
+                .unwrap();
+            prop_assert_eq!(&back, &want);
+            // As an input of a stream into a mapped Zarr output.
+            let mut out =
+                unsafe { zarr::create::<i32>(dir.path().join("o.zarr"), &shape[..], &shape[..]) }
+                    .unwrap();
+            ops::zip_map_into(&z, &a, &mut out, |x, y| x - y).unwrap();
+            let mut diff = ArrayD::zeros(IxDyn(&shape));
+            Zip::from(&mut diff)
+                .and(&out)
+                .for_each(|d, &x| *d = x)
+                .unwrap();
+            prop_assert_eq!(diff, a.mapv(|x| x * 2 + 1));
+            // Nothing but chunks in the array's directory (no temporary files left).
+            let stray = walk(&path)
+                .into_iter()
+                .filter(|p| {
+                    p.strip_prefix(&path)
+                        .unwrap()
+                        .to_string_lossy()
+                        .contains("tmp")
+                })
+                .count();
+            prop_assert_eq!(stray, 0);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+/// A cancelled stream into a compressed array keeps `Error::Cancelled`'s promise: the
+/// output holds new values up to where it stopped (memory order) and old ones after, the
+/// chunk it was in written whole with both. `chunk_mut` of a compressed array, and
+/// compressed shards, are refused by name, changing nothing.
+#[test]
+fn compressed_outputs_cancel_to_a_prefix_and_refuse_what_cannot_be_encoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.zarr");
+    let mut w = unsafe {
+        zarr::CreateOptions::new()
+            .compressor(zarr::Compressor::zstd(3))
+            .create(&path, [40, 10], [8, 10])
+    }
+    .unwrap();
+    let ones = Array::from_elem((40, 10), 1i32).into_dyn();
+    ops::map_into(&ones, &mut w, |x| x).unwrap();
+    let twos = ones.mapv(|x| x * 2);
+    let opts = StreamOptions::new().chunk_bytes(4 * 30).progress(|p| {
+        if p.done >= 4 * 150 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    let err = ops::map_into_with(&twos, &mut w, |x| x, opts).unwrap_err();
+    let Error::Cancelled { done, .. } = err else {
+        panic!("{err}")
+    };
+    let z = unsafe { zarr::open::<i32>(&path) }.unwrap();
+    let mut back = ArrayD::zeros(IxDyn(&[40, 10]));
+    Zip::from(&mut back)
+        .and(&z)
+        .for_each(|b, &x| *b = x)
+        .unwrap();
+    let flat: Vec<i32> = back.iter().copied().collect();
+    let k = (done / 4) as usize;
+    assert!(k > 0 && k < 400, "{k}");
+    assert!(flat[..k].iter().all(|&x| x == 2) && flat[k..].iter().all(|&x| x == 1));
+    // chunk_mut: refused, naming the codec and the way.
+    let err = w.chunk_mut(&[0, 0]).unwrap_err();
+    assert!(
+        err.to_string().contains("zstd") && err.to_string().contains("stream"),
+        "{err}"
+    );
+    // A compressed sharded array: read, never written (shards are written in place).
+    let sp = dir.path().join("s.zarr");
+    drop(unsafe { zarr::create::<i32>(&sp, [8], [4]) }.unwrap());
+    let json = std::fs::read_to_string(sp.join("zarr.json")).unwrap().replace(
+        r#""codecs": [{"name": "bytes", "configuration": {"endian": "little"}}]"#,
+        r#""codecs": [{"name": "sharding_indexed", "configuration": {"chunk_shape": [2],
+            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "zstd"}],
+            "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+            "index_location": "end"}}]"#,
+    );
+    std::fs::remove_dir_all(sp.join("c")).unwrap();
+    std::fs::write(sp.join("zarr.json"), json).unwrap();
+    let mut s = unsafe { zarr::open_mut::<i32>(&sp) }.unwrap();
+    let err = ops::map_into(&Array::from_elem(8, 1i32).into_dyn(), &mut s, |x| x).unwrap_err();
+    assert!(err.to_string().contains("sharded"), "{err}");
+    assert!(!sp.join("c").exists());
+}

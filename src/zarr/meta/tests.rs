@@ -82,7 +82,7 @@ fn sharding_with_plain_inner_chunks_maps_and_the_rest_is_named() {
     // compressed inner chunks are read into buffers (their codecs kept for that)
     let zstd = r#"[{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "zstd"}]"#;
     let l = shard("[2, 1]", zstd, CRC, r#""end""#).unwrap();
-    assert_eq!(l.codecs.codecs, [ByteCodec::Zstd]);
+    assert_eq!(l.codecs.codecs, [ByteCodec::Zstd { level: 0 }]);
     let blosc = r#"[{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "blosc"}]"#;
     assert!(
         matches!(shard("[2, 1]", blosc, CRC, r#""end""#), Err(ZarrProblem::Codec { name }) if name == "blosc")
@@ -157,13 +157,13 @@ fn compressors_and_wrong_types_are_named() {
     let l = parse::<f32>(meta(z, "0", "float32").as_bytes()).unwrap();
     assert_eq!(
         (l.codecs.swap, l.codecs.codecs),
-        (false, vec![ByteCodec::Zstd])
+        (false, vec![ByteCodec::Zstd { level: 0 }])
     );
     let g = r#"[{"name": "bytes", "configuration": {"endian": "big"}}, {"name": "gzip", "configuration": {"level": 5}}, "crc32c"]"#;
     let l = parse::<f32>(meta(g, "0", "float32").as_bytes()).unwrap();
     assert_eq!(
         (l.codecs.swap, l.codecs.codecs),
-        (true, vec![ByteCodec::Gzip, ByteCodec::Crc32c])
+        (true, vec![ByteCodec::Gzip { level: 5 }, ByteCodec::Crc32c])
     );
     // one byte elements have no byte order to swap
     let l = parse::<u8>(meta(g, "0", "uint8").as_bytes()).unwrap();
@@ -743,7 +743,7 @@ fn malformed_values_are_refused_naming_the_field_and_value() {
 
 #[test]
 fn the_json_we_write_parses_back() {
-    let j = new_array_json::<i64>(&[5, 0], &[2, 1], "0", false);
+    let j = new_array_json::<i64>(&[5, 0], &[2, 1], "0", false, None);
     let l = parse::<i64>(j.as_bytes()).unwrap();
     assert_eq!((l.shape, l.chunk, l.fill), (vec![5, 0], vec![2, 1], 0));
 }

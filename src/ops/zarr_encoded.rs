@@ -1,0 +1,148 @@
+//! (zarr) A Zarr array whose chunks are encoded (compressed, or in the other byte order)
+//! as a stream's output. Such chunks are never mapped: while the stream is in a chunk it is
+//! held whole in a buffer (decoded from its file, or the fill value for a chunk with
+//! none), and when the stream leaves it, it is encoded once and its file replaced in one
+//! step (`write_file_replacing`: a crash leaves the old chunk or the new one). The parts of
+//! the chunk the stream did not reach keep their old values, so a cancel keeps its promise.
+
+use std::ops::Range;
+
+use ndarray::{ArrayD, ArrayViewMutD, Slice};
+
+use crate::element::Element;
+use crate::error::{Error, ZarrProblem};
+use crate::zarr::ZarrArrayMut;
+
+use super::overlap::{Operand, Survey};
+use super::part::Writer;
+use super::zarr::{dense_strides, place, relative};
+
+/// The chunk a stream is in: its index, where it starts, its whole buffer.
+struct Held<T> {
+    index: Vec<usize>,
+    origin: Vec<usize>,
+    chunk: ArrayD<T>,
+}
+
+/// A Zarr array with encoded chunks, as a stream writes it (see the module docs).
+pub(super) struct ZarrEncOut<'a, T> {
+    array: &'a mut ZarrArrayMut<T>,
+    strides: Vec<isize>,
+    held: Option<Held<T>>,
+}
+
+impl<'a, T: Element> ZarrEncOut<'a, T> {
+    pub(super) fn new(array: &'a mut ZarrArrayMut<T>) -> Self {
+        let strides = dense_strides(array.array().shape(), array.array().order());
+        ZarrEncOut {
+            array,
+            strides,
+            held: None,
+        }
+    }
+
+    /// The stream is done with the chunk it holds: encoded and written.
+    fn leave(&mut self) -> Result<(), Error> {
+        match self.held.take() {
+            Some(h) => self.array.array().write_encoded(&h.index, &h.chunk),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
+    fn shape(&self) -> Vec<usize> {
+        self.array.array().shape().to_vec()
+    }
+
+    fn strides(&self) -> Vec<isize> {
+        self.strides.clone()
+    }
+
+    /// Never mapped: the stream writes new files, so no operand can see its bytes change.
+    fn span(&self) -> Operand {
+        Operand::apart()
+    }
+
+    fn mapped_len(&self) -> usize {
+        0
+    }
+
+    fn read_ahead(&self) -> Option<u64> {
+        None
+    }
+
+    fn grid(&self) -> Option<Vec<usize>> {
+        Some(self.array.array().chunk_shape().to_vec())
+    }
+
+    fn write_only(&mut self) {}
+
+    fn start(
+        &mut self,
+        _lead: &[isize],
+        _bounded: bool,
+        _sequential: bool,
+        _chunks_in_order: bool,
+        _write_through: Option<bool>,
+    ) {
+    }
+
+    /// Every chunk is checked before anything is written: readable as stored (sizes),
+    /// and written inside the array's directory (no link on the way). Shards are written
+    /// in place only, which encoded inner chunks cannot be.
+    fn survey(&mut self) -> Result<Option<Survey>, Error> {
+        let array = self.array.array();
+        if array.shard_shape().is_some() {
+            return Err(Error::Zarr {
+                path: array.dir().to_path_buf(),
+                problem: ZarrProblem::Unsupported {
+                    what: "writing a sharded array whose inner chunks are compressed (shards \
+                           are written in place only; write it without shards)"
+                        .into(),
+                },
+            });
+        }
+        for f in array.survey()? {
+            array.check_no_links(&f.path)?;
+        }
+        Ok(None)
+    }
+
+    fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
+        let (index, origin, _) = place(self.array.array().chunk_shape(), region);
+        if self.held.as_ref().is_some_and(|h| h.index == index) {
+            return Ok(());
+        }
+        self.leave()?;
+        let array = self.array.array();
+        let chunk = array
+            .read_chunk(&index)?
+            .into_whole(array.chunk_shape(), array.order());
+        self.held = Some(Held {
+            index,
+            origin,
+            chunk,
+        });
+        Ok(())
+    }
+
+    fn before(&mut self, _piece: &[Slice]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn piece(&mut self, piece: &[Slice]) -> ArrayViewMutD<'_, T> {
+        let h = self
+            .held
+            .as_mut()
+            .expect("the engine enters a region before it asks for its pieces");
+        let rel = relative(piece, &h.origin);
+        h.chunk.slice_each_axis_mut(|d| rel[d.axis.index()])
+    }
+
+    /// The chunk the stream is in is written, done or not: what it did not reach holds
+    /// its old values.
+    fn finish(&mut self, _completed: bool) -> Result<(), Error> {
+        self.leave()
+    }
+}
