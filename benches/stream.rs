@@ -59,13 +59,14 @@ fn policy_case(kind: &str, policy: &str, close: &str, paths: &[&str]) -> f64 {
     let cold = ins
         .iter()
         .any(|a| a.resident_share().is_some_and(|s| s < 0.5));
-    let chose = Paging::Auto.decide(mapped, !cold).1;
     let t = Instant::now();
     // An existing OUT is written in place (the matrix removes it first).
     let mut c = match std::path::Path::new(out).exists() {
         true => unsafe { mmap_array_mut::<f32>(out, [n]) }.expect("map the output"),
         false => unsafe { create_array::<f32>(out, [n]) }.expect("create the output"),
     };
+    let out_cached = c.resident_share().is_some_and(|s| s >= 0.5);
+    let chose = Paging::Auto.decide_for(mapped, !cold, out_cached).1;
     match (kind, ins.as_slice()) {
         ("add", [a, b]) => ops::add_into_with(a, b, &mut c, opts()).expect("add"),
         ("formula", [a, b, x]) => ops::Zip::from(a)

@@ -284,7 +284,10 @@ fn run() -> Result<(), Box<dyn Error>> {
     let files = 3 + usize::from(c_path.is_some());
     let cached =
         a.resident_share().is_none_or(|s| s >= 0.5) && b.resident_share().is_none_or(|s| s >= 0.5);
-    let (_, why) = args.paging.decide(total * files as u64, cached);
+    let out_cached = out.resident_share().is_some_and(|s| s >= 0.5);
+    let (_, why) = args
+        .paging
+        .decide_for(total * files as u64, cached, out_cached);
     println!("paging: {why}");
     let opts = opts
         .paging(args.paging)

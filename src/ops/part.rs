@@ -49,7 +49,7 @@ pub(super) mod sealed {
         fn snapshot(&mut self);
         /// Bytes of its map, when it is mapped.
         fn mapped_len(&self) -> usize;
-        /// A mapped input most of whose pages are not in the page cache (sampled).
+        /// A mapped operand most of whose pages are not in the page cache (sampled).
         fn cold(&self) -> bool {
             false
         }
@@ -159,6 +159,10 @@ pub(super) trait Writer<T> {
     fn mapped_len(&self) -> usize;
     /// See [`Reader::read_ahead`]; 0 for an output that is only written.
     fn read_ahead(&self) -> Option<u64>;
+    /// Mapped, and most of its pages are not in the page cache (sampled).
+    fn cold(&self) -> bool {
+        false
+    }
     fn grid(&self) -> Option<Vec<usize>> {
         None
     }
@@ -370,6 +374,9 @@ impl<T: Send + 'static> Part for Output<'_, T> {
     fn snapshot(&mut self) {}
     fn mapped_len(&self) -> usize {
         self.0.mapped_len()
+    }
+    fn cold(&self) -> bool {
+        self.0.cold()
     }
     fn read_ahead(&self) -> Option<(u64, usize)> {
         self.0.read_ahead().map(|a| (a, self.elem_size()))

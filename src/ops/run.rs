@@ -51,7 +51,11 @@ pub(super) fn run<P: Parts>(
     let total = bytes_of(total_elems);
     let mapped = parts.mapped_len() as u64;
     let available = if mapped > 0 { memory_available() } else { None };
-    let bounded = opts.paging.decide(mapped, !parts.cold()).0 == Paging::Bounded;
+    let bounded = opts
+        .paging
+        .decide_for(mapped, !parts.cold(), !parts.output_cold())
+        .0
+        == Paging::Bounded;
     // The chunk adapts to the memory left only where results cannot depend on it: an
     // elementwise stream writes each element alike whatever the chunks, but a fold or a
     // float sum adds in an order the chunks decide.
@@ -197,6 +201,8 @@ pub(super) trait Parts {
     fn mapped_len(&self) -> usize;
     /// Whether a mapped input is mostly not in the page cache.
     fn cold(&self) -> bool;
+    /// Whether a mapped output is mostly not in the page cache.
+    fn output_cold(&self) -> bool;
     /// Whether any operand is written.
     fn writes(&self) -> bool;
     /// The bytes per element of the mapped operands together, and the bytes the kernel

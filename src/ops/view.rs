@@ -233,6 +233,12 @@ impl<T> Writer<T> for ViewOut<'_, T> {
     fn mapped_len(&self) -> usize {
         self.pager.as_ref().map_or(0, |p| p.len())
     }
+    fn cold(&self) -> bool {
+        self.pager
+            .as_ref()
+            .and_then(|p| p.resident_share())
+            .is_some_and(|s| s < 0.5)
+    }
     fn read_ahead(&self) -> Option<u64> {
         let p = self.pager.as_ref()?;
         // Written through `pwrite` under `Bounded` (see `start`): never read. Otherwise
@@ -262,13 +268,7 @@ impl<T> Writer<T> for ViewOut<'_, T> {
         // on the disk only) is written with `pwrite` under either policy: through the map,
         // each page would be faulted in (read from the disk, for a dense file) before it
         // is overwritten. One that is cached is written in place under `Cached`.
-        let cold = || {
-            self.pager
-                .as_ref()
-                .and_then(|p| p.resident_share())
-                .is_some_and(|s| s < 0.5)
-        };
-        let through_file = self.write_only && in_order && (bounded || cold());
+        let through_file = self.write_only && in_order && (bounded || Writer::cold(self));
         self.stream = OutStream::new(self.pager.take(), in_order, bounded, write_through);
         self.direct = through_file
             && self.scratch.is_some()

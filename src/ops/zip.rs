@@ -202,7 +202,10 @@ macro_rules! zip_arity {
                 false $(|| $P::WRITES)+
             }
             fn cold(&self) -> bool {
-                false $(|| self.$i.cold())+
+                false $(|| (!$P::WRITES && self.$i.cold()))+
+            }
+            fn output_cold(&self) -> bool {
+                false $(|| ($P::WRITES && self.$i.cold()))+
             }
             fn read_ahead(&self) -> (usize, u64) {
                 [$(self.$i.read_ahead()),+]
