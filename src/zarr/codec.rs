@@ -3,8 +3,9 @@
 //! Such a chunk cannot be mapped: it is read whole and decoded into a buffer of exactly its
 //! elements' size, never more (a stored chunk that would decode to more bytes, or fewer, is
 //! an error, whatever its header claims). The codecs are the field's libraries: `zstd`
-//! (libzstd, what zarr-python, tensorstore and zarrs use) and `flate2` (with the pure-Rust
-//! `miniz_oxide`).
+//! (libzstd, what zarr-python, tensorstore and zarrs use), `flate2` (with the pure-Rust
+//! `miniz_oxide`) and `blosc-src` (c-blosc, as zarrs uses it); the two calls into c-blosc
+//! are this module's only `unsafe`.
 
 use std::io::Read;
 
@@ -17,7 +18,28 @@ pub(crate) enum ByteCodec {
     Gzip { level: u32 },
     /// A CRC-32C of the bytes before it, 4 bytes little endian, appended.
     Crc32c,
+    /// A Blosc buffer (self-describing when read; these settings are for writing).
+    Blosc(Blosc),
 }
+
+/// The settings of a `blosc` codec (c-blosc 1, as numcodecs and zarr-python write it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Blosc {
+    /// An index into [`BLOSC_NAMES`].
+    pub(crate) cname: usize,
+    pub(crate) clevel: u8,
+    /// 0 no shuffle, 1 byte shuffle, 2 bit shuffle (c-blosc's numbers).
+    pub(crate) shuffle: u8,
+    pub(crate) typesize: u8,
+    pub(crate) blocksize: usize,
+}
+
+/// The compressors c-blosc is built with here, by their Zarr names (in the order of
+/// [`BloscName`](super::BloscName)).
+pub(crate) const BLOSC_NAMES: &[&str] = &["blosclz", "lz4", "lz4hc", "zlib", "zstd"];
+
+/// The Zarr names of the shuffle settings, by c-blosc's numbers.
+pub(crate) const BLOSC_SHUFFLES: &[&str] = &["noshuffle", "shuffle", "bitshuffle"];
 
 impl ByteCodec {
     pub(crate) fn name(self) -> &'static str {
@@ -25,6 +47,7 @@ impl ByteCodec {
             ByteCodec::Zstd { .. } => "zstd",
             ByteCodec::Gzip { .. } => "gzip",
             ByteCodec::Crc32c => "crc32c",
+            ByteCodec::Blosc(_) => "blosc",
         }
     }
 
@@ -38,6 +61,15 @@ impl ByteCodec {
                 format!("{{\"name\": \"gzip\", \"configuration\": {{\"level\": {level}}}}}")
             }
             ByteCodec::Crc32c => "{\"name\": \"crc32c\"}".into(),
+            ByteCodec::Blosc(b) => format!(
+                "{{\"name\": \"blosc\", \"configuration\": {{\"cname\": \"{}\", \"clevel\": {}, \
+                 \"shuffle\": \"{}\", \"typesize\": {}, \"blocksize\": {}}}}}",
+                BLOSC_NAMES[b.cname],
+                b.clevel,
+                BLOSC_SHUFFLES[usize::from(b.shuffle)],
+                b.typesize,
+                b.blocksize
+            ),
         }
     }
 
@@ -62,6 +94,7 @@ impl ByteCodec {
                 v.extend_from_slice(&crc32c::crc32c(raw).to_le_bytes());
                 Ok(v)
             }
+            ByteCodec::Blosc(b) => blosc_encode(raw, b),
         }
     }
 }
@@ -102,6 +135,7 @@ impl Chain {
         }
         self.codecs.iter().fold(raw, |n, c| match c {
             ByteCodec::Crc32c => n.saturating_add(4),
+            ByteCodec::Blosc(_) => n.saturating_add(u64::from(blosc_src::BLOSC_MAX_OVERHEAD)),
             // zstd's bound is n + n/256 + a little; gzip's stored blocks add 5 bytes per
             // 64 KiB plus a header. Both well inside this.
             ByteCodec::Zstd { .. } | ByteCodec::Gzip { .. } => {
@@ -138,7 +172,7 @@ impl Chain {
                     }
                     data.to_vec()
                 }
-                ByteCodec::Zstd { .. } | ByteCodec::Gzip { .. } => {
+                ByteCodec::Zstd { .. } | ByteCodec::Gzip { .. } | ByteCodec::Blosc(_) => {
                     // The size this stage must decode to: the chunk's, or what the codecs
                     // before it may have made of it.
                     let want = if n == 0 {
@@ -153,6 +187,7 @@ impl Chain {
                     let exact = n == 0;
                     let got = match codec {
                         ByteCodec::Zstd { .. } => zstd_decode(src, want, exact, out)?,
+                        ByteCodec::Blosc(_) => blosc_decode(src, want, exact, out)?,
                         _ => gzip_decode(src, want, exact, out)?,
                     };
                     match got {
@@ -214,6 +249,93 @@ fn zstd_decode(
     let mut d = zstd::stream::read::Decoder::with_buffer(src)
         .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
     read_limited(&mut d, limit, exact, out, "zstd")
+}
+
+/// Decodes a Blosc buffer, as [`zstd_decode`] does zstd frames: its header is validated
+/// (every size in it within `src`) and its decoded size checked before anything is
+/// decoded, so a hostile buffer costs no more than the chunk.
+fn blosc_decode(
+    src: &[u8],
+    limit: u64,
+    exact: bool,
+    out: &mut [u8],
+) -> Result<Option<Vec<u8>>, String> {
+    let mut nbytes = 0usize;
+    // SAFETY: c-blosc reads at most `src.len()` bytes of `src`, and writes one usize.
+    let rc =
+        unsafe { blosc_src::blosc_cbuffer_validate(src.as_ptr().cast(), src.len(), &mut nbytes) };
+    if rc != 0 {
+        return Err(format!(
+            "its {} bytes are not a valid blosc buffer",
+            src.len()
+        ));
+    }
+    let fits = if exact {
+        nbytes == out.len()
+    } else {
+        nbytes as u64 <= limit
+    };
+    if !fits {
+        return Err(format!(
+            "its blosc header gives {nbytes} bytes, not the {} of a chunk",
+            if exact { out.len() as u64 } else { limit }
+        ));
+    }
+    let mut buf = Vec::new();
+    let dest: &mut [u8] = if exact {
+        out
+    } else {
+        buf.resize(nbytes, 0);
+        &mut buf
+    };
+    // SAFETY: the buffer was validated above (its header's sizes lie within `src`, and it
+    // decodes to `dest.len()` bytes); c-blosc writes at most `dest.len()` bytes to `dest`
+    // and reads only `src`. One internal thread: the `_ctx` form keeps no global state.
+    let n = unsafe {
+        blosc_src::blosc_decompress_ctx(
+            src.as_ptr().cast(),
+            dest.as_mut_ptr().cast(),
+            dest.len(),
+            1,
+        )
+    };
+    if n < 0 || n as usize != dest.len() {
+        return Err(format!(
+            "its blosc data cannot be decoded (c-blosc returned {n})"
+        ));
+    }
+    Ok((!exact).then_some(buf))
+}
+
+/// Encodes `raw` as one Blosc buffer with the settings `b`.
+fn blosc_encode(raw: &[u8], b: Blosc) -> Result<Vec<u8>, String> {
+    let cap = raw.len() + blosc_src::BLOSC_MAX_OVERHEAD as usize;
+    let mut dest = vec![0u8; cap];
+    let cname = std::ffi::CString::new(BLOSC_NAMES[b.cname]).expect("no NUL in a name");
+    // SAFETY: c-blosc reads `raw.len()` bytes of `raw` and writes at most `cap` bytes to
+    // `dest` (which is enough for any input: BLOSC_MAX_OVERHEAD); `cname` is a C string.
+    let n = unsafe {
+        blosc_src::blosc_compress_ctx(
+            i32::from(b.clevel),
+            i32::from(b.shuffle),
+            usize::from(b.typesize.max(1)),
+            raw.len(),
+            raw.as_ptr().cast(),
+            dest.as_mut_ptr().cast(),
+            cap,
+            cname.as_ptr(),
+            b.blocksize,
+            1,
+        )
+    };
+    if n <= 0 {
+        return Err(format!(
+            "blosc could not encode {} bytes (c-blosc returned {n})",
+            raw.len()
+        ));
+    }
+    dest.truncate(n as usize);
+    Ok(dest)
 }
 
 /// Decodes gzip members, as [`zstd_decode`] does zstd frames.
@@ -343,10 +465,22 @@ mod tests {
     fn encoding_decodes_back() {
         let raw: Vec<u8> = (0..5000u32).flat_map(|i| (i % 91).to_le_bytes()).collect();
         for swap in [false, true] {
+            let blosc = |cname, shuffle| {
+                ByteCodec::Blosc(Blosc {
+                    cname,
+                    clevel: 5,
+                    shuffle,
+                    typesize: 4,
+                    blocksize: 0,
+                })
+            };
             for codecs in [
                 vec![],
                 vec![ByteCodec::Zstd { level: 1 }],
                 vec![ByteCodec::Gzip { level: 9 }, ByteCodec::Crc32c],
+                vec![blosc(1, 1)],
+                vec![blosc(4, 2), ByteCodec::Crc32c],
+                vec![blosc(3, 0)],
             ] {
                 let c = Chain { swap, codecs };
                 let stored = c.encode(&raw, 4).unwrap();
@@ -396,6 +530,24 @@ mod tests {
         damaged.truncate(k);
         assert!(g.decode(&damaged, &mut out, 1).is_err());
         assert!(c.decode(b"not zstd", &mut out, 1).is_err());
+        // Blosc: a header that lies about its sizes, or another chunk's size.
+        let b = chain(&[ByteCodec::Blosc(Blosc {
+            cname: 1,
+            clevel: 5,
+            shuffle: 1,
+            typesize: 1,
+            blocksize: 0,
+        })]);
+        let good = b.encode(&raw, 1).unwrap();
+        let mut out = vec![0u8; raw.len()];
+        b.decode(&good, &mut out, 1).unwrap();
+        let mut lying = good.clone();
+        lying[4..8].copy_from_slice(&(1u32 << 30).to_le_bytes()); // nbytes: 1 GiB
+        assert!(b.decode(&lying, &mut out, 1).is_err());
+        let mut short = vec![0u8; raw.len() - 1];
+        assert!(b.decode(&good, &mut short, 1).is_err());
+        assert!(b.decode(&good[..good.len() / 2], &mut out, 1).is_err());
+        assert!(b.decode(b"tiny", &mut out, 1).is_err());
         let k = chain(&[ByteCodec::Crc32c]);
         let mut bad = with_crc(raw.clone());
         bad[3] ^= 1;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::array::Array;
-use super::codec::ByteCodec;
+use super::codec::{Blosc, ByteCodec};
 use super::{ZarrArrayMut, meta, zerr};
 use crate::element::Element;
 use crate::error::{Error, ZarrProblem};
@@ -81,8 +81,42 @@ impl<T: Element> Default for CreateOptions<T> {
     }
 }
 
-/// How [`CreateOptions::compressor`] compresses each chunk: `zstd` (zarr-python's default)
-/// or `gzip`, at a level.
+/// The compressor inside a Blosc buffer ([`Compressor::blosc`]).
+///
+/// ```
+/// assert_ne!(ndarray_mmap::zarr::BloscName::Lz4, ndarray_mmap::zarr::BloscName::Zstd);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BloscName {
+    /// Blosc's own LZ codec.
+    BloscLz = 0,
+    /// LZ4, numcodecs' default: the fastest.
+    Lz4 = 1,
+    /// LZ4 with a slower, tighter encoder.
+    Lz4Hc = 2,
+    /// zlib (deflate).
+    Zlib = 3,
+    /// zstd: the tightest.
+    Zstd = 4,
+}
+
+/// The shuffle Blosc applies before compressing ([`Compressor::blosc`]).
+///
+/// ```
+/// assert_ne!(ndarray_mmap::zarr::Shuffle::Byte, ndarray_mmap::zarr::Shuffle::Bit);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shuffle {
+    /// None.
+    None = 0,
+    /// The bytes of the elements grouped by significance (numcodecs' default).
+    Byte = 1,
+    /// The bits, likewise: slower, tighter on smooth data.
+    Bit = 2,
+}
+
+/// How [`CreateOptions::compressor`] compresses each chunk: `zstd` (zarr-python's default),
+/// `gzip` or `blosc`, at a level.
 ///
 /// ```
 /// use ndarray_mmap::zarr::Compressor;
@@ -102,6 +136,24 @@ impl Compressor {
         Compressor(ByteCodec::Zstd {
             level: level.clamp(-(1 << 17), 22),
         })
+    }
+
+    /// Blosc (c-blosc 1, as numcodecs writes it) with the compressor `name` at `clevel`
+    /// (0 to 9) after `shuffle`; each element is one item of the shuffle.
+    ///
+    /// ```
+    /// use ndarray_mmap::zarr::{BloscName, Compressor, Shuffle};
+    /// let c = Compressor::blosc(BloscName::Lz4, 5, Shuffle::Byte);
+    /// assert!(format!("{c:?}").contains("Blosc"));
+    /// ```
+    pub fn blosc(name: BloscName, clevel: u8, shuffle: Shuffle) -> Self {
+        Compressor(ByteCodec::Blosc(Blosc {
+            cname: name as usize,
+            clevel: clevel.min(9),
+            shuffle: shuffle as u8,
+            typesize: 0, // the element's size, set when the array is created
+            blocksize: 0,
+        }))
     }
 
     /// gzip at `level` (0 to 9).
@@ -255,7 +307,13 @@ impl<T: Element> CreateOptions<T> {
             chunk_shape,
             &meta::fill_json(fill),
             fortran,
-            compressor.map(|c| c.0),
+            compressor.map(|c| match c.0 {
+                ByteCodec::Blosc(b) => ByteCodec::Blosc(Blosc {
+                    typesize: std::mem::size_of::<T>().clamp(1, 255) as u8,
+                    ..b
+                }),
+                other => other,
+            }),
         );
         let layout = meta::parse::<T>(json.as_bytes()).map_err(|p| zerr(dir, p))?;
         let w = ZarrArrayMut {

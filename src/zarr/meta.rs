@@ -15,7 +15,7 @@ use crate::element::Element;
 use crate::error::ZarrProblem;
 use crate::shape::Order;
 
-use super::codec::{ByteCodec, Chain};
+use super::codec::{BLOSC_NAMES, BLOSC_SHUFFLES, Blosc, ByteCodec, Chain};
 
 mod fill;
 pub(crate) use fill::fill_json;
@@ -624,7 +624,7 @@ fn codec_chain<T: Element>(codecs: &[Ext<'_>], ndim: usize) -> Result<(Order, Ch
                         .into(),
                 });
             }
-            "zstd" | "gzip" | "crc32c" if !seen_bytes => {
+            "zstd" | "gzip" | "crc32c" | "blosc" if !seen_bytes => {
                 let names: Vec<Value> = codecs.iter().map(|c| Value::from(c.name)).collect();
                 return Err(malformed(
                     "codecs",
@@ -651,6 +651,7 @@ fn codec_chain<T: Element>(codecs: &[Ext<'_>], ndim: usize) -> Result<(Order, Ch
                 c.only("codec", &[])?;
                 chain.codecs.push(ByteCodec::Crc32c);
             }
+            "blosc" => chain.codecs.push(ByteCodec::Blosc(blosc::<T>(c)?)),
             name => {
                 return Err(ZarrProblem::Codec {
                     name: name.to_owned(),
@@ -664,6 +665,76 @@ fn codec_chain<T: Element>(codecs: &[Ext<'_>], ndim: usize) -> Result<(Order, Ch
         });
     }
     Ok((order, chain))
+}
+
+/// The settings of a `blosc` codec: read from its configuration (a blosc buffer describes
+/// itself when decoded; these are what writing uses), every value checked.
+fn blosc<T: Element>(c: &Ext<'_>) -> Result<Blosc, ZarrProblem> {
+    c.only(
+        "codec",
+        &["cname", "clevel", "shuffle", "typesize", "blocksize"],
+    )?;
+    let field = |k: &str| format!("codec \"blosc\" {k}");
+    let cname = match c.get("cname") {
+        None => 1, // lz4, numcodecs' default
+        Some(v) => {
+            let name = v.as_str().unwrap_or_default();
+            BLOSC_NAMES.iter().position(|&n| n == name).ok_or_else(|| {
+                malformed(
+                    field("cname"),
+                    v,
+                    format!("one of {}", BLOSC_NAMES.join(", ")),
+                )
+            })?
+        }
+    };
+    let clevel = match c.get("clevel") {
+        None => 5,
+        Some(v) => v
+            .as_u64()
+            .filter(|&l| l <= 9)
+            .ok_or_else(|| malformed(field("clevel"), v, "a whole number from 0 to 9"))?
+            as u8,
+    };
+    let shuffle = match c.get("shuffle") {
+        None => 1,
+        Some(v) => {
+            let name = v.as_str().unwrap_or_default();
+            BLOSC_SHUFFLES
+                .iter()
+                .position(|&n| n == name)
+                .ok_or_else(|| {
+                    malformed(
+                        field("shuffle"),
+                        v,
+                        "\"noshuffle\", \"shuffle\" or \"bitshuffle\"",
+                    )
+                })? as u8
+        }
+    };
+    let typesize = match c.get("typesize") {
+        None => std::mem::size_of::<T>().min(255) as u8,
+        Some(v) => v
+            .as_u64()
+            .filter(|&t| (1..=255).contains(&t))
+            .ok_or_else(|| malformed(field("typesize"), v, "a whole number from 1 to 255"))?
+            as u8,
+    };
+    let blocksize = match c.get("blocksize") {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .and_then(|b| usize::try_from(b).ok())
+            .filter(|&b| b <= blosc_src::BLOSC_MAX_BLOCKSIZE as usize)
+            .ok_or_else(|| malformed(field("blocksize"), v, "0 (automatic) or a block size"))?,
+    };
+    Ok(Blosc {
+        cname,
+        clevel,
+        shuffle,
+        typesize,
+        blocksize,
+    })
 }
 
 /// A `sharding_indexed` codec that maps: inner chunks of `bytes` (after an optional

@@ -60,7 +60,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Slice};
 
 use array::Place;
 pub(crate) use array::{Array, ChunkFile, misaligned};
-pub use create::{Compressor, CreateOptions, create};
+pub use create::{BloscName, Compressor, CreateOptions, Shuffle, create};
 pub use grid::ChunkIndices;
 
 use crate::element::Element;

@@ -284,6 +284,10 @@ if __name__ == "__main__":
     save("big_f8", smooth, serializer=BytesCodec(endian="big"), compressors=ZstdCodec(), fill_value=0)
     save("big_u2", counts.astype(">u2"), serializer=BytesCodec(endian="big"), compressors=None, fill_value=0)
     save("fortran_f4", smooth.astype("f4"), filters=[TransposeCodec(order=(1, 0))], fill_value=0)
+    from zarr.codecs import BloscCodec
+    save("blosc_lz4_f4", smooth.astype("f4"), compressors=BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"), fill_value=0)
+    save("blosc_zstd_i4", counts, compressors=BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"), fill_value=0)
+    save("blosc_zlib_f8", smooth, compressors=BloscCodec(cname="zlib", clevel=1, shuffle="noshuffle"), fill_value=0)
     save("sharded_i4", counts, shards=(16, 10), fill_value=0)             # inner zstd, index crc32c
     z = zarr.create_array("partial.zarr", shape=(37, 23), dtype="f8", chunks=(8, 5), fill_value=2.5)
     z[0:8, 0:5] = smooth[0:8, 0:5]                                        # the rest: missing
@@ -327,6 +331,9 @@ if __name__ == "__main__":
     check::<f64>(tmp.path(), "big_f8");
     check::<u16>(tmp.path(), "big_u2");
     check::<f32>(tmp.path(), "fortran_f4");
+    check::<f32>(tmp.path(), "blosc_lz4_f4");
+    check::<i32>(tmp.path(), "blosc_zstd_i4");
+    check::<f64>(tmp.path(), "blosc_zlib_f8");
     check::<i32>(tmp.path(), "sharded_i4");
     check::<f64>(tmp.path(), "partial");
     check::<f64>(tmp.path(), "dask");
@@ -562,6 +569,16 @@ fn compressed_arrays_we_write_read_in_zarr_python() {
     for (name, comp, order) in [
         ("z", zarr::Compressor::zstd(3), ndarray_mmap::Order::C),
         ("g", zarr::Compressor::gzip(6), ndarray_mmap::Order::F),
+        (
+            "b",
+            zarr::Compressor::blosc(zarr::BloscName::Lz4, 5, zarr::Shuffle::Byte),
+            ndarray_mmap::Order::C,
+        ),
+        (
+            "bz",
+            zarr::Compressor::blosc(zarr::BloscName::Zstd, 3, zarr::Shuffle::Bit),
+            ndarray_mmap::Order::F,
+        ),
     ] {
         let mut w = unsafe {
             zarr::CreateOptions::new()
@@ -593,7 +610,7 @@ fn compressed_arrays_we_write_read_in_zarr_python() {
         r#"
 import numpy as np, zarr
 if __name__ == "__main__":
-    for name in ("z", "g", "part"):
+    for name in ("z", "g", "b", "bz", "part"):
         z = zarr.open_array(name + ".zarr")
         np.save(name + ".npy", z[...])
         print(name, [type(c).__name__ for c in z.compressors], z.fill_value)
@@ -604,7 +621,11 @@ if __name__ == "__main__":
         out.contains("z ['ZstdCodec'] nan") && out.contains("g ['GzipCodec'] nan"),
         "{out}"
     );
-    for name in ["z", "g"] {
+    assert!(
+        out.contains("b ['BloscCodec'] nan") && out.contains("bz ['BloscCodec'] nan"),
+        "{out}"
+    );
+    for name in ["z", "g", "b", "bz"] {
         let got = unsafe { open_npy::<f64>(p(&format!("{name}.npy"))) }.unwrap();
         assert_eq!(got.view(), a.mapv(|x| x * 2.0), "{name}");
     }
