@@ -113,6 +113,13 @@ pub enum ZarrProblem {
         /// What did not fit.
         detail: String,
     },
+    /// A chunk its codecs could not encode (a compressor's own failure).
+    Encode {
+        /// The chunk's codecs after `bytes`.
+        codecs: String,
+        /// What the compressor said.
+        detail: String,
+    },
     /// A chunk file of the wrong size for an uncompressed chunk.
     ChunkSize {
         /// `prod(chunk_shape) × itemsize`.
@@ -246,6 +253,9 @@ impl fmt::Display for ZarrProblem {
                 f,
                 "the stored chunk (codecs {codecs}) cannot be decoded: {detail}"
             ),
+            ZarrProblem::Encode { codecs, detail } => {
+                write!(f, "the chunk cannot be encoded (codecs {codecs}): {detail}")
+            }
             ZarrProblem::ChunkSize { expected, found } => write!(
                 f,
                 "the chunk file holds {found} bytes, not the {expected} of an uncompressed chunk"

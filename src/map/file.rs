@@ -379,6 +379,9 @@ pub(crate) struct CreateHow {
     pub(crate) create_new: bool,
     pub(crate) reserve: bool,
     pub(crate) wait: Option<Duration>,
+    /// A link at the path is replaced itself, never followed (a Zarr chunk: its bytes must
+    /// stay inside the array's directory).
+    pub(crate) no_follow: bool,
 }
 
 /// Opens the file at `target` to replace it: one we may write, that nobody maps (its
@@ -422,7 +425,7 @@ pub(crate) fn stage(path: &Path, head: &[u8], total: u64, how: CreateHow) -> Res
             io::Error::from(io::ErrorKind::AlreadyExists),
         ));
     }
-    let target = if how.create_new {
+    let target = if how.create_new || how.no_follow {
         path.to_path_buf()
     } else {
         resolve_target(path)?

@@ -447,6 +447,7 @@ where
         create_new: false,
         reserve: true,
         wait: None,
+        no_follow: false,
     };
     let staged = file::stage(path, &head, total, how)?;
     let mut at = head.len() as u64;
@@ -516,6 +517,7 @@ pub(crate) fn write_file_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         create_new: true,
         reserve: false,
         wait: None,
+        no_follow: false,
     };
     let staged = file::stage(path, bytes, bytes.len() as u64, how)?;
     finish(staged, path)
@@ -523,14 +525,16 @@ pub(crate) fn write_file_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// Writes `bytes` as the whole content of `path`, replacing the file there (if any) in
 /// one step, by the rules of every replacing create (built aside, renamed over it, refused
-/// while another map holds the old one): a crash leaves the old file or the new one. Not
-/// synced (a compressed Zarr chunk: the array's `flush` syncs them all).
+/// while another map holds the old one): a crash leaves the old file or the new one. A
+/// link at `path` is replaced, not followed. Not synced (a compressed Zarr chunk: the
+/// array's `flush` syncs them all).
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
 pub(crate) fn write_file_replacing(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let how = file::CreateHow {
         create_new: false,
         reserve: false,
         wait: None,
+        no_follow: true,
     };
     let staged = file::stage(path, bytes, bytes.len() as u64, how)?;
     staged.commit(path).map(drop)

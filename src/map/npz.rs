@@ -496,6 +496,7 @@ impl NpzWriter {
             create_new: false,
             reserve: false,
             wait: None,
+            no_follow: false,
         };
         let staged = file::stage(&path, &[], 0, how).map_err(destination)?;
         let handle = staged

@@ -516,6 +516,7 @@ impl MapOptions {
             create_new: self.create_new,
             reserve: !self.sparse,
             wait: self.lock_timeout,
+            no_follow: false,
         };
         let staged = file::stage(path, head, total, how)?;
         let mut opts = MmapOptions::new();

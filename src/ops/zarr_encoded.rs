@@ -22,6 +22,11 @@ struct Held<T> {
     index: Vec<usize>,
     origin: Vec<usize>,
     chunk: ArrayD<T>,
+    /// Started from the fill value instead of the chunk's old values (the operation only
+    /// writes it): then the pieces given out so far, and how many elements they hold.
+    fresh: Option<(Vec<Vec<Slice>>, usize)>,
+    /// The chunk's elements inside the array (edge chunks overhang it).
+    inside: usize,
 }
 
 /// A Zarr array with encoded chunks, as a stream writes it (see the module docs).
@@ -29,6 +34,9 @@ pub(super) struct ZarrEncOut<'a, T> {
     array: &'a mut ZarrArrayMut<T>,
     strides: Vec<isize>,
     held: Option<Held<T>>,
+    /// The operation never reads the output: a chunk it will overwrite whole is not
+    /// decoded first (nor can a damaged old chunk fail the stream half-way).
+    write_only: bool,
 }
 
 impl<'a, T: Element> ZarrEncOut<'a, T> {
@@ -38,15 +46,32 @@ impl<'a, T: Element> ZarrEncOut<'a, T> {
             array,
             strides,
             held: None,
+            write_only: false,
         }
     }
 
-    /// The stream is done with the chunk it holds: encoded and written.
+    /// The stream is done with the chunk it holds: encoded and written. A chunk started
+    /// from the fill value and not written whole (a cancel, or regions that come back to
+    /// it later) takes the old values where it was not written, so nothing the stream did
+    /// not reach changes.
     fn leave(&mut self) -> Result<(), Error> {
-        match self.held.take() {
-            Some(h) => self.array.array().write_encoded(&h.index, &h.chunk),
-            None => Ok(()),
+        let Some(mut h) = self.held.take() else {
+            return Ok(());
+        };
+        let array = self.array.array();
+        if let Some((pieces, written)) = h.fresh.take()
+            && written < h.inside
+        {
+            let mut old = array
+                .read_chunk(&h.index)?
+                .into_whole(array.chunk_shape(), array.order());
+            for p in &pieces {
+                old.slice_each_axis_mut(|d| p[d.axis.index()])
+                    .assign(&h.chunk.slice_each_axis(|d| p[d.axis.index()]));
+            }
+            h.chunk = old;
         }
+        array.write_encoded(&h.index, &h.chunk)
     }
 }
 
@@ -76,7 +101,9 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
         Some(self.array.array().chunk_shape().to_vec())
     }
 
-    fn write_only(&mut self) {}
+    fn write_only(&mut self) {
+        self.write_only = true;
+    }
 
     fn start(
         &mut self,
@@ -116,13 +143,31 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
         }
         self.leave()?;
         let array = self.array.array();
-        let chunk = array
-            .read_chunk(&index)?
-            .into_whole(array.chunk_shape(), array.order());
+        let (shape, chunk_shape) = (array.shape(), array.chunk_shape());
+        let inside = index
+            .iter()
+            .zip(chunk_shape)
+            .zip(shape)
+            .map(|((&i, &c), &n)| c.min(n - i * c))
+            .product();
+        // Only written: start from the fill value (what a chunk with no file holds), not
+        // from a decode of the old chunk, which the stream will overwrite.
+        let (chunk, fresh) = if self.write_only {
+            let fill = crate::zarr::Chunk::fill_of(array, chunk_shape.len());
+            (
+                fill.into_whole(chunk_shape, array.order()),
+                Some((Vec::new(), 0)),
+            )
+        } else {
+            let old = array.read_chunk(&index)?;
+            (old.into_whole(chunk_shape, array.order()), None)
+        };
         self.held = Some(Held {
             index,
             origin,
             chunk,
+            fresh,
+            inside,
         });
         Ok(())
     }
@@ -137,7 +182,12 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
             .as_mut()
             .expect("the engine enters a region before it asks for its pieces");
         let rel = relative(piece, &h.origin);
-        h.chunk.slice_each_axis_mut(|d| rel[d.axis.index()])
+        let v = h.chunk.slice_each_axis_mut(|d| rel[d.axis.index()]);
+        if let Some((pieces, written)) = &mut h.fresh {
+            *written += v.len();
+            pieces.push(rel);
+        }
+        v
     }
 
     /// The chunk the stream is in is written, done or not: what it did not reach holds

@@ -520,9 +520,9 @@ impl<T: Element> Array<T> {
             .map_err(|detail| {
                 zerr(
                     &path,
-                    ZarrProblem::Decode {
+                    ZarrProblem::Encode {
                         codecs: self.layout.codecs.names(),
-                        detail: format!("encoding failed: {detail}"),
+                        detail,
                     },
                 )
             })?;

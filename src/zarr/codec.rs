@@ -246,7 +246,26 @@ fn zstd_decode(
     exact: bool,
     out: &mut [u8],
 ) -> Result<Option<Vec<u8>>, String> {
+    if exact {
+        // In one pass straight into `out`, with no window buffer of the frame's choosing
+        // (a hostile frame may declare 128 MiB for a 4 KiB chunk); more than `out` holds
+        // is an error.
+        let n = zstd::bulk::Decompressor::new()
+            .and_then(|mut d| d.decompress_to_buffer(src, &mut *out))
+            .map_err(|e| format!("its zstd data cannot be decoded to one chunk: {e}"))?;
+        if n != out.len() {
+            return Err(format!(
+                "its zstd data decodes to {n} bytes, not the {} of a chunk",
+                out.len()
+            ));
+        }
+        return Ok(None);
+    }
     let mut d = zstd::stream::read::Decoder::with_buffer(src)
+        .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
+    // A window no larger than what this stage may make (at least zstd's smallest).
+    let log = (64 - limit.max(1).leading_zeros()).clamp(10, 27);
+    d.window_log_max(log)
         .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
     read_limited(&mut d, limit, exact, out, "zstd")
 }
@@ -507,7 +526,7 @@ mod tests {
         assert!(
             c.decode(&zstd(&raw), &mut out, 1)
                 .unwrap_err()
-                .contains("more than")
+                .contains("one chunk")
         );
         let bomb = {
             let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
@@ -521,8 +540,25 @@ mod tests {
         assert!(
             c.decode(&bomb, &mut out, 1)
                 .unwrap_err()
-                .contains("more than")
+                .contains("one chunk")
         );
+        // A frame that declares a 128 MiB window and no size, for a small chunk: decoded
+        // into the chunk's buffer alone; also as an inner stage (window capped).
+        let big_window = {
+            let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+            e.window_log(27).unwrap();
+            e.include_contentsize(false).unwrap();
+            e.long_distance_matching(true).unwrap();
+            std::io::Write::write_all(&mut e, &raw).unwrap();
+            e.finish().unwrap()
+        };
+        let mut out = vec![0u8; raw.len()];
+        c.decode(&big_window, &mut out, 1).unwrap();
+        assert_eq!(out, raw);
+        let twice = chain(&[ByteCodec::Zstd { level: 3 }, ByteCodec::Zstd { level: 3 }]);
+        out.fill(0);
+        twice.decode(&zstd(&big_window), &mut out, 1).unwrap();
+        assert_eq!(out, raw);
         let g = chain(&[ByteCodec::Gzip { level: 5 }]);
         let mut out = vec![0u8; raw.len()];
         let mut damaged = gzip(&raw);

@@ -635,14 +635,24 @@ fn codec_chain<T: Element>(codecs: &[Ext<'_>], ndim: usize) -> Result<(Order, Ch
             }
             "zstd" => {
                 c.only("codec", &["level", "checksum"])?;
-                let level = c.get("level").and_then(Value::as_i64).unwrap_or(0);
+                let level = match c.get("level") {
+                    None => 0,
+                    Some(v) => v
+                        .as_i64()
+                        .ok_or_else(|| malformed("codec \"zstd\" level", v, "a whole number"))?,
+                };
                 chain.codecs.push(ByteCodec::Zstd {
                     level: level.clamp(-(1 << 17), 22) as i32,
                 });
             }
             "gzip" => {
                 c.only("codec", &["level"])?;
-                let level = c.get("level").and_then(Value::as_u64).unwrap_or(6);
+                let level = match c.get("level") {
+                    None => 6,
+                    Some(v) => v.as_u64().filter(|&l| l <= 9).ok_or_else(|| {
+                        malformed("codec \"gzip\" level", v, "a whole number from 0 to 9")
+                    })?,
+                };
                 chain.codecs.push(ByteCodec::Gzip {
                     level: level.min(9) as u32,
                 });

@@ -162,6 +162,15 @@ impl<T: Element> Chunk<T> {
         matches!(self.data, ChunkData::Fill(_))
     }
 
+    /// A chunk that holds only the array's fill value (what a chunk with no file reads
+    /// as), for `ndim` axes.
+    pub(crate) fn fill_of(array: &Array<T>, ndim: usize) -> Chunk<T> {
+        Chunk {
+            data: ChunkData::Fill(ArrayD::from_elem(vec![1; ndim], array.layout.fill)),
+            edge: vec![1; ndim],
+        }
+    }
+
     /// The whole stored chunk (not cut to the array's edge) as an array of its own, in
     /// the chunk's order: what a stream updates and encodes again. `shape` and `order` are
     /// the chunk's.
