@@ -34,7 +34,12 @@ struct Member {
     /// The directory entry's general purpose flags.
     flags: u16,
     data_start: u64,
+    /// The bytes stored (compressed, for a compressed member).
     size: u64,
+    /// The member's bytes once decompressed (the directory's word for it).
+    raw_size: u64,
+    /// The CRC-32 of those bytes (the directory's).
+    crc32: u32,
 }
 
 impl Member {
@@ -114,6 +119,8 @@ impl Stamp {
 
 mod zipdir;
 use zipdir::*;
+
+mod read;
 
 /// Opens the `.npz` archive at `path` and reads its directory (not the members' data).
 ///
@@ -270,6 +277,8 @@ pub fn open_npz(path: impl AsRef<Path>) -> Result<Npz, Error> {
             flags: central.flags,
             data_start: local.end,
             size,
+            raw_size: e.size(),
+            crc32: e.crc32(),
         });
     }
     if let Some(at) = index.keys().min() {
@@ -316,6 +325,44 @@ pub fn open_npz(path: impl AsRef<Path>) -> Result<Npz, Error> {
 }
 
 impl Npz {
+    /// The member `name` (with or without `.npy`, as numpy finds it), when this crate can
+    /// read it: not encrypted, no zip feature numpy refuses.
+    fn readable(&self, name: &str) -> Result<&Member, Error> {
+        let with_npy = |m: &&Member| m.name.strip_suffix(".npy") == Some(name);
+        let m = self
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .or_else(|| self.members.iter().find(with_npy))
+            .ok_or_else(|| {
+                zerr(
+                    &self.path,
+                    NpzProblem::NoMember {
+                        name: name.to_owned(),
+                        members: self.names().iter().map(|s| s.to_string()).collect(),
+                    },
+                )
+            })?;
+        let member = m.short().to_owned();
+        // As numpy's zipfile checks them, before encryption.
+        for (flag, feature) in [
+            (PATCHED_FLAG, "compressed patched data (flag bit 5)"),
+            (STRONG_FLAG, "strong encryption (flag bit 6)"),
+        ] {
+            if m.flags & flag != 0 {
+                let feature = feature.to_owned();
+                return Err(zerr(
+                    &self.path,
+                    NpzProblem::Unsupported { member, feature },
+                ));
+            }
+        }
+        if m.encrypted {
+            return Err(zerr(&self.path, NpzProblem::Encrypted { member }));
+        }
+        Ok(m)
+    }
+
     /// The members' names as numpy shows them (`NpzFile.files`): without `.npy`, in the
     /// archive's order. An archive holding entries `x` and `x.npy` lists `x` twice, as numpy
     /// does ([`member`](Self::member) tells them apart as numpy does).
@@ -361,38 +408,8 @@ impl Npz {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub unsafe fn member<T: Element>(&self, name: &str) -> Result<MmapArray<T>, Error> {
-        let with_npy = |m: &&Member| m.name.strip_suffix(".npy") == Some(name);
-        let m = self
-            .members
-            .iter()
-            .find(|m| m.name == name)
-            .or_else(|| self.members.iter().find(with_npy))
-            .ok_or_else(|| {
-                zerr(
-                    &self.path,
-                    NpzProblem::NoMember {
-                        name: name.to_owned(),
-                        members: self.names().iter().map(|s| s.to_string()).collect(),
-                    },
-                )
-            })?;
+        let m = self.readable(name)?;
         let member = m.short().to_owned();
-        // As numpy's zipfile checks them, before encryption.
-        for (flag, feature) in [
-            (PATCHED_FLAG, "compressed patched data (flag bit 5)"),
-            (STRONG_FLAG, "strong encryption (flag bit 6)"),
-        ] {
-            if m.flags & flag != 0 {
-                let feature = feature.to_owned();
-                return Err(zerr(
-                    &self.path,
-                    NpzProblem::Unsupported { member, feature },
-                ));
-            }
-        }
-        if m.encrypted {
-            return Err(zerr(&self.path, NpzProblem::Encrypted { member }));
-        }
         if m.method != CompressionMethod::Stored {
             return Err(zerr(
                 &self.path,

@@ -1012,3 +1012,48 @@ print(np.load("ver.npz")["a"].tolist())
     let z = open_npz(tmp.path().join("ver.npz")).unwrap();
     assert_eq!(member_u8(&z, "a").unwrap(), [0, 1, 2, 3, 4, 5]);
 }
+
+/// `Npz::read` reads any member as numpy's `np.load` does: the members `np.savez` leaves
+/// unaligned, the deflated members of `np.savez_compressed`, Fortran order, every value
+/// equal; a damaged deflated member is an error naming it, never a panic.
+#[test]
+fn read_takes_every_member_numpy_writes() {
+    if !numpy("read_takes_every_member_numpy_writes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    run_python(
+        "import numpy as np\n\
+         f = np.arange(5.0) * 1.25\n\
+         m = np.asfortranarray(np.arange(12, dtype=np.int32).reshape(3, 4) - 6)\n\
+         np.savez('s.npz', f=f, m=m)\n\
+         np.savez_compressed('c.npz', f=f, m=m, big=np.arange(100000, dtype=np.int64) % 7)\n",
+        tmp.path(),
+    );
+    let f = ndarray::Array1::from_iter((0..5).map(|i| i as f64 * 1.25)).into_dyn();
+    let m = ndarray::Array::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as i32 - 6).into_dyn();
+    for name in ["s.npz", "c.npz"] {
+        let z = open_npz(tmp.path().join(name)).unwrap();
+        assert_eq!(z.read::<f64>("f").unwrap(), f, "{name}");
+        assert_eq!(z.read::<i32>("m.npy").unwrap(), m, "{name}");
+        let err = z.read::<f32>("f").unwrap_err();
+        assert!(err.to_string().contains("f4"), "{err}");
+    }
+    let c = open_npz(tmp.path().join("c.npz")).unwrap();
+    let big = c.read::<i64>("big").unwrap();
+    assert!(big.iter().enumerate().all(|(i, &x)| x == i as i64 % 7));
+    // Damage inside a deflated member: an error, the archive unchanged.
+    let path = tmp.path().join("c.npz");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let k = bytes.len() / 2;
+    for b in &mut bytes[k..k + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    if let Ok(c) = open_npz(&path) {
+        // Whichever member holds the damaged bytes: an error (its CRC-32), never wrong values.
+        let err = c.read::<i64>("big").unwrap_err();
+        assert!(matches!(err, Error::Npz { .. }), "{err}");
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
