@@ -131,22 +131,27 @@ pub fn child(name: &str, args: &[&str]) -> Command {
     c
 }
 
-/// Spawns a helper with piped stdin/stdout and waits for it to print `line`.
-pub fn spawn_until(mut cmd: Command, line: &str) -> (Child, BufReader<ChildStdout>) {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
-    // Under Wine, CreateProcess now and then fails for a moment ("Internal error", 1359)
-    // while other tests spawn and kill many children: a few tries, then the error.
+/// Spawns `cmd`. Under Wine, CreateProcess now and then fails for a moment ("Internal
+/// error", os error 1359) while other tests spawn and kill many children: a few tries, then
+/// the error.
+pub fn spawn(cmd: &mut Command) -> Child {
     let mut tries = 0;
-    let mut child = loop {
+    loop {
         match cmd.spawn() {
-            Ok(c) => break c,
+            Ok(c) => return c,
             Err(e) if tries < 5 && e.kind() != std::io::ErrorKind::NotFound => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50 * tries));
             }
             Err(e) => panic!("spawn child: {e:?}"),
         }
-    };
+    }
+}
+
+/// Spawns a helper with piped stdin/stdout and waits for it to print `line`.
+pub fn spawn_until(mut cmd: Command, line: &str) -> (Child, BufReader<ChildStdout>) {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = spawn(&mut cmd);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut got = String::new();
     out.read_line(&mut got).expect("read child's stdout");

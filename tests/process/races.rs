@@ -15,7 +15,7 @@ use crate::common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{child, spawn_until, tell_parent, wait_for_parent, within};
+use common::{child, spawn, spawn_until, tell_parent, wait_for_parent, within};
 use ndarray::{Array2, arr1};
 use ndarray_mmap::{Error, MapOptions, MmapArrayMut};
 
@@ -208,9 +208,10 @@ fn two_appenders_race(kind: &str) {
     let p = path.to_str().unwrap();
     let kids: Vec<_> = (1..=2)
         .map(|id| {
-            child("append", &[p, kind, &id.to_string(), &n.to_string()])
-                .spawn()
-                .unwrap()
+            spawn(&mut child(
+                "append",
+                &[p, kind, &id.to_string(), &n.to_string()],
+            ))
         })
         .collect();
     for mut k in kids {
@@ -293,10 +294,7 @@ fn readers_never_see_torn_rows(kind: &str) {
     );
     let readers: Vec<_> = (0..2)
         .map(|_| {
-            child("read_check", &[p, kind, "5000"])
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+            spawn(child("read_check", &[p, kind, "5000"]).stdout(std::process::Stdio::piped()))
         })
         .collect();
     let mut total = 0;
@@ -405,10 +403,9 @@ fn create_new_race() {
         let _ = std::fs::remove_file(&path);
         let kids: Vec<_> = (1..=2)
             .map(|id| {
-                child("create_new", &[p, &id.to_string()])
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
+                spawn(
+                    child("create_new", &[p, &id.to_string()]).stdout(std::process::Stdio::piped()),
+                )
             })
             .collect();
         let mut winners = vec![];
@@ -1023,19 +1020,19 @@ fn truncations(paging: &str) -> (usize, usize, usize) {
         x ^= x >> 7;
         x ^= x << 17;
         std::fs::write(&pa, vec![1u8; 4 * n]).unwrap();
-        let mut kid = child(
-            "truncated_add",
-            &[
-                pa.to_str().unwrap(),
-                pb.to_str().unwrap(),
-                pc.to_str().unwrap(),
-                paging,
-            ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        let mut kid = spawn(
+            child(
+                "truncated_add",
+                &[
+                    pa.to_str().unwrap(),
+                    pb.to_str().unwrap(),
+                    pc.to_str().unwrap(),
+                    paging,
+                ],
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+        );
         let mut line = String::new();
         std::io::BufReader::new(kid.stdout.as_mut().unwrap())
             .read_line(&mut line)
