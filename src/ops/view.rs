@@ -55,14 +55,7 @@ fn scratch_for<'a, T: bytemuck::Pod>() -> Option<Box<dyn ScratchOf<T> + 'a>> {
 impl<'a, T: 'a> Input<'a, T> {
     /// A view, with the paging hooks of its map when it is mapped.
     pub(super) fn new(view: ArrayViewD<'a, T>, pager: Option<InPager<'a>>) -> Self {
-        Self::of(Box::new(ViewIn {
-            view,
-            pager,
-            stream: None,
-            broadcast: None,
-            scratch: None,
-            read: None,
-        }))
+        Self::of(Box::new(ViewIn::of(view, pager, None)))
     }
 
     /// A mapped input of plain data, which can be read through the file.
@@ -70,29 +63,14 @@ impl<'a, T: 'a> Input<'a, T> {
     where
         T: bytemuck::Pod,
     {
-        Self::of(Box::new(ViewIn {
-            view,
-            pager: Some(pager),
-            stream: None,
-            broadcast: None,
-            scratch: scratch_for::<T>(),
-            read: None,
-        }))
+        Self::of(Box::new(ViewIn::of(view, Some(pager), scratch_for::<T>())))
     }
 }
 
 impl<'a, T: 'a> Output<'a, T> {
     /// A mutable view, with the paging hooks of its map when it is mapped.
     pub(super) fn new(view: ArrayViewMutD<'a, T>, pager: Option<OutPager<'a>>) -> Self {
-        Self::of(Box::new(ViewOut {
-            view,
-            pager,
-            stream: None,
-            scratch: None,
-            write_only: false,
-            direct: false,
-            pending: None,
-        }))
+        Self::of(Box::new(ViewOut::of(view, pager, None)))
     }
 
     /// A mapped output of plain data, which can be written through the file.
@@ -100,16 +78,50 @@ impl<'a, T: 'a> Output<'a, T> {
     where
         T: bytemuck::Pod,
     {
-        Self::of(Box::new(ViewOut {
+        Self::of(Box::new(ViewOut::of(view, Some(pager), scratch_for::<T>())))
+    }
+}
+
+impl<'a, T> ViewIn<'a, T> {
+    fn of(
+        view: ArrayViewD<'a, T>,
+        pager: Option<InPager<'a>>,
+        scratch: Option<Box<dyn ScratchOf<T> + 'a>>,
+    ) -> Self {
+        ViewIn {
             view,
-            pager: Some(pager),
+            pager,
             stream: None,
-            scratch: scratch_for::<T>(),
+            broadcast: None,
+            scratch,
+            read: None,
+        }
+    }
+}
+
+impl<'a, T> ViewOut<'a, T> {
+    fn of(
+        view: ArrayViewMutD<'a, T>,
+        pager: Option<OutPager<'a>>,
+        scratch: Option<Box<dyn ScratchOf<T> + 'a>>,
+    ) -> Self {
+        ViewOut {
+            view,
+            pager,
+            stream: None,
+            scratch,
             write_only: false,
             direct: false,
             pending: None,
-        }))
+        }
     }
+}
+
+/// Whether a map's pages are mostly not in the page cache (a `mincore` sample).
+fn cold(pages: Option<&crate::map::pager::Pages<'_>>) -> bool {
+    pages
+        .and_then(|p| p.resident_share())
+        .is_some_and(|s| s < 0.5)
 }
 
 impl<T> ViewIn<'_, T> {
@@ -151,10 +163,7 @@ impl<'a, T> Reader<'a, T> for ViewIn<'a, T> {
         self.pager.as_ref().map_or(0, |p| p.len())
     }
     fn cold(&self) -> bool {
-        self.pager
-            .as_ref()
-            .and_then(|p| p.resident_share())
-            .is_some_and(|s| s < 0.5)
+        cold(self.pager.as_deref())
     }
     fn read_ahead(&self) -> Option<u64> {
         self.pager.as_ref().map(|p| p.read_ahead())
@@ -234,10 +243,7 @@ impl<T> Writer<T> for ViewOut<'_, T> {
         self.pager.as_ref().map_or(0, |p| p.len())
     }
     fn cold(&self) -> bool {
-        self.pager
-            .as_ref()
-            .and_then(|p| p.resident_share())
-            .is_some_and(|s| s < 0.5)
+        cold(self.pager.as_deref())
     }
     fn read_ahead(&self) -> Option<u64> {
         let p = self.pager.as_ref()?;

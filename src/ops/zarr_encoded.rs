@@ -142,14 +142,9 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
             return Ok(());
         }
         self.leave()?;
+        let inside = self.array.region(&index)?.iter().map(|r| r.len()).product();
         let array = self.array.array();
-        let (shape, chunk_shape) = (array.shape(), array.chunk_shape());
-        let inside = index
-            .iter()
-            .zip(chunk_shape)
-            .zip(shape)
-            .map(|((&i, &c), &n)| c.min(n - i * c))
-            .product();
+        let chunk_shape = array.chunk_shape();
         // Only written: start from the fill value (what a chunk with no file holds), not
         // from a decode of the old chunk, which the stream will overwrite.
         let (chunk, fresh) = if self.write_only {

@@ -130,18 +130,7 @@ impl Chain {
     /// worst cases allow (incompressible data grows a little), so that a file of any other
     /// size is refused before it is read.
     pub(crate) fn max_stored(&self, raw: u64) -> u64 {
-        if self.codecs.is_empty() {
-            return raw;
-        }
-        self.codecs.iter().fold(raw, |n, c| match c {
-            ByteCodec::Crc32c => n.saturating_add(4),
-            ByteCodec::Blosc(_) => n.saturating_add(u64::from(blosc_src::BLOSC_MAX_OVERHEAD)),
-            // zstd's bound is n + n/256 + a little; gzip's stored blocks add 5 bytes per
-            // 64 KiB plus a header. Both well inside this.
-            ByteCodec::Zstd { .. } | ByteCodec::Gzip { .. } => {
-                n.saturating_add(n / 64).saturating_add(1024)
-            }
-        })
+        max_stored(&self.codecs, raw)
     }
 
     /// Decodes `stored` into `out`, which must come out exactly full; `elem` is the
@@ -178,11 +167,7 @@ impl Chain {
                     let want = if n == 0 {
                         out.len() as u64
                     } else {
-                        Chain {
-                            swap: false,
-                            codecs: self.codecs[..n].to_vec(),
-                        }
-                        .max_stored(out.len() as u64)
+                        max_stored(&self.codecs[..n], out.len() as u64)
                     };
                     let exact = n == 0;
                     let got = match codec {
@@ -207,13 +192,29 @@ impl Chain {
     /// Encodes a chunk's elements (`raw`, in this machine's byte order) into the bytes its
     /// file holds; `elem` is the element size.
     pub(crate) fn encode(&self, raw: &[u8], elem: usize) -> Result<Vec<u8>, String> {
-        let mut bytes = raw.to_vec();
-        swap_in_place(&mut bytes, elem, self.swap)?;
-        for c in &self.codecs {
-            bytes = c.encode(&bytes)?;
+        // A copy only to swap the byte order; the codecs read `raw` itself.
+        let mut bytes = std::borrow::Cow::Borrowed(raw);
+        if self.swap && elem > 1 {
+            swap_in_place(bytes.to_mut(), elem, true)?;
         }
-        Ok(bytes)
+        for c in &self.codecs {
+            bytes = std::borrow::Cow::Owned(c.encode(&bytes)?);
+        }
+        Ok(bytes.into_owned())
     }
+}
+
+/// The most bytes `codecs` can make of `raw` bytes (see [`Chain::max_stored`]).
+fn max_stored(codecs: &[ByteCodec], raw: u64) -> u64 {
+    codecs.iter().fold(raw, |n, c| match c {
+        ByteCodec::Crc32c => n.saturating_add(4),
+        ByteCodec::Blosc(_) => n.saturating_add(u64::from(blosc_src::BLOSC_MAX_OVERHEAD)),
+        // zstd's bound is n + n/256 + a little; gzip's stored blocks add 5 bytes per
+        // 64 KiB plus a header. Both well inside this.
+        ByteCodec::Zstd { .. } | ByteCodec::Gzip { .. } => {
+            n.saturating_add(n / 64).saturating_add(1024)
+        }
+    })
 }
 
 /// Copies `data` into `out` (exactly its size), swapping each element's bytes if asked.
