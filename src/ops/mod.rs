@@ -64,6 +64,7 @@ mod engine;
 mod chunks;
 mod elementwise;
 mod layout;
+mod list;
 mod numeric;
 mod operand;
 mod options;
@@ -80,6 +81,7 @@ mod zarr;
 #[cfg(feature = "zarr")]
 mod zarr_encoded;
 mod zip;
+mod zip_dyn;
 
 pub use chunks::{Chunks, chunks};
 pub use elementwise::*;
@@ -89,3 +91,4 @@ pub use options::{DEFAULT_CHUNK_BYTES, Paging, Progress, StreamOptions};
 pub use part::{Input, Output, Ro, Rw};
 pub use reduce::*;
 pub use zip::Zip;
+pub use zip_dyn::{AnyElement, AnyView, AnyViewMut, ZipDyn};

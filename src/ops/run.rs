@@ -29,7 +29,7 @@ pub(super) fn report(opts: &mut StreamOptions<'_>, done: u64, total: u64) -> Res
 /// The engine: checks aliasing, plans pieces in the lead operand's memory order, runs
 /// the paging hooks around `each(piece)`, reports progress, and always finishes the
 /// hooks (write-back of what was written, even after an error or a cancel).
-pub(super) fn run<P: Parts>(
+pub(super) fn run<P: Parts + ?Sized>(
     parts: &mut P,
     shape: &[usize],
     error: Option<Error>,
@@ -197,19 +197,19 @@ pub(super) trait Parts {
     fn check_aliasing(&mut self) -> Result<(), Error>;
     /// The strides the chunking follows (the first written part's, else the first
     /// part's) and its element size.
-    fn lead(&self) -> (Vec<isize>, usize);
-    fn mapped_len(&self) -> usize;
+    fn lead(&mut self) -> (Vec<isize>, usize);
+    fn mapped_len(&mut self) -> usize;
     /// Whether a mapped input is mostly not in the page cache.
-    fn cold(&self) -> bool;
+    fn cold(&mut self) -> bool;
     /// Whether a mapped output is mostly not in the page cache.
-    fn output_cold(&self) -> bool;
+    fn output_cold(&mut self) -> bool;
     /// Whether any operand is written.
-    fn writes(&self) -> bool;
+    fn writes(&mut self) -> bool;
     /// The bytes per element of the mapped operands together, and the bytes the kernel
     /// may read ahead of them in all.
-    fn read_ahead(&self) -> (usize, u64);
+    fn read_ahead(&mut self) -> (usize, u64);
     /// The chunk shapes of the Zarr operands.
-    fn grids(&self) -> Vec<Vec<usize>>;
+    fn grids(&mut self) -> Vec<Vec<usize>>;
     /// Checks the Zarr operands' chunk files against every operand, then lets Zarr outputs
     /// create their missing chunks: before anything is written.
     fn survey(&mut self) -> Result<(), Error>;

@@ -8,12 +8,12 @@ use ndarray::Slice;
 
 use crate::error::Error;
 
+use super::list::Operand;
 use super::operand::IntoPart;
 use super::options::{StreamOptions, Through};
-use super::overlap::{Overlap, overlap};
 use super::part::sealed::{Kind, Part};
 use super::part::{Input, Output};
-use super::run::{Parts, divides_all, run};
+use super::run::{Parts, run};
 
 /// The closure item of part `P`: `&T` or `&mut T`.
 type Item<'p, P> = <<P as Part>::K as Kind>::Item<'p>;
@@ -163,71 +163,43 @@ macro_rules! nd_zip {
     };
 }
 
+/// The parts of a tuple as the run loop's list (see [`super::list`]).
+macro_rules! list {
+    ($s:ident; $($i:tt),+) => {
+        &mut [$(&mut $s.$i as &mut dyn Operand),+][..]
+    };
+}
+
 /// The engine's view of a tuple of parts, and `for_each` / `fold` for that arity.
 macro_rules! zip_arity {
     ($($P:ident $p:ident $i:tt),+) => {
         impl<$($P: Part),+> Parts for ($($P,)+) {
             fn check_aliasing(&mut self) -> Result<(), Error> {
-                let spans = [$(self.$i.span()),+];
-                let writes = [$($P::WRITES),+];
-                let mut same = [$(zip_arity!(@false $i)),+];
-                for (o, out) in spans.iter().enumerate() {
-                    if !writes[o] {
-                        continue;
-                    }
-                    for (k, other) in spans.iter().enumerate() {
-                        if k == o {
-                            continue;
-                        }
-                        if let Overlap::Same(err) = overlap(out, other)? {
-                            if writes[k] {
-                                // Two outputs over the same bytes: no order of writes is right.
-                                return Err(err);
-                            }
-                            same[k] = true;
-                        }
-                    }
-                }
-                $(if same[$i] { self.$i.snapshot(); })+
-                Ok(())
+                list!(self; $($i),+).check_aliasing()
             }
-            fn lead(&self) -> (Vec<isize>, usize) {
-                $(if $P::WRITES { return (self.$i.strides(), self.$i.elem_size()); })+
-                (self.0.strides(), self.0.elem_size())
+            fn lead(&mut self) -> (Vec<isize>, usize) {
+                list!(self; $($i),+).lead()
             }
-            fn mapped_len(&self) -> usize {
-                0 $(+ self.$i.mapped_len())+
+            fn mapped_len(&mut self) -> usize {
+                list!(self; $($i),+).mapped_len()
             }
-            fn writes(&self) -> bool {
-                false $(|| $P::WRITES)+
+            fn writes(&mut self) -> bool {
+                list!(self; $($i),+).writes()
             }
-            fn cold(&self) -> bool {
-                false $(|| (!$P::WRITES && self.$i.cold()))+
+            fn cold(&mut self) -> bool {
+                list!(self; $($i),+).cold()
             }
-            fn output_cold(&self) -> bool {
-                false $(|| ($P::WRITES && self.$i.cold()))+
+            fn output_cold(&mut self) -> bool {
+                list!(self; $($i),+).output_cold()
             }
-            fn read_ahead(&self) -> (usize, u64) {
-                [$(self.$i.read_ahead()),+]
-                    .into_iter()
-                    .flatten()
-                    .fold((0, 0), |(size, ahead), (a, s)| (size + s, ahead.saturating_add(a)))
+            fn read_ahead(&mut self) -> (usize, u64) {
+                list!(self; $($i),+).read_ahead()
             }
-            fn grids(&self) -> Vec<Vec<usize>> {
-                [$(self.$i.grid()),+].into_iter().flatten().collect()
+            fn grids(&mut self) -> Vec<Vec<usize>> {
+                list!(self; $($i),+).grids()
             }
             fn survey(&mut self) -> Result<(), Error> {
-                let surveys = [$(self.$i.survey()?),+];
-                if surveys.iter().all(Option::is_none) {
-                    return Ok(());
-                }
-                super::overlap::survey_conflicts(
-                    &[$(self.$i.span()),+],
-                    &[$($P::WRITES),+],
-                    &surveys,
-                )?;
-                $(self.$i.prepare()?;)+
-                Ok(())
+                list!(self; $($i),+).survey()
             }
             fn start(
                 &mut self,
@@ -238,27 +210,19 @@ macro_rules! zip_arity {
                 grids: &[Vec<usize>],
                 through: Through,
             ) {
-                $(
-                    let own = chunks_in_order || self.$i.grid().is_some_and(|g| divides_all(&g, grids));
-                    self.$i.start(lead, bounded, sequential, own, through);
-                )+
+                list!(self; $($i),+).start(lead, bounded, sequential, chunks_in_order, grids, through);
             }
             fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
-                $(self.$i.enter(region)?;)+
-                Ok(())
+                list!(self; $($i),+).enter(region)
             }
             fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
-                $(self.$i.before(piece)?;)+
-                Ok(())
+                list!(self; $($i),+).before(piece)
             }
             fn after(&mut self) -> Result<(), Error> {
-                $(self.$i.after()?;)+
-                Ok(())
+                list!(self; $($i),+).after()
             }
             fn finish(&mut self, completed: bool) -> Result<(), Error> {
-                let mut result = Ok(());
-                $(let r = self.$i.finish(completed); if result.is_ok() { result = r; })+
-                result
+                list!(self; $($i),+).finish(completed)
             }
         }
 
@@ -352,7 +316,6 @@ macro_rules! zip_arity {
 
         }
     };
-    (@false $i:tt) => { false };
 }
 
 /// `par_fold` for arities 1 to 5 (ndarray's own `par_fold` stops at five producers).

@@ -14,6 +14,7 @@ mod zarr;
 mod zarr_ops;
 mod zarr_safety;
 mod zip;
+mod zip_dyn;
 
 /// Which pages of a file are in the page cache, and dropping them (Linux), for the tests
 /// of what a bounded stream leaves cached. List files without reading them: reading
