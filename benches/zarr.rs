@@ -106,7 +106,9 @@ fn main() {
             let t = Instant::now();
             let (a, b, mut c) = open_add(dir);
             ops::add_into(&a, &b, &mut c).expect("add"); // whole arrays, chunk by chunk inside
+            let f = Instant::now();
             c.flush().expect("flush"); // one sync at the end, as the raw add's close
+            println!("flush_s {:.4}", f.elapsed().as_secs_f64());
             println!("add_s {:.4}", t.elapsed().as_secs_f64());
         }
         "add_chunks" => {

@@ -26,6 +26,7 @@ for r in $(seq "$REPEAT"); do
         rm -rf "$DIR/c.zarr" "$DIR/c.f32"
         out=$(DROP_CACHES=1 CG_QUIET=1 "$MEMLIMIT" "$LIMIT" -- "$BIN" "$kind" "$DIR" 2>&1)
         echo "$kind $(awk '$1 == "add_s" {print $2}' <<< "$out") $(grep -o 'peak_bytes=[0-9]*' <<< "$out") $(grep -o 'disk_read_mib=[0-9]*' <<< "$out")" | tee -a "$DIR/runs"
+        grep -q '^flush_s' <<< "$out" && echo "  (of which the final flush: $(awk '$1 == "flush_s" {print $2}' <<< "$out") s)"
     done
 done
 python3 - "$DIR/runs" <<'PYEOF'
