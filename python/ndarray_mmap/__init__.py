@@ -1,0 +1,311 @@
+"""Memory-mapped files as numpy arrays, and numexpr's ``evaluate`` on ndarray-mmap's engine.
+
+>>> import numpy as np, ndarray_mmap as nm
+>>> a = nm.create("a.npy", dtype="float32", shape=(1000, 1000))   # new .npy, atomic, mapped
+>>> a[:] = 1.5
+>>> b = nm.open("a.npy")                                           # numpy array over the map
+>>> nm.evaluate("2*a + 1", a=b, out="c.npy")                       # streamed, bounded memory
+>>> float(nm.evaluate("sum(c)", c="c.npy"))
+4000000.0
+
+``open`` and ``create`` return ordinary ``numpy.ndarray`` objects whose memory is the file's
+(no copy): pages load on demand and writes reach the file. ``evaluate`` parses numexpr's
+language, types it by numpy's rules (NEP 50: Python scalars are weak) and runs it in one
+pass over its operands, chunk by chunk, with the GIL released; operands and outputs may be
+numpy arrays, maps, ``numpy.memmap`` objects, or paths of ``.npy`` files and Zarr v3 arrays.
+"""
+
+import mmap as _mmap
+import os as _os
+import re as _re
+import sys as _sys
+import json as _json
+
+import numpy as _np
+
+from . import _native
+
+__all__ = ["open", "create", "evaluate", "flush", "Map"]
+
+Map = _native.Map
+
+
+def _dtype_name(dtype):
+    d = _np.dtype(dtype)
+    if not d.isnative:
+        raise TypeError(f"dtype {d.str!r} is not in this machine's byte order")
+    return d.name
+
+
+def _shape(shape):
+    if shape is None:
+        return None
+    if isinstance(shape, (int, _np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def open(path, dtype=None, shape=None, mode="r", offset=0, order="C"):
+    """Maps ``path`` and returns a numpy array over it (no copy).
+
+    A ``.npy`` file gives its own dtype, shape and order; a raw file needs ``dtype``, and
+    ``shape`` (one axis may be -1; the default is one axis over the whole file). ``mode``:
+    ``"r"`` read-only (the array is not writeable), ``"r+"`` writes reach the file, ``"c"``
+    copy-on-write. Errors are ``OSError`` (the file), ``ValueError`` (its contents or the
+    shape) and ``TypeError`` (the dtype), with the crate's message.
+    """
+    m = _native.open(
+        _os.fspath(path),
+        None if dtype is None else _dtype_name(dtype),
+        _shape(shape),
+        mode,
+        int(offset),
+        order,
+    )
+    return _np.asarray(m)
+
+
+def create(path, dtype, shape, order="C"):
+    """Creates ``path`` (``.npy`` when it ends so, else raw) of ``dtype`` and ``shape``,
+    zero-filled, atomically (a crash leaves the old file or none), its disk space
+    reserved; returns a writeable numpy array over it."""
+    m = _native.create(_os.fspath(path), _dtype_name(dtype), _shape(shape), order)
+    return _np.asarray(m)
+
+
+def _map_of(a):
+    """The ``Map`` whose whole memory ``a`` is, or None."""
+    b = a
+    while b is not None:
+        if isinstance(b, _native.Map):
+            i = b.__array_interface__
+            ai = a.__array_interface__
+            same = (
+                ai["data"][0] == i["data"][0]
+                and tuple(a.shape) == tuple(i["shape"])
+                and tuple(a.strides) == tuple(i["strides"])
+                and a.dtype.name == _np.dtype(i["typestr"]).name
+            )
+            return b if same else None
+        b = getattr(b, "base", None)
+    return None
+
+
+def flush(a):
+    """Writes the changes of an array made by ``open``/``create`` to the disk."""
+    m = _map_of(a)
+    if m is None:
+        raise ValueError("not an array made by ndarray_mmap.open or create")
+    m.flush()
+
+
+def _zarr_meta(path):
+    p = _os.path.join(_os.fspath(path), "zarr.json")
+    with _builtin_open(p, "rb") as f:
+        meta = _json.load(f)
+    if meta.get("zarr_format") != 3 or meta.get("node_type") != "array":
+        raise ValueError(f"{path}: not a Zarr v3 array")
+    return meta
+
+
+_builtin_open = __builtins__["open"] if isinstance(__builtins__, dict) else __builtins__.open
+
+
+class _Operand:
+    """An operand as the native side takes it, with what keeps its memory alive."""
+
+    def __init__(self, desc, dtype, shape, keep=None, chunks=None, compressor=None):
+        self.desc = desc
+        self.dtype = dtype
+        self.shape = tuple(shape)
+        self.keep = keep
+        self.chunks = chunks
+        self.compressor = compressor
+
+
+def _compressor_of(meta):
+    for c in meta.get("codecs", []):
+        if c.get("name") in ("zstd", "gzip"):
+            return c["name"], int(c.get("configuration", {}).get("level", 0))
+    return None
+
+
+def _operand(v, name, write=False):
+    if isinstance(v, (str, _os.PathLike)):
+        p = _os.fspath(v)
+        if _os.path.isdir(p):
+            meta = _zarr_meta(p)
+            dt = _np.dtype(meta["data_type"]).name
+            grid = meta["chunk_grid"]["configuration"]["chunk_shape"]
+            return _Operand(("zarr", p, dt), dt, meta["shape"], chunks=tuple(grid),
+                            compressor=_compressor_of(meta))
+        m = _native.open(p, None, None, "r+" if write else "r", 0, "C")
+        a = _np.asarray(m)
+        return _Operand(("map", m), a.dtype.name, a.shape, keep=a)
+    if isinstance(v, _native.Map):
+        v = _np.asarray(v)
+    if isinstance(v, (bool, int, float)) and not isinstance(v, _np.generic):
+        raise AssertionError("scalars are substituted before")
+    a = v if isinstance(v, _np.ndarray) else _np.asarray(v)
+    if write and not a.flags.writeable:
+        raise ValueError(f"{name}: the output is not writeable")
+    m = _map_of(a)
+    if m is not None:
+        return _Operand(("map", m), a.dtype.name, a.shape, keep=a)
+    # A whole numpy.memmap: mapped again by the crate, which streams it (read-ahead, and
+    # pages dropped behind the stream when they do not fit).
+    if (isinstance(a, _np.memmap) and isinstance(a.base, _mmap.mmap) and a.filename
+            and a.dtype.isnative and a.size > 0 and (a.flags.c_contiguous or a.flags.f_contiguous)):
+        order = "C" if a.flags.c_contiguous else "F"
+        try:
+            m = _native.open(a.filename, a.dtype.name, a.shape, "r+" if write else "r",
+                             int(a.offset), order)
+            return _Operand(("map", m), a.dtype.name, a.shape, keep=(a, m))
+        except (OSError, ValueError, TypeError):
+            pass  # (locked, or changed since): use the memory numpy maps
+    if (not a.flags.aligned or not a.dtype.isnative
+            or any(s < 0 or s % a.itemsize for s in a.strides)):
+        if write:
+            raise ValueError(f"{name}: the output must be aligned, in native byte order, "
+                             "with non-negative strides")
+        a = _np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+    try:
+        _native_dtype = a.dtype.name
+        _np.dtype(_native_dtype)
+    except TypeError:
+        raise TypeError(f"{name}: dtype {a.dtype} is not one evaluate computes in") from None
+    ptr = a.__array_interface__["data"][0]
+    return _Operand(("array", ptr, a.shape, a.strides, a.dtype.name), a.dtype.name, a.shape, keep=a)
+
+
+_NAME = _re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _substitute(ex, scalars):
+    """Python scalars go into the expression as literals: weak, as numpy treats them."""
+    def repl(m):
+        w = m.group(0)
+        if w in scalars:
+            v = scalars[w]
+            if isinstance(v, bool):
+                return "True" if v else "False"
+            return f"({v!r})"
+        return w
+    return _NAME.sub(repl, ex)
+
+
+def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **operands):
+    """Evaluates the numexpr expression ``ex`` in one streamed pass.
+
+    Operands come by name from the keyword arguments (else ``local_dict``/``global_dict``,
+    else the caller's variables): numpy arrays (memmaps too), arrays made by ``open`` and
+    ``create``, paths of ``.npy`` files and Zarr v3 arrays, and Python scalars. Elementwise
+    expressions write into ``out`` (an array, or a path: a new ``.npy`` file or a Zarr array,
+    created when missing) or return a new array; reductions (``sum``, ``mean``, ``min``,
+    ``max``, whole or ``axis=k``) return numpy's result. ``progress(done, total)`` is
+    called between chunks (bytes); Ctrl-C stops there with ``KeyboardInterrupt``.
+    """
+    names = _native.names(ex)
+    frame = None
+    values = {}
+    for n in names:
+        if n in operands:
+            values[n] = operands[n]
+            continue
+        if local_dict is not None and n in local_dict:
+            values[n] = local_dict[n]
+            continue
+        if global_dict is not None and n in global_dict:
+            values[n] = global_dict[n]
+            continue
+        if frame is None:
+            frame = _sys._getframe(1)
+        if n in frame.f_locals:
+            values[n] = frame.f_locals[n]
+        elif n in frame.f_globals:
+            values[n] = frame.f_globals[n]
+        else:
+            raise ValueError(f"name {n!r} in {ex!r} is not defined (pass it as {n}=...)")
+    scalars = {n: v for n, v in values.items()
+               if isinstance(v, (bool, int, float)) and not isinstance(v, _np.generic)}
+    if scalars:
+        ex = _substitute(ex, scalars)
+        names = _native.names(ex)
+    ops = [_operand(values[n], n) for n in names]
+    rdt, reduce, axis = _native.result_type(ex, [o.dtype for o in ops])
+    try:
+        shape = tuple(_np.broadcast_shapes(*[o.shape for o in ops])) if ops else ()
+    except ValueError as e:
+        raise ValueError(f"{ex!r}: the operands' shapes {[o.shape for o in ops]} do not "
+                         f"broadcast ({e})") from None
+    descs = [o.desc for o in ops]
+    if reduce is not None:
+        if out is not None:
+            raise ValueError("a reduction returns its result: out must be None")
+        if axis is not None and not -len(shape) <= axis < len(shape):
+            raise _np.exceptions.AxisError(axis, len(shape))
+        n = int(_np.prod(shape)) if axis is None else shape[axis if axis >= 0 else axis + len(shape)]
+        if reduce in ("min", "max") and n == 0:
+            raise ValueError(f"zero-size array to reduction operation "
+                             f"{'minimum' if reduce == 'min' else 'maximum'} which has no identity")
+        data, rshape, dt = _native.evaluate(ex, descs, list(shape), None, None, progress)
+        r = _np.frombuffer(data, dtype=dt).reshape(rshape).copy()
+        return r[()] if axis is None else r
+    result = None
+    if out is None:
+        result = _np.empty(shape, dtype=rdt)
+        target = _operand(result, "out", write=True)
+    elif isinstance(out, (str, _os.PathLike)):
+        p = _os.fspath(out)
+        if p.endswith(".npy") or not (p.endswith(".zarr") or _os.path.isdir(p)):
+            if rdt == "bool":
+                _np.lib.format.open_memmap(p, mode="w+", dtype=rdt, shape=shape).flush()
+            else:
+                _native.create(p, rdt, shape, "C")
+            target = _operand(p, "out", write=True)
+        else:
+            if not _os.path.exists(_os.path.join(p, "zarr.json")):
+                z = next((o for o in ops if o.chunks is not None), None)
+                chunks = z.chunks if z is not None and len(z.chunks) == len(shape) else \
+                    _default_chunks(shape, _np.dtype(rdt).itemsize)
+                comp = z.compressor if z is not None else ("zstd", 0)
+                _native.zarr_create(p, rdt, list(shape), list(chunks),
+                                    None if comp is None else comp[0],
+                                    0 if comp is None else comp[1])
+            target = _operand(p, "out", write=True)
+        result = target.keep if target.desc[0] == "map" else None
+    else:
+        target = _operand(out, "out", write=True)
+        result = out
+    if target.shape != shape:
+        try:
+            ok = tuple(_np.broadcast_shapes(target.shape, shape)) == target.shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{ex!r}: the output's shape {target.shape} is not the operands' "
+                             f"broadcast shape {shape}")
+        shape = target.shape
+    # An input that is the output's own map is read through its memory (in place).
+    for i, o in enumerate(ops):
+        if o.desc[0] == "map" and target.desc[0] == "map" and o.desc[1] is target.desc[1]:
+            a = _np.asarray(o.desc[1])
+            descs[i] = ("array", a.__array_interface__["data"][0], a.shape, a.strides,
+                        a.dtype.name)
+            o.keep = (o.keep, a)
+    _native.evaluate(ex, descs, list(shape), target.desc, None, progress)
+    return result
+
+
+def _default_chunks(shape, itemsize):
+    """Chunks of about 16 MiB, cut along the first axes."""
+    chunks = list(shape)
+    budget = 16 << 20
+    size = itemsize * int(_np.prod(shape)) if shape else itemsize
+    k = 0
+    while size > budget and k < len(chunks):
+        n = max(1, budget // max(1, size // max(1, chunks[k])))
+        size = size // max(1, chunks[k]) * n
+        chunks[k] = n
+        k += 1
+    return [max(1, c) for c in chunks]

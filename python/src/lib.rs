@@ -1,0 +1,892 @@
+//! `ndarray_mmap._native`: the crate's maps as numpy arrays (through `__array_interface__`,
+//! no copy), and `evaluate`, which parses a numexpr expression, types it as numpy does and
+//! runs it over the crate's streaming engine with the GIL released. The Python package
+//! (`python/ndarray_mmap/`) wraps it.
+
+use std::sync::Mutex;
+
+use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn, ShapeBuilder};
+use ndarray_mmap::ops::{AnyElement, ZipDyn};
+use ndarray_mmap::zarr::{self, Compressor, CreateOptions, ZarrArray, ZarrArrayMut};
+use ndarray_mmap::{Element, Error, MapOptions, MmapArray, MmapArrayMut, NpyHeader, Order};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+
+mod expr;
+mod run;
+mod vm;
+
+use expr::{Dt, Reduce};
+use run::{Acc, Stop};
+use vm::dispatch;
+
+/// The crate's error as the Python exception a numpy user expects.
+fn py_err(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::Io { .. }
+        | Error::NotAFile { .. }
+        | Error::Locked { .. }
+        | Error::Reserve { .. } => PyOSError::new_err(msg),
+        Error::Cancelled { .. } => PyKeyboardInterrupt::new_err(msg),
+        Error::Npy { .. } => PyValueError::new_err(msg),
+        _ => PyValueError::new_err(msg),
+    }
+}
+
+fn dt(name: &str) -> PyResult<Dt> {
+    Dt::from_name(name).ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "dtype {name:?} is not one evaluate computes in (bool, int8..int64, uint8..uint64, \
+             float32, float64)"
+        ))
+    })
+}
+
+/// numpy's type string of `dt` in native byte order.
+fn typestr(dt: Dt) -> String {
+    let (kind, size) = match dt {
+        Dt::Bool => ('b', 1),
+        Dt::I8 => ('i', 1),
+        Dt::I16 => ('i', 2),
+        Dt::I32 => ('i', 4),
+        Dt::I64 => ('i', 8),
+        Dt::U8 => ('u', 1),
+        Dt::U16 => ('u', 2),
+        Dt::U32 => ('u', 4),
+        Dt::U64 => ('u', 8),
+        Dt::F32 => ('f', 4),
+        Dt::F64 => ('f', 8),
+    };
+    let end = if size == 1 {
+        '|'
+    } else if cfg!(target_endian = "little") {
+        '<'
+    } else {
+        '>'
+    };
+    format!("{end}{kind}{size}")
+}
+
+/// The storage type of `dt` (numpy's bool is stored as `u8`).
+macro_rules! storage {
+    ($dt:expr, $T:ident => $body:expr) => {
+        match $dt {
+            Dt::Bool | Dt::U8 => {
+                type $T = u8;
+                $body
+            }
+            Dt::I8 => {
+                type $T = i8;
+                $body
+            }
+            Dt::I16 => {
+                type $T = i16;
+                $body
+            }
+            Dt::I32 => {
+                type $T = i32;
+                $body
+            }
+            Dt::I64 => {
+                type $T = i64;
+                $body
+            }
+            Dt::U16 => {
+                type $T = u16;
+                $body
+            }
+            Dt::U32 => {
+                type $T = u32;
+                $body
+            }
+            Dt::U64 => {
+                type $T = u64;
+                $body
+            }
+            Dt::F32 => {
+                type $T = f32;
+                $body
+            }
+            Dt::F64 => {
+                type $T = f64;
+                $body
+            }
+        }
+    };
+}
+
+/// An operand an evaluation holds for its duration, of one element type.
+trait Held: Send + Sync {
+    fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o>;
+    /// Added as an output that is only written; `None` when it is read-only.
+    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>>;
+    /// Data pointer, shape and strides (in elements) of a mapped array.
+    fn layout(&self) -> Option<(usize, Vec<usize>, Vec<isize>)> {
+        None
+    }
+    fn flush(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl<T: AnyElement> Held for MmapArray<T> {
+    fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
+        z.input(self)
+    }
+    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
+        drop(z);
+        None
+    }
+    fn layout(&self) -> Option<(usize, Vec<usize>, Vec<isize>)> {
+        let v = self.view();
+        Some((
+            v.as_ptr() as usize,
+            v.shape().to_vec(),
+            v.strides().to_vec(),
+        ))
+    }
+}
+
+impl<T: AnyElement> Held for MmapArrayMut<T> {
+    fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
+        z.input(self)
+    }
+    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
+        Some(z.overwrite(self))
+    }
+    fn layout(&self) -> Option<(usize, Vec<usize>, Vec<isize>)> {
+        let v = self.view();
+        Some((
+            v.as_ptr() as usize,
+            v.shape().to_vec(),
+            v.strides().to_vec(),
+        ))
+    }
+    fn flush(&self) -> Result<(), Error> {
+        MmapArrayMut::flush(self)
+    }
+}
+
+impl<T: AnyElement> Held for ZarrArray<T> {
+    fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
+        z.input(self)
+    }
+    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
+        drop(z);
+        None
+    }
+}
+
+impl<T: AnyElement> Held for ZarrArrayMut<T> {
+    fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
+        z.input(self)
+    }
+    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
+        Some(z.overwrite(self))
+    }
+    fn flush(&self) -> Result<(), Error> {
+        ZarrArrayMut::flush(self)
+    }
+}
+
+/// A numpy array's memory, for one call: the Python caller holds the array meanwhile.
+struct Raw<T: 'static>(ArrayViewD<'static, T>);
+struct RawMut<T: 'static>(ArrayViewMutD<'static, T>);
+
+impl<T: AnyElement> Held for Raw<T> {
+    fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
+        z.input(&self.0)
+    }
+    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
+        drop(z);
+        None
+    }
+}
+
+impl<T: AnyElement> Held for RawMut<T> {
+    fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
+        z.input(&self.0)
+    }
+    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
+        Some(z.overwrite(&mut self.0))
+    }
+}
+
+/// A file mapped by the crate, lent to numpy: `numpy.asarray(map)` is an array over the
+/// map's memory (no copy) that keeps the map alive.
+#[pyclass(frozen, module = "ndarray_mmap._native")]
+struct Map {
+    held: Mutex<Box<dyn Held>>,
+    ptr: usize,
+    shape: Vec<usize>,
+    /// In bytes.
+    strides: Vec<isize>,
+    dtype: Dt,
+    writable: bool,
+    path: String,
+}
+
+impl Map {
+    fn of(held: Box<dyn Held>, dtype: Dt, writable: bool, path: String) -> Map {
+        let (ptr, shape, strides) = held.layout().unwrap_or_default();
+        let size = storage!(dtype, T => std::mem::size_of::<T>()) as isize;
+        Map {
+            held: Mutex::new(held),
+            ptr,
+            shape,
+            strides: strides.iter().map(|s| s * size).collect(),
+            dtype,
+            writable,
+            path,
+        }
+    }
+}
+
+#[pymethods]
+impl Map {
+    /// numpy's array interface (version 3): the map's memory, shape, strides and type.
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("version", 3)?;
+        d.set_item("shape", PyTuple::new(py, &self.shape)?)?;
+        d.set_item("strides", PyTuple::new(py, &self.strides)?)?;
+        d.set_item("typestr", typestr(self.dtype))?;
+        d.set_item("data", (self.ptr, !self.writable))?;
+        Ok(d)
+    }
+
+    /// Writes the map's changes to the disk (`msync` and `fsync`).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let held = self
+            .held
+            .lock()
+            .map_err(|_| PyValueError::new_err("a poisoned map"))?;
+        py.detach(|| held.flush()).map_err(py_err)
+    }
+
+    /// The file.
+    #[getter]
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Map({:?}, dtype={}, shape={:?}, writable={})",
+            self.path,
+            self.dtype.name(),
+            self.shape,
+            self.writable
+        )
+    }
+}
+
+fn order(o: &str) -> PyResult<Order> {
+    match o {
+        "C" => Ok(Order::C),
+        "F" => Ok(Order::F),
+        _ => Err(PyValueError::new_err(format!(
+            "order must be 'C' or 'F', not {o:?}"
+        ))),
+    }
+}
+
+/// numpy's dtype name of a `.npy` descriptor the crate maps.
+fn npy_dtype(descr: &str) -> Option<Dt> {
+    let native = if cfg!(target_endian = "little") {
+        '<'
+    } else {
+        '>'
+    };
+    let d = descr.strip_prefix(['|', native, '=']).unwrap_or(descr);
+    Some(match d {
+        "b1" => Dt::Bool,
+        "i1" => Dt::I8,
+        "u1" => Dt::U8,
+        "i2" => Dt::I16,
+        "u2" => Dt::U16,
+        "i4" => Dt::I32,
+        "u4" => Dt::U32,
+        "i8" => Dt::I64,
+        "u8" => Dt::U64,
+        "f4" => Dt::F32,
+        "f8" => Dt::F64,
+        _ => return None,
+    })
+}
+
+/// Maps `path`: a `.npy` file (its header gives the type, shape and order), or a raw file
+/// of `dtype` and `shape` (one axis may be -1) from `offset`. `mode`: "r", "r+" or "c".
+#[pyfunction]
+#[pyo3(signature = (path, dtype=None, shape=None, mode="r", offset=0, order_="C"))]
+fn open(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    dtype: Option<&str>,
+    shape: Option<Vec<isize>>,
+    mode: &str,
+    offset: u64,
+    order_: &str,
+) -> PyResult<Map> {
+    let npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let name = path.display().to_string();
+    let (ty, shape) = if npy {
+        let h = py.detach(|| NpyHeader::from_path(&path)).map_err(py_err)?;
+        let ty = npy_dtype(h.descr()).ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "{name}: dtype {:?} is not one ndarray_mmap maps for evaluate",
+                h.descr()
+            ))
+        })?;
+        if let Some(want) = dtype
+            && self::dt(want)? != ty
+        {
+            return Err(PyTypeError::new_err(format!(
+                "{name} holds {}, not {want}",
+                ty.name()
+            )));
+        }
+        (ty, Vec::new())
+    } else {
+        let dtype = dtype.ok_or_else(|| {
+            PyTypeError::new_err(format!("{name} is not a .npy file: give its dtype"))
+        })?;
+        (self::dt(dtype)?, shape.unwrap_or_else(|| vec![-1]))
+    };
+    let opts = MapOptions::new().offset(offset).order(order(order_)?);
+    let writable = match mode {
+        "r" => false,
+        "r+" | "c" => true,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "mode must be 'r', 'r+' or 'c', not {mode:?}"
+            )));
+        }
+    };
+    let held: Box<dyn Held> = py
+        .detach(|| -> Result<Box<dyn Held>, Error> {
+            storage!(ty, T => {
+                // SAFETY: the caller's contract (the README's): no other program truncates
+                // or rewrites the file while it is mapped, as with numpy.memmap.
+                unsafe {
+                    Ok(match (npy, mode) {
+                        (true, "r") => Box::new(opts.open_npy::<T>(&path)?),
+                        (true, "r+") => Box::new(opts.open_npy_mut::<T>(&path)?),
+                        (true, _) => Box::new(opts.open_npy_copy::<T>(&path)?),
+                        (false, "r") => Box::new(opts.open::<T>(&path, shape.as_slice())?),
+                        (false, "r+") => Box::new(opts.open_mut::<T>(&path, shape.as_slice())?),
+                        (false, _) => Box::new(opts.open_copy::<T>(&path, shape.as_slice())?),
+                    })
+                }
+            })
+        })
+        .map_err(py_err)?;
+    Ok(Map::of(held, ty, writable, name))
+}
+
+/// Creates `path` (a `.npy` file, or raw) of `dtype` and `shape`, zeroed, atomically, its
+/// disk space reserved; mapped read-write.
+#[pyfunction]
+#[pyo3(signature = (path, dtype, shape, order_="C"))]
+fn create(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    dtype: &str,
+    shape: Vec<usize>,
+    order_: &str,
+) -> PyResult<Map> {
+    let ty = self::dt(dtype)?;
+    let npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let opts = MapOptions::new().order(order(order_)?);
+    let name = path.display().to_string();
+    if ty == Dt::Bool && npy {
+        return Err(PyTypeError::new_err(format!(
+            "{name}: bool .npy files are made by numpy (numpy.lib.format.open_memmap), then \
+             opened"
+        )));
+    }
+    let held: Box<dyn Held> = py
+        .detach(|| -> Result<Box<dyn Held>, Error> {
+            storage!(ty, T => {
+                // SAFETY: the file is new; the caller's contract covers it afterwards.
+                unsafe {
+                    Ok(if npy {
+                        Box::new(opts.create_npy::<T>(&path, shape.as_slice())?)
+                    } else {
+                        Box::new(opts.create::<T>(&path, shape.as_slice())?)
+                    })
+                }
+            })
+        })
+        .map_err(py_err)?;
+    Ok(Map::of(held, ty, true, name))
+}
+
+/// Creates a Zarr v3 array at `path`: `dtype`, `shape`, `chunks`, and a compressor
+/// ("zstd", "gzip" or None) with its level.
+#[pyfunction]
+#[pyo3(signature = (path, dtype, shape, chunks, compressor=None, level=0))]
+fn zarr_create(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    dtype: &str,
+    shape: Vec<usize>,
+    chunks: Vec<usize>,
+    compressor: Option<&str>,
+    level: i32,
+) -> PyResult<()> {
+    let ty = self::dt(dtype)?;
+    let comp = match compressor {
+        None => None,
+        Some("zstd") => Some(Compressor::zstd(level)),
+        Some("gzip") => Some(Compressor::gzip(level.max(0) as u32)),
+        Some(c) => {
+            return Err(PyValueError::new_err(format!(
+                "compressor must be 'zstd', 'gzip' or None, not {c:?}"
+            )));
+        }
+    };
+    if ty == Dt::Bool {
+        return Err(PyTypeError::new_err(
+            "bool Zarr arrays are not written here",
+        ));
+    }
+    py.detach(|| -> Result<(), Error> {
+        storage!(ty, T => {
+            let mut o = CreateOptions::<T>::new();
+            if let Some(c) = comp {
+                o = o.compressor(c);
+            }
+            // SAFETY: the array is new.
+            let w = unsafe { o.create(&path, shape.as_slice(), chunks.as_slice()) }?;
+            w.flush()
+        })
+    })
+    .map_err(py_err)
+}
+
+/// Parses `expr`: its operand names in order of first use.
+#[pyfunction]
+fn names(expr: &str) -> PyResult<Vec<String>> {
+    expr::parse(expr)
+        .map(|e| e.names)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Types `expr` over operands of `dtypes`: (result dtype, reduction or None, axis or None).
+/// The result dtype of a reduction is numpy's (sum of int32 is int64, mean of ints is
+/// float64).
+#[pyfunction]
+fn result_type(expr: &str, dtypes: Vec<String>) -> PyResult<(String, Option<String>, Option<i64>)> {
+    let (e, vars) = parse_typed(expr, &dtypes)?;
+    let t = expr::type_of(&e.body, &vars).map_err(PyTypeError::new_err)?;
+    let body = body_dt(&t);
+    Ok(match e.reduce {
+        None => (body.name().to_string(), None, None),
+        Some((r, axis)) => (
+            reduced_dt(r, body).name().to_string(),
+            Some(format!("{r:?}").to_lowercase()),
+            axis,
+        ),
+    })
+}
+
+fn parse_typed(expr: &str, dtypes: &[String]) -> PyResult<(expr::Expr, Vec<Dt>)> {
+    let e = expr::parse(expr).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    if dtypes.len() != e.names.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} operand types for {} names",
+            dtypes.len(),
+            e.names.len()
+        )));
+    }
+    let vars = dtypes
+        .iter()
+        .map(|d| self::dt(d))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((e, vars))
+}
+
+fn body_dt(t: &expr::Typed) -> Dt {
+    match t.ty {
+        expr::Ty::Array(d) => d,
+        expr::Ty::WeakInt => Dt::I64,
+        expr::Ty::WeakFloat => Dt::F64,
+    }
+}
+
+/// numpy's result type of a reduction of values of type `body`.
+fn reduced_dt(r: Reduce, body: Dt) -> Dt {
+    match r {
+        Reduce::Sum if body.is_float() => body,
+        Reduce::Sum if matches!(body, Dt::U8 | Dt::U16 | Dt::U32 | Dt::U64) => Dt::U64,
+        Reduce::Sum => Dt::I64,
+        Reduce::Mean if body.is_float() => body,
+        Reduce::Mean => Dt::F64,
+        Reduce::Min | Reduce::Max => body,
+    }
+}
+
+/// An operand from Python: ("map", Map), ("array", pointer, shape, byte strides, dtype),
+/// ("zarr", path, dtype).
+fn held_of(op: &Bound<'_, PyTuple>, write: bool) -> PyResult<(Held_, Dt)> {
+    let kind: String = op.get_item(0)?.extract()?;
+    match kind.as_str() {
+        "map" => {
+            let m: Py<Map> = op.get_item(1)?.extract()?;
+            if write && !m.get().writable {
+                return Err(PyValueError::new_err(format!(
+                    "{} is mapped read-only",
+                    m.get().path
+                )));
+            }
+            let ty = m.get().dtype;
+            Ok((Held_::Map(m), ty))
+        }
+        "array" => {
+            let ptr: usize = op.get_item(1)?.extract()?;
+            let shape: Vec<usize> = op.get_item(2)?.extract()?;
+            let strides: Vec<isize> = op.get_item(3)?.extract()?;
+            let ty = self::dt(&op.get_item(4)?.extract::<String>()?)?;
+            let held = storage!(ty, T => raw::<T>(ptr, &shape, &strides, write)?);
+            Ok((Held_::Own(held), ty))
+        }
+        "zarr" => {
+            let path: std::path::PathBuf = op.get_item(1)?.extract()?;
+            let ty = self::dt(&op.get_item(2)?.extract::<String>()?)?;
+            if ty == Dt::Bool {
+                return Err(PyTypeError::new_err("bool Zarr arrays are not read here"));
+            }
+            let held: Box<dyn Held> = storage!(ty, T => {
+                // SAFETY: the caller's contract: nothing truncates the chunk files meanwhile.
+                unsafe {
+                    if write {
+                        Box::new(zarr::open_mut::<T>(&path).map_err(py_err)?)
+                    } else {
+                        Box::new(zarr::open::<T>(&path).map_err(py_err)?)
+                    }
+                }
+            });
+            Ok((Held_::Own(held), ty))
+        }
+        k => Err(PyValueError::new_err(format!("unknown operand kind {k:?}"))),
+    }
+}
+
+/// An operand held for one call: a Python `Map`, or one opened for the call.
+enum Held_ {
+    Map(Py<Map>),
+    Own(Box<dyn Held>),
+}
+
+/// A view of a numpy array's memory (`strides` in bytes: multiples of the element size,
+/// not negative, checked by the Python side and again here).
+fn raw<T: AnyElement>(
+    ptr: usize,
+    shape: &[usize],
+    strides: &[isize],
+    write: bool,
+) -> PyResult<Box<dyn Held>> {
+    let size = std::mem::size_of::<T>() as isize;
+    if !ptr.is_multiple_of(std::mem::align_of::<T>())
+        || shape.len() != strides.len()
+        || strides.iter().any(|&s| s < 0 || s % size != 0)
+    {
+        return Err(PyValueError::new_err(
+            "an array that is misaligned, or with negative or uneven strides (copy it first)",
+        ));
+    }
+    let el: Vec<usize> = strides.iter().map(|&s| (s / size) as usize).collect();
+    let dim = IxDyn(shape).strides(IxDyn(&el));
+    // SAFETY: the Python side passes the memory of a live numpy array that it holds for
+    // the whole call (pointer, shape and strides read from its `__array_interface__`),
+    // aligned, with non-negative strides in whole elements (checked above).
+    unsafe {
+        Ok(if write {
+            Box::new(RawMut(ArrayViewMutD::from_shape_ptr(dim, ptr as *mut T)))
+        } else {
+            Box::new(Raw(ArrayViewD::from_shape_ptr(dim, ptr as *const T)))
+        })
+    }
+}
+
+/// A reduction's result: its bytes, shape and dtype name.
+type Reduced<'py> = (Bound<'py, PyBytes>, Vec<usize>, String);
+
+/// Evaluates `expr` over `operands` (one per name, in order). Elementwise: into `out` (an
+/// operand of the result's shape). A reduction: returns (bytes, shape, dtype) of the
+/// result. `shape` is the broadcast shape of the operands; `progress(done, total)` is
+/// called between chunks, and Ctrl-C cancels there.
+#[pyfunction]
+#[pyo3(signature = (expr, operands, shape, out=None, out_dtype=None, progress=None))]
+fn evaluate<'py>(
+    py: Python<'py>,
+    expr: &str,
+    operands: Vec<Bound<'py, PyTuple>>,
+    shape: Vec<usize>,
+    out: Option<Bound<'py, PyTuple>>,
+    out_dtype: Option<&str>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Option<Reduced<'py>>> {
+    let e = expr::parse(expr).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    if operands.len() != e.names.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} operands for the names {:?}",
+            operands.len(),
+            e.names
+        )));
+    }
+    let mut helds = Vec::new();
+    let mut vars = Vec::new();
+    for op in &operands {
+        let (h, ty) = held_of(op, false)?;
+        helds.push(h);
+        vars.push(ty);
+    }
+    let t = expr::type_of(&e.body, &vars).map_err(PyTypeError::new_err)?;
+    let body = body_dt(&t);
+    let mut out_held = match &out {
+        Some(o) => Some(held_of(o, true)?),
+        None => None,
+    };
+    // The elementwise result is cast to the output's type (numpy's same-kind rule).
+    let want = match (&out_held, out_dtype) {
+        (Some((_, ty)), _) => *ty,
+        (None, Some(d)) => self::dt(d)?,
+        (None, None) => body,
+    };
+    if e.reduce.is_none() && !can_cast(body, want) {
+        return Err(PyTypeError::new_err(format!(
+            "Cannot cast the result from dtype('{}') to dtype('{}') with casting rule 'same_kind'",
+            body.name(),
+            want.name()
+        )));
+    }
+    let mut prog = vm::Program::compile(&t, &vars, if e.reduce.is_some() { body } else { want });
+    let progress = progress.map(|p| p.into_any());
+    let mut tick = |done: u64, total: u64| -> bool {
+        Python::attach(|py| {
+            if let Some(p) = &progress
+                && let Err(err) = p.call1(py, (done, total))
+            {
+                PENDING.with(|c| *c.borrow_mut() = Some(err));
+                return false;
+            }
+            match py.check_signals() {
+                Ok(()) => true,
+                Err(err) => {
+                    PENDING.with(|c| *c.borrow_mut() = Some(err));
+                    false
+                }
+            }
+        })
+    };
+    // The maps the Python objects hold, locked for the call.
+    let maps: Vec<Option<Py<Map>>> = helds
+        .iter()
+        .map(|h| match h {
+            Held_::Map(m) => Some(m.clone_ref(py)),
+            Held_::Own(_) => None,
+        })
+        .collect();
+    let out_map = match &out_held {
+        Some((Held_::Map(m), _)) => Some(m.clone_ref(py)),
+        _ => None,
+    };
+    let result = py.detach(|| -> Result<Option<Acc>, Stop> {
+        let mut guards = Vec::new();
+        for m in maps.iter().flatten() {
+            if out_map.as_ref().is_some_and(|o| o.is(m)) {
+                continue; // the output's own lock covers it
+            }
+            guards.push(
+                m.get()
+                    .held
+                    .lock()
+                    .map_err(|_| Stop::Program("a poisoned map".into()))?,
+            );
+        }
+        let mut out_guard = match &out_map {
+            Some(m) => Some(
+                m.get()
+                    .held
+                    .lock()
+                    .map_err(|_| Stop::Program("a poisoned map".into()))?,
+            ),
+            None => None,
+        };
+        let mut z = ZipDyn::new(&shape);
+        // The output first: it leads the chunking.
+        let out_ref: Option<&mut Box<dyn Held>> = match (&mut out_guard, &mut out_held) {
+            (Some(g), _) => Some(&mut **g),
+            (None, Some((Held_::Own(h), _))) => Some(h),
+            _ => None,
+        };
+        if let Some(o) = out_ref {
+            z = o
+                .output(z)
+                .ok_or_else(|| Stop::Program("the output is read-only".into()))?;
+        }
+        let mut g = 0;
+        for (h, m) in helds.iter().zip(&maps) {
+            z = match (h, m) {
+                (Held_::Own(h), _) => h.input(z),
+                (Held_::Map(_), Some(m)) if out_map.as_ref().is_some_and(|o| o.is(m)) => {
+                    return Err(Stop::Program(
+                        "the output is also an input: pass it as a numpy array".into(),
+                    ));
+                }
+                (Held_::Map(_), _) => {
+                    let held: &dyn Held = &**guards[g];
+                    g += 1;
+                    held.input(z)
+                }
+            };
+        }
+        match e.reduce {
+            None => run::elementwise(z, &mut prog, &vars, &mut tick).map(|()| None),
+            Some((r, axis)) => {
+                let axis = match axis {
+                    None => None,
+                    Some(a) => {
+                        let n = shape.len() as i64;
+                        let k = if a < 0 { a + n } else { a };
+                        if !(0..n).contains(&k) {
+                            return Err(Stop::Program(format!(
+                                "axis {a} is out of bounds for array of dimension {n}"
+                            )));
+                        }
+                        Some(k as usize)
+                    }
+                };
+                let acc_shape: Vec<usize> = match axis {
+                    None => Vec::new(),
+                    Some(k) => shape
+                        .iter()
+                        .enumerate()
+                        .filter(|(d, _)| *d != k)
+                        .map(|(_, &n)| n)
+                        .collect(),
+                };
+                let mut acc = run::start(r, body, &acc_shape);
+                run::reduce(z, &mut prog, &vars, r, axis, &mut acc, &mut tick)?;
+                Ok(Some(acc))
+            }
+        }
+    });
+    let acc = match result {
+        Ok(acc) => acc,
+        Err(Stop::Engine(e)) => return Err(py_err(e)),
+        Err(Stop::Program(msg)) => return Err(PyValueError::new_err(msg)),
+        Err(Stop::Caller) => {
+            return Err(PENDING
+                .with(|c| c.borrow_mut().take())
+                .unwrap_or_else(|| PyKeyboardInterrupt::new_err("cancelled")));
+        }
+    };
+    let Some(acc) = acc else { return Ok(None) };
+    let (r, axis) = e.reduce.unwrap_or((Reduce::Sum, None));
+    let count: usize = match axis {
+        None => shape.iter().product(),
+        Some(a) => {
+            let n = shape.len() as i64;
+            shape[(if a < 0 { a + n } else { a }) as usize]
+        }
+    };
+    let res = reduced_dt(r, body);
+    let (bytes, rshape) = finish(acc, r, res, count);
+    Ok(Some((
+        PyBytes::new(py, &bytes),
+        rshape,
+        res.name().to_string(),
+    )))
+}
+
+thread_local! {
+    /// The Python exception that stopped a stream (raised by the progress callback or a
+    /// signal handler), handed from the callback to the caller on the same thread.
+    static PENDING: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
+}
+
+/// numpy's `same_kind` casting from `from` to `to`.
+fn can_cast(from: Dt, to: Dt) -> bool {
+    let rank = |d: Dt| match d {
+        Dt::Bool => 0,
+        d if d.is_int() => 1,
+        _ => 2,
+    };
+    rank(from) <= rank(to)
+}
+
+/// The reduction's result as numpy bytes of type `res`, and its shape.
+fn finish(acc: Acc, r: Reduce, res: Dt, count: usize) -> (Vec<u8>, Vec<usize>) {
+    macro_rules! bytes {
+        ($it:expr) => {
+            dispatch!(res, T => {
+                let v: Vec<T> = $it.collect();
+                let mut out = Vec::with_capacity(v.len() * std::mem::size_of::<T>());
+                for x in v {
+                    out.extend_from_slice(vm_bytes(&x));
+                }
+                out
+            })
+        };
+    }
+    match acc {
+        Acc::F(a) => {
+            let shape = a.shape().to_vec();
+            let mean = r == Reduce::Mean;
+            (
+                bytes!(a.iter().map(|&x| <T as vm::E>::from_f64(if mean {
+                    x / count as f64
+                } else {
+                    x
+                }))),
+                shape,
+            )
+        }
+        Acc::I(a) => {
+            let shape = a.shape().to_vec();
+            if r == Reduce::Mean {
+                (
+                    bytes!(
+                        a.iter()
+                            .map(|&x| <T as vm::E>::from_f64(x as f64 / count as f64))
+                    ),
+                    shape,
+                )
+            } else {
+                (bytes!(a.iter().map(|&x| <T as vm::E>::from_i128(x))), shape)
+            }
+        }
+    }
+}
+
+/// The bytes of one element.
+fn vm_bytes<T: vm::E>(x: &T) -> &[u8] {
+    // SAFETY: every `vm::E` type is a plain number (or `B8`, one byte) with no padding,
+    // so its memory is `size_of::<T>()` initialized bytes.
+    unsafe { std::slice::from_raw_parts((x as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Map>()?;
+    m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(create, m)?)?;
+    m.add_function(wrap_pyfunction!(zarr_create, m)?)?;
+    m.add_function(wrap_pyfunction!(names, m)?)?;
+    m.add_function(wrap_pyfunction!(result_type, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn _assert_element<T: Element>() {}
