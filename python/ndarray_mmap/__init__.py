@@ -157,12 +157,16 @@ def _operand(v, name, write=False):
     if (isinstance(a, _np.memmap) and isinstance(a.base, _mmap.mmap) and a.filename
             and a.dtype.isnative and a.size > 0 and (a.flags.c_contiguous or a.flags.f_contiguous)):
         order = "C" if a.flags.c_contiguous else "F"
+        npy = _os.fspath(a.filename).lower().endswith(".npy")
         try:
-            m = _native.open(a.filename, a.dtype.name, a.shape, "r+" if write else "r",
-                             int(a.offset), order)
-            return _Operand(("map", m), a.dtype.name, a.shape, keep=(a, m))
+            # A .npy file's header gives its layout (numpy's offset is the header's length).
+            m = _native.open(_os.fspath(a.filename), a.dtype.name, None if npy else a.shape,
+                             "r+" if write else "r", 0 if npy else int(a.offset), order)
+            mi = m.__array_interface__
+            if tuple(mi["shape"]) == a.shape and _np.dtype(mi["typestr"]) == a.dtype:
+                return _Operand(("map", m), a.dtype.name, a.shape, keep=(a, m))
         except (OSError, ValueError, TypeError):
-            pass  # (locked, or changed since): use the memory numpy maps
+            pass  # (locked, or changed since): read the memory numpy maps
     if (not a.flags.aligned or not a.dtype.isnative
             or any(s < 0 or s % a.itemsize for s in a.strides)):
         if write:

@@ -335,6 +335,12 @@ fn open(
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let name = path.display().to_string();
+    if npy && (offset != 0 || shape.is_some()) {
+        return Err(PyValueError::new_err(format!(
+            "{name}: a .npy file's header gives its shape and where its data starts (offset \
+             and shape are for raw files)"
+        )));
+    }
     let (ty, shape) = if npy {
         let h = py.detach(|| NpyHeader::from_path(&path)).map_err(py_err)?;
         let ty = npy_dtype(h.descr()).ok_or_else(|| {

@@ -61,6 +61,18 @@ def test_open_raw_with_a_minus_one_axis(tmp_path):
         nm.open(tmp_path / "missing.npy")
     with pytest.raises(TypeError):
         nm.open(tmp_path / "a.i16")  # a raw file needs its dtype
+    np.save(tmp_path / "n.npy", a)
+    with pytest.raises(ValueError, match="header"):
+        nm.open(tmp_path / "n.npy", offset=128)  # offset and shape are for raw files
+
+
+def test_npy_memmaps_from_np_load_stream_through_the_crate(tmp_path):
+    a = data("float32", (64, 32))
+    np.save(tmp_path / "a.npy", a)
+    m = np.load(tmp_path / "a.npy", mmap_mode="r")
+    op = nm._operand(m, "a")
+    assert op.desc[0] == "map", op.desc  # mapped again by the crate, not read as memory
+    same(nm.evaluate("m * 2", m=m), a * 2)
 
 
 def test_create_then_numpy_reads_it(tmp_path):
