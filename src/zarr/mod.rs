@@ -474,6 +474,80 @@ impl<T: Element> ZarrArrayMut<T> {
         Ok(())
     }
 
+    /// Writes chunk `index` whole from `data`, which has the chunk's region's shape (see
+    /// [`region`](Self::region): cut to the array's edge). A compressed chunk is encoded
+    /// once and its file replaced in one step (a crash leaves the old chunk or the new
+    /// one; elements past the array's edge hold the fill value); an uncompressed chunk is
+    /// written through its map ([`chunk_mut`](Self::chunk_mut)), made durable by
+    /// [`flush`](Self::flush). One writer per chunk at a time: two programs writing the
+    /// same chunk leave one of their chunks, whole.
+    ///
+    /// # Errors
+    /// [`Error::Broadcast`] when `data` has another shape; [`ZarrProblem::Unsupported`] for
+    /// a compressed chunk inside a shard; as for [`chunk_mut`](Self::chunk_mut), and the
+    /// encode and write errors of a compressed chunk.
+    ///
+    /// ```
+    /// use ndarray_mmap::zarr::{self, Compressor, CreateOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("z.zarr");
+    /// let mut w = unsafe {
+    ///     CreateOptions::new().compressor(Compressor::zstd(3)).create(&path, [5], [4])
+    /// }?;
+    /// w.write_chunk(&[1], &ndarray::array![9i32])?;           // the edge chunk: one element
+    /// let z = unsafe { zarr::open::<i32>(&path) }?;
+    /// assert_eq!(z.chunk(&[1])?.view(), ndarray::array![9].into_dyn());
+    /// assert!(w.write_chunk(&[0], &ndarray::array![1i32, 2]).is_err()); // not the chunk's shape
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_chunk<S, D>(
+        &mut self,
+        index: &[usize],
+        data: &ndarray::ArrayBase<S, D>,
+    ) -> Result<(), Error>
+    where
+        S: ndarray::Data<Elem = T>,
+        D: ndarray::Dimension,
+    {
+        let region = self.region(index)?;
+        let shape: Vec<usize> = region.iter().map(|r| r.len()).collect();
+        if data.shape() != shape.as_slice() {
+            return Err(Error::Broadcast {
+                operand: "the chunk's data",
+                input: data.shape().to_vec(),
+                output: shape,
+                onto: "the chunk's region",
+            });
+        }
+        if !self.a.is_coded() {
+            let mut c = self.chunk_mut(index)?;
+            c.view_mut().assign(&data.view().into_dyn());
+            return Ok(());
+        }
+        let l = &self.a.layout;
+        if l.shard.is_some() {
+            let (path, _) = self.a.locate(index)?;
+            return Err(zerr(
+                &path,
+                ZarrProblem::Unsupported {
+                    what: format!(
+                        "writing inner chunk {index:?} of a compressed shard (shards are \
+                         written in place only)"
+                    ),
+                },
+            ));
+        }
+        let dim = ndarray::IxDyn(&l.chunk);
+        let mut whole = match l.order {
+            crate::Order::F => ndarray::ArrayD::from_elem(ndarray::ShapeBuilder::f(dim), l.fill),
+            _ => ndarray::ArrayD::from_elem(dim, l.fill),
+        };
+        whole
+            .slice_each_axis_mut(|ax| ndarray::Slice::from(0..shape[ax.axis.index()]))
+            .assign(&data.view().into_dyn());
+        self.a.write_encoded(index, &whole)
+    }
+
     /// Maps chunk `index` writable; a chunk with no file is created first (its disk space
     /// reserved, filled with the fill value), by the crate's create rules.
     ///

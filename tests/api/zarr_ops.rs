@@ -857,3 +857,40 @@ fn compressed_outputs_cancel_to_a_prefix_and_refuse_what_cannot_be_encoded() {
     assert!(err.to_string().contains("sharded"), "{err}");
     assert!(!sp.join("c").exists());
 }
+
+/// `write_chunk`: each chunk whole, compressed (C and F order) or mapped, edges cut; the
+/// array reads back as the data written; a wrong shape is refused with nothing written.
+#[test]
+fn write_chunk_writes_each_chunk_whole_compressed_or_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = seq(&[7, 5]);
+    for (k, (compressed, order)) in [(true, Order::C), (true, Order::F), (false, Order::C)]
+        .into_iter()
+        .enumerate()
+    {
+        let path = dir.path().join(format!("w{k}.zarr"));
+        let mut opts = zarr::CreateOptions::new().order(order).fill_value(-1);
+        if compressed {
+            opts = opts.compressor(zarr::Compressor::zstd(3));
+        }
+        let mut w = unsafe { opts.create(&path, [7, 5], [3, 2]) }.unwrap();
+        for idx in w.chunk_indices() {
+            let r = w.region(&idx).unwrap();
+            let part = want.slice_each_axis(|ax| Slice::from(r[ax.axis.index()].clone()));
+            w.write_chunk(&idx, &part).unwrap();
+        }
+        let before = snapshot(&path);
+        let e = w.write_chunk(&[0, 0], &seq(&[2, 2])).unwrap_err();
+        assert!(matches!(e, Error::Broadcast { .. }), "{e}");
+        assert_eq!(snapshot(&path), before, "a refused write changed nothing");
+        w.flush().unwrap();
+        let z = unsafe { zarr::open::<i32>(&path) }.unwrap();
+        let mut got = ArrayD::zeros(IxDyn(&[7, 5]));
+        for idx in z.chunk_indices() {
+            let r = z.region(&idx).unwrap();
+            got.slice_each_axis_mut(|ax| Slice::from(r[ax.axis.index()].clone()))
+                .assign(&z.chunk(&idx).unwrap().view());
+        }
+        assert_eq!(got, want, "compressed {compressed}, {order:?}");
+    }
+}
