@@ -84,7 +84,7 @@ def _map_of(a):
                 ai["data"][0] == i["data"][0]
                 and tuple(a.shape) == tuple(i["shape"])
                 and tuple(a.strides) == tuple(i["strides"])
-                and a.dtype.name == _np.dtype(i["typestr"]).name
+                and a.dtype == _np.dtype(i["typestr"])
             )
             return b if same else None
         b = getattr(b, "base", None)
@@ -147,14 +147,25 @@ def _operand(v, name, write=False):
     if isinstance(v, (bool, int, float)) and not isinstance(v, _np.generic):
         raise AssertionError("scalars are substituted before")
     a = v if isinstance(v, _np.ndarray) else _np.asarray(v)
+    if type(a) is _np.ndarray and a.base is None and a.dtype.isnative:
+        # An array that owns its memory (the common small case): aligned, no map behind.
+        flags = a.flags
+        if flags.aligned and (flags.writeable or not write):
+            ai = a.__array_interface__
+            return _Operand(("array", ai["data"][0], a.shape, a.strides, a.dtype.name),
+                            a.dtype.name, a.shape, keep=a)
     if write and not a.flags.writeable:
         raise ValueError(f"{name}: the output is not writeable")
+    if write and _self_overlapping(a):
+        raise ValueError(f"{name}: the output's elements overlap (a zero or overlapping "
+                         "stride): each element must be written once")
     m = _map_of(a)
     if m is not None:
         return _Operand(("map", m), a.dtype.name, a.shape, keep=a)
     # A whole numpy.memmap: mapped again by the crate, which streams it (read-ahead, and
     # pages dropped behind the stream when they do not fit).
     if (isinstance(a, _np.memmap) and isinstance(a.base, _mmap.mmap) and a.filename
+            and getattr(a, "mode", None) in ("r", "r+", "w+", "readonly", "readwrite", "write")
             and a.dtype.isnative and a.size > 0 and (a.flags.c_contiguous or a.flags.f_contiguous)):
         order = "C" if a.flags.c_contiguous else "F"
         npy = _os.fspath(a.filename).lower().endswith(".npy")
@@ -173,16 +184,49 @@ def _operand(v, name, write=False):
             raise ValueError(f"{name}: the output must be aligned, in native byte order, "
                              "with non-negative strides")
         a = _np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
-    try:
-        _native_dtype = a.dtype.name
-        _np.dtype(_native_dtype)
-    except TypeError:
-        raise TypeError(f"{name}: dtype {a.dtype} is not one evaluate computes in") from None
     ptr = a.__array_interface__["data"][0]
     return _Operand(("array", ptr, a.shape, a.strides, a.dtype.name), a.dtype.name, a.shape, keep=a)
 
 
-_NAME = _re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Numbers first, so that the exponent of `1e-3` is never taken for a name `e`.
+_TOKEN = _re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[A-Za-z_][A-Za-z0-9_]*")
+
+# Parsed names and result types by expression (and operand types), as numexpr caches its
+# compiled programs: a call on small arrays is then mostly the native call itself.
+def _self_overlapping(a):
+    """Whether two indices of ``a`` reach the same bytes (a broadcast or as_strided view)."""
+    axes = sorted((abs(st), n) for n, st in zip(a.shape, a.strides) if n > 1)
+    reach = a.itemsize
+    for st, n in axes:
+        if st < reach:
+            return True
+        reach = st * n
+    return False
+
+
+_NAMES = {}
+_TYPES = {}
+
+
+def _names(ex):
+    n = _NAMES.get(ex)
+    if n is None:
+        n = _native.names(ex)
+        if len(_NAMES) > 256:
+            _NAMES.clear()
+        _NAMES[ex] = n
+    return n
+
+
+def _result_type(ex, dtypes):
+    key = (ex, tuple(dtypes))
+    r = _TYPES.get(key)
+    if r is None:
+        r = _native.result_type(ex, list(dtypes))
+        if len(_TYPES) > 256:
+            _TYPES.clear()
+        _TYPES[key] = r
+    return r
 
 
 def _substitute(ex, scalars):
@@ -195,7 +239,7 @@ def _substitute(ex, scalars):
                 return "True" if v else "False"
             return f"({v!r})"
         return w
-    return _NAME.sub(repl, ex)
+    return _TOKEN.sub(repl, ex)
 
 
 def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **operands):
@@ -209,7 +253,7 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
     ``max``, whole or ``axis=k``) return numpy's result. ``progress(done, total)`` is
     called between chunks (bytes); Ctrl-C stops there with ``KeyboardInterrupt``.
     """
-    names = _native.names(ex)
+    names = _names(ex)
     frame = None
     values = {}
     for n in names:
@@ -234,9 +278,9 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
                if isinstance(v, (bool, int, float)) and not isinstance(v, _np.generic)}
     if scalars:
         ex = _substitute(ex, scalars)
-        names = _native.names(ex)
+        names = _names(ex)
     ops = [_operand(values[n], n) for n in names]
-    rdt, reduce, axis = _native.result_type(ex, [o.dtype for o in ops])
+    rdt, reduce, axis = _result_type(ex, [o.dtype for o in ops])
     try:
         shape = tuple(_np.broadcast_shapes(*[o.shape for o in ops])) if ops else ()
     except ValueError as e:
@@ -262,11 +306,25 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
     elif isinstance(out, (str, _os.PathLike)):
         p = _os.fspath(out)
         if p.endswith(".npy") or not (p.endswith(".zarr") or _os.path.isdir(p)):
-            if rdt == "bool":
+            npy = p.lower().endswith(".npy")
+            # An input that is this file: let its read-only map go, and read it through
+            # the output's (in place).
+            same = [i for i, o in enumerate(ops) if o.desc[0] == "map"
+                    and _os.path.exists(p) and _same_file(o.desc[1].path, p)]
+            for i in same:
+                ops[i] = descs[i] = None
+            if _os.path.exists(p):
+                m = _native.open(p, None if npy else rdt, None if npy else shape, "r+", 0, "C")
+            elif npy and rdt == "bool":
                 _np.lib.format.open_memmap(p, mode="w+", dtype=rdt, shape=shape).flush()
+                m = _native.open(p, None, None, "r+", 0, "C")
             else:
-                _native.create(p, rdt, shape, "C")
-            target = _operand(p, "out", write=True)
+                m = _native.create(p, rdt, shape, "C")
+            result = _np.asarray(m)
+            target = _Operand(("map", m), result.dtype.name, result.shape, keep=result)
+            for i in same:
+                ops[i] = _Operand(("map", m), result.dtype.name, result.shape, keep=result)
+                descs[i] = ops[i].desc
         else:
             if not _os.path.exists(_os.path.join(p, "zarr.json")):
                 z = next((o for o in ops if o.chunks is not None), None)
@@ -277,7 +335,7 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
                                     None if comp is None else comp[0],
                                     0 if comp is None else comp[1])
             target = _operand(p, "out", write=True)
-        result = target.keep if target.desc[0] == "map" else None
+            result = None
     else:
         target = _operand(out, "out", write=True)
         result = out
@@ -290,6 +348,16 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
             raise ValueError(f"{ex!r}: the output's shape {target.shape} is not the operands' "
                              f"broadcast shape {shape}")
         shape = target.shape
+    # An input over the output's memory that is not a map the engine checks: copied
+    # first (numpy's rule: the result is as if every input were read before any write).
+    if target.desc[0] == "array":
+        o_arr = target.keep
+        for i, o in enumerate(ops):
+            if o.desc[0] == "array" and _np.may_share_memory(o.keep, o_arr):
+                c = _np.array(o.keep, copy=True)
+                ops[i] = _Operand(("array", c.__array_interface__["data"][0], c.shape,
+                                   c.strides, c.dtype.name), c.dtype.name, c.shape, keep=c)
+                descs[i] = ops[i].desc
     # An input that is the output's own map is read through its memory (in place).
     for i, o in enumerate(ops):
         if o.desc[0] == "map" and target.desc[0] == "map" and o.desc[1] is target.desc[1]:
@@ -299,6 +367,13 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
             o.keep = (o.keep, a)
     _native.evaluate(ex, descs, list(shape), target.desc, None, progress)
     return result
+
+
+def _same_file(a, b):
+    try:
+        return _os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _default_chunks(shape, itemsize):

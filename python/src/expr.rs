@@ -678,8 +678,31 @@ fn fold(n: Node) -> Result<Node, String> {
                             .ok_or("integer literal overflow")?,
                     ),
                     Op::Pow => Node::Float((*x as f64).powf(*y as f64)),
+                    Op::And => Node::Int(x & y),
+                    Op::Or => Node::Int(x | y),
+                    _ if op.is_comparison() => Node::Bool(compare(op, x, y)),
                     _ => Node::Binary(op, Box::new(a), Box::new(b)),
                 },
+                (Node::Bool(x), Node::Bool(y)) if matches!(op, Op::And | Op::Or) => {
+                    Node::Bool(if op == Op::And { x & y } else { x | y })
+                }
+                _ if op.is_comparison() && float(&a).is_some() && float(&b).is_some() => {
+                    let (x, y) = (float(&a).unwrap_or(0.0), float(&b).unwrap_or(0.0));
+                    Node::Bool(compare(op, &x, &y))
+                }
+                _ if op == Op::Mod && float(&a).is_some() && float(&b).is_some() => {
+                    let (x, y) = (float(&a).unwrap_or(0.0), float(&b).unwrap_or(0.0));
+                    if y == 0.0 {
+                        return Err("modulo by zero in the literals".into());
+                    }
+                    // Python's float modulo: the sign of the divisor.
+                    let r = x % y;
+                    Node::Float(if r != 0.0 && (r < 0.0) != (y < 0.0) {
+                        r + y
+                    } else {
+                        r
+                    })
+                }
                 _ if matches!(op, Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow)
                     && float(&a).is_some()
                     && float(&b).is_some() =>
@@ -702,6 +725,18 @@ fn fold(n: Node) -> Result<Node, String> {
         Node::Call(f, args) => Node::Call(f, args.into_iter().map(fold).collect::<Result<_, _>>()?),
         n => n,
     })
+}
+
+/// A comparison of two literals, as Python makes it.
+fn compare<T: PartialOrd>(op: Op, x: &T, y: &T) -> bool {
+    match op {
+        Op::Lt => x < y,
+        Op::Le => x <= y,
+        Op::Gt => x > y,
+        Op::Ge => x >= y,
+        Op::Eq => x == y,
+        _ => x != y,
+    }
 }
 
 /// The type of a binary arithmetic result (before the operator's own rules).
@@ -778,6 +813,13 @@ pub fn type_of(n: &Node, vars: &[Dt]) -> Result<Typed, String> {
         Node::Binary(op, a, b) => {
             let (a, b) = (type_of(a, vars)?, type_of(b, vars)?);
             let (mut c, _) = combine(a.ty, b.ty, op.symbol())?;
+            if op.is_comparison()
+                && (check_weak_range(&a, c).is_err() || check_weak_range(&b, c).is_err())
+            {
+                // numpy compares a Python integer out of the array type's range by value:
+                // here in float64, which orders every such integer beyond the type's range.
+                c = Dt::F64;
+            }
             check_weak_range(&a, c)?;
             check_weak_range(&b, c)?;
             let ty = match op {

@@ -35,6 +35,18 @@ fn py_err(e: Error) -> PyErr {
     }
 }
 
+/// A typing error as numpy raises it: `OverflowError` for a Python integer out of the
+/// array type's range, `ValueError` for integers to negative powers, else `TypeError`.
+fn type_err(msg: String) -> PyErr {
+    if msg.starts_with("Python integer") {
+        pyo3::exceptions::PyOverflowError::new_err(msg)
+    } else if msg.starts_with("Integers to negative") {
+        PyValueError::new_err(msg)
+    } else {
+        PyTypeError::new_err(msg)
+    }
+}
+
 fn dt(name: &str) -> PyResult<Dt> {
     Dt::from_name(name).ok_or_else(|| {
         PyTypeError::new_err(format!(
@@ -191,6 +203,151 @@ impl<T: AnyElement> Held for ZarrArrayMut<T> {
     }
 }
 
+impl<T: AnyElement> Held for zarr::Chunk<T> {
+    fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
+        z.input(self)
+    }
+    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
+        drop(z);
+        None
+    }
+}
+
+/// A Zarr array read chunk by chunk (any element type).
+trait Chunked: Send + Sync {
+    fn chunk(&self, index: &[usize]) -> Result<Box<dyn Held + '_>, Error>;
+    fn chunk_shape(&self) -> Vec<usize>;
+    fn shape(&self) -> Vec<usize>;
+}
+
+impl<T: AnyElement> Chunked for ZarrArray<T> {
+    fn chunk(&self, index: &[usize]) -> Result<Box<dyn Held + '_>, Error> {
+        Ok(Box::new(ZarrArray::chunk(self, index)?))
+    }
+    fn chunk_shape(&self) -> Vec<usize> {
+        ZarrArray::chunk_shape(self).to_vec()
+    }
+    fn shape(&self) -> Vec<usize> {
+        ZarrArray::shape(self).to_vec()
+    }
+}
+
+/// Writes chunks `indices` of the Zarr array `out` (of type `T`): each computed into a
+/// buffer from the inputs' same chunks, then written whole ([`ZarrArrayMut::write_chunk`]:
+/// a compressed chunk replaced in one step).
+#[allow(clippy::too_many_arguments)]
+fn chunk_task<T: AnyElement>(
+    out: &std::path::Path,
+    ins: &[Box<dyn Chunked>],
+    prog: &mut vm::Program,
+    vars: &[Dt],
+    indices: &[Vec<usize>],
+    tick: run::Tick<'_>,
+) -> Result<(), Stop> {
+    // SAFETY: the caller's contract: nothing truncates the chunk files meanwhile.
+    let mut w = unsafe { zarr::open_mut::<T>(out) }.map_err(Stop::Engine)?;
+    for a in ins {
+        if a.chunk_shape() != w.chunk_shape() || a.shape() != w.shape() {
+            return Err(Stop::Program(format!(
+                "an input of shape {:?} in chunks of {:?} does not match the output's shape {:?} \
+                 in chunks of {:?} (the dask evaluate needs one grid)",
+                a.shape(),
+                a.chunk_shape(),
+                w.shape(),
+                w.chunk_shape()
+            )));
+        }
+    }
+    for idx in indices {
+        let region = w.region(idx).map_err(Stop::Engine)?;
+        let shape: Vec<usize> = region.iter().map(|r| r.len()).collect();
+        let chunks = ins
+            .iter()
+            .map(|a| a.chunk(idx))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Stop::Engine)?;
+        let mut buf = ndarray::ArrayD::<T>::from_elem(IxDyn(&shape), T::zeroed());
+        let mut z = ZipDyn::new(&shape).overwrite(&mut buf);
+        for c in &chunks {
+            z = c.input(z);
+        }
+        run::elementwise(z, prog, vars, &mut *tick)?;
+        drop(chunks);
+        w.write_chunk(idx, &buf).map_err(Stop::Engine)?;
+    }
+    w.flush().map_err(Stop::Engine)
+}
+
+/// Evaluates `expr` over Zarr arrays (`inputs`: (path, dtype) per name, one chunk grid)
+/// into chunks `indices` of the Zarr array `out` (path, dtype): what one dask task runs.
+#[pyfunction]
+fn evaluate_chunks(
+    py: Python<'_>,
+    expr: &str,
+    inputs: Vec<(std::path::PathBuf, String)>,
+    out: (std::path::PathBuf, String),
+    indices: Vec<Vec<usize>>,
+) -> PyResult<()> {
+    let e = expr::parse(expr).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    if e.reduce.is_some() || inputs.len() != e.names.len() {
+        return Err(PyValueError::new_err(format!(
+            "an elementwise expression over {} Zarr arrays, one per name of {:?}",
+            inputs.len(),
+            e.names
+        )));
+    }
+    let vars = inputs
+        .iter()
+        .map(|(_, d)| self::dt(d))
+        .collect::<PyResult<Vec<_>>>()?;
+    let t = expr::type_of(&e.body, &vars).map_err(type_err)?;
+    let want = self::dt(&out.1)?;
+    if !can_cast(body_dt(&t), want) {
+        return Err(PyTypeError::new_err(format!(
+            "Cannot cast the result from dtype('{}') to dtype('{}') with casting rule 'same_kind'",
+            body_dt(&t).name(),
+            want.name()
+        )));
+    }
+    if vars.contains(&Dt::Bool) || want == Dt::Bool {
+        return Err(PyTypeError::new_err("bool Zarr arrays are not read here"));
+    }
+    let mut prog = vm::Program::compile(&t, &vars, want);
+    let ins: Vec<Box<dyn Chunked>> = inputs
+        .iter()
+        .zip(&vars)
+        .map(|((p, _), &ty)| -> PyResult<Box<dyn Chunked>> {
+            storage!(ty, T => {
+                // SAFETY: the caller's contract: nothing truncates the chunk files meanwhile.
+                Ok(Box::new(unsafe { zarr::open::<T>(p) }.map_err(py_err)?))
+            })
+        })
+        .collect::<PyResult<_>>()?;
+    let mut tick = |_: u64, _: u64| -> bool {
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => true,
+            Err(err) => {
+                PENDING.with(|c| *c.borrow_mut() = Some(err));
+                false
+            }
+        })
+    };
+    let r = py.detach(|| {
+        storage!(want, T => chunk_task::<T>(&out.0, &ins, &mut prog, &vars, &indices, &mut tick))
+    });
+    if let Some(err) = PENDING.with(|c| c.borrow_mut().take()) {
+        return Err(err);
+    }
+    match r {
+        Ok(()) => Ok(()),
+        Err(Stop::Engine(e)) => Err(py_err(e)),
+        Err(Stop::Program(msg)) => Err(PyValueError::new_err(msg)),
+        Err(Stop::Caller) => Err(PENDING
+            .with(|c| c.borrow_mut().take())
+            .unwrap_or_else(|| PyKeyboardInterrupt::new_err("cancelled"))),
+    }
+}
+
 /// A numpy array's memory, for one call: the Python caller holds the array meanwhile.
 struct Raw<T: 'static>(ArrayViewD<'static, T>);
 struct RawMut<T: 'static>(ArrayViewMutD<'static, T>);
@@ -260,11 +417,14 @@ impl Map {
 
     /// Writes the map's changes to the disk (`msync` and `fsync`).
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        let held = self
-            .held
-            .lock()
-            .map_err(|_| PyValueError::new_err("a poisoned map"))?;
-        py.detach(|| held.flush()).map_err(py_err)
+        not_held_here(self).map_err(PyValueError::new_err)?;
+        // The lock is taken without the GIL: an evaluate holding it may need the GIL for
+        // its progress callback.
+        py.detach(|| match self.held.lock() {
+            Ok(held) => held.flush().map_err(Some),
+            Err(_) => Err(None),
+        })
+        .map_err(|e| e.map_or_else(|| PyValueError::new_err("a poisoned map"), py_err))
     }
 
     /// The file.
@@ -492,7 +652,7 @@ fn names(expr: &str) -> PyResult<Vec<String>> {
 #[pyfunction]
 fn result_type(expr: &str, dtypes: Vec<String>) -> PyResult<(String, Option<String>, Option<i64>)> {
     let (e, vars) = parse_typed(expr, &dtypes)?;
-    let t = expr::type_of(&e.body, &vars).map_err(PyTypeError::new_err)?;
+    let t = expr::type_of(&e.body, &vars).map_err(type_err)?;
     let body = body_dt(&t);
     Ok(match e.reduce {
         None => (body.name().to_string(), None, None),
@@ -656,7 +816,7 @@ fn evaluate<'py>(
         helds.push(h);
         vars.push(ty);
     }
-    let t = expr::type_of(&e.body, &vars).map_err(PyTypeError::new_err)?;
+    let t = expr::type_of(&e.body, &vars).map_err(type_err)?;
     let body = body_dt(&t);
     let mut out_held = match &out {
         Some(o) => Some(held_of(o, true)?),
@@ -707,25 +867,41 @@ fn evaluate<'py>(
         _ => None,
     };
     let result = py.detach(|| -> Result<Option<Acc>, Stop> {
-        let mut guards = Vec::new();
-        for m in maps.iter().flatten() {
-            if out_map.as_ref().is_some_and(|o| o.is(m)) {
-                continue; // the output's own lock covers it
-            }
-            guards.push(
-                m.get()
-                    .held
-                    .lock()
-                    .map_err(|_| Stop::Program("a poisoned map".into()))?,
-            );
+        // Each distinct map locked once (one map may be several operands).
+        let mut distinct: Vec<&Py<Map>> = Vec::new();
+        let slot: Vec<Option<usize>> = maps
+            .iter()
+            .map(|m| {
+                m.as_ref()
+                    .map(|m| match distinct.iter().position(|d| d.is(m)) {
+                        Some(k) => k,
+                        None => {
+                            distinct.push(m);
+                            distinct.len() - 1
+                        }
+                    })
+            })
+            .collect();
+        if let Some(o) = &out_map
+            && distinct.iter().any(|d| d.is(o))
+        {
+            return Err(Stop::Program(
+                "the output is also an input: pass it as a numpy array".into(),
+            ));
         }
+        let poisoned = |_| Stop::Program("a poisoned map".into());
+        let mut all: Vec<&Map> = distinct.iter().map(|m| m.get()).collect();
+        all.extend(out_map.as_ref().map(|m| m.get()));
+        for m in &all {
+            not_held_here(m).map_err(Stop::Program)?;
+        }
+        let _marked = Marked::new(&all);
+        let guards = distinct
+            .iter()
+            .map(|m| m.get().held.lock().map_err(poisoned))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut out_guard = match &out_map {
-            Some(m) => Some(
-                m.get()
-                    .held
-                    .lock()
-                    .map_err(|_| Stop::Program("a poisoned map".into()))?,
-            ),
+            Some(m) => Some(m.get().held.lock().map_err(poisoned)?),
             None => None,
         };
         let mut z = ZipDyn::new(&shape);
@@ -740,20 +916,14 @@ fn evaluate<'py>(
                 .output(z)
                 .ok_or_else(|| Stop::Program("the output is read-only".into()))?;
         }
-        let mut g = 0;
-        for (h, m) in helds.iter().zip(&maps) {
-            z = match (h, m) {
+        for (h, k) in helds.iter().zip(&slot) {
+            z = match (h, k) {
                 (Held_::Own(h), _) => h.input(z),
-                (Held_::Map(_), Some(m)) if out_map.as_ref().is_some_and(|o| o.is(m)) => {
-                    return Err(Stop::Program(
-                        "the output is also an input: pass it as a numpy array".into(),
-                    ));
-                }
-                (Held_::Map(_), _) => {
-                    let held: &dyn Held = &**guards[g];
-                    g += 1;
+                (Held_::Map(_), Some(k)) => {
+                    let held: &dyn Held = &**guards[*k];
                     held.input(z)
                 }
+                (Held_::Map(_), None) => return Err(Stop::Program("a map without a slot".into())),
             };
         }
         match e.reduce {
@@ -787,6 +957,11 @@ fn evaluate<'py>(
             }
         }
     });
+    // An exception from the progress callback or a signal, even on the last call (which
+    // cannot cancel anything any more), is the caller's to see.
+    if let Some(err) = PENDING.with(|c| c.borrow_mut().take()) {
+        return Err(err);
+    }
     let acc = match result {
         Ok(acc) => acc,
         Err(Stop::Engine(e)) => return Err(py_err(e)),
@@ -816,6 +991,43 @@ fn evaluate<'py>(
 }
 
 thread_local! {
+    /// The maps an evaluate on this thread holds locked (their addresses): a progress
+    /// callback that flushes one, or evaluates over one again, gets an error instead of
+    /// waiting for itself.
+    static LOCKED: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Refuses a map this thread's evaluate holds (see [`LOCKED`]).
+fn not_held_here(m: &Map) -> Result<(), String> {
+    let addr = m as *const Map as usize;
+    match LOCKED.with(|l| l.borrow().contains(&addr)) {
+        true => Err(format!(
+            "{} is being written or read by an evaluate on this thread (its progress callback \
+             called this): flush or evaluate it after that evaluate returns",
+            m.path
+        )),
+        false => Ok(()),
+    }
+}
+
+/// Marks maps locked by this thread's evaluate until dropped.
+struct Marked(Vec<usize>);
+
+impl Marked {
+    fn new(maps: &[&Map]) -> Marked {
+        let addrs: Vec<usize> = maps.iter().map(|m| *m as *const Map as usize).collect();
+        LOCKED.with(|l| l.borrow_mut().extend(&addrs));
+        Marked(addrs)
+    }
+}
+
+impl Drop for Marked {
+    fn drop(&mut self) {
+        LOCKED.with(|l| l.borrow_mut().retain(|a| !self.0.contains(a)));
+    }
+}
+
+thread_local! {
     /// The Python exception that stopped a stream (raised by the progress callback or a
     /// signal handler), handed from the callback to the caller on the same thread.
     static PENDING: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
@@ -823,10 +1035,12 @@ thread_local! {
 
 /// numpy's `same_kind` casting from `from` to `to`.
 fn can_cast(from: Dt, to: Dt) -> bool {
+    // numpy's kinds in order: b < u < i < f; same_kind casts never go down.
     let rank = |d: Dt| match d {
         Dt::Bool => 0,
-        d if d.is_int() => 1,
-        _ => 2,
+        Dt::U8 | Dt::U16 | Dt::U32 | Dt::U64 => 1,
+        d if d.is_int() => 2,
+        _ => 3,
     };
     rank(from) <= rank(to)
 }
@@ -891,6 +1105,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(names, m)?)?;
     m.add_function(wrap_pyfunction!(result_type, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_chunks, m)?)?;
     Ok(())
 }
 

@@ -544,7 +544,16 @@ macro_rules! int_arith {
                 if o < 0 {
                     return Err("Integers to negative integer powers are not allowed.".into());
                 }
-                Ok(self.wrapping_pow(u32::try_from(o as i128).unwrap_or(u32::MAX)))
+                // Square and multiply over the whole exponent (wrapping, as numpy's).
+                let (mut base, mut e, mut acc) = (self, o as u128, 1 as $t);
+                while e > 0 {
+                    if e & 1 == 1 {
+                        acc = acc.wrapping_mul(base);
+                    }
+                    base = base.wrapping_mul(base);
+                    e >>= 1;
+                }
+                Ok(acc)
             }
             fn neg(self) -> Self { (0 as $t).wrapping_sub(self) }
             fn and(self, o: Self) -> Self { self & o }
@@ -566,7 +575,13 @@ macro_rules! float_arith {
                 // numpy's remainder for floats: fmod, moved to the divisor's sign.
                 if o == 0.0 { return <$t>::NAN; }
                 let r = self % o;
-                if r != 0.0 && ((r < 0.0) != (o < 0.0)) { r + o } else { r }
+                if r == 0.0 {
+                    (0.0 as $t).copysign(o) // a zero takes the divisor's sign
+                } else if (r < 0.0) != (o < 0.0) {
+                    r + o
+                } else {
+                    r
+                }
             }
             fn pow(self, o: Self) -> Result<Self, String> { Ok(self.powf(o)) }
             fn neg(self) -> Self { -self }

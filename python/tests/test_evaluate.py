@@ -223,7 +223,7 @@ def test_errors_are_python_exceptions_raised_before_writing(tmp_path):
         nm.evaluate("a + b", a=a, b=np.zeros(3, np.float32), out=out)
     with pytest.raises(TypeError, match="same_kind"):
         nm.evaluate("a * 1.5", a=a, out=np.zeros(10, np.int32))
-    with pytest.raises(TypeError, match="300"):
+    with pytest.raises(OverflowError, match="300"):
         nm.evaluate("u + 300", u=np.zeros(10, np.uint8))
     assert (out == 7.0).all()
 
@@ -315,3 +315,89 @@ def test_the_gil_is_released():
         stop.set()
         t.join()
     assert len(ticks) > 3
+
+
+def test_an_input_overlapping_the_output_is_read_before_it_is_written():
+    x = np.arange(10000.0)
+    want = x.copy()
+    np.add(want[:-1], 0, out=want[1:])
+    nm.evaluate("a + 0", a=x[:-1], out=x[1:])
+    same(x, want)
+    y = np.arange(10000.0)
+    nm.evaluate("a", a=y[:-1], out=y[1:])
+    same(y, np.concatenate([[0.0], np.arange(9999.0)]))
+
+
+def test_one_map_under_two_names_and_a_flush_from_progress(tmp_path):
+    np.save(tmp_path / "x.npy", np.arange(1000, dtype=np.float64))
+    x = nm.open(tmp_path / "x.npy")
+    same(nm.evaluate("a * b", a=x, b=x), np.arange(1000.0) ** 2)
+    w = nm.create(tmp_path / "w.npy", dtype="float64", shape=(1000,))
+    # A flush of the map being written, from the evaluate's own progress callback: an
+    # error, not a thread waiting for itself.
+    with pytest.raises(ValueError, match="being written"):
+        nm.evaluate("a + 1", a=x, out=w, progress=lambda d, t: nm.flush(w))
+    nm.evaluate("a + 1", a=x, out=w)
+    nm.flush(w)
+    same(np.load(tmp_path / "w.npy"), np.arange(1000.0) + 1)
+
+
+def test_numpy_rules_at_the_edges():
+    u = np.arange(5, dtype=np.uint8)
+    same(nm.evaluate("u > 300", u=u), u > 300)
+    same(nm.evaluate("u != -1", u=u), u != -1)
+    with pytest.raises(OverflowError):
+        nm.evaluate("u + 300", u=u)
+    with pytest.raises(TypeError, match="same_kind"):
+        nm.evaluate("a + 1", a=np.arange(3), out=np.zeros(3, np.uint8))
+    same(nm.evaluate("a ** b", a=np.array([-1, 2]), b=np.array([2 ** 33, 3])),
+         np.array([-1, 2]) ** np.array([2 ** 33, 3]))
+    r = nm.evaluate("a % 2.0", a=np.array([-4.0, 4.0, -3.0]))
+    same(r, np.array([-4.0, 4.0, -3.0]) % 2.0)
+    assert not np.signbit(r[0])
+    x = np.linspace(-1, 1, 11)
+    k = 3
+    same(nm.evaluate("where(k > 0, x, -x)", x=x), np.where(k > 0, x, -x))
+    same(nm.evaluate("x * 1e-3 + e", x=x, e=2), x * 1e-3 + 2)
+    with pytest.raises(ValueError, match="negative"):
+        nm.evaluate("i ** -1", i=np.arange(5, dtype=np.int8))
+
+
+def test_a_progress_exception_on_the_last_call_is_raised():
+    def boom(done, total):
+        raise RuntimeError("from progress")
+
+    with pytest.raises(RuntimeError, match="from progress"):
+        nm.evaluate("a + 1", a=np.ones(10), progress=boom)
+
+
+def test_outputs_that_overlap_themselves_are_refused():
+    base = np.zeros(1)
+    out = np.lib.stride_tricks.as_strided(base, (5,), (0,))
+    with pytest.raises(ValueError, match="overlap"):
+        nm.evaluate("a + 1", a=np.ones(5), out=out)
+    assert base[0] == 0.0
+
+
+def test_path_outputs_raw_and_in_place(tmp_path):
+    a = data("float32", (100,))
+    r = nm.evaluate("a * 2", a=a, out=str(tmp_path / "c.f32"))
+    same(np.fromfile(tmp_path / "c.f32", dtype=np.float32), a * 2)
+    same(r, a * 2)
+    np.save(tmp_path / "x.npy", a)
+    nm.evaluate("x * 2", x=str(tmp_path / "x.npy"), out=str(tmp_path / "x.npy"))
+    same(np.load(tmp_path / "x.npy"), a * 2)
+    nm.evaluate("a > 0", a=a, out=str(tmp_path / "b.npy"))
+    same(np.load(tmp_path / "b.npy"), a > 0)
+
+
+def test_copy_on_write_memmaps_and_byte_swapped_views(tmp_path):
+    a = np.arange(100, dtype=np.float64)
+    a.tofile(tmp_path / "a.f64")
+    m = np.memmap(tmp_path / "a.f64", dtype=np.float64, mode="c")
+    m[:] = 5.0  # private to this process
+    assert nm.evaluate("sum(m)", m=m) == 500.0
+    np.save(tmp_path / "x.npy", a)
+    x = nm.open(tmp_path / "x.npy")
+    y = x.view(x.dtype.newbyteorder())
+    same(nm.evaluate("y + 0", y=y), y + 0)

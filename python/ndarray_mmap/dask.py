@@ -1,0 +1,85 @@
+"""``evaluate`` over Zarr arrays as a dask graph: one task per block of output chunks, each
+running ndarray-mmap's engine on its chunks in whatever worker dask gives it.
+
+>>> import ndarray_mmap.dask as nmd
+>>> t = nmd.evaluate("2*a + 3*b + c", out="d.zarr", a="a.zarr", b="b.zarr", c="c.zarr")
+>>> t.compute()        # any scheduler: threads, processes, dask.distributed
+
+The output array is created (when missing) before the graph is built, with the inputs' chunk
+grid and compressor; every task writes only its own chunks, each whole (a compressed chunk
+replaces its file in one step), so a task killed mid-way and run again by dask leaves a
+correct array. The inputs must share one shape and chunk grid.
+"""
+
+import json as _json
+import os as _os
+
+import numpy as _np
+
+from . import _native, _result_type, _names, _zarr_meta, _compressor_of
+
+__all__ = ["evaluate"]
+
+
+def _task(ex, inputs, out, block):
+    """One task: the engine over chunks ``block`` of ``out``; returns the worker's pid and
+    the number of chunks written (for the caller and the tests)."""
+    _native.evaluate_chunks(ex, inputs, out, [list(i) for i in block])
+    return _os.getpid(), len(block)
+
+
+def _done(results):
+    return list(results)
+
+
+def evaluate(ex, out, chunks_per_task=None, **operands):
+    """A ``dask.delayed`` object that evaluates ``ex`` over the Zarr arrays named in
+    ``operands`` (paths) into the Zarr array ``out`` (a path; created when missing).
+
+    ``chunks_per_task`` (default: about 64 MiB of output per task) sets how many output
+    chunks one task writes. ``compute()`` returns one ``(pid, chunks)`` pair per task.
+    """
+    import dask
+
+    names = _names(ex)
+    missing = [n for n in names if n not in operands]
+    if missing:
+        raise ValueError(f"{ex!r}: no array for {missing} (pass each as name='path.zarr')")
+    inputs, metas = [], []
+    for n in names:
+        p = _os.fspath(operands[n])
+        meta = _zarr_meta(p)
+        metas.append(meta)
+        inputs.append((p, _np.dtype(meta["data_type"]).name))
+    rdt, reduce, _ = _result_type(ex, [d for _, d in inputs])
+    if reduce is not None:
+        raise ValueError("the dask evaluate writes arrays: reductions go through "
+                         "ndarray_mmap.evaluate")
+    shape = tuple(metas[0]["shape"])
+    chunks = tuple(metas[0]["chunk_grid"]["configuration"]["chunk_shape"])
+    for (p, _), m in zip(inputs, metas):
+        if tuple(m["shape"]) != shape or \
+                tuple(m["chunk_grid"]["configuration"]["chunk_shape"]) != chunks:
+            raise ValueError(f"{p}: shape {m['shape']} in chunks of "
+                             f"{m['chunk_grid']['configuration']['chunk_shape']}, not {list(shape)}"
+                             f" in chunks of {list(chunks)}: the inputs need one grid")
+    out = _os.fspath(out)
+    if not _os.path.exists(_os.path.join(out, "zarr.json")):
+        comp = _compressor_of(metas[0])
+        _native.zarr_create(out, rdt, list(shape), list(chunks),
+                            None if comp is None else comp[0], 0 if comp is None else comp[1])
+    om = _zarr_meta(out)
+    odt = _np.dtype(om["data_type"]).name
+    if tuple(om["shape"]) != shape or \
+            tuple(om["chunk_grid"]["configuration"]["chunk_shape"]) != chunks:
+        raise ValueError(f"{out}: shape {om['shape']} in chunks of "
+                         f"{om['chunk_grid']['configuration']['chunk_shape']}, not the inputs' "
+                         f"{list(shape)} in chunks of {list(chunks)}")
+    grid = [-(-s // c) if c else 0 for s, c in zip(shape, chunks)]
+    indices = list(_np.ndindex(*grid))
+    if chunks_per_task is None:
+        chunk_bytes = int(_np.prod(chunks)) * _np.dtype(odt).itemsize
+        chunks_per_task = max(1, (64 << 20) // max(1, chunk_bytes))
+    blocks = [indices[k:k + chunks_per_task] for k in range(0, len(indices), chunks_per_task)]
+    tasks = [dask.delayed(_task, pure=False)(ex, inputs, (out, odt), b) for b in blocks]
+    return dask.delayed(_done, pure=False)(tasks)

@@ -1,0 +1,103 @@
+"""ndarray_mmap.dask: the engine in dask tasks over zarr-python's arrays, on a real
+2-process LocalCluster, with a worker killed mid-run."""
+
+import os
+import sys
+
+import cloudpickle
+import numpy as np
+import pytest
+import zarr  # CI installs zarr and dask; a missing one fails these tests
+
+import dask
+from dask.distributed import Client, LocalCluster
+
+import ndarray_mmap as nm
+import ndarray_mmap.dask as nmd
+
+RNG = np.random.default_rng(3)
+# The workers cannot import this test module: its functions travel by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def arrays(tmp_path, shape=(512, 384), chunks=(64, 96), compressors="default"):
+    vals = {}
+    for name in "abc":
+        v = (RNG.standard_normal(shape) * 10).astype(np.float32)
+        kw = {} if compressors == "default" else {"compressors": compressors}
+        zarr.create_array(tmp_path / f"{name}.zarr", shape=shape, chunks=chunks,
+                          dtype="float32", **kw)[...] = v
+        vals[name] = v
+    return vals
+
+
+def paths(tmp_path):
+    return {n: str(tmp_path / f"{n}.zarr") for n in "abc"}
+
+
+@pytest.mark.parametrize("compressors", ["default", None])
+def test_threads_scheduler_matches_numpy(tmp_path, compressors):
+    v = arrays(tmp_path, compressors=compressors)
+    t = nmd.evaluate("2*a + 3*b + c", out=str(tmp_path / "d.zarr"), chunks_per_task=3,
+                     **paths(tmp_path))
+    done = dask.compute(t, scheduler="threads")[0]
+    assert sum(n for _, n in done) == 8 * 4
+    got = zarr.open_array(tmp_path / "d.zarr")[...]
+    want = 2 * v["a"] + 3 * v["b"] + v["c"]
+    assert got.dtype == np.float32
+    assert np.array_equal(got, want)  # bit for bit: each step rounds in float32, as numpy
+
+
+def test_mismatched_grids_are_refused_before_any_task(tmp_path):
+    arrays(tmp_path)
+    zarr.create_array(tmp_path / "e.zarr", shape=(512, 384), chunks=(32, 96), dtype="float32")
+    with pytest.raises(ValueError, match="one grid"):
+        nmd.evaluate("a + e", out=str(tmp_path / "x.zarr"), a=str(tmp_path / "a.zarr"),
+                     e=str(tmp_path / "e.zarr"))
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def _kill_first_task(marker):
+    """Runs in each worker: the first task started anywhere kills its worker process."""
+    import ndarray_mmap.dask as m
+    original = getattr(m, "_original_task", m._task)
+    m._original_task = original
+
+    def task(*args):
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return original(*args)
+        os.close(fd)
+        os._exit(1)  # the worker dies mid-task, as under the OOM killer
+
+    m._task = task
+    return os.getpid()
+
+
+def test_a_local_cluster_of_two_processes_with_a_worker_killed(tmp_path):
+    v = arrays(tmp_path, shape=(1024, 512), chunks=(32, 128))
+    want = 2 * v["a"] + 3 * v["b"] + v["c"]
+    marker = str(tmp_path / "killed")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        # Both worker processes run tasks.
+        t = nmd.evaluate("2*a + 3*b + c", out=str(tmp_path / "d.zarr"), chunks_per_task=1,
+                         **paths(tmp_path))
+        done = client.compute(t).result(timeout=120)
+        ran = {pid for pid, _ in done}
+        assert sum(n for _, n in done) == 32 * 4
+        assert len(ran) == 2, f"tasks ran in {ran}"
+        assert np.array_equal(zarr.open_array(tmp_path / "d.zarr")[...], want)
+        # The first task started kills its worker mid-task; dask runs it again elsewhere.
+        pids = set(client.run(_kill_first_task, marker).values())
+        assert len(pids) == 2
+        t = nmd.evaluate("2*a + 3*b + c", out=str(tmp_path / "e.zarr"), chunks_per_task=2,
+                         **paths(tmp_path))
+        done = client.compute(t).result(timeout=120)
+    assert os.path.exists(marker), "a worker was killed"
+    assert sum(n for _, n in done) == 32 * 4
+    got = zarr.open_array(tmp_path / "e.zarr")[...]
+    assert np.array_equal(got, want)
+    # And the same arrays through nm.evaluate, one process:
+    assert np.array_equal(nm.evaluate("2*a + 3*b + c", **paths(tmp_path)), got)
