@@ -130,7 +130,25 @@ def _compressor_of(meta):
     return None
 
 
+_DT_NAMES = {}
+
+
+def _dt_name(dt):
+    """``dt.name``, cached (numpy computes it in Python at each call)."""
+    n = _DT_NAMES.get(dt)
+    if n is None:
+        n = _DT_NAMES[dt] = dt.name
+    return n
+
+
 def _operand(v, name, write=False):
+    if type(v) is _np.ndarray and v.base is None:
+        # An array that owns its memory (the common small case): contiguous, no map behind.
+        dt = v.dtype
+        if dt.isnative and v.flags.aligned and (not write or v.flags.writeable):
+            n = _dt_name(dt)
+            return _Operand(("array", v.__array_interface__["data"][0], v.shape, v.strides, n),
+                            n, v.shape, keep=v)
     if isinstance(v, (str, _os.PathLike)):
         p = _os.fspath(v)
         if _os.path.isdir(p):
@@ -147,13 +165,6 @@ def _operand(v, name, write=False):
     if isinstance(v, (bool, int, float)) and not isinstance(v, _np.generic):
         raise AssertionError("scalars are substituted before")
     a = v if isinstance(v, _np.ndarray) else _np.asarray(v)
-    if type(a) is _np.ndarray and a.base is None and a.dtype.isnative:
-        # An array that owns its memory (the common small case): aligned, no map behind.
-        flags = a.flags
-        if flags.aligned and (flags.writeable or not write):
-            ai = a.__array_interface__
-            return _Operand(("array", ai["data"][0], a.shape, a.strides, a.dtype.name),
-                            a.dtype.name, a.shape, keep=a)
     if write and not a.flags.writeable:
         raise ValueError(f"{name}: the output is not writeable")
     if write and _self_overlapping(a):
@@ -185,7 +196,8 @@ def _operand(v, name, write=False):
                              "with non-negative strides")
         a = _np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
     ptr = a.__array_interface__["data"][0]
-    return _Operand(("array", ptr, a.shape, a.strides, a.dtype.name), a.dtype.name, a.shape, keep=a)
+    n = _dt_name(a.dtype)
+    return _Operand(("array", ptr, a.shape, a.strides, n), n, a.shape, keep=a)
 
 
 # Numbers first, so that the exponent of `1e-3` is never taken for a name `e`.
@@ -282,7 +294,11 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
     ops = [_operand(values[n], n) for n in names]
     rdt, reduce, axis = _result_type(ex, [o.dtype for o in ops])
     try:
-        shape = tuple(_np.broadcast_shapes(*[o.shape for o in ops])) if ops else ()
+        shapes = [o.shape for o in ops]
+        if shapes and all(sh == shapes[0] for sh in shapes):
+            shape = tuple(shapes[0])
+        else:
+            shape = tuple(_np.broadcast_shapes(*shapes)) if shapes else ()
     except ValueError as e:
         raise ValueError(f"{ex!r}: the operands' shapes {[o.shape for o in ops]} do not "
                          f"broadcast ({e})") from None
@@ -339,7 +355,7 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
     else:
         target = _operand(out, "out", write=True)
         result = out
-    if target.shape != shape:
+    if tuple(target.shape) != shape:
         try:
             ok = tuple(_np.broadcast_shapes(target.shape, shape)) == target.shape
         except ValueError:

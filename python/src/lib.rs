@@ -312,7 +312,7 @@ fn evaluate_chunks(
     if vars.contains(&Dt::Bool) || want == Dt::Bool {
         return Err(PyTypeError::new_err("bool Zarr arrays are not read here"));
     }
-    let mut prog = vm::Program::compile(&t, &vars, want);
+    let mut prog = vm::Program::compile(&t, &vars, want, vm::BLOCK);
     let ins: Vec<Box<dyn Chunked>> = inputs
         .iter()
         .zip(&vars)
@@ -835,7 +835,13 @@ fn evaluate<'py>(
             want.name()
         )));
     }
-    let mut prog = vm::Program::compile(&t, &vars, if e.reduce.is_some() { body } else { want });
+    let block = shape.iter().product::<usize>();
+    let mut prog = vm::Program::compile(
+        &t,
+        &vars,
+        if e.reduce.is_some() { body } else { want },
+        block,
+    );
     let progress = progress.map(|p| p.into_any());
     let mut tick = |done: u64, total: u64| -> bool {
         Python::attach(|py| {

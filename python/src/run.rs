@@ -9,7 +9,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use ndarray_mmap::ops::{AnyView, AnyViewMut, Progress, StreamOptions, ZipDyn};
 
 use crate::expr::{Dt, Reduce};
-use crate::vm::{B8, BLOCK, Buf, Col, ColMut, E, Program, dispatch};
+use crate::vm::{B8, Buf, Col, ColMut, E, Program, dispatch};
 
 // SAFETY: `B8` is `#[repr(transparent)]` over `u8`, and every byte is a valid `B8`.
 unsafe impl TransparentWrapper<u8> for B8 {}
@@ -85,7 +85,7 @@ fn blocks(
     let mut lo = 0;
     let mut block: Vec<Col<'_>> = Vec::with_capacity(cols.len());
     while lo < n {
-        let hi = (lo + BLOCK).min(n);
+        let hi = (lo + prog.block).min(n);
         block.clear();
         block.extend(cols.iter().map(|c| c.slice(lo, hi)));
         if block.is_empty() {

@@ -218,6 +218,8 @@ enum Ins {
 
 /// A compiled expression.
 pub struct Program {
+    /// Elements per block (the registers' length).
+    pub block: usize,
     ins: Vec<Ins>,
     regs: Vec<Buf>,
     vars: Vec<Dt>,
@@ -229,9 +231,11 @@ pub struct Program {
 }
 
 impl Program {
-    /// Compiles `t` (typed against `vars`), its result cast to `out`.
-    pub fn compile(t: &Typed, vars: &[Dt], out: Dt) -> Program {
+    /// Compiles `t` (typed against `vars`), its result cast to `out`, for blocks of up to
+    /// `block` elements (at most [`BLOCK`]: a small array needs no bigger registers).
+    pub fn compile(t: &Typed, vars: &[Dt], out: Dt, block: usize) -> Program {
         let mut p = Program {
+            block: block.clamp(1, BLOCK),
             ins: Vec::new(),
             regs: Vec::new(),
             vars: vars.to_vec(),
@@ -244,7 +248,7 @@ impl Program {
     }
 
     fn reg(&mut self, dt: Dt) -> usize {
-        self.regs.push(dispatch!(dt, T => T::new_buf(BLOCK)));
+        self.regs.push(dispatch!(dt, T => T::new_buf(self.block)));
         self.regs.len() - 1
     }
 
@@ -351,7 +355,7 @@ impl Program {
     /// Evaluates one block: `inputs` are the variables' columns (all of one length, at
     /// most [`BLOCK`]); the result (of type [`out`](Self::out)) is returned.
     pub fn eval<'s>(&'s mut self, inputs: &'s [Col<'s>]) -> Col<'s> {
-        let n = inputs.first().map_or(BLOCK, Col::len);
+        let n = inputs.first().map_or(self.block, Col::len);
         for k in 0..self.ins.len() {
             let ins = self.ins[k];
             self.step(ins, inputs, n);
