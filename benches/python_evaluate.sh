@@ -84,8 +84,11 @@ for r in $(seq "$REPS"); do
         peak=$(grep -o 'peak_bytes=[0-9]*' <<< "$o" | cut -d= -f2)
         echo "cold $tool $secs $peak" | tee -a "$ROWS"
     done
-    for tool in nm numexpr; do
+    for tool in $(rotate $((r - 1)) nm numexpr); do
         cat "$DIR"/[abc].npy > /dev/null
+        # Let freed memory settle: in this VM, a process that runs right after another
+        # freed 512 MiB pays for getting it back from the host (up to 3x here).
+        sleep 2
         o=$(python3 "$RUN" "$tool" "$DIR" 1)
         echo "warm $tool $(grep -o 'seconds [0-9.]*' <<< "$o" | cut -d' ' -f2) 0" | tee -a "$ROWS"
     done
