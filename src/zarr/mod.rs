@@ -457,8 +457,13 @@ impl<T: Element> ZarrArrayMut<T> {
             {
                 continue; // never written (nothing to sync), or a shard synced already
             }
-            let f =
-                std::fs::File::open(&path).map_err(|e| Error::io(&path, "open for reading", e))?;
+            // Windows flushes a file's buffers only through a handle with write access
+            // (`FlushFileBuffers`); a read-only handle is enough elsewhere.
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(cfg!(windows))
+                .open(&path)
+                .map_err(|e| Error::io(&path, "open for syncing", e))?;
             f.sync_all().map_err(|e| Error::io(&path, "sync", e))?;
             if let Some(parent) = path.parent() {
                 dirs.insert(parent.to_path_buf());
