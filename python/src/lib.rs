@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn, ShapeBuilder};
 use ndarray_mmap::ops::{AnyElement, ZipDyn};
 use ndarray_mmap::zarr::{self, Compressor, CreateOptions, ZarrArray, ZarrArrayMut};
-use ndarray_mmap::{Element, Error, MapOptions, MmapArray, MmapArrayMut, NpyHeader, Order};
+use ndarray_mmap::{Error, MapOptions, MmapArray, MmapArrayMut, NpyHeader, Order};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
@@ -133,7 +133,10 @@ macro_rules! storage {
 trait Held: Send + Sync {
     fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o>;
     /// Added as an output that is only written; `None` when it is read-only.
-    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>>;
+    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
+        drop(z);
+        None
+    }
     /// Data pointer, shape and strides (in elements) of a mapped array.
     fn layout(&self) -> Option<(usize, Vec<usize>, Vec<isize>)> {
         None
@@ -146,10 +149,6 @@ trait Held: Send + Sync {
 impl<T: AnyElement> Held for MmapArray<T> {
     fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
         z.input(self)
-    }
-    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
-        drop(z);
-        None
     }
     fn layout(&self) -> Option<(usize, Vec<usize>, Vec<isize>)> {
         let v = self.view();
@@ -185,10 +184,6 @@ impl<T: AnyElement> Held for ZarrArray<T> {
     fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
         z.input(self)
     }
-    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
-        drop(z);
-        None
-    }
 }
 
 impl<T: AnyElement> Held for ZarrArrayMut<T> {
@@ -206,10 +201,6 @@ impl<T: AnyElement> Held for ZarrArrayMut<T> {
 impl<T: AnyElement> Held for zarr::Chunk<T> {
     fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
         z.input(self)
-    }
-    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
-        drop(z);
-        None
     }
 }
 
@@ -338,14 +329,7 @@ fn evaluate_chunks(
     if let Some(err) = PENDING.with(|c| c.borrow_mut().take()) {
         return Err(err);
     }
-    match r {
-        Ok(()) => Ok(()),
-        Err(Stop::Engine(e)) => Err(py_err(e)),
-        Err(Stop::Program(msg)) => Err(PyValueError::new_err(msg)),
-        Err(Stop::Caller) => Err(PENDING
-            .with(|c| c.borrow_mut().take())
-            .unwrap_or_else(|| PyKeyboardInterrupt::new_err("cancelled"))),
-    }
+    r.map_err(py_stop)
 }
 
 /// A numpy array's memory, for one call: the Python caller holds the array meanwhile.
@@ -355,10 +339,6 @@ struct RawMut<T: 'static>(ArrayViewMutD<'static, T>);
 impl<T: AnyElement> Held for Raw<T> {
     fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
         z.input(&self.0)
-    }
-    fn output<'a, 'o>(&'a mut self, z: ZipDyn<'a, 'o>) -> Option<ZipDyn<'a, 'o>> {
-        drop(z);
-        None
     }
 }
 
@@ -968,16 +948,7 @@ fn evaluate<'py>(
     if let Some(err) = PENDING.with(|c| c.borrow_mut().take()) {
         return Err(err);
     }
-    let acc = match result {
-        Ok(acc) => acc,
-        Err(Stop::Engine(e)) => return Err(py_err(e)),
-        Err(Stop::Program(msg)) => return Err(PyValueError::new_err(msg)),
-        Err(Stop::Caller) => {
-            return Err(PENDING
-                .with(|c| c.borrow_mut().take())
-                .unwrap_or_else(|| PyKeyboardInterrupt::new_err("cancelled")));
-        }
-    };
+    let acc = result.map_err(py_stop)?;
     let Some(acc) = acc else { return Ok(None) };
     let (r, axis) = e.reduce.unwrap_or((Reduce::Sum, None));
     let count: usize = match axis {
@@ -1030,6 +1001,18 @@ impl Marked {
 impl Drop for Marked {
     fn drop(&mut self) {
         LOCKED.with(|l| l.borrow_mut().retain(|a| !self.0.contains(a)));
+    }
+}
+
+/// What stopped a stream, as the Python exception to raise (a caller's cancel: the
+/// exception its callback or signal handler raised).
+fn py_stop(stop: Stop) -> PyErr {
+    match stop {
+        Stop::Engine(e) => py_err(e),
+        Stop::Program(msg) => PyValueError::new_err(msg),
+        Stop::Caller => PENDING
+            .with(|c| c.borrow_mut().take())
+            .unwrap_or_else(|| PyKeyboardInterrupt::new_err("cancelled")),
     }
 }
 
@@ -1114,6 +1097,3 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_chunks, m)?)?;
     Ok(())
 }
-
-#[allow(dead_code)]
-fn _assert_element<T: Element>() {}

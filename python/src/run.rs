@@ -190,11 +190,14 @@ fn options<'t>(tick: Tick<'t>) -> StreamOptions<'t> {
     })
 }
 
-fn stopped(e: ndarray_mmap::Error, failed: &mut Option<Stop>) -> Stop {
-    match (e, failed.take()) {
-        (_, Some(stop)) => stop,
-        (ndarray_mmap::Error::Cancelled { .. }, None) => Stop::Caller,
-        (e, None) => Stop::Engine(e),
+/// How a stream ended: the program's own failure first (it cancelled the stream), then a
+/// cancel by the caller, then the engine's error.
+fn outcome(r: Result<(), ndarray_mmap::Error>, failed: Option<Stop>) -> Result<(), Stop> {
+    match (r, failed) {
+        (_, Some(stop)) => Err(stop),
+        (Ok(()), None) => Ok(()),
+        (Err(ndarray_mmap::Error::Cancelled { .. }), None) => Err(Stop::Caller),
+        (Err(e), None) => Err(Stop::Engine(e)),
     }
 }
 
@@ -235,11 +238,7 @@ pub fn elementwise(
             failed = Some(Stop::Program(e));
         }
     });
-    match (r, failed) {
-        (Ok(()), None) => Ok(()),
-        (Ok(()), Some(stop)) => Err(stop),
-        (Err(e), mut failed) => Err(stopped(e, &mut failed)),
-    }
+    outcome(r, failed)
 }
 
 /// A reduction's running values: floats in `f64`, integers (and bools) in `i128`.
@@ -333,11 +332,7 @@ pub fn reduce(
             failed = Some(Stop::Program(e));
         }
     });
-    match (r, failed) {
-        (Ok(()), None) => Ok(()),
-        (Ok(()), Some(stop)) => Err(stop),
-        (Err(e), mut failed) => Err(stopped(e, &mut failed)),
-    }
+    outcome(r, failed)
 }
 
 /// Folds one chunk's values (`shape`, at `index` in the array) into the accumulator.
