@@ -15,9 +15,9 @@
 # usage: bash benches/policy_matrix.sh   env: WARM_MIB=512 COLD_MIB=1024 LIMIT_MIB=128 REPS=3
 #        CELLS="1 2 3 4" KINDS="add formula" SETTLE=2 (seconds before each run)
 #        DIR=target/policy (must be on a disk, not tmpfs)
-#        DAMON_OFF=1: turn this VM's DAMON proactive reclaim (kdamond 0, a `pageout` scheme
-#        on physical memory) off for the run and back on after: it pages out cache it thinks
-#        cold, 1-2% of a warm input, and adds noise
+#        QUIET=1: turn this VM's DAMON reclaim and free page reporting off for the run and
+#        back on after (benches/quiet.sh says why); DAMON_OFF=1: DAMON only. The engine sees
+#        the reporting (room::fresh_memory_dear) and decides differently with it off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WARM_MIB=${WARM_MIB:-512}; COLD_MIB=${COLD_MIB:-1024}; LIMIT_MIB=${LIMIT_MIB:-128}
@@ -25,12 +25,7 @@ REPS=${REPS:-3}; SETTLE=${SETTLE:-2}; CELLS=${CELLS:-1 2 3 4}; KINDS=${KINDS:-ad
 POLICIES="default cached cached_wt bounded bounded_wt"
 [ "$(id -u)" = 0 ] || { echo "$0: needs root (drop_caches, cgroups)" >&2; exit 2; }
 mkdir -p "$DIR"
-DAMON=/sys/kernel/mm/damon/admin/kdamonds/0/state
-if [ "${DAMON_OFF:-0}" = 1 ] && [ "$(cat "$DAMON" 2>/dev/null)" = on ]; then
-    echo off > "$DAMON"
-    trap 'echo on > "$DAMON"' EXIT
-    echo "(DAMON reclaim off for this run)"
-fi
+. benches/quiet.sh
 cargo build --release --bench stream -q
 BIN=$(ls -t target/release/deps/stream-* | grep -v '\.d$' | head -1)
 python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy

@@ -12,6 +12,15 @@ use std::ops::ControlFlow;
 /// 8 MiB chunks and 43 MiB with 2 MiB.
 pub const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
 
+/// Under `Paging::Auto`, a stream over cached inputs into a new output maps at most this
+/// many bytes in all, or it streams `Bounded` on a machine where memory taken anew is dear
+/// (see `Paging::Auto`): below it, the output's pages cost less than the
+/// waits for write-back that bound them. Measured with `benches/policy_matrix.sh` in a VM
+/// whose host takes freed pages back, c = a + b: `Cached` was 1.7-2.3x faster than
+/// `Bounded` at 48 MiB mapped (16 MiB per array); at 192 MiB it was 1.4x faster in one set
+/// of runs and 1.6x slower in another; `Bounded` was 2.2x faster at 384 MiB, 2.5x at 1.5 GiB.
+pub(crate) const SMALL_STREAM_BYTES: u64 = 64 << 20;
+
 /// Below this many bytes of output per chunk, work stays on the calling thread.
 pub(super) const PARALLEL_MIN_BYTES: usize = 1 << 20;
 
@@ -104,23 +113,24 @@ pub enum Paging {
     ///   cache (a `mincore` sample of each): cold data streams from the disk with
     ///   read-ahead in a few chunks of memory, whatever its size, and the pages it
     ///   brought in are dropped behind it, even when it would fit (keeping them would
-    ///   cost memory and, measured, no time: the disk is the bound). Also when the mapped
-    ///   operands do not fit in half the memory available (the cgroup's room or the
-    ///   kernel's `MemAvailable`, whichever is smaller), or that memory is unknown.
-    /// - [`Bounded`](Paging::Bounded) too when the stream writes a mapped output whose
-    ///   pages are mostly not in the page cache (a new file, or one on the disk only):
-    ///   the output would otherwise take its whole size in new memory. It is written with
-    ///   `pwrite` and handed to write-back as the stream goes (so a flush or `close`
-    ///   after it finds the work done), and warm inputs stay cached. Measured with
-    ///   `benches/policy_matrix.sh`: in the page cache this was as fast as `Cached` or
-    ///   faster (2-3x in a VM, where fresh memory is dear), and 1.5-2.5x faster than
-    ///   `Cached` when a `close` follows.
-    /// - [`Cached`](Paging::Cached) when warm inputs fit and the output is in memory
-    ///   or cached already (in place over a warm file): every page is where it is used,
-    ///   and leaving everything to the kernel is the fastest. A mapped output of 16 MiB
-    ///   or more is then handed to write-back chunk by chunk from a helper thread (see
-    ///   [`StreamOptions::write_through`]), so a flush or `close` after the stream
-    ///   overlaps it.
+    ///   cost memory and, measured, no time: the disk is the bound).
+    /// - [`Bounded`](Paging::Bounded) too when the mapped operands do not fit in half the
+    ///   memory available (the cgroup's room or the kernel's `MemAvailable`, whichever is
+    ///   smaller), or that memory is unknown (not Linux).
+    /// - [`Cached`](Paging::Cached) when warm inputs fit: every page is where it is used,
+    ///   and leaving everything to the kernel is the fastest. A new output (its pages
+    ///   mostly not in the page cache) is then written with `pwrite` into the page cache,
+    ///   never into the process, so what the stream holds is still a few chunks; a mapped
+    ///   output of 16 MiB or more is handed to write-back chunk by chunk from a helper
+    ///   thread (see [`StreamOptions::write_through`]), so a flush or `close` after the
+    ///   stream overlaps it. Measured with `benches/policy_matrix.sh` (`QUIET=1`): in the
+    ///   page cache this was 1.1-1.5x faster than `Bounded`, which waits for the disk.
+    /// - But [`Bounded`](Paging::Bounded) for a new output when memory taken anew is dear:
+    ///   in a virtual machine whose host takes freed pages back (a virtio balloon that
+    ///   reports free pages), every page of a big new output costs a fault in the host, and
+    ///   recycling a few chunks of memory behind the stream was 2-3x faster than `Cached`
+    ///   at 512 MiB per array. Streams that map 64 MiB or less stay `Cached` there too
+    ///   (1.7-2.3x faster than `Bounded` at 16 MiB per array).
     ///
     /// Under either choice, an output the operation only writes (`c = a + b`), laid out
     /// like the stream and mostly not in the page cache (a new file, or one on the disk
@@ -176,16 +186,21 @@ impl Paging {
 
     /// [`decide`](Self::decide), knowing also whether the pages of the stream's mapped
     /// output are in the page cache (`output_cached`; `true` when it writes no mapped
-    /// output): under `Auto`, an output that is not (a new file, or one on the disk only)
-    /// streams [`Bounded`](Paging::Bounded), so that it takes a few chunks of memory, not
-    /// its size: it is written through the file and handed to write-back as the stream
-    /// goes, and warm inputs stay cached. This is what the engine decides.
+    /// output): under `Auto`, a new output (a new file, or one on the disk only) over warm
+    /// inputs streams [`Bounded`](Paging::Bounded) on a machine where memory taken anew is
+    /// dear and the stream maps more than 64 MiB, [`Cached`](Paging::Cached) elsewhere
+    /// (see [`Paging::Auto`]). This is what the engine decides.
     ///
     /// ```
     /// use ndarray_mmap::ops::Paging;
-    /// assert_eq!(Paging::Auto.decide_for(1 << 20, true, false).0, Paging::Bounded);
+    /// // Small, cached inputs, a new output: left to the kernel (where the memory available
+    /// // is known: Linux).
+    /// if cfg!(target_os = "linux") {
+    ///     assert_eq!(Paging::Auto.decide_for(1 << 20, true, false).0, Paging::Cached);
+    /// }
     /// assert_eq!(Paging::Auto.decide_for(0, true, false).0, Paging::Cached); // nothing mapped
-    /// assert_eq!(Paging::Cached.decide_for(1 << 20, true, false).0, Paging::Cached);
+    /// assert_eq!(Paging::Auto.decide_for(1 << 20, false, true).0, Paging::Bounded); // cold inputs
+    /// assert_eq!(Paging::Bounded.decide_for(1 << 20, true, false).0, Paging::Bounded);
     /// ```
     pub fn decide_for(
         self,
@@ -194,9 +209,8 @@ impl Paging {
         output_cached: bool,
     ) -> (Paging, String) {
         let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
-        let available = (mapped > 0)
-            .then(crate::map::room::memory_available)
-            .flatten();
+        use crate::map::room::{fresh_memory_dear, memory_available};
+        let available = (mapped > 0).then(memory_available).flatten();
         match self {
             Paging::Bounded => (Paging::Bounded, "Bounded, as asked".into()),
             Paging::Cached => (Paging::Cached, "Cached, as asked".into()),
@@ -213,16 +227,6 @@ impl Paging {
                         mib(mapped)
                     ),
                 ),
-                _ if !output_cached => (
-                    Paging::Bounded,
-                    format!(
-                        "Bounded: the output is not in the page cache (a new file, or one on the \
-                         disk only), so it is written through the file and written back as the \
-                         stream goes, in a few chunks of memory ({:.0} MiB mapped in all); \
-                         cached inputs stay cached",
-                        mib(mapped)
-                    ),
-                ),
                 None => (
                     Paging::Bounded,
                     "Bounded: the memory available is not known here".into(),
@@ -232,6 +236,28 @@ impl Paging {
                     format!(
                         "Bounded: the mapped operands ({:.0} MiB) do not fit in half the memory \
                          available ({:.0} MiB)",
+                        mib(mapped),
+                        mib(m)
+                    ),
+                ),
+                Some(_) if !output_cached && mapped > SMALL_STREAM_BYTES && fresh_memory_dear() => {
+                    (
+                        Paging::Bounded,
+                        format!(
+                            "Bounded: the output is not in the page cache, and memory taken anew is \
+                         dear on this machine (its host takes freed pages back), so the output \
+                         is written through the file and written back as the stream goes, in a \
+                         few chunks of memory ({:.0} MiB mapped in all); cached inputs stay cached",
+                            mib(mapped)
+                        ),
+                    )
+                }
+                Some(m) if !output_cached => (
+                    Paging::Cached,
+                    format!(
+                        "Cached: the inputs are in the page cache and the mapped operands ({:.0} \
+                         MiB) fit in half the memory available ({:.0} MiB); the new output is \
+                         written through the file into the page cache, not into this process",
                         mib(mapped),
                         mib(m)
                     ),
@@ -431,5 +457,43 @@ impl<'a> StreamOptions<'a> {
     pub fn progress(mut self, f: impl FnMut(Progress) -> ControlFlow<()> + 'a) -> Self {
         self.progress = Some(Box::new(f));
         self
+    }
+}
+
+#[cfg(all(test, target_os = "linux", not(miri)))] // reads /proc and /sys
+mod tests {
+    use super::*;
+    use crate::map::room::{fresh_memory_dear, memory_available};
+
+    /// The rules of `Paging::Auto` for a stream into a new output (issue 19): cold inputs
+    /// stream `Bounded`; warm ones over a small stream stay `Cached`; over a big one that
+    /// fits, `Cached` unless memory taken anew is dear on this machine.
+    #[test]
+    fn auto_decides_a_new_output_by_size_and_by_what_fresh_memory_costs() {
+        let decide = |mapped, warm| Paging::Auto.decide_for(mapped, warm, false);
+        let small = SMALL_STREAM_BYTES;
+        assert_eq!(decide(small, false).0, Paging::Bounded, "cold inputs");
+        let (p, why) = decide(small, true);
+        assert_eq!(p, Paging::Cached, "a small stream: {why}");
+        let room = memory_available().expect("Linux knows its memory");
+        let big = 4 * small;
+        if room / 2 > big {
+            let (p, why) = decide(big, true);
+            let want = if fresh_memory_dear() {
+                Paging::Bounded
+            } else {
+                Paging::Cached
+            };
+            assert_eq!(p, want, "{why}");
+            assert!(why.contains("dear") == (want == Paging::Bounded), "{why}");
+        } else {
+            assert_eq!(
+                decide(big, true).0,
+                Paging::Bounded,
+                "no room for {big} bytes"
+            );
+        }
+        // Too big for the memory: bounded whatever fresh memory costs.
+        assert_eq!(decide(room, true).0, Paging::Bounded);
     }
 }
