@@ -18,9 +18,11 @@ if [ "${QUIET:-0}" = 1 ] || [ "${DAMON_OFF:-0}" = 1 ]; then
     if [ "${QUIET:-0}" = 1 ] && [ -w "$order" ]; then
         old=$(cat "$order")
         # An order above the largest (10) leaves no free block to report.
-        if echo 11 > "$order"; then
+        if echo 11 > "$order" 2>/dev/null; then
             quiet_restore+=("echo $old > $order")
             echo "(quiet: free page reporting off for this run)"
+        else
+            echo "(quiet: this kernel would not turn free page reporting off)"
         fi
     fi
     quiet_undo() { local c; for c in "${quiet_restore[@]}"; do eval "$c"; done; }

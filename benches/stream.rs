@@ -65,7 +65,7 @@ fn policy_case(kind: &str, policy: &str, close: &str, paths: &[&str]) -> f64 {
         true => unsafe { mmap_array_mut::<f32>(out, [n]) }.expect("map the output"),
         false => unsafe { create_array::<f32>(out, [n]) }.expect("create the output"),
     };
-    let out_cached = c.resident_share().is_some_and(|s| s >= 0.5);
+    let out_cached = c.resident_share().is_none_or(|s| s >= 0.5);
     let chose = Paging::Auto.decide_for(mapped, !cold, out_cached).1;
     match (kind, ins.as_slice()) {
         ("add", [a, b]) => ops::add_into_with(a, b, &mut c, opts()).expect("add"),

@@ -284,7 +284,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let files = 3 + usize::from(c_path.is_some());
     let cached =
         a.resident_share().is_none_or(|s| s >= 0.5) && b.resident_share().is_none_or(|s| s >= 0.5);
-    let out_cached = out.resident_share().is_some_and(|s| s >= 0.5);
+    let out_cached = out.resident_share().is_none_or(|s| s >= 0.5);
     let (_, why) = args
         .paging
         .decide_for(total * files as u64, cached, out_cached);

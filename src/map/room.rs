@@ -41,22 +41,45 @@ pub(crate) fn memory_available() -> Option<u64> {
 pub(crate) fn fresh_memory_dear() -> bool {
     #[cfg(target_os = "linux")]
     {
-        // An order above the largest block (10) is how the reporting is turned off.
-        let order =
-            std::fs::read_to_string("/sys/module/page_reporting/parameters/page_reporting_order");
-        if order.is_ok_and(|o| o.trim().parse::<u32>().is_ok_and(|o| o > 10)) {
-            return false;
-        }
-        const REPORTING: usize = 5; // VIRTIO_BALLOON_F_REPORTING, a bit of `features`
-        let Ok(devices) = std::fs::read_dir("/sys/bus/virtio/drivers/virtio_balloon") else {
-            return false;
-        };
-        devices.flatten().any(|d| {
-            std::fs::read(d.path().join("features")).is_ok_and(|f| f.get(REPORTING) == Some(&b'1'))
-        })
+        let read = |p: &str| std::fs::read_to_string(p).ok();
+        let features = std::fs::read_dir("/sys/bus/virtio/drivers/virtio_balloon")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|d| std::fs::read_to_string(d.path().join("features")).ok());
+        reporting_on(
+            read("/sys/module/page_reporting/parameters/page_reporting_order").as_deref(),
+            read("/proc/buddyinfo").as_deref(),
+            features,
+        )
     }
     #[cfg(not(target_os = "linux"))]
     false
+}
+
+/// [`fresh_memory_dear`] from the texts it reads: the page reporting order (absent when the
+/// kernel has no page reporting), `/proc/buddyinfo` (its columns are the block orders) and
+/// the `features` of each virtio balloon device (a `0`/`1` per feature bit).
+#[cfg(target_os = "linux")]
+fn reporting_on(
+    order: Option<&str>,
+    buddyinfo: Option<&str>,
+    mut features: impl Iterator<Item = String>,
+) -> bool {
+    const REPORTING: usize = 5; // VIRTIO_BALLOON_F_REPORTING
+    // Blocks above the largest order do not exist: an order set above it (where the
+    // kernel lets it be set) reports nothing.
+    let largest = buddyinfo.and_then(|b| {
+        let line = b.lines().next()?;
+        let counts = line.split(',').nth(1)?.split_whitespace().skip(2).count();
+        counts.checked_sub(1)
+    });
+    if let (Some(o), Some(max)) = (order.and_then(|o| o.trim().parse::<usize>().ok()), largest)
+        && o > max
+    {
+        return false;
+    }
+    features.any(|f| f.as_bytes().get(REPORTING) == Some(&b'1'))
 }
 
 /// The least room left under the memory limit of this process's cgroup or any ancestor.
@@ -210,6 +233,39 @@ fn in_memory_fs(f_type: i64) -> bool {
 #[cfg(all(test, target_os = "linux", not(miri)))] // files and system calls
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_page_reporting_is_told_from_the_balloon_features_and_the_order() {
+        let buddy = "Node 0, zone   Normal    635   1409    864   1367   1034    964    851    664    487    241   2290\n";
+        let on = || std::iter::once("01100101000000000000000000000000100000".to_string());
+        let off = || std::iter::once("01100001000000000000000000000000100000".to_string());
+        assert!(reporting_on(Some("9\n"), Some(buddy), on()));
+        assert!(
+            !reporting_on(Some("9\n"), Some(buddy), off()),
+            "bit 5 clear"
+        );
+        assert!(
+            !reporting_on(Some("9\n"), Some(buddy), std::iter::empty()),
+            "no balloon"
+        );
+        assert!(
+            !reporting_on(Some("11\n"), Some(buddy), on()),
+            "order above the largest (10)"
+        );
+        assert!(
+            reporting_on(Some("10\n"), Some(buddy), on()),
+            "the largest order reports"
+        );
+        // Unknown order or orders: the balloon's word stands.
+        assert!(reporting_on(None, None, on()));
+        assert!(reporting_on(Some("-1"), Some(buddy), on()));
+        // A short features string (an old device) has no bit 5.
+        assert!(!reporting_on(
+            Some("9"),
+            Some(buddy),
+            std::iter::once("011".to_string())
+        ));
+    }
 
     /// A file kept in memory (procfs here; tmpfs alike) reads nothing ahead; one on
     /// storage reads ahead something, whatever its device (an overlay's included).

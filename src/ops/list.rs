@@ -148,8 +148,13 @@ where
         self.iter().any(|p| Operand::writes(&**p))
     }
     fn cold(&mut self) -> bool {
-        self.iter()
-            .any(|p| !Operand::writes(&**p) && Operand::cold(&**p))
+        // An output the kernel reads (in place, or written through its map: read ahead
+        // more than nothing) is read from the disk as an input is.
+        self.iter().any(|p| {
+            Operand::cold(&**p)
+                && (!Operand::writes(&**p)
+                    || Operand::read_ahead(&**p).is_some_and(|(ahead, _)| ahead > 0))
+        })
     }
     fn output_cold(&mut self) -> bool {
         self.iter()

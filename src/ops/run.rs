@@ -199,7 +199,8 @@ pub(super) trait Parts {
     /// part's) and its element size.
     fn lead(&mut self) -> (Vec<isize>, usize);
     fn mapped_len(&mut self) -> usize;
-    /// Whether a mapped input is mostly not in the page cache.
+    /// Whether a mapped operand the stream reads (an input, or an output read in place or
+    /// through its map) is mostly not in the page cache.
     fn cold(&mut self) -> bool;
     /// Whether a mapped output is mostly not in the page cache.
     fn output_cold(&mut self) -> bool;

@@ -1371,6 +1371,30 @@ fn the_default_drops_a_cold_input_behind_the_stream_and_leaves_a_warm_one() {
     );
 }
 
+/// An output the operation reads too (in place), whose pages are not cached, is read from
+/// the disk like a cold input: the default streams it `Bounded`, its pages written back and
+/// dropped behind the stream, rather than keeping the whole file in memory.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_default_streams_a_cold_in_place_output_bounded() {
+    use crate::page_cache::{drop_file, resident};
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let n = 16 << 20; // 64 MiB of f32
+    let path = dir.path().join("c.f32");
+    std::fs::write(&path, vec![0u8; 4 * n]).unwrap();
+    drop_file(&path);
+    let (res, all) = resident(&path);
+    assert!(res * 20 < all, "eviction did not work here: {res} of {all}");
+    let mut c = unsafe { ndarray_mmap::mmap_array_mut::<f32>(&path, [-1]) }.unwrap();
+    ops::map_inplace_with(&mut c, |x| x + 2.0, StreamOptions::new()).unwrap();
+    assert_eq!(c.view()[n - 1], 2.0);
+    let (res, all) = resident(&path);
+    assert!(
+        res * 4 < all,
+        "a cold in-place output stayed cached after a default stream: {res} of {all} pages"
+    );
+}
+
 /// Pages of `path` that are dirty or under write-back, and pages cached (`cachestat`,
 /// Linux 6.5).
 #[cfg(target_os = "linux")]
@@ -1408,8 +1432,8 @@ fn dirty_pages(path: &std::path::Path) -> (u64, u64) {
 /// A flush after a default stream overlaps it: the engine hands each finished chunk of a
 /// big mapped output to write-back as it goes, so the pages are on their way to the disk
 /// when the stream returns, long before the kernel's own write-back (30 s). A new output
-/// streams `Bounded` (written back chunk by chunk); a cached one stays `Cached`, and a helper
-/// thread starts its write-back (16 MiB or more). `Cached` with `write_through(false)` leaves
+/// and a cached one alike (both `Cached` here: 32 MiB mapped, inputs in memory): a helper
+/// thread starts their write-back (16 MiB or more). `Cached` with `write_through(false)` leaves
 /// the pages dirty.
 #[cfg(target_os = "linux")]
 #[test]
