@@ -114,6 +114,8 @@ _builtin_open = __builtins__["open"] if isinstance(__builtins__, dict) else __bu
 class _Operand:
     """An operand as the native side takes it, with what keeps its memory alive."""
 
+    __slots__ = ("desc", "dtype", "shape", "keep", "chunks", "compressor")
+
     def __init__(self, desc, dtype, shape, keep=None, chunks=None, compressor=None):
         self.desc = desc
         self.dtype = dtype
@@ -147,8 +149,9 @@ def _operand(v, name, write=False):
         dt = v.dtype
         if dt.isnative and v.flags.aligned and (not write or v.flags.writeable):
             n = _dt_name(dt)
-            return _Operand(("array", v.__array_interface__["data"][0], v.shape, v.strides, n),
-                            n, v.shape, keep=v)
+            # numpy's array interface as a C struct (a capsule): building the
+            # __array_interface__ dict would cost more than a small evaluate's work.
+            return _Operand(("struct", v.__array_struct__, n), n, v.shape, keep=v)
     if isinstance(v, (str, _os.PathLike)):
         p = _os.fspath(v)
         if _os.path.isdir(p):
@@ -195,9 +198,8 @@ def _operand(v, name, write=False):
             raise ValueError(f"{name}: the output must be aligned, in native byte order, "
                              "with non-negative strides")
         a = _np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
-    ptr = a.__array_interface__["data"][0]
     n = _dt_name(a.dtype)
-    return _Operand(("array", ptr, a.shape, a.strides, n), n, a.shape, keep=a)
+    return _Operand(("struct", a.__array_struct__, n), n, a.shape, keep=a)
 
 
 # Numbers first, so that the exponent of `1e-3` is never taken for a name `e`.
@@ -366,20 +368,20 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
         shape = target.shape
     # An input over the output's memory that is not a map the engine checks: copied
     # first (numpy's rule: the result is as if every input were read before any write).
-    if target.desc[0] == "array":
+    # (A result made here above shares memory with nothing.)
+    if out is not None and target.desc[0] == "struct":
         o_arr = target.keep
         for i, o in enumerate(ops):
-            if o.desc[0] == "array" and _np.may_share_memory(o.keep, o_arr):
+            if o.desc[0] == "struct" and _np.may_share_memory(o.keep, o_arr):
                 c = _np.array(o.keep, copy=True)
-                ops[i] = _Operand(("array", c.__array_interface__["data"][0], c.shape,
-                                   c.strides, c.dtype.name), c.dtype.name, c.shape, keep=c)
+                ops[i] = _Operand(("struct", c.__array_struct__, _dt_name(c.dtype)),
+                                  c.dtype.name, c.shape, keep=c)
                 descs[i] = ops[i].desc
     # An input that is the output's own map is read through its memory (in place).
     for i, o in enumerate(ops):
         if o.desc[0] == "map" and target.desc[0] == "map" and o.desc[1] is target.desc[1]:
             a = _np.asarray(o.desc[1])
-            descs[i] = ("array", a.__array_interface__["data"][0], a.shape, a.strides,
-                        a.dtype.name)
+            descs[i] = ("struct", a.__array_struct__, _dt_name(a.dtype))
             o.keep = (o.keep, a)
     _native.evaluate(ex, descs, list(shape), target.desc, None, progress)
     return result

@@ -401,3 +401,47 @@ def test_copy_on_write_memmaps_and_byte_swapped_views(tmp_path):
     x = nm.open(tmp_path / "x.npy")
     y = x.view(x.dtype.newbyteorder())
     same(nm.evaluate("y + 0", y=y), y + 0)
+
+
+def test_programs_reused_across_calls_give_each_call_its_own_result():
+    # The native side keeps compiled programs by (expression, operand types, result type,
+    # block): calls that differ in any of them, or in their data, must not see another's.
+    ex = "2*a + 3*b - a*b"
+    rng = np.random.default_rng(5)
+    for dtype, n in itertools.product(["float32", "float64", "int16", "int64"], [7, 4096, 5000]):
+        for _ in range(2):
+            a = (rng.random(n) * 50).astype(dtype)
+            b = (rng.random(n) * 50).astype(dtype)
+            got = nm.evaluate(ex, a=a, b=b)
+            want = 2 * a + 3 * b - a * b
+            assert got.dtype == want.dtype and np.array_equal(got, want), (dtype, n)
+    # A literal changes the program: no stale constant.
+    x = np.arange(10, dtype=np.float32)
+    for k in (2, 5, 2.5):
+        assert np.array_equal(nm.evaluate("x * k", x=x, k=k), x * np.float32(k))
+    # The same expression evaluated from inside its own progress callback (nested).
+    a = np.arange(1 << 20, dtype=np.float64)
+    inner = []
+
+    def progress(done, total):
+        if not inner:
+            inner.append(nm.evaluate("a * 2 + 1", a=a[:100]))
+
+    out = nm.evaluate("a * 2 + 1", a=a, progress=progress)
+    assert np.array_equal(out, a * 2 + 1)
+    assert np.array_equal(inner[0], a[:100] * 2 + 1)
+
+
+def test_views_strided_readonly_and_byteswapped_arrays_are_read_right():
+    base = np.arange(60, dtype=np.float64).reshape(6, 10)
+    cases = [base[::2, 1::3], base.T, base[1:, :], np.asfortranarray(base)]
+    ro = base.copy()
+    ro.flags.writeable = False
+    cases.append(ro)
+    cases.append(base.astype(">f8"))  # not native: copied first
+    for v in cases:
+        assert np.array_equal(nm.evaluate("v * 3", v=v), v * 3)
+    out = np.zeros_like(base)
+    out.flags.writeable = False
+    with pytest.raises(ValueError):
+        nm.evaluate("v * 3", out=out, v=base)
