@@ -250,6 +250,8 @@ fn chunk_task<T: AnyElement>(
             )));
         }
     }
+    // One buffer for every chunk of the task (a new one per chunk cost its page faults).
+    let mut store: Vec<T> = Vec::new();
     for idx in indices {
         let region = w.region(idx).map_err(Stop::Engine)?;
         let shape: Vec<usize> = region.iter().map(|r| r.len()).collect();
@@ -258,7 +260,10 @@ fn chunk_task<T: AnyElement>(
             .map(|a| a.chunk(idx))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Stop::Engine)?;
-        let mut buf = ndarray::ArrayD::<T>::from_elem(IxDyn(&shape), T::zeroed());
+        let n: usize = shape.iter().product();
+        store.resize(n, T::zeroed());
+        let mut buf = ndarray::ArrayViewMutD::from_shape(IxDyn(&shape), &mut store[..n])
+            .expect("a buffer of the region's length");
         let mut z = ZipDyn::new(&shape).overwrite(&mut buf);
         for c in &chunks {
             z = c.input(z);

@@ -308,19 +308,20 @@ impl<T: Element> Array<T> {
                 return Err(self.too_long(path, len));
             }
             // (`len` is at most a little more than the chunk's bytes, which fit in memory.)
-            let mut stored = vec![0u8; len as usize];
-            read_at(path, offset, &mut stored, "read a chunk of")?;
-            l.codecs
-                .decode(&stored, out, std::mem::size_of::<T>())
-                .map_err(|detail| {
-                    zerr(
-                        path,
-                        ZarrProblem::Decode {
-                            codecs: l.codecs.names(),
-                            detail,
-                        },
-                    )
-                })?;
+            with_stored_buffer(len as usize, |stored| {
+                read_at(path, offset, stored, "read a chunk of")?;
+                l.codecs
+                    .decode(stored, out, std::mem::size_of::<T>())
+                    .map_err(|detail| {
+                        zerr(
+                            path,
+                            ZarrProblem::Decode {
+                                codecs: l.codecs.names(),
+                                detail,
+                            },
+                        )
+                    })
+            })?;
         }
         let dim = ndarray::IxDyn(&l.chunk);
         let shape: ndarray::StrideShape<ndarray::IxDyn> = if l.order == crate::Order::F {
@@ -509,10 +510,15 @@ impl<T: Element> Array<T> {
     /// chunk `index`'s file, replacing the old one in one step (see
     /// [`write_file_replacing`](crate::map::write_file_replacing)).
     pub(crate) fn write_encoded(&self, index: &[usize], chunk: &ArrayD<T>) -> Result<(), Error> {
-        let (path, _) = self.locate(index)?;
         let raw: &[T] = chunk
             .as_slice_memory_order()
             .expect("a chunk buffer is contiguous");
+        self.write_encoded_raw(index, raw)
+    }
+
+    /// [`write_encoded`](Self::write_encoded) from the chunk's elements in its order.
+    pub(crate) fn write_encoded_raw(&self, index: &[usize], raw: &[T]) -> Result<(), Error> {
+        let (path, _) = self.locate(index)?;
         let bytes = self
             .layout
             .codecs
@@ -622,4 +628,30 @@ pub(crate) fn misaligned<T>(path: &Path, index: &[usize], offset: u64) -> Error 
             ),
         },
     )
+}
+
+thread_local! {
+    /// This thread's buffer for a stored chunk's bytes, kept between chunks (up to
+    /// [`KEEP_STORED`]): a new one per chunk cost a fresh mapping, its page faults and its
+    /// clearing on every chunk.
+    static STORED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The most bytes of [`STORED`] kept for the next chunk.
+const KEEP_STORED: usize = 64 << 20;
+
+/// Runs `f` on a buffer of `len` bytes (of no particular content): this thread's kept one
+/// when it is free.
+fn with_stored_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let mut buf = STORED.with(|c| c.try_borrow_mut().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default());
+    buf.resize(len, 0);
+    let r = f(&mut buf[..len]);
+    if buf.capacity() <= KEEP_STORED {
+        STORED.with(|c| {
+            if let Ok(mut v) = c.try_borrow_mut() {
+                *v = buf;
+            }
+        });
+    }
+    r
 }

@@ -76,9 +76,7 @@ impl ByteCodec {
     /// Encodes `raw` (the bytes before this codec).
     fn encode(self, raw: &[u8]) -> Result<Vec<u8>, String> {
         match self {
-            ByteCodec::Zstd { level } => {
-                zstd::bulk::compress(raw, level).map_err(|e| format!("zstd: {e}"))
-            }
+            ByteCodec::Zstd { level } => zstd_encode(raw, level),
             ByteCodec::Gzip { level } => {
                 use std::io::Write;
                 let mut e = flate2::write::GzEncoder::new(
@@ -239,6 +237,48 @@ fn swap_in_place(out: &mut [u8], elem: usize, swap: bool) -> Result<(), String> 
     Ok(())
 }
 
+thread_local! {
+    /// This thread's zstd contexts, kept between chunks: a context is megabytes of tables
+    /// at the levels zarr-python writes, and making one per chunk cost page faults and
+    /// clearing on every chunk. `ZSTD_compress2` and `ZSTD_decompressDCtx` start each frame
+    /// afresh, so one chunk never sees another's state.
+    static ZSTD_COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    static ZSTD_DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `raw` as one zstd frame at `level`, by this thread's compressor.
+fn zstd_encode(raw: &[u8], level: i32) -> Result<Vec<u8>, String> {
+    let err = |e: std::io::Error| format!("zstd: {e}");
+    ZSTD_COMPRESSOR.with(|c| {
+        let Ok(mut slot) = c.try_borrow_mut() else {
+            return zstd::bulk::compress(raw, level).map_err(err);
+        };
+        match &mut *slot {
+            Some((l, z)) if *l == level => {}
+            _ => *slot = Some((level, zstd::bulk::Compressor::new(level).map_err(err)?)),
+        }
+        let (_, z) = slot.as_mut().expect("set above");
+        z.compress(raw).map_err(err)
+    })
+}
+
+/// Runs `f` with this thread's zstd decompressor (a new one if it is in use).
+fn with_zstd_decompressor<R>(
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<R>,
+) -> std::io::Result<R> {
+    ZSTD_DECOMPRESSOR.with(|c| match c.try_borrow_mut() {
+        Ok(mut slot) => {
+            if slot.is_none() {
+                *slot = Some(zstd::bulk::Decompressor::new()?);
+            }
+            f(slot.as_mut().expect("set above"))
+        }
+        Err(_) => f(&mut zstd::bulk::Decompressor::new()?),
+    })
+}
+
 /// Decodes zstd frames: into `out` when `exact` (which must come out full), else into a
 /// buffer of at most `limit` bytes.
 fn zstd_decode(
@@ -251,8 +291,7 @@ fn zstd_decode(
         // In one pass straight into `out`, with no window buffer of the frame's choosing
         // (a hostile frame may declare 128 MiB for a 4 KiB chunk); more than `out` holds
         // is an error.
-        let n = zstd::bulk::Decompressor::new()
-            .and_then(|mut d| d.decompress_to_buffer(src, &mut *out))
+        let n = with_zstd_decompressor(|d| d.decompress_to_buffer(src, &mut *out))
             .map_err(|e| format!("its zstd data cannot be decoded to one chunk: {e}"))?;
         if n != out.len() {
             return Err(format!(

@@ -542,6 +542,17 @@ impl<T: Element> ZarrArrayMut<T> {
                 },
             ));
         }
+        // A whole chunk laid out in the chunk's order is encoded from where it is.
+        if shape == l.chunk {
+            let v = data.view().into_dyn();
+            let raw = match l.order {
+                crate::Order::F => v.t().to_slice(),
+                _ => v.to_slice(),
+            };
+            if let Some(raw) = raw {
+                return self.a.write_encoded_raw(index, raw);
+            }
+        }
         let dim = ndarray::IxDyn(&l.chunk);
         let mut whole = match l.order {
             crate::Order::F => ndarray::ArrayD::from_elem(ndarray::ShapeBuilder::f(dim), l.fill),
