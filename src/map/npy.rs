@@ -526,8 +526,9 @@ pub(crate) fn write_file_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// Writes `bytes` as the whole content of `path`, replacing the file there (if any) in
 /// one step, by the rules of every replacing create (built aside, renamed over it, refused
 /// while another map holds the old one): a crash leaves the old file or the new one. A
-/// link at `path` is replaced, not followed. Not synced (a compressed Zarr chunk: the
-/// array's `flush` syncs them all).
+/// link at `path` is replaced, not followed. A new file is not synced here (a compressed
+/// Zarr chunk: the array's `flush` syncs them all), but its write-back is started, so that
+/// the disk writes it while the caller goes on.
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
 pub(crate) fn write_file_replacing(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let how = file::CreateHow {
@@ -537,7 +538,9 @@ pub(crate) fn write_file_replacing(path: &Path, bytes: &[u8]) -> Result<(), Erro
         no_follow: true,
     };
     let staged = file::stage(path, bytes, bytes.len() as u64, how)?;
-    staged.commit(path).map(drop)
+    let (f, _) = staged.commit(path)?;
+    super::pager::start_file_writeback(&f);
+    Ok(())
 }
 
 /// Reads a small regular file whole (a Zarr array's `zarr.json`): FIFOs and devices are

@@ -21,12 +21,16 @@ fn read_at(path: &Path, offset: u64, buf: &mut [u8], action: &'static str) -> Re
 }
 
 /// What both array types share: the directory and its checked layout.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Array<T> {
     pub(super) dir: PathBuf,
     pub(super) layout: Layout<T>,
     /// The shard indexes read last (each read and checked once, not per inner chunk).
     indexes: IndexCache,
+    /// The chunk (or shard) files written through this handle since its last flush: what
+    /// `ZarrArrayMut::flush` syncs (not every file of the array, which made a flush per
+    /// task of a job over many tasks cost the whole array's files each time).
+    written: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
 }
 
 /// What a shard file was when its index was read: a change of any of these reads it anew.
@@ -106,6 +110,30 @@ impl<T: Element> Array<T> {
             dir: dir.to_path_buf(),
             layout,
             indexes: IndexCache::default(),
+            written: Default::default(),
+        }
+    }
+
+    /// Notes that the file at `path` was written through this handle (see `written`).
+    pub(crate) fn mark_written(&self, path: &Path) {
+        if let Ok(mut w) = self.written.lock() {
+            w.insert(path.to_path_buf());
+        }
+    }
+
+    /// The files written since the last call (see `written`); `put_back` returns them
+    /// after a failed sync.
+    pub(crate) fn take_written(&self) -> std::collections::BTreeSet<PathBuf> {
+        self.written
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+
+    /// Returns files taken by [`take_written`](Self::take_written) and not synced.
+    pub(crate) fn put_back(&self, paths: std::collections::BTreeSet<PathBuf>) {
+        if let Ok(mut w) = self.written.lock() {
+            w.extend(paths);
         }
     }
 
@@ -538,7 +566,9 @@ impl<T: Element> Array<T> {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
         }
         self.check_no_links(&path)?;
-        crate::map::write_file_replacing(&path, &bytes)
+        crate::map::write_file_replacing(&path, &bytes)?;
+        self.mark_written(&path);
+        Ok(())
     }
 
     /// The refusal of a stored (compressed) chunk of `len` bytes, more than its codecs can
@@ -643,7 +673,11 @@ const KEEP_STORED: usize = 64 << 20;
 /// Runs `f` on a buffer of `len` bytes (of no particular content): this thread's kept one
 /// when it is free.
 fn with_stored_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
-    let mut buf = STORED.with(|c| c.try_borrow_mut().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default());
+    let mut buf = STORED.with(|c| {
+        c.try_borrow_mut()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    });
     buf.resize(len, 0);
     let r = f(&mut buf[..len]);
     if buf.capacity() <= KEEP_STORED {

@@ -429,13 +429,16 @@ impl<T: Element> ZarrArrayMut<T> {
         Ok(self.a.locate(index)?.0)
     }
 
-    /// Makes every chunk written so far durable: syncs each chunk file (and the chunk
-    /// directories) to the disk. Chunks written through [`chunk_mut`](Self::chunk_mut) and
-    /// dropped are in the page cache already; this is the one sync at the end of a loop
-    /// over chunks, instead of a [`ChunkMut::flush`] per chunk.
+    /// Makes every chunk written through this handle durable: syncs each chunk file it
+    /// wrote or mapped writable since the last flush (and their directories) to the disk.
+    /// Chunks written through [`chunk_mut`](Self::chunk_mut) and dropped are in the page
+    /// cache already; this is the one sync at the end of a loop over chunks, instead of a
+    /// [`ChunkMut::flush`] per chunk. Files other handles or programs wrote are theirs to
+    /// sync (a job of many tasks, each writing its own chunks, syncs each file once).
     ///
     /// # Errors
-    /// The I/O error of syncing, with the chunk's path.
+    /// The I/O error of syncing, with the chunk's path (the files not synced are synced by
+    /// the next flush).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -449,22 +452,14 @@ impl<T: Element> ZarrArrayMut<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush(&self) -> Result<(), Error> {
+        let mut left = self.a.take_written();
         let mut dirs = std::collections::BTreeSet::new();
-        let mut synced = std::collections::BTreeSet::new();
-        for idx in self.a.indices() {
-            let (path, _) = self.a.locate(&idx)?;
-            if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) || !synced.insert(path.clone())
-            {
-                continue; // never written (nothing to sync), or a shard synced already
+        while let Some(path) = left.pop_first() {
+            if let Err(e) = sync_file(&path) {
+                left.insert(path);
+                self.a.put_back(left);
+                return Err(e);
             }
-            // Windows flushes a file's buffers only through a handle with write access
-            // (`FlushFileBuffers`); a read-only handle is enough elsewhere.
-            let f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(cfg!(windows))
-                .open(&path)
-                .map_err(|e| Error::io(&path, "open for syncing", e))?;
-            f.sync_all().map_err(|e| Error::io(&path, "sync", e))?;
             if let Some(parent) = path.parent() {
                 dirs.insert(parent.to_path_buf());
             }
@@ -616,6 +611,7 @@ impl<T: Element> ZarrArrayMut<T> {
                     self.a.check_one_name(&path)?;
                     // SAFETY: the contract of `open_mut` / `create` covers every chunk file.
                     let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
+                    self.a.mark_written(&path);
                     return Ok((ChunkMut { map, edge }, None));
                 }
                 Place::InShard { path, offset, .. } => {
@@ -627,6 +623,7 @@ impl<T: Element> ZarrArrayMut<T> {
                     let opts = opts.offset(offset).len(self.a.chunk_bytes());
                     // SAFETY: the contract of `open_mut` covers every shard file.
                     let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
+                    self.a.mark_written(&path);
                     return Ok((ChunkMut { map, edge }, None));
                 }
                 Place::Missing(path) if l.shard.is_some() => {
@@ -660,6 +657,7 @@ impl<T: Element> ZarrArrayMut<T> {
             match made {
                 Ok(map) => {
                     let id = map.file_id();
+                    self.a.mark_written(&path);
                     return Ok((ChunkMut { map, edge }, Some(id)));
                 }
                 Err(Error::Io { source, .. })
@@ -674,6 +672,22 @@ impl<T: Element> ZarrArrayMut<T> {
             std::io::Error::other("the chunk kept appearing and vanishing while it was created"),
         ))
     }
+}
+
+/// Syncs the file at `path` (a chunk or shard file that may since have gone: nothing to do).
+fn sync_file(path: &Path) -> Result<(), Error> {
+    // Windows flushes a file's buffers only through a handle with write access
+    // (`FlushFileBuffers`); a read-only handle is enough elsewhere.
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(cfg!(windows))
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, "open for syncing", e)),
+    };
+    f.sync_all().map_err(|e| Error::io(path, "sync", e))
 }
 
 /// Opens the Zarr v3 array at directory `path` read-only; chunks map on demand.
