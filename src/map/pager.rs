@@ -728,6 +728,25 @@ impl OutPager<'_> {
     }
 }
 
+/// Starts writing all of `file` back to the disk without waiting
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)` on Linux; nothing elsewhere), so that a sync
+/// later finds the work done or under way: a file written whole and synced only at the end
+/// of a job (a compressed Zarr chunk) then reaches the disk while the job goes on.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn start_file_writeback(file: &std::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain system call on an open file descriptor; it reads no memory of
+        // ours. Errors show up again in the sync that follows.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -774,23 +793,4 @@ mod tests {
         assert_eq!(whole_pages(addr, len, 5, 5), None);
         assert_eq!(whole_pages(addr, len, 0, 0), None);
     }
-}
-
-/// Starts writing all of `file` back to the disk without waiting
-/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)` on Linux; nothing elsewhere), so that a sync
-/// later finds the work done or under way: a file written whole and synced only at the end
-/// of a job (a compressed Zarr chunk) then reaches the disk while the job goes on.
-#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
-pub(crate) fn start_file_writeback(file: &std::fs::File) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a plain system call on an open file descriptor; it reads no memory of
-        // ours. Errors show up again in the sync that follows.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = file;
 }
