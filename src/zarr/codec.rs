@@ -256,7 +256,7 @@ fn zstd_encode(raw: &[u8], level: i32) -> Result<Vec<u8>, String> {
             return zstd::bulk::compress(raw, level).map_err(err);
         };
         match &mut *slot {
-            Some((l, z)) if *l == level => {}
+            Some((l, _)) if *l == level => {}
             _ => *slot = Some((level, zstd::bulk::Compressor::new(level).map_err(err)?)),
         }
         let (_, z) = slot.as_mut().expect("set above");
