@@ -786,7 +786,9 @@ fn array_struct(
     if write && a.flags & WRITEABLE == 0 {
         return bad("the output is not writeable");
     }
-    let nd = usize::try_from(a.nd).unwrap_or(0);
+    let Ok(nd) = usize::try_from(a.nd) else {
+        return bad("a negative number of dimensions");
+    };
     if nd > 0 && (a.shape.is_null() || a.strides.is_null()) {
         return bad("no shape or strides");
     }
@@ -1017,6 +1019,14 @@ fn evaluate<'py>(
         }
     });
     cache::give_back(expr, &vars, prog_out, prog);
+    // An output this call opened (a Zarr array by path) is made durable before the call
+    // returns: nothing else holds it to flush later.
+    let result = match (result, &out_held) {
+        (Ok(r), Some((Held_::Own(h), _))) => {
+            py.detach(|| h.flush()).map(|()| r).map_err(Stop::Engine)
+        }
+        (r, _) => r,
+    };
     // An exception from the progress callback or a signal, even on the last call (which
     // cannot cancel anything any more), is the caller's to see.
     if let Some(err) = PENDING.with(|c| c.borrow_mut().take()) {

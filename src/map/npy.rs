@@ -527,8 +527,8 @@ pub(crate) fn write_file_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// one step, by the rules of every replacing create (built aside, renamed over it, refused
 /// while another map holds the old one): a crash leaves the old file or the new one. A
 /// link at `path` is replaced, not followed. A new file is not synced here (a compressed
-/// Zarr chunk: the array's `flush` syncs them all), but its write-back is started, so that
-/// the disk writes it while the caller goes on.
+/// Zarr chunk: the flush of the array handle that wrote it syncs it), but its write-back is
+/// started, so that the disk writes it while the caller goes on.
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
 pub(crate) fn write_file_replacing(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let how = file::CreateHow {

@@ -27,10 +27,19 @@ pub(crate) struct Array<T> {
     pub(super) layout: Layout<T>,
     /// The shard indexes read last (each read and checked once, not per inner chunk).
     indexes: IndexCache,
-    /// The chunk (or shard) files written through this handle since its last flush: what
-    /// `ZarrArrayMut::flush` syncs (not every file of the array, which made a flush per
-    /// task of a job over many tasks cost the whole array's files each time).
-    written: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
+    /// The chunk (or shard) files written through this handle: what `ZarrArrayMut::flush`
+    /// syncs (not every file of the array, which made a flush per task of a job over many
+    /// tasks cost the whole array's files each time). See [`Written`].
+    written: std::sync::Mutex<Written>,
+}
+
+/// The files a handle wrote: those written whole (a compressed chunk, replaced) until a
+/// flush syncs them, and those it mapped writable for good (a `ChunkMut` may be written
+/// after a flush, so every flush syncs them again).
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    pub(crate) whole: std::collections::BTreeSet<PathBuf>,
+    pub(crate) mapped: std::collections::BTreeSet<PathBuf>,
 }
 
 /// What a shard file was when its index was read: a change of any of these reads it anew.
@@ -114,26 +123,35 @@ impl<T: Element> Array<T> {
         }
     }
 
-    /// Notes that the file at `path` was written through this handle (see `written`).
+    /// Notes that the file at `path` was written whole through this handle (see
+    /// [`Written`]).
     pub(crate) fn mark_written(&self, path: &Path) {
         if let Ok(mut w) = self.written.lock() {
-            w.insert(path.to_path_buf());
+            w.whole.insert(path.to_path_buf());
         }
     }
 
-    /// The files written since the last call (see `written`); `put_back` returns them
-    /// after a failed sync.
-    pub(crate) fn take_written(&self) -> std::collections::BTreeSet<PathBuf> {
+    /// Notes that the file at `path` is mapped writable through this handle.
+    pub(crate) fn mark_mapped(&self, path: &Path) {
+        if let Ok(mut w) = self.written.lock() {
+            w.mapped.insert(path.to_path_buf());
+        }
+    }
+
+    /// The files a flush syncs now: every one mapped writable and every one written whole
+    /// since the last [`synced`](Self::synced).
+    pub(crate) fn to_sync(&self) -> std::collections::BTreeSet<PathBuf> {
         self.written
             .lock()
-            .map(|mut w| std::mem::take(&mut *w))
+            .map(|w| w.whole.union(&w.mapped).cloned().collect())
             .unwrap_or_default()
     }
 
-    /// Returns files taken by [`take_written`](Self::take_written) and not synced.
-    pub(crate) fn put_back(&self, paths: std::collections::BTreeSet<PathBuf>) {
+    /// `paths` (from [`to_sync`](Self::to_sync)) and their directories are synced: the
+    /// files written whole among them need no sync again.
+    pub(crate) fn synced(&self, paths: &std::collections::BTreeSet<PathBuf>) {
         if let Ok(mut w) = self.written.lock() {
-            w.extend(paths);
+            w.whole.retain(|p| !paths.contains(p));
         }
     }
 

@@ -248,9 +248,17 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+/// The largest chunk encoded by the compressor kept per thread.
+const KEEP_CONTEXT_FOR: usize = 16 << 20;
+
 /// `raw` as one zstd frame at `level`, by this thread's compressor.
 fn zstd_encode(raw: &[u8], level: i32) -> Result<Vec<u8>, String> {
     let err = |e: std::io::Error| format!("zstd: {e}");
+    // A context grows with what it compresses: one kept per thread stays small (chunks
+    // of a few MiB); a big chunk pays for its own, which its size amortizes.
+    if raw.len() > KEEP_CONTEXT_FOR {
+        return zstd::bulk::compress(raw, level).map_err(err);
+    }
     ZSTD_COMPRESSOR.with(|c| {
         let Ok(mut slot) = c.try_borrow_mut() else {
             return zstd::bulk::compress(raw, level).map_err(err);

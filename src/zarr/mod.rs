@@ -430,15 +430,16 @@ impl<T: Element> ZarrArrayMut<T> {
     }
 
     /// Makes every chunk written through this handle durable: syncs each chunk file it
-    /// wrote or mapped writable since the last flush (and their directories) to the disk.
+    /// wrote whole since the last flush, and each one it mapped writable (a [`ChunkMut`]
+    /// may still be written), and their directories, to the disk.
     /// Chunks written through [`chunk_mut`](Self::chunk_mut) and dropped are in the page
     /// cache already; this is the one sync at the end of a loop over chunks, instead of a
     /// [`ChunkMut::flush`] per chunk. Files other handles or programs wrote are theirs to
     /// sync (a job of many tasks, each writing its own chunks, syncs each file once).
     ///
     /// # Errors
-    /// The I/O error of syncing, with the chunk's path (the files not synced are synced by
-    /// the next flush).
+    /// The I/O error of syncing, with the chunk's path (the next flush syncs every file
+    /// again; after an I/O error the data of the file that failed may be lost).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -452,14 +453,12 @@ impl<T: Element> ZarrArrayMut<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush(&self) -> Result<(), Error> {
-        let mut left = self.a.take_written();
+        // Nothing is counted as synced until every file and directory is: after an error,
+        // the next flush syncs them all again.
+        let paths = self.a.to_sync();
         let mut dirs = std::collections::BTreeSet::new();
-        while let Some(path) = left.pop_first() {
-            if let Err(e) = sync_file(&path) {
-                left.insert(path);
-                self.a.put_back(left);
-                return Err(e);
-            }
+        for path in &paths {
+            sync_file(path)?;
             if let Some(parent) = path.parent() {
                 dirs.insert(parent.to_path_buf());
             }
@@ -471,6 +470,7 @@ impl<T: Element> ZarrArrayMut<T> {
         }
         #[cfg(not(unix))]
         let _ = dirs;
+        self.a.synced(&paths);
         Ok(())
     }
 
@@ -611,7 +611,7 @@ impl<T: Element> ZarrArrayMut<T> {
                     self.a.check_one_name(&path)?;
                     // SAFETY: the contract of `open_mut` / `create` covers every chunk file.
                     let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
-                    self.a.mark_written(&path);
+                    self.a.mark_mapped(&path);
                     return Ok((ChunkMut { map, edge }, None));
                 }
                 Place::InShard { path, offset, .. } => {
@@ -623,7 +623,7 @@ impl<T: Element> ZarrArrayMut<T> {
                     let opts = opts.offset(offset).len(self.a.chunk_bytes());
                     // SAFETY: the contract of `open_mut` covers every shard file.
                     let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
-                    self.a.mark_written(&path);
+                    self.a.mark_mapped(&path);
                     return Ok((ChunkMut { map, edge }, None));
                 }
                 Place::Missing(path) if l.shard.is_some() => {
@@ -657,7 +657,7 @@ impl<T: Element> ZarrArrayMut<T> {
             match made {
                 Ok(map) => {
                     let id = map.file_id();
-                    self.a.mark_written(&path);
+                    self.a.mark_mapped(&path);
                     return Ok((ChunkMut { map, edge }, Some(id)));
                 }
                 Err(Error::Io { source, .. })
@@ -742,6 +742,54 @@ pub unsafe fn open_mut<T: Element>(path: impl AsRef<Path>) -> Result<ZarrArrayMu
 #[cfg(all(test, not(miri)))] // files
 mod tests {
     use super::*;
+
+    /// A flush syncs what its handle wrote, and only that: a chunk written whole until a
+    /// flush has synced it, a chunk mapped writable at every flush (a `ChunkMut` may be
+    /// written after one), and never a file another handle wrote.
+    #[test]
+    fn a_flush_syncs_what_its_handle_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("p.zarr");
+        let packed = dir.path().join("z.zarr");
+        // SAFETY: this test's own files.
+        let mut p = unsafe { create::<i32>(&plain, &[8], &[4]) }.unwrap();
+        // SAFETY: as above.
+        let mut z = unsafe {
+            CreateOptions::<i32>::new()
+                .compressor(Compressor::zstd(3))
+                .create(&packed, [8], [4])
+        }
+        .unwrap();
+        assert!(p.a.to_sync().is_empty() && z.a.to_sync().is_empty());
+        let mut c = p.chunk_mut(&[1]).unwrap();
+        z.write_chunk(&[0], &ndarray::arr1(&[1, 2, 3, 4])).unwrap();
+        let (mapped, whole) = (p.chunk_path(&[1]).unwrap(), z.chunk_path(&[0]).unwrap());
+        assert_eq!(
+            p.a.to_sync().into_iter().collect::<Vec<_>>(),
+            std::slice::from_ref(&mapped)
+        );
+        assert_eq!(z.a.to_sync().into_iter().collect::<Vec<_>>(), [whole]);
+        p.flush().unwrap();
+        z.flush().unwrap();
+        // Written after the flush, through the map it kept: the next flush syncs it again.
+        c.view_mut().fill(9);
+        assert_eq!(p.a.to_sync().into_iter().collect::<Vec<_>>(), [mapped]);
+        assert!(
+            z.a.to_sync().is_empty(),
+            "a whole chunk synced once is done"
+        );
+        drop(c);
+        // Another handle's writes are its own to sync.
+        // SAFETY: as above.
+        let mut other = unsafe { open_mut::<i32>(&packed) }.unwrap();
+        other
+            .write_chunk(&[1], &ndarray::arr1(&[5, 6, 7, 8]))
+            .unwrap();
+        assert!(z.a.to_sync().is_empty());
+        assert_eq!(other.a.to_sync().len(), 1);
+        other.flush().unwrap();
+        assert_eq!(z.chunk(&[1]).unwrap().view()[3], 8);
+    }
 
     /// A chunk a failed stream made is taken back only while it is the file it made, nobody
     /// maps it and it holds the fill value only: never one another writer took up, wrote or
