@@ -16,7 +16,8 @@ use crate::vm::{BLOCK, Program};
 const KEEP: usize = 256;
 
 type TypedKey = (String, Vec<Dt>);
-type ProgramKey = (String, Vec<Dt>, Dt, usize);
+/// A program's cache key: expression, operand types, result type, block.
+pub type ProgramKey = (String, Vec<Dt>, Dt, usize);
 
 thread_local! {
     static PARSED: RefCell<HashMap<String, Rc<Expr>>> = RefCell::new(HashMap::new());
@@ -55,22 +56,23 @@ pub fn typed(src: &str, e: &Expr, vars: &[Dt]) -> PyResult<Rc<Typed>> {
 }
 
 /// A program for `t` (typed from `src` against `vars`), its result cast to `out`, for
-/// blocks of up to `block` elements: a cached one when there is one, else compiled.
-pub fn program(src: &str, t: &Typed, vars: &[Dt], out: Dt, block: usize) -> Program {
+/// blocks of up to `block` elements: a cached one when there is one, else compiled. Hand it
+/// back with [`give_back`] and the key returned with it.
+pub fn program(src: &str, t: &Typed, vars: &[Dt], out: Dt, block: usize) -> (ProgramKey, Program) {
     let key = (src.to_string(), vars.to_vec(), out, block.clamp(1, BLOCK));
     let cached = PROGRAMS.with(|c| c.borrow_mut().get_mut(&key).and_then(Vec::pop));
-    match cached {
+    let p = match cached {
         Some(mut p) => {
             p.error = None;
             p
         }
         None => Program::compile(t, vars, out, block),
-    }
+    };
+    (key, p)
 }
 
 /// Gives back a program [`program`] handed out, for the next call.
-pub fn give_back(src: &str, vars: &[Dt], out: Dt, p: Program) {
-    let key = (src.to_string(), vars.to_vec(), out, p.block);
+pub fn give_back(key: ProgramKey, p: Program) {
     PROGRAMS.with(|c| {
         let mut c = c.borrow_mut();
         let pool = bounded(&mut c).entry(key).or_default();

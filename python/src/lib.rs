@@ -895,7 +895,7 @@ fn evaluate<'py>(
     }
     let block = shape.iter().product::<usize>();
     let prog_out = if e.reduce.is_some() { body } else { want };
-    let mut prog = cache::program(expr, &t, &vars, prog_out, block);
+    let (prog_key, mut prog) = cache::program(expr, &t, &vars, prog_out, block);
     let reduce = e.reduce;
     let progress = progress.map(|p| p.into_any());
     let mut tick = |done: u64, total: u64| -> bool {
@@ -1018,7 +1018,7 @@ fn evaluate<'py>(
             }
         }
     });
-    cache::give_back(expr, &vars, prog_out, prog);
+    cache::give_back(prog_key, prog);
     // An output this call opened (a Zarr array by path) is made durable before the call
     // returns: nothing else holds it to flush later.
     let result = match (result, &out_held) {

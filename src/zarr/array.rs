@@ -37,9 +37,9 @@ pub(crate) struct Array<T> {
 /// flush syncs them, and those it mapped writable for good (a `ChunkMut` may be written
 /// after a flush, so every flush syncs them again).
 #[derive(Debug, Default)]
-pub(crate) struct Written {
-    pub(crate) whole: std::collections::BTreeSet<PathBuf>,
-    pub(crate) mapped: std::collections::BTreeSet<PathBuf>,
+struct Written {
+    whole: std::collections::BTreeSet<PathBuf>,
+    mapped: std::collections::BTreeSet<PathBuf>,
 }
 
 /// What a shard file was when its index was read: a change of any of these reads it anew.

@@ -53,6 +53,15 @@ pub(crate) mod page_cache {
             .expect("a read_bytes line")
     }
 
+    /// Writes `bytes` as the file at `path`, on the disk only: none of its pages left in
+    /// the page cache (checked, so that a test of cold data never runs on warm data).
+    pub(crate) fn write_cold(path: &Path, bytes: &[u8]) {
+        std::fs::write(path, bytes).unwrap();
+        drop_file(path);
+        let (res, all) = resident(path);
+        assert!(res * 20 < all, "eviction did not work here: {res} of {all}");
+    }
+
     /// Writes the file's dirty pages and drops all its pages from the page cache.
     pub(crate) fn drop_file(path: &Path) {
         let f = std::fs::File::open(path).unwrap();

@@ -1342,15 +1342,12 @@ fn bounded_streams_drop_what_they_brought_in_at_any_chunk_size() {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_default_drops_a_cold_input_behind_the_stream_and_leaves_a_warm_one() {
-    use crate::page_cache::{drop_file, resident};
+    use crate::page_cache::{resident, write_cold};
     // On the disk: a tmpfs (often /tmp) keeps its pages in the page cache for good.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let n = 16 << 20; // 64 MiB of f32
     let pa = dir.path().join("a.f32");
-    std::fs::write(&pa, vec![1u8; 4 * n]).unwrap();
-    drop_file(&pa);
-    let (res, all) = resident(&pa);
-    assert!(res * 20 < all, "eviction did not work here: {res} of {all}");
+    write_cold(&pa, &vec![1u8; 4 * n]);
     let a = unsafe { ndarray_mmap::mmap_array::<f32>(&pa, [-1]) }.unwrap();
     assert!(a.resident_share().is_some_and(|s| s < 0.5));
     let sum = |a: &ndarray_mmap::MmapArray<f32>| ops::sum_with(a, StreamOptions::new()).unwrap();
@@ -1377,14 +1374,11 @@ fn the_default_drops_a_cold_input_behind_the_stream_and_leaves_a_warm_one() {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_default_streams_a_cold_in_place_output_bounded() {
-    use crate::page_cache::{drop_file, resident};
+    use crate::page_cache::{resident, write_cold};
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let n = 16 << 20; // 64 MiB of f32
     let path = dir.path().join("c.f32");
-    std::fs::write(&path, vec![0u8; 4 * n]).unwrap();
-    drop_file(&path);
-    let (res, all) = resident(&path);
-    assert!(res * 20 < all, "eviction did not work here: {res} of {all}");
+    write_cold(&path, &vec![0u8; 4 * n]);
     let mut c = unsafe { ndarray_mmap::mmap_array_mut::<f32>(&path, [-1]) }.unwrap();
     ops::map_inplace_with(&mut c, |x| x + 2.0, StreamOptions::new()).unwrap();
     assert_eq!(c.view()[n - 1], 2.0);
