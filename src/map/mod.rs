@@ -42,11 +42,11 @@ pub use owner::{MmapArray, MmapArrayMut};
 
 pub(crate) use file::FileId;
 #[cfg(feature = "zarr")]
+pub(crate) use file::open_regular;
+#[cfg(feature = "zarr")]
 pub(crate) use file::{
     file_kind, identity_of_path, move_no_replace, probe_writable, remove_if_unused,
 };
-#[cfg(feature = "zarr")]
-pub(crate) use file::{open_regular, read_exact_at};
 
 /// Maps `path` read-only as an array of `T` with `shape`; one length may be `-1`,
 /// inferred from the file's length. Shorthand for [`MapOptions::new().open(..)`](MapOptions::open).

@@ -529,8 +529,14 @@ pub(crate) fn write_file_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// link at `path` is replaced, not followed. A new file is not synced here (a compressed
 /// Zarr chunk: the flush of the array handle that wrote it syncs it), but its write-back is
 /// started, so that the disk writes it while the caller goes on.
+/// With `leave_cold` (a bounded stream), the new file is written back at once and its pages
+/// dropped from the page cache ([`write_back_and_drop`](super::pager::write_back_and_drop)).
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
-pub(crate) fn write_file_replacing(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn write_file_replacing(
+    path: &Path,
+    bytes: &[u8],
+    leave_cold: bool,
+) -> Result<(), Error> {
     let how = file::CreateHow {
         create_new: false,
         reserve: false,
@@ -539,7 +545,10 @@ pub(crate) fn write_file_replacing(path: &Path, bytes: &[u8]) -> Result<(), Erro
     };
     let staged = file::stage(path, bytes, bytes.len() as u64, how)?;
     let (f, _) = staged.commit(path)?;
-    super::pager::start_file_writeback(&f);
+    match leave_cold {
+        true => super::pager::write_back_and_drop(&f),
+        false => super::pager::start_file_writeback(&f),
+    }
     Ok(())
 }
 

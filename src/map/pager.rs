@@ -747,6 +747,106 @@ pub(crate) fn start_file_writeback(file: &std::fs::File) {
     let _ = file;
 }
 
+/// Reads `buf.len()` bytes at `offset` of `file`. With `leave_cold` (a bounded stream
+/// reading a compressed chunk's stored bytes, once), bytes that were not all in the page
+/// cache before are dropped from it after the read, so that the stream's memory stays
+/// bounded and a file that was cached stays cached. Linux only: `cachestat` (6.5) tells
+/// what is cached without reading (a read with `RWF_NOWAIT` starts the read-ahead of what
+/// is missing, and on a fast disk then succeeds); where it is missing, the bytes are
+/// dropped after every read.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn read_once_at(
+    file: &std::fs::File,
+    buf: &mut [u8],
+    offset: u64,
+    leave_cold: bool,
+) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if leave_cold && !buf.is_empty() {
+        let len = buf.len() as u64;
+        let pages = (offset + len).div_ceil(4096) - offset / 4096;
+        let was_cached = cached_pages(file, offset, len).is_some_and(|n| n >= pages);
+        super::file::read_exact_at(file, buf, offset)?;
+        if !was_cached {
+            // A range that reaches the end of the file is dropped to the end (0): the
+            // kernel skips a folio only partly in the range, and the last one reaches past
+            // the end.
+            let end = offset.saturating_add(len);
+            let to_end = file.metadata().is_ok_and(|m| end >= m.len());
+            drop_cached(file, offset, if to_end { 0 } else { len });
+        }
+        return Ok(());
+    }
+    let _ = leave_cold;
+    super::file::read_exact_at(file, buf, offset)
+}
+
+/// Pages of bytes `offset..offset + len` of `file` in the page cache (`cachestat`, Linux
+/// 6.5; `None` before).
+#[cfg(target_os = "linux")]
+fn cached_pages(file: &std::fs::File, offset: u64, len: u64) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        cache: u64,
+        dirty: u64,
+        writeback: u64,
+        evicted: u64,
+        recently_evicted: u64,
+    }
+    const SYS_CACHESTAT: libc::c_long = 451; // the same number on every architecture
+    let range = Range { off: offset, len };
+    let mut st = Stat::default();
+    // SAFETY: cachestat reads one range struct and writes one stat struct, both live and
+    // laid out as the kernel's (`repr(C)`, five and two u64).
+    let rc = unsafe { libc::syscall(SYS_CACHESTAT, file.as_raw_fd(), &range, &mut st, 0u32) };
+    (rc == 0).then_some(st.cache)
+}
+
+/// `posix_fadvise(POSIX_FADV_DONTNEED)` of bytes `offset..offset + len` (`len` 0: to the
+/// end) of `file`.
+#[cfg(target_os = "linux")]
+fn drop_cached(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on an open descriptor; it reads no memory of ours.
+    unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_DONTNEED,
+        );
+    }
+}
+
+/// Writes `file` back to the disk and waits for it, then drops its pages from the page
+/// cache (a compressed chunk a bounded stream wrote, on the thread that wrote it); nothing
+/// off Linux. Errors show up again in the sync of the flush.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn write_back_and_drop(file: &std::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        let all = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: a plain system call on an open file descriptor; it reads no memory of ours.
+        unsafe {
+            libc::sync_file_range(fd, 0, 0, all);
+        }
+        drop_cached(file, 0, 0);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::element::Element;
 use crate::error::Error;
 use crate::map::pager::{InPager, OutPager};
 use crate::map::residency::Residency;
-use crate::zarr::{Array, Chunk, ChunkMut, ZarrArray, ZarrArrayMut, cut};
+use crate::zarr::{Array, Chunk, ChunkMut, ReadAhead, ZarrArray, ZarrArrayMut, cut};
 
 use super::operand::sealed::{AsInput, AsOutput};
 use super::overlap::{Operand, Survey};
@@ -80,6 +80,40 @@ fn stays<C, S>(open: &mut Option<Open<C, S>>, index: &[usize], rel: &[Slice]) ->
     }
 }
 
+/// The order in which the regions visit a grid (see [`Regions`](super::plan::Regions)):
+/// its chunk counts per axis, and the axes outermost first in memory (by `lead`).
+pub(super) struct GridOrder {
+    counts: Vec<usize>,
+    axes: Vec<usize>,
+}
+
+impl GridOrder {
+    pub(super) fn new(shape: &[usize], chunk: &[usize], lead: &[isize]) -> GridOrder {
+        let mut axes: Vec<usize> = (0..shape.len()).collect();
+        axes.sort_by_key(|&ax| std::cmp::Reverse(lead.get(ax).map_or(0, |s| s.unsigned_abs())));
+        let counts = shape
+            .iter()
+            .zip(chunk)
+            .map(|(&n, &c)| n.div_ceil(c.max(1)))
+            .collect();
+        GridOrder { counts, axes }
+    }
+
+    /// The chunk after `index`, if any. The regions visit chunks in this order when every
+    /// grid of the stream is this one; a reader ahead that guesses wrong only wastes work.
+    pub(super) fn next(&self, index: &[usize]) -> Option<Vec<usize>> {
+        let mut next = index.to_vec();
+        for &ax in self.axes.iter().rev() {
+            next[ax] += 1;
+            if next[ax] < self.counts[ax] {
+                return Some(next);
+            }
+            next[ax] = 0;
+        }
+        None
+    }
+}
+
 /// The bytes of `region` of a chunk's view, for the alias check.
 fn region_span<T>(view: ArrayViewD<'_, T>, region: &[Slice]) -> Operand {
     Operand::of(&view.slice_each_axis(|d| region[d.axis.index()]))
@@ -133,6 +167,8 @@ pub(crate) struct ZarrIn<'a, T> {
     /// A piece read through its chunk file (see [`InStream::read`]), and its order.
     scratch: Scratch,
     read: Option<Order>,
+    /// Coded chunks read and decoded ahead on another thread, in the order of `grid`.
+    ahead: Option<(ReadAhead<T>, GridOrder)>,
 }
 
 impl<'a, T: Element> ZarrIn<'a, T> {
@@ -146,16 +182,22 @@ impl<'a, T: Element> ZarrIn<'a, T> {
             residency: Residency::default(),
             scratch: Scratch::default(),
             read: None,
+            ahead: None,
         }
     }
 
     /// The stream is done with the chunk: its pages go (under `Bounded`), its map too.
     fn leave(&mut self) {
-        if let Some(o) = self.open.take()
-            && let Some(state) = o.state
+        let Some(o) = self.open.take() else {
+            return;
+        };
+        if let Some(state) = o.state
             && let (_, Some(pager)) = in_parts(&o.chunk)
         {
             InStream::resume(pager, state).finish();
+        }
+        if let Some((ahead, _)) = &mut self.ahead {
+            ahead.recycle(o.chunk);
         }
     }
 }
@@ -234,6 +276,9 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
             write_through: Some(false),
             read_through,
         };
+        let a = self.array;
+        self.ahead = ReadAhead::new(a, bounded)
+            .map(|r| (r, GridOrder::new(a.shape(), a.chunk_shape(), lead)));
     }
 
     /// The stream moves to `region`: maps the chunk holding it, unless it is mapped.
@@ -243,7 +288,17 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
             return Ok(());
         }
         self.leave();
-        let chunk = self.array.read_chunk(&index)?;
+        let bounded = self.policy.bounded;
+        let chunk = match &mut self.ahead {
+            Some((ahead, grid)) => {
+                let taken = ahead.take(&index);
+                // The next chunks are read while this one is (when it was not ahead) and
+                // while the stream computes.
+                ahead.ahead(&index, |i| grid.next(i));
+                taken.unwrap_or_else(|| self.array.read_chunk_into(&index, None, bounded))?
+            }
+            None => self.array.read_chunk_into(&index, None, bounded)?,
+        };
         let state = {
             let (v, pager) = in_parts(&chunk);
             let in_order = self.policy.in_order(&self.lead, &v);
@@ -315,6 +370,7 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
 
     fn finish(&mut self) {
         self.leave();
+        self.ahead = None;
     }
 
     fn survey(&mut self) -> Result<Option<Survey>, Error> {

@@ -11,7 +11,7 @@ use ndarray::{ArrayD, ArrayViewMutD, Slice};
 
 use crate::element::Element;
 use crate::error::{Error, ZarrProblem};
-use crate::zarr::ZarrArrayMut;
+use crate::zarr::{WriteBehind, ZarrArrayMut};
 
 use super::overlap::{Operand, Survey};
 use super::part::Writer;
@@ -37,6 +37,11 @@ pub(super) struct ZarrEncOut<'a, T> {
     /// The operation never reads the output: a chunk it will overwrite whole is not
     /// decoded first (nor can a damaged old chunk fail the stream half-way).
     write_only: bool,
+    /// Chunks encoded and written on other threads while the stream fills the next.
+    behind: Option<WriteBehind<T>>,
+    /// A bounded stream: chunk files written are written back and dropped from the page
+    /// cache at once.
+    bounded: bool,
 }
 
 impl<'a, T: Element> ZarrEncOut<'a, T> {
@@ -47,6 +52,8 @@ impl<'a, T: Element> ZarrEncOut<'a, T> {
             strides,
             held: None,
             write_only: false,
+            behind: None,
+            bounded: false,
         }
     }
 
@@ -58,10 +65,11 @@ impl<'a, T: Element> ZarrEncOut<'a, T> {
         let Some(mut h) = self.held.take() else {
             return Ok(());
         };
-        let array = self.array.array();
         if let Some((pieces, written)) = h.fresh.take()
             && written < h.inside
         {
+            self.wait_for(&h.index)?;
+            let array = self.array.array();
             let mut old = array
                 .read_chunk(&h.index)?
                 .into_whole(array.chunk_shape(), array.order());
@@ -71,7 +79,21 @@ impl<'a, T: Element> ZarrEncOut<'a, T> {
             }
             h.chunk = old;
         }
-        array.write_encoded(&h.index, &h.chunk)
+        let array = self.array.array();
+        match &mut self.behind {
+            Some(b) => b.write(array, h.index, h.chunk),
+            None => array
+                .write_encoded(&h.index, &h.chunk, self.bounded)
+                .map(drop),
+        }
+    }
+
+    /// Chunk `index` is read again: a write of it still on the other thread is waited for.
+    fn wait_for(&mut self, index: &[usize]) -> Result<(), Error> {
+        match &mut self.behind {
+            Some(b) if b.writing(index) => b.drain(self.array.array()),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -108,11 +130,13 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
     fn start(
         &mut self,
         _lead: &[isize],
-        _bounded: bool,
+        bounded: bool,
         _sequential: bool,
         _chunks_in_order: bool,
         _write_through: Option<bool>,
     ) {
+        self.bounded = bounded;
+        self.behind = WriteBehind::new(self.array.array(), bounded);
     }
 
     /// Every chunk is checked before anything is written: readable as stored (sizes),
@@ -143,16 +167,25 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
         }
         self.leave()?;
         let inside = self.array.region(&index)?.iter().map(|r| r.len()).product();
+        let spare = self.behind.as_mut().and_then(WriteBehind::spare);
+        if !self.write_only {
+            self.wait_for(&index)?;
+        }
         let array = self.array.array();
         let chunk_shape = array.chunk_shape();
         // Only written: start from the fill value (what a chunk with no file holds), not
         // from a decode of the old chunk, which the stream will overwrite.
         let (chunk, fresh) = if self.write_only {
-            let fill = crate::zarr::Chunk::fill_of(array, chunk_shape.len());
-            (
-                fill.into_whole(chunk_shape, array.order()),
-                Some((Vec::new(), 0)),
-            )
+            let chunk = match spare {
+                // A chunk of this array written already: same shape and order.
+                Some(mut buf) => {
+                    buf.fill(array.fill_value());
+                    buf
+                }
+                None => crate::zarr::Chunk::fill_of(array, chunk_shape.len())
+                    .into_whole(chunk_shape, array.order()),
+            };
+            (chunk, Some((Vec::new(), 0)))
         } else {
             let old = array.read_chunk(&index)?;
             (old.into_whole(chunk_shape, array.order()), None)
@@ -188,6 +221,12 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
     /// The chunk the stream is in is written, done or not: what it did not reach holds
     /// its old values.
     fn finish(&mut self, _completed: bool) -> Result<(), Error> {
-        self.leave()
+        let left = self.leave();
+        let written = match &mut self.behind {
+            Some(b) => b.drain(self.array.array()),
+            None => Ok(()),
+        };
+        self.behind = None;
+        left.and(written)
     }
 }

@@ -15,9 +15,18 @@ use crate::map::MapOptions;
 
 /// Reads `buf.len()` bytes at `offset` of the regular file at `path` (the file layer's
 /// open, which refuses FIFOs without blocking, and positioned read).
-fn read_at(path: &Path, offset: u64, buf: &mut [u8], action: &'static str) -> Result<(), Error> {
+/// With `leave_cold`, bytes not cached before are dropped from the page cache after
+/// ([`read_once_at`](crate::map::pager::read_once_at)).
+fn read_at(
+    path: &Path,
+    offset: u64,
+    buf: &mut [u8],
+    action: &'static str,
+    leave_cold: bool,
+) -> Result<(), Error> {
     let f = crate::map::open_regular(path, std::fs::OpenOptions::new().read(true), "open")?;
-    crate::map::read_exact_at(&f, buf, offset).map_err(|e| Error::io(path, action, e))
+    crate::map::pager::read_once_at(&f, buf, offset, leave_cold)
+        .map_err(|e| Error::io(path, action, e))
 }
 
 /// What both array types share: the directory and its checked layout.
@@ -121,6 +130,12 @@ impl<T: Element> Array<T> {
             indexes: IndexCache::default(),
             written: Default::default(),
         }
+    }
+
+    /// Another handle of the same array, for a thread of its own (see
+    /// [`ahead`](super::ahead)): the same layout, caches of its own, nothing written.
+    pub(crate) fn handle(&self) -> Self {
+        Array::new(&self.dir, self.layout.clone())
     }
 
     /// Notes that the file at `path` was written whole through this handle (see
@@ -244,6 +259,11 @@ impl<T: Element> Array<T> {
         &self.layout.chunk
     }
 
+    /// What a chunk never written holds.
+    pub(crate) fn fill_value(&self) -> T {
+        self.layout.fill
+    }
+
     /// The order of the elements inside each chunk file.
     pub(crate) fn order(&self) -> crate::Order {
         self.layout.order
@@ -301,6 +321,19 @@ impl<T: Element> Array<T> {
     /// an inner chunk not aligned for `T` in its shard), or the fill value for a chunk never
     /// written.
     pub(crate) fn read_chunk(&self, index: &[usize]) -> Result<Chunk<T>, Error> {
+        self.read_chunk_into(index, None, false)
+    }
+
+    /// [`read_chunk`](Self::read_chunk), decoding into `spare` (a buffer of a chunk the
+    /// caller is done with) when the chunk is read into a buffer; with `leave_cold` (a
+    /// bounded stream), the stored bytes read are dropped from the page cache unless they
+    /// were cached before.
+    pub(crate) fn read_chunk_into(
+        &self,
+        index: &[usize],
+        spare: Option<Vec<T>>,
+        leave_cold: bool,
+    ) -> Result<Chunk<T>, Error> {
         let (place, edge) = self.place(index)?;
         let l = &self.layout;
         let opts = MapOptions::new().order(l.order);
@@ -315,14 +348,14 @@ impl<T: Element> Array<T> {
                 let len = std::fs::metadata(&path)
                     .map_err(|e| Error::io(&path, "inspect", e))?
                     .len();
-                ChunkData::Owned(self.read_copy(&path, 0, len)?)
+                ChunkData::Owned(self.read_copy(&path, 0, len, spare, leave_cold)?)
             }
             // zarr-python's index at the start puts inner chunks 4 bytes off 8-byte
             // alignment: such a chunk is read into an aligned buffer instead.
             Place::InShard { path, offset, len }
                 if !plain || offset % std::mem::align_of::<T>() as u64 != 0 =>
             {
-                ChunkData::Owned(self.read_copy(&path, offset, len)?)
+                ChunkData::Owned(self.read_copy(&path, offset, len, spare, leave_cold)?)
             }
             Place::InShard { path, offset, .. } => {
                 let opts = opts.offset(offset).len(self.chunk_bytes());
@@ -341,13 +374,25 @@ impl<T: Element> Array<T> {
     /// when its codecs say so) into a buffer of its own, aligned for `T`, in the chunk's
     /// order. A stored chunk longer than its codecs can make of a chunk is refused before
     /// it is read.
-    pub(super) fn read_copy(&self, path: &Path, offset: u64, len: u64) -> Result<ArrayD<T>, Error> {
+    /// `spare`, when it holds one chunk, is used instead of a new buffer: every element is
+    /// overwritten (a decode that does not fill exactly one chunk is an error).
+    pub(super) fn read_copy(
+        &self,
+        path: &Path,
+        offset: u64,
+        len: u64,
+        spare: Option<Vec<T>>,
+        leave_cold: bool,
+    ) -> Result<ArrayD<T>, Error> {
         let l = &self.layout;
         let n: usize = l.chunk.iter().product();
-        let mut data: Vec<T> = vec![bytemuck::Zeroable::zeroed(); n];
+        let mut data: Vec<T> = match spare {
+            Some(v) if v.len() == n => v,
+            _ => vec![bytemuck::Zeroable::zeroed(); n],
+        };
         let out: &mut [u8] = bytemuck::cast_slice_mut(&mut data);
         if l.codecs.is_plain() {
-            read_at(path, offset, out, "read a chunk of")?;
+            read_at(path, offset, out, "read a chunk of", leave_cold)?;
         } else {
             let most = l.codecs.max_stored(self.chunk_bytes());
             if len > most {
@@ -355,7 +400,7 @@ impl<T: Element> Array<T> {
             }
             // (`len` is at most a little more than the chunk's bytes, which fit in memory.)
             with_stored_buffer(len as usize, |stored| {
-                read_at(path, offset, stored, "read a chunk of")?;
+                read_at(path, offset, stored, "read a chunk of", leave_cold)?;
                 l.codecs
                     .decode(stored, out, std::mem::size_of::<T>())
                     .map_err(|detail| {
@@ -460,7 +505,7 @@ impl<T: Element> Array<T> {
             0
         };
         let mut raw = vec![0u8; index_len as usize];
-        read_at(path, at, &mut raw, "read the shard index of")?;
+        read_at(path, at, &mut raw, "read the shard index of", false)?;
         let data = if shard.index_at_end {
             (0, len - index_len)
         } else {
@@ -533,7 +578,7 @@ impl<T: Element> Array<T> {
     }
 
     /// The bytes of one stored chunk.
-    pub(super) fn chunk_bytes(&self) -> u64 {
+    pub(crate) fn chunk_bytes(&self) -> u64 {
         self.layout.chunk.iter().product::<usize>() as u64 * std::mem::size_of::<T>() as u64
     }
 
@@ -554,16 +599,28 @@ impl<T: Element> Array<T> {
 
     /// Encodes `chunk` (the whole stored chunk, in the chunk's order) and writes it as
     /// chunk `index`'s file, replacing the old one in one step (see
-    /// [`write_file_replacing`](crate::map::write_file_replacing)).
-    pub(crate) fn write_encoded(&self, index: &[usize], chunk: &ArrayD<T>) -> Result<(), Error> {
+    /// [`write_file_replacing`](crate::map::write_file_replacing)); returns the file's path.
+    /// With `leave_cold` (a bounded stream), the file is written back at once and its pages
+    /// dropped from the page cache.
+    pub(crate) fn write_encoded(
+        &self,
+        index: &[usize],
+        chunk: &ArrayD<T>,
+        leave_cold: bool,
+    ) -> Result<PathBuf, Error> {
         let raw: &[T] = chunk
             .as_slice_memory_order()
             .expect("a chunk buffer is contiguous");
-        self.write_encoded_raw(index, raw)
+        self.write_encoded_raw(index, raw, leave_cold)
     }
 
     /// [`write_encoded`](Self::write_encoded) from the chunk's elements in its order.
-    pub(crate) fn write_encoded_raw(&self, index: &[usize], raw: &[T]) -> Result<(), Error> {
+    pub(crate) fn write_encoded_raw(
+        &self,
+        index: &[usize],
+        raw: &[T],
+        leave_cold: bool,
+    ) -> Result<PathBuf, Error> {
         let (path, _) = self.locate(index)?;
         let bytes = self
             .layout
@@ -584,9 +641,9 @@ impl<T: Element> Array<T> {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
         }
         self.check_no_links(&path)?;
-        crate::map::write_file_replacing(&path, &bytes)?;
+        crate::map::write_file_replacing(&path, &bytes, leave_cold)?;
         self.mark_written(&path);
-        Ok(())
+        Ok(path)
     }
 
     /// The refusal of a stored (compressed) chunk of `len` bytes, more than its codecs can

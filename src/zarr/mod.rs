@@ -48,6 +48,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod ahead;
 mod array;
 mod codec;
 mod create;
@@ -58,6 +59,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Slice};
 
+pub(crate) use ahead::{ReadAhead, WriteBehind};
 use array::Place;
 pub(crate) use array::{Array, ChunkFile, misaligned};
 pub use create::{BloscName, Compressor, CreateOptions, Shuffle, create};
@@ -190,6 +192,18 @@ impl<T: Element> Chunk<T> {
                     _ => ArrayD::from_elem(dim, fill),
                 }
             }
+        }
+    }
+
+    /// The buffer of a chunk read into one (decoded), for the next chunk read
+    /// ([`Array::read_chunk_into`]).
+    pub(crate) fn into_buffer(self) -> Option<Vec<T>> {
+        match self.data {
+            ChunkData::Owned(a) => match a.into_raw_vec_and_offset() {
+                (v, Some(0) | None) => Some(v),
+                _ => None,
+            },
+            _ => None,
         }
     }
 
@@ -545,7 +559,7 @@ impl<T: Element> ZarrArrayMut<T> {
                 _ => v.to_slice(),
             };
             if let Some(raw) = raw {
-                return self.a.write_encoded_raw(index, raw);
+                return self.a.write_encoded_raw(index, raw, false).map(drop);
             }
         }
         let dim = ndarray::IxDyn(&l.chunk);
@@ -556,7 +570,7 @@ impl<T: Element> ZarrArrayMut<T> {
         whole
             .slice_each_axis_mut(|ax| ndarray::Slice::from(0..shape[ax.axis.index()]))
             .assign(&data.view().into_dyn());
-        self.a.write_encoded(index, &whole)
+        self.a.write_encoded(index, &whole, false).map(drop)
     }
 
     /// Maps chunk `index` writable; a chunk with no file is created first (its disk space

@@ -581,6 +581,57 @@ fn bounded_streams_leave_the_page_cache_as_they_found_it_whatever_the_chunking()
     assert_eq!(assemble(&d), a.mapv(|x| x + 1));
 }
 
+/// Compressed arrays too: under `Paging::Bounded`, the stored bytes a stream reads (on the
+/// threads that decode ahead) and the chunk files it writes (on the threads that encode
+/// behind) leave the page cache as they found it: cold stays cold, warm stays warm.
+#[cfg(target_os = "linux")]
+#[test]
+fn bounded_streams_over_compressed_arrays_leave_the_page_cache_as_they_found_it() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let pa = dir.path().join("a.zarr");
+    let shape = [2048usize, 1024];
+    let zstd = || zarr::CreateOptions::new().compressor(zarr::Compressor::zstd(1));
+    let mut w = unsafe { zstd().create(&pa, shape, [128, 1024]) }.unwrap();
+    // Values that do not compress much, so that the files hold many pages.
+    let a = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
+        ((ix[0] * 7919 + ix[1] * 104_729) % 1_000_003) as i32
+    });
+    ops::map_into(&a, &mut w, |x: i32| x).unwrap();
+    w.flush().unwrap();
+    let z = unsafe { zarr::open::<i32>(&pa) }.unwrap();
+    let bounded = || StreamOptions::new().paging(Paging::Bounded);
+    evict(&pa);
+    let (res, all) = cached(&pa);
+    assert!(all > 1000 && res * 10 < all, "eviction: {res} of {all}");
+    let s = ops::sum_with(&z, bounded()).unwrap();
+    assert_eq!(s, a.iter().map(|&x| i64::from(x)).sum::<i64>());
+    let (res, all) = cached(&pa);
+    assert!(
+        res * 10 < all,
+        "a cold input: {res} of {all} pages cached after"
+    );
+    // Warm before: warm after.
+    ops::sum(&z).unwrap();
+    let (before, all) = cached(&pa);
+    ops::sum_with(&z, bounded()).unwrap();
+    let (after, _) = cached(&pa);
+    assert!(
+        after * 10 >= before * 9,
+        "a warm input: {before} -> {after} of {all}"
+    );
+    // The output's files are written back and dropped.
+    let pd = dir.path().join("d.zarr");
+    let mut d = unsafe { zstd().create(&pd, shape, [128, 1024]) }.unwrap();
+    evict(&pa);
+    ops::map_into_with(&z, &mut d, |x: i32| x + 1, bounded()).unwrap();
+    let (res, all) = cached(&pd);
+    assert!(
+        all > 1000 && res * 10 < all,
+        "output: {res} of {all} pages cached"
+    );
+    assert_eq!(assemble(&d), a.mapv(|x| x + 1));
+}
+
 /// An output whose missing chunks the stream creates (filled with a non-zero fill value
 /// before anything is written) has those pages dropped behind the stream too: they were
 /// not cached before it, though they are by the time it maps them.

@@ -44,6 +44,11 @@ pub(crate) fn suite() -> common::Suite {
                 "a_stream_into_a_zarr_array_on_a_full_disk_writes_nothing",
                 zarr_stream_full_disk,
             ),
+            #[cfg(feature = "zarr")]
+            (
+                "a_stream_into_a_compressed_zarr_array_on_a_full_disk_leaves_whole_chunks",
+                zarr_compressed_stream_full_disk,
+            ),
             #[cfg(feature = "npz")]
             (
                 "an_npz_writer_on_a_full_disk_fails_and_keeps_the_old_file",
@@ -264,6 +269,68 @@ fn zarr_stream_full_disk() {
     );
     // The array still reads as its fill value.
     assert_eq!(ops::max(&w).unwrap(), Some(7.0));
+}
+
+/// A stream into a compressed array runs out of disk half-way (its chunks are encoded and
+/// written on another thread, behind the stream): the error says so, and every chunk is
+/// whole, old or new, with no temporary file left.
+#[cfg(feature = "zarr")]
+fn zarr_compressed_stream_full_disk() {
+    use ndarray_mmap::{ops, zarr};
+    let Some((_tmp, _fs, dir)) =
+        small_disk("a_stream_into_a_compressed_zarr_array_on_a_full_disk_leaves_whole_chunks")
+    else {
+        return;
+    };
+    let path = dir.join("c.zarr");
+    let (n, chunk) = (2 << 20, 1 << 14); // 8 MiB of f32 that do not compress, 64 KiB chunks
+    let opts = zarr::CreateOptions::new()
+        .fill_value(7.0f32)
+        .compressor(zarr::Compressor::zstd(1));
+    let mut w = unsafe { opts.create(&path, [n], [chunk]) }.unwrap();
+    let json = std::fs::read(path.join("zarr.json")).unwrap();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let a = ndarray::Array1::<f32>::from_shape_simple_fn(n, || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        f32::from_bits((x >> 41) as u32 | 0x3f80_0000) // in [1, 2), random mantissas
+    });
+    let err = ops::map_into(&a, &mut w, |v: f32| v).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&std::io::Error::from_raw_os_error(libc::ENOSPC).to_string()),
+        "not a full disk: {text}"
+    );
+    assert_eq!(std::fs::read(path.join("zarr.json")).unwrap(), json);
+    let files = walk(&path);
+    let stray: Vec<_> = files
+        .iter()
+        .filter(|p| {
+            p.strip_prefix(&path)
+                .unwrap()
+                .to_string_lossy()
+                .contains("tmp")
+        })
+        .collect();
+    assert!(stray.is_empty(), "temporary files left: {stray:?}");
+    let r = unsafe { zarr::open::<f32>(&path) }.unwrap();
+    let (mut new, mut old) = (0, 0);
+    for idx in r.chunk_indices() {
+        let c = r.chunk(&idx).unwrap();
+        let start = idx[0] * chunk;
+        if c.view().iter().all(|&v| v == 7.0) {
+            old += 1;
+        } else {
+            assert_eq!(
+                c.view(),
+                a.slice(ndarray::s![start..start + chunk]).into_dyn(),
+                "chunk {idx:?} is neither old nor new"
+            );
+            new += 1;
+        }
+    }
+    assert!(new > 0 && old > 0, "{new} chunks new, {old} old");
 }
 
 /// Every file under `dir` (none when it does not exist).
