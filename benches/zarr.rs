@@ -126,6 +126,50 @@ fn main() {
             c.flush().expect("flush"); // one sync at the end, as the raw add's close
             println!("add_s {:.4}", t.elapsed().as_secs_f64());
         }
+        "peer_add" => {
+            // For benches/zarr_peers.sh: C = A + B over whole arrays, C with A's chunks and
+            // the codec named (none, zstd, blosc-lz4), then flushed.
+            let (Some(a), Some(b), Some(c), Some(codec)) =
+                (args.get(2), args.get(3), args.get(4), args.get(5))
+            else {
+                eprintln!("usage: peer_add DIR A B C none|zstd|blosc-lz4");
+                return;
+            };
+            let t = Instant::now();
+            let a = unsafe { zarr::open::<f32>(dir.join(a)) }.expect("a");
+            let b = unsafe { zarr::open::<f32>(dir.join(b)) }.expect("b");
+            let mut opts = zarr::CreateOptions::new();
+            match codec.as_str() {
+                "none" => {}
+                "zstd" => opts = opts.compressor(zarr::Compressor::zstd(0)),
+                "blosc-lz4" => {
+                    opts = opts.compressor(zarr::Compressor::blosc(
+                        zarr::BloscName::Lz4,
+                        5,
+                        zarr::Shuffle::Byte,
+                    ))
+                }
+                other => panic!("unknown codec {other}"),
+            }
+            let mut c = unsafe { opts.create(dir.join(c), a.shape(), a.chunk_shape()) }.expect("c");
+            ops::add_into(&a, &b, &mut c).expect("add");
+            // zarrs and zarr-python do not sync what they write; tensorstore does (its
+            // `file_io_sync`, on by default): both figures are printed.
+            println!("add_s {:.4}", t.elapsed().as_secs_f64());
+            c.flush().expect("flush");
+            println!("add_flush_s {:.4}", t.elapsed().as_secs_f64());
+        }
+        "peer_sum" => {
+            let Some(a) = args.get(2) else {
+                eprintln!("usage: peer_sum DIR A");
+                return;
+            };
+            let t = Instant::now();
+            let a = unsafe { zarr::open::<f32>(dir.join(a)) }.expect("a");
+            let s = ops::sum(&a).expect("sum");
+            println!("sum_s {:.4}", t.elapsed().as_secs_f64());
+            println!("sum {s}");
+        }
         "add_raw" => {
             let t = Instant::now();
             let a = unsafe { mmap_array::<f32>(dir.join("a.f32"), [-1]) }.expect("a");
