@@ -546,10 +546,12 @@ pub(crate) fn write_file_replacing(
     let staged = file::stage(path, bytes, bytes.len() as u64, how)?;
     let (f, _) = staged.commit(path)?;
     match leave_cold {
-        true => super::pager::write_back_and_drop(&f),
-        false => super::pager::start_file_writeback(&f),
+        true => super::pager::write_back_and_drop(&f).map_err(|e| Error::io(path, "write back", e)),
+        false => {
+            super::pager::start_file_writeback(&f);
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// Reads a small regular file whole (a Zarr array's `zarr.json`): FIFOs and devices are

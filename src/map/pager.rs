@@ -764,7 +764,8 @@ pub(crate) fn read_once_at(
     #[cfg(target_os = "linux")]
     if leave_cold && !buf.is_empty() {
         let len = buf.len() as u64;
-        let pages = (offset + len).div_ceil(4096) - offset / 4096;
+        let page = page_size() as u64;
+        let pages = (offset + len).div_ceil(page) - offset / page;
         let was_cached = cached_pages(file, offset, len).is_some_and(|n| n >= pages);
         super::file::read_exact_at(file, buf, offset)?;
         if !was_cached {
@@ -800,7 +801,14 @@ fn cached_pages(file: &std::fs::File, offset: u64, len: u64) -> Option<u64> {
         evicted: u64,
         recently_evicted: u64,
     }
-    const SYS_CACHESTAT: libc::c_long = 451; // the same number on every architecture
+    // The number of the generic system call table (x86_64, arm64, riscv64, ...); MIPS and
+    // x32 number it otherwise: there the bytes read are taken as not cached.
+    if cfg!(any(target_arch = "mips", target_arch = "mips64"))
+        || cfg!(all(target_arch = "x86_64", target_pointer_width = "32"))
+    {
+        return None;
+    }
+    const SYS_CACHESTAT: libc::c_long = 451;
     let range = Range { off: offset, len };
     let mut st = Stat::default();
     // SAFETY: cachestat reads one range struct and writes one stat struct, both live and
@@ -827,24 +835,25 @@ fn drop_cached(file: &std::fs::File, offset: u64, len: u64) {
 
 /// Writes `file` back to the disk and waits for it, then drops its pages from the page
 /// cache (a compressed chunk a bounded stream wrote, on the thread that wrote it); nothing
-/// off Linux. Errors show up again in the sync of the flush.
+/// off Linux. A write-back error is returned (and the pages kept): the wait consumes it,
+/// so a later `fsync` through another descriptor would not see it.
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
-pub(crate) fn write_back_and_drop(file: &std::fs::File) {
+pub(crate) fn write_back_and_drop(file: &std::fs::File) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        let fd = file.as_raw_fd();
         let all = libc::SYNC_FILE_RANGE_WAIT_BEFORE
             | libc::SYNC_FILE_RANGE_WRITE
             | libc::SYNC_FILE_RANGE_WAIT_AFTER;
         // SAFETY: a plain system call on an open file descriptor; it reads no memory of ours.
-        unsafe {
-            libc::sync_file_range(fd, 0, 0, all);
+        if unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, all) } != 0 {
+            return Err(std::io::Error::last_os_error());
         }
         drop_cached(file, 0, 0);
     }
     #[cfg(not(target_os = "linux"))]
     let _ = file;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -147,7 +147,12 @@ pub(super) fn run<P: Parts + ?Sized>(
         report(&mut opts, 0, 0)?;
     }
     let finished = parts.finish(result.is_ok());
-    result.and(finished)
+    match (result, finished) {
+        // A write that failed while finishing (a chunk encoded behind the stream) breaks
+        // the prefix a cancel promises: the failure is what the caller must see.
+        (Err(Error::Cancelled { .. }), Err(e)) => Err(e),
+        (result, finished) => result.and(finished),
+    }
 }
 
 /// Whether chunk shape `g` divides every grid of `grids` along every axis: the regions

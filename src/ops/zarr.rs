@@ -292,10 +292,11 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
         let chunk = match &mut self.ahead {
             Some((ahead, grid)) => {
                 let taken = ahead.take(&index);
+                let spare = if taken.is_none() { ahead.spare() } else { None };
                 // The next chunks are read while this one is (when it was not ahead) and
                 // while the stream computes.
                 ahead.ahead(&index, |i| grid.next(i));
-                taken.unwrap_or_else(|| self.array.read_chunk_into(&index, None, bounded))?
+                taken.unwrap_or_else(|| self.array.read_chunk_into(&index, spare, bounded))?
             }
             None => self.array.read_chunk_into(&index, None, bounded)?,
         };

@@ -118,18 +118,19 @@ impl<R: Send + 'static> Pool<R> {
 /// How many threads a coded operand of a stream gets, each with up to [`QUEUED`] chunks of
 /// `chunk_bytes` in flight: one per core up to 4, fewer while the chunks in flight and the
 /// one in use (up to four operands') would take more than a quarter of the memory `room`
-/// left; none on one core. Two cores and 128 MiB of room: 2 threads for chunks up to 2 MiB,
-/// 1 for 4 MiB, none from 8 MiB; 4 GiB of room: 2 threads for 64 MiB chunks.
+/// left (1 GiB when unknown); none on one core. Two cores and 128 MiB of room: 2 threads
+/// for chunks up to 2 MiB, 1 for 3 MiB, none from 4 MiB; 4 GiB of room: 2 threads for
+/// 64 MiB chunks.
 pub(crate) fn threads(chunk_bytes: u64, room: Option<u64>) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     if cores < 2 {
         return 0;
     }
+    // Unknown memory (off Linux): as if 1 GiB were left.
+    let room = room.unwrap_or(1 << 30);
     let mut n = cores.min(4);
-    if let Some(room) = room {
-        while n > 0 && 4 * (QUEUED * n as u64 + 1) * chunk_bytes > room / 4 {
-            n -= 1;
-        }
+    while n > 0 && 4 * (QUEUED * n as u64 + 1) * chunk_bytes >= room / 4 {
+        n -= 1;
     }
     n
 }
@@ -222,6 +223,11 @@ impl<T: Element> ReadAhead<T> {
         self.pool.size() * QUEUED as usize
     }
 
+    /// A buffer for a read of the stream's own (a chunk that was not read ahead).
+    pub(crate) fn spare(&mut self) -> Option<Vec<T>> {
+        self.spare.pop()
+    }
+
     /// The stream is done with `chunk`: its buffer (a decoded chunk's) serves a later read.
     pub(crate) fn recycle(&mut self, chunk: Chunk<T>) {
         if self.spare.len() < self.in_flight()
@@ -264,16 +270,19 @@ impl<T: Element> WriteBehind<T> {
 
     /// Encodes `chunk` (whole, in the chunk's order) and replaces chunk `index`'s file with
     /// it on a thread, once a thread is free (the oldest write's error, if any, is returned
-    /// now and this chunk is not written).
+    /// now; this chunk is written all the same).
     pub(crate) fn write(
         &mut self,
         array: &Array<T>,
         index: Vec<usize>,
         chunk: ArrayD<T>,
     ) -> Result<(), Error> {
-        if self.pending.len() >= self.pool.size() * QUEUED as usize {
-            self.collect(array)?;
-        }
+        // An older write's error does not keep this chunk from being written: the stream
+        // stops, and what it computed reaches the file.
+        let older = match self.pending.len() >= self.pool.size() * QUEUED as usize {
+            true => self.collect(array),
+            false => Ok(()),
+        };
         let writer = Arc::clone(&self.writer);
         let (at, cold) = (index.clone(), self.leave_cold);
         let job = move || {
@@ -282,10 +291,10 @@ impl<T: Element> WriteBehind<T> {
                 .map(|path| (path, chunk))
         };
         if !self.pool.submit(Box::new(job)) {
-            return Err(stopped(array, "write a chunk of"));
+            return older.and(Err(stopped(array, "write a chunk of")));
         }
         self.pending.push_back(index);
-        Ok(())
+        older
     }
 
     /// The oldest write's result: its file counted as written through `array` (for the
@@ -336,13 +345,13 @@ mod tests {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let want = |n: usize| if cores < 2 { 0 } else { n.min(cores).min(4) };
         assert_eq!(threads(MIB, None), want(4));
-        assert_eq!(threads(64 * MIB, None), want(4));
+        assert_eq!(threads(64 * MIB, None), 0); // unknown room: as if 1 GiB
         // 128 MiB of room: a quarter is 32 MiB; four operands of 2 MiB chunks with 2
-        // threads hold 4 x 6 MiB; of 4 MiB chunks with 1 thread, 4 x 8 MiB; of 8 MiB with
-        // 1 thread, 64 MiB: none.
+        // threads hold 4 x 6 MiB; of 3 MiB chunks with 1 thread, 4 x 6 MiB; of 4 MiB with
+        // 1 thread, 32 MiB: none.
         assert_eq!(threads(2 * MIB, Some(128 << 20)), want(2));
-        assert_eq!(threads(4 * MIB, Some(128 << 20)), want(1));
-        assert_eq!(threads(8 * MIB, Some(128 << 20)), 0);
+        assert_eq!(threads(3 * MIB, Some(128 << 20)), want(1));
+        assert_eq!(threads(4 * MIB, Some(128 << 20)), 0);
         assert_eq!(threads(64 * MIB, Some(4 << 30)), want(2));
     }
 

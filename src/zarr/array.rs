@@ -15,18 +15,9 @@ use crate::map::MapOptions;
 
 /// Reads `buf.len()` bytes at `offset` of the regular file at `path` (the file layer's
 /// open, which refuses FIFOs without blocking, and positioned read).
-/// With `leave_cold`, bytes not cached before are dropped from the page cache after
-/// ([`read_once_at`](crate::map::pager::read_once_at)).
-fn read_at(
-    path: &Path,
-    offset: u64,
-    buf: &mut [u8],
-    action: &'static str,
-    leave_cold: bool,
-) -> Result<(), Error> {
+fn read_at(path: &Path, offset: u64, buf: &mut [u8], action: &'static str) -> Result<(), Error> {
     let f = crate::map::open_regular(path, std::fs::OpenOptions::new().read(true), "open")?;
-    crate::map::pager::read_once_at(&f, buf, offset, leave_cold)
-        .map_err(|e| Error::io(path, action, e))
+    crate::map::pager::read_once_at(&f, buf, offset, false).map_err(|e| Error::io(path, action, e))
 }
 
 /// What both array types share: the directory and its checked layout.
@@ -345,17 +336,17 @@ impl<T: Element> Array<T> {
                 ChunkData::Mapped(m)
             }
             Place::File(path) => {
-                let len = std::fs::metadata(&path)
-                    .map_err(|e| Error::io(&path, "inspect", e))?
-                    .len();
-                ChunkData::Owned(self.read_copy(&path, 0, len, spare, leave_cold)?)
+                // The whole file, its length taken from the descriptor read: a file replaced
+                // meanwhile (by another writer, or by this stream's own writer threads) is
+                // read whole, old or new.
+                ChunkData::Owned(self.read_copy(&path, 0, None, spare, leave_cold)?)
             }
             // zarr-python's index at the start puts inner chunks 4 bytes off 8-byte
             // alignment: such a chunk is read into an aligned buffer instead.
             Place::InShard { path, offset, len }
                 if !plain || offset % std::mem::align_of::<T>() as u64 != 0 =>
             {
-                ChunkData::Owned(self.read_copy(&path, offset, len, spare, leave_cold)?)
+                ChunkData::Owned(self.read_copy(&path, offset, Some(len), spare, leave_cold)?)
             }
             Place::InShard { path, offset, .. } => {
                 let opts = opts.offset(offset).len(self.chunk_bytes());
@@ -380,19 +371,31 @@ impl<T: Element> Array<T> {
         &self,
         path: &Path,
         offset: u64,
-        len: u64,
+        len: Option<u64>,
         spare: Option<Vec<T>>,
         leave_cold: bool,
     ) -> Result<ArrayD<T>, Error> {
         let l = &self.layout;
         let n: usize = l.chunk.iter().product();
+        let file = crate::map::open_regular(path, std::fs::OpenOptions::new().read(true), "open")?;
+        let len = match len {
+            Some(len) => len,
+            None => file
+                .metadata()
+                .map_err(|e| Error::io(path, "inspect", e))?
+                .len(),
+        };
+        let read = |buf: &mut [u8]| {
+            crate::map::pager::read_once_at(&file, buf, offset, leave_cold)
+                .map_err(|e| Error::io(path, "read a chunk of", e))
+        };
         let mut data: Vec<T> = match spare {
             Some(v) if v.len() == n => v,
             _ => vec![bytemuck::Zeroable::zeroed(); n],
         };
         let out: &mut [u8] = bytemuck::cast_slice_mut(&mut data);
         if l.codecs.is_plain() {
-            read_at(path, offset, out, "read a chunk of", leave_cold)?;
+            read(out)?;
         } else {
             let most = l.codecs.max_stored(self.chunk_bytes());
             if len > most {
@@ -400,7 +403,7 @@ impl<T: Element> Array<T> {
             }
             // (`len` is at most a little more than the chunk's bytes, which fit in memory.)
             with_stored_buffer(len as usize, |stored| {
-                read_at(path, offset, stored, "read a chunk of", leave_cold)?;
+                read(stored)?;
                 l.codecs
                     .decode(stored, out, std::mem::size_of::<T>())
                     .map_err(|detail| {
@@ -505,7 +508,7 @@ impl<T: Element> Array<T> {
             0
         };
         let mut raw = vec![0u8; index_len as usize];
-        read_at(path, at, &mut raw, "read the shard index of", false)?;
+        read_at(path, at, &mut raw, "read the shard index of")?;
         let data = if shard.index_at_end {
             (0, len - index_len)
         } else {
