@@ -764,9 +764,7 @@ pub(crate) fn read_once_at(
     #[cfg(target_os = "linux")]
     if leave_cold && !buf.is_empty() {
         let len = buf.len() as u64;
-        let page = page_size() as u64;
-        let pages = (offset + len).div_ceil(page) - offset / page;
-        let was_cached = cached_pages(file, offset, len).is_some_and(|n| n >= pages);
+        let was_cached = all_cached(file, offset, len);
         super::file::read_exact_at(file, buf, offset)?;
         if !was_cached {
             // A range that reaches the end of the file is dropped to the end (0): the
@@ -780,6 +778,47 @@ pub(crate) fn read_once_at(
     }
     let _ = leave_cold;
     super::file::read_exact_at(file, buf, offset)
+}
+
+/// One `pread` of up to `buf.len()` bytes at `offset` of `file` (0 at its end); with
+/// `leave_cold`, the pages read are dropped from the page cache after (a bounded stream's
+/// stored bytes, read once; the caller knows they were not cached before).
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn read_some_at(
+    file: &std::fs::File,
+    buf: &mut [u8],
+    offset: u64,
+    leave_cold: bool,
+) -> std::io::Result<usize> {
+    let n = super::file::read_at(file, buf, offset)?;
+    #[cfg(target_os = "linux")]
+    if leave_cold && n > 0 {
+        // Whole pages only, from the page boundary below (a folio only partly in the range
+        // stays: the next read drops it).
+        let page = page_size() as u64;
+        let lo = offset / page * page;
+        drop_cached(file, lo, offset + n as u64 - lo);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = leave_cold;
+    Ok(n)
+}
+
+/// Whether bytes `offset..offset + len` of `file` are all in the page cache (Linux 6.5
+/// `cachestat`; `false` where it cannot tell).
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn all_cached(file: &std::fs::File, offset: u64, len: u64) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let page = page_size() as u64;
+        let pages = (offset + len).div_ceil(page) - offset / page;
+        cached_pages(file, offset, len).is_some_and(|n| n >= pages)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, offset, len);
+        false
+    }
 }
 
 /// Pages of bytes `offset..offset + len` of `file` in the page cache (`cachestat`, Linux

@@ -13,7 +13,7 @@ use crate::element::Element;
 use crate::error::Error;
 use crate::map::pager::{InPager, OutPager};
 use crate::map::residency::Residency;
-use crate::zarr::{Array, Chunk, ChunkMut, ReadAhead, ZarrArray, ZarrArrayMut, cut};
+use crate::zarr::{Array, Chunk, ChunkMut, ChunkStream, ReadAhead, ZarrArray, ZarrArrayMut, cut};
 
 use super::operand::sealed::{AsInput, AsOutput};
 use super::overlap::{Operand, Survey};
@@ -169,6 +169,69 @@ pub(crate) struct ZarrIn<'a, T> {
     read: Option<Order>,
     /// Coded chunks read and decoded ahead on another thread, in the order of `grid`.
     ahead: Option<(ReadAhead<T>, GridOrder)>,
+    /// Chunks bigger than the memory allows are decoded as a stream, a piece at a time
+    /// (see [`streams`]): the one the stream is in, its index and first element.
+    streaming: bool,
+    stream: Option<(Vec<usize>, Vec<usize>, ChunkStream)>,
+}
+
+/// Whether a stream decodes the coded chunks of `array` a piece at a time instead of
+/// whole: a bounded stream whose chunks take more than an eighth of the memory left
+/// (`room`), visited in their own order (`in_order`: pieces in memory order, in chunks
+/// laid out like the stream's `lead`).
+fn streams<T: Element>(array: &Array<T>, bounded: bool, in_order: bool, room: Option<u64>) -> bool {
+    bounded && in_order && array.is_coded() && room.is_some_and(|r| array.chunk_bytes() > r / 8)
+}
+
+/// The runs of bytes of the box `rel` (chunk indices: start and length per axis) of a
+/// dense chunk of `shape` in `order` with elements of `elem` bytes, in the order of their
+/// offsets (the box's own elements in `order`): `(offset, len)` in bytes.
+fn runs(shape: &[usize], order: Order, rel: &[(usize, usize)], elem: usize) -> Vec<(u64, usize)> {
+    let (mut shape, mut rel) = (shape.to_vec(), rel.to_vec());
+    if order == Order::F {
+        shape.reverse();
+        rel.reverse();
+    }
+    let n = shape.len();
+    if rel.iter().any(|&(_, len)| len == 0) {
+        return Vec::new();
+    }
+    if n == 0 {
+        return vec![(0, elem)];
+    }
+    // Strides in elements, C order.
+    let mut stride = vec![1usize; n];
+    for ax in (0..n - 1).rev() {
+        stride[ax] = stride[ax + 1] * shape[ax + 1];
+    }
+    // Axes after `k` are whole: each run spans them.
+    let mut k = n - 1;
+    while k > 0 && rel[k] == (0, shape[k]) {
+        k -= 1;
+    }
+    let run = rel[k].1 * stride[k] * elem;
+    let mut out = Vec::new();
+    let mut idx = vec![0usize; k];
+    loop {
+        let first: usize = (0..k)
+            .map(|ax| (rel[ax].0 + idx[ax]) * stride[ax])
+            .sum::<usize>()
+            + rel[k].0 * stride[k];
+        out.push(((first * elem) as u64, run));
+        // The next index of the axes before `k`, the last fastest.
+        let mut ax = k;
+        loop {
+            if ax == 0 {
+                return out;
+            }
+            ax -= 1;
+            idx[ax] += 1;
+            if idx[ax] < rel[ax].1 {
+                break;
+            }
+            idx[ax] = 0;
+        }
+    }
 }
 
 impl<'a, T: Element> ZarrIn<'a, T> {
@@ -183,6 +246,8 @@ impl<'a, T: Element> ZarrIn<'a, T> {
             scratch: Scratch::default(),
             read: None,
             ahead: None,
+            streaming: false,
+            stream: None,
         }
     }
 
@@ -277,8 +342,14 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
             read_through,
         };
         let a = self.array;
-        self.ahead = ReadAhead::new(a, bounded)
-            .map(|r| (r, GridOrder::new(a.shape(), a.chunk_shape(), lead)));
+        let cs = a.chunk_shape();
+        let in_order = chunks_in_order && same_order(cs, &dense_strides(cs, a.order()), lead);
+        self.streaming = streams(a, bounded, in_order, crate::map::room::memory_available());
+        self.ahead = match self.streaming {
+            true => None,
+            false => ReadAhead::new(a, bounded)
+                .map(|r| (r, GridOrder::new(a.shape(), a.chunk_shape(), lead))),
+        };
     }
 
     /// The stream moves to `region`: maps the chunk holding it, unless it is mapped.
@@ -287,8 +358,18 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
         if stays(&mut self.open, &index, &rel) {
             return Ok(());
         }
+        if self.stream.as_ref().is_some_and(|s| s.0 == index) {
+            return Ok(());
+        }
         self.leave();
+        self.stream = None;
         let bounded = self.policy.bounded;
+        if self.streaming
+            && let Some(s) = self.array.chunk_stream(&index, bounded)?
+        {
+            self.stream = Some((index, origin, s));
+            return Ok(());
+        }
         let chunk = match &mut self.ahead {
             Some((ahead, grid)) => {
                 let taken = ahead.take(&index);
@@ -331,6 +412,31 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
 
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error> {
         self.read = None;
+        if let Some((_, origin, stream)) = &mut self.stream {
+            // Decoded into the scratch buffer, run by run, in the chunk's order.
+            let rel = relative(piece, origin);
+            let boxed: Vec<(usize, usize)> = rel
+                .iter()
+                .map(|s| {
+                    (
+                        s.start as usize,
+                        (s.end.unwrap_or(s.start) - s.start) as usize,
+                    )
+                })
+                .collect();
+            let lens: Vec<usize> = boxed.iter().map(|b| b.1).collect();
+            let (order, elem) = (self.array.order(), std::mem::size_of::<T>());
+            ScratchOf::<T>::view(&mut self.scratch, &lens, order);
+            let bytes = ScratchOf::<T>::bytes_mut(&mut self.scratch);
+            let mut at = 0;
+            for (offset, len) in runs(self.array.chunk_shape(), order, &boxed, elem) {
+                self.array
+                    .read_stream(stream, offset, &mut bytes[at..at + len])?;
+                at += len;
+            }
+            self.read = Some(order);
+            return Ok(());
+        }
         let Some(o) = &mut self.open else {
             return Ok(());
         };
@@ -355,6 +461,13 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
     }
 
     fn piece(&mut self, piece: &[Slice]) -> ArrayViewD<'_, T> {
+        if let (Some((_, origin, _)), Some(order)) = (&self.stream, self.read) {
+            let lens: Vec<usize> = relative(piece, origin)
+                .iter()
+                .map(|s| (s.end.unwrap_or(s.start) - s.start) as usize)
+                .collect();
+            return ScratchOf::<T>::last(&self.scratch, &lens, order);
+        }
         let o = self
             .open
             .as_ref()
@@ -372,6 +485,7 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
     fn finish(&mut self) {
         self.leave();
         self.ahead = None;
+        self.stream = None;
     }
 
     fn survey(&mut self) -> Result<Option<Survey>, Error> {
@@ -784,6 +898,28 @@ fn byte_count<T>(shape: &[usize]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_are_the_boxes_bytes_in_offset_order() {
+        // A 4 x 6 chunk of 4-byte elements, C order: rows 1..3, columns 2..5.
+        assert_eq!(
+            runs(&[4, 6], Order::C, &[(1, 2), (2, 3)], 4),
+            [(32, 12), (56, 12)]
+        );
+        // Whole rows merge into one run.
+        assert_eq!(runs(&[4, 6], Order::C, &[(1, 2), (0, 6)], 4), [(24, 48)]);
+        // Fortran order: columns are the runs.
+        assert_eq!(
+            runs(&[4, 6], Order::F, &[(1, 2), (2, 2)], 4),
+            [(36, 8), (52, 8)]
+        );
+        // 3-d, an inner axis cut: one run per (i, j).
+        let r = runs(&[2, 3, 4], Order::C, &[(0, 2), (1, 1), (0, 4)], 1);
+        assert_eq!(r, [(4, 4), (16, 4)]);
+        // Nothing for an empty box; one element for 0-d.
+        assert!(runs(&[4, 6], Order::C, &[(1, 0), (0, 6)], 4).is_empty());
+        assert_eq!(runs(&[], Order::C, &[], 8), [(0, 8)]);
+    }
 
     #[test]
     fn regions_map_into_their_chunk() {

@@ -13,6 +13,36 @@ use crate::element::Element;
 use crate::error::{Error, ZarrProblem};
 use crate::map::MapOptions;
 
+/// A chunk's decoded bytes, read forward a piece at a time (see [`Array::chunk_stream`]).
+pub(crate) struct ChunkStream {
+    reader: Box<dyn std::io::Read + Send>,
+    /// Decoded bytes read so far.
+    pos: u64,
+    path: PathBuf,
+}
+
+/// A chunk file's stored bytes, read in order; with `leave_cold`, each megabyte read is
+/// dropped from the page cache behind the reader.
+struct Stored {
+    file: std::fs::File,
+    at: u64,
+    leave_cold: bool,
+}
+
+impl std::io::Read for Stored {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min(1 << 20);
+        let n = crate::map::pager::read_some_at(
+            &self.file,
+            &mut buf[..want],
+            self.at,
+            self.leave_cold,
+        )?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads `buf.len()` bytes at `offset` of the regular file at `path` (the file layer's
 /// open, which refuses FIFOs without blocking, and positioned read).
 fn read_at(path: &Path, offset: u64, buf: &mut [u8], action: &'static str) -> Result<(), Error> {
@@ -430,6 +460,91 @@ impl<T: Element> Array<T> {
                 std::io::Error::other(e.to_string()),
             )
         })
+    }
+
+    /// Chunk `index`'s decoded bytes as a stream read forward ([`ChunkStream`]), when its
+    /// codecs decode as one ([`Chain::stream_decoder`](super::codec::Chain::stream_decoder))
+    /// and it has a file of its own; `None` otherwise (read it with
+    /// [`read_chunk`](Self::read_chunk)). With `leave_cold`, what is read of a file not
+    /// cached before is dropped from the page cache as the stream goes.
+    pub(crate) fn chunk_stream(
+        &self,
+        index: &[usize],
+        leave_cold: bool,
+    ) -> Result<Option<ChunkStream>, Error> {
+        let (Place::File(path), _) = self.place(index)? else {
+            return Ok(None);
+        };
+        let file = crate::map::open_regular(&path, std::fs::OpenOptions::new().read(true), "open")?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(&path, "inspect", e))?
+            .len();
+        let codecs = &self.layout.codecs;
+        if len > codecs.max_stored(self.chunk_bytes()) {
+            return Err(self.too_long(&path, len));
+        }
+        // A file cached before the stream stays cached.
+        let leave_cold = leave_cold && !crate::map::pager::all_cached(&file, 0, len);
+        let stored: Box<dyn std::io::Read + Send> = Box::new(Stored {
+            file,
+            at: 0,
+            leave_cold,
+        });
+        let decoder = codecs
+            .stream_decoder(stored, self.chunk_bytes())
+            .map_err(|detail| self.decode_error(&path, detail))?;
+        Ok(decoder.map(|reader| ChunkStream {
+            reader,
+            pos: 0,
+            path,
+        }))
+    }
+
+    fn decode_error(&self, path: &Path, detail: String) -> Error {
+        zerr(
+            path,
+            ZarrProblem::Decode {
+                codecs: self.layout.codecs.names(),
+                detail,
+            },
+        )
+    }
+
+    /// Reads `buf.len()` decoded bytes of `stream` at `offset` of the chunk (offsets only
+    /// go forward; the bytes skipped are decoded and dropped), in this machine's byte
+    /// order.
+    pub(crate) fn read_stream(
+        &self,
+        stream: &mut ChunkStream,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(), Error> {
+        use std::io::Read;
+        let bad = |e: std::io::Error| {
+            self.decode_error(
+                &stream.path,
+                format!("its data cannot be decoded to one chunk: {e}"),
+            )
+        };
+        if offset < stream.pos {
+            return Err(zerr(
+                &stream.path,
+                ZarrProblem::Unsupported {
+                    what: "reading a chunk decoded as a stream out of its order".into(),
+                },
+            ));
+        }
+        let skip = offset - stream.pos;
+        let skipped = std::io::copy(&mut (&mut stream.reader).take(skip), &mut std::io::sink())
+            .map_err(bad)?;
+        if skipped < skip {
+            return Err(bad(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        stream.reader.read_exact(buf).map_err(bad)?;
+        stream.pos = offset + buf.len() as u64;
+        self.layout.codecs.swap(buf, std::mem::size_of::<T>());
+        Ok(())
     }
 
     /// Where chunk `index` is (see [`Place`]), and its lengths cut to the array's edge.

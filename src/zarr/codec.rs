@@ -187,6 +187,39 @@ impl Chain {
 }
 
 impl Chain {
+    /// A reader of a stored chunk's decoded bytes (before the byte order is undone: see
+    /// [`swap`](Self::swap)), for chains that decode as a stream: one `zstd` or `gzip`
+    /// codec. `None` for the others (decoded whole). `raw` bytes at most come out of it
+    /// (a frame that asks for a window bigger than the chunk is refused), so a chunk
+    /// bigger than the memory left is decoded a piece at a time.
+    pub(crate) fn stream_decoder(
+        &self,
+        stored: Box<dyn Read + Send>,
+        raw: u64,
+    ) -> Result<Option<Box<dyn Read + Send>>, String> {
+        let limited = |d: Box<dyn Read + Send>| Some(Box::new(d.take(raw)) as Box<dyn Read + Send>);
+        match self.codecs.as_slice() {
+            [ByteCodec::Zstd { .. }] => {
+                let mut d = zstd::stream::read::Decoder::new(stored)
+                    .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
+                let log = (64 - raw.max(1).leading_zeros()).clamp(10, 27);
+                d.window_log_max(log)
+                    .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
+                Ok(limited(Box::new(d)))
+            }
+            [ByteCodec::Gzip { .. }] => {
+                Ok(limited(Box::new(flate2::read::MultiGzDecoder::new(stored))))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Undoes the byte order of decoded bytes (elements of `elem` bytes), when the chain
+    /// stores the other one.
+    pub(crate) fn swap(&self, bytes: &mut [u8], elem: usize) {
+        let _ = swap_in_place(bytes, elem, self.swap);
+    }
+
     /// Encodes a chunk's elements (`raw`, in this machine's byte order) into the bytes its
     /// file holds; `elem` is the element size.
     pub(crate) fn encode(&self, raw: &[u8], elem: usize) -> Result<Vec<u8>, String> {

@@ -61,7 +61,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Slice};
 
 pub(crate) use ahead::{ReadAhead, WriteBehind};
 use array::Place;
-pub(crate) use array::{Array, ChunkFile, misaligned};
+pub(crate) use array::{Array, ChunkFile, ChunkStream, misaligned};
 pub use create::{BloscName, Compressor, CreateOptions, Shuffle, create};
 pub use grid::ChunkIndices;
 

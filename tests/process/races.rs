@@ -92,6 +92,11 @@ pub(crate) fn suite() -> common::Suite {
         "a_stream_under_a_64_mib_cgroup_peaks_below_three_quarters_of_it",
         cgroup_peak,
     ));
+    #[cfg(all(target_os = "linux", feature = "zarr"))]
+    tests.push((
+        "compressed_chunks_bigger_than_a_64_mib_cgroup_are_decoded_as_a_stream",
+        cgroup_streamed_chunks,
+    ));
     // Windows refuses to rename a file over one that is mapped: the case cannot arise there.
     #[cfg(unix)]
     tests.push((
@@ -119,6 +124,8 @@ pub(crate) fn suite() -> common::Suite {
             ("cgroup_add", child_cgroup_add),
             #[cfg(target_os = "linux")]
             ("fsize_add", child_fsize_add),
+            #[cfg(all(target_os = "linux", feature = "zarr"))]
+            ("cgroup_sum_zarr", child_cgroup_sum_zarr),
         ],
     )
 }
@@ -1168,24 +1175,10 @@ fn child_cgroup_add(args: &[String]) {
 fn cgroup_peak() {
     use std::os::fd::AsRawFd;
     const TEST: &str = "a_stream_under_a_64_mib_cgroup_peaks_below_three_quarters_of_it";
-    if !common::is_root() {
-        return common::skip(TEST, "needs root to make a memory cgroup");
-    }
-    let table = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let Some(rel) = table.lines().find_map(|l| {
-        let mut f = l.splitn(3, ':');
-        let (_, c, rel) = (f.next()?, f.next()?, f.next()?);
-        c.split(',').any(|c| c == "memory").then(|| rel.to_owned())
-    }) else {
-        return common::skip(TEST, "no cgroup v1 memory controller");
-    };
-    let parent = Path::new("/sys/fs/cgroup/memory").join(rel.trim_start_matches('/'));
-    let cg = parent.join(format!("ndarray_mmap_test_{}", std::process::id()));
-    if let Err(e) = std::fs::create_dir(&cg) {
-        return common::skip(TEST, &format!("cannot make a memory cgroup: {e}"));
-    }
     let limit = 64u64 << 20;
-    std::fs::write(cg.join("memory.limit_in_bytes"), limit.to_string()).unwrap();
+    let Some(cg) = memory_cgroup(TEST, limit) else {
+        return;
+    };
     // On the disk: a tmpfs (often /tmp) is memory, charged to whoever wrote it.
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let n = 32usize << 20; // 128 MiB of f32 per array
@@ -1238,6 +1231,164 @@ fn cgroup_peak() {
         "the cgroup peaked at {:.1} MiB of its 64 MiB",
         peak as f64 / f64::from(1 << 20)
     );
+}
+
+/// A new memory cgroup (v1) of `limit` bytes under this process's, or `None` after saying
+/// why `test` is skipped (not root, no memory controller).
+#[cfg(target_os = "linux")]
+fn memory_cgroup(test: &str, limit: u64) -> Option<std::path::PathBuf> {
+    if !common::is_root() {
+        common::skip(test, "needs root to make a memory cgroup");
+        return None;
+    }
+    let table = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let Some(rel) = table.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, c, rel) = (f.next()?, f.next()?, f.next()?);
+        c.split(',').any(|c| c == "memory").then(|| rel.to_owned())
+    }) else {
+        common::skip(test, "no cgroup v1 memory controller");
+        return None;
+    };
+    let parent = Path::new("/sys/fs/cgroup/memory").join(rel.trim_start_matches('/'));
+    let cg = parent.join(format!(
+        "ndarray_mmap_test_{}_{}",
+        std::process::id(),
+        limit >> 20
+    ));
+    if let Err(e) = std::fs::create_dir(&cg) {
+        common::skip(test, &format!("cannot make a memory cgroup: {e}"));
+        return None;
+    }
+    std::fs::write(cg.join("memory.limit_in_bytes"), limit.to_string()).unwrap();
+    Some(cg)
+}
+
+/// Child: joins the cgroup `args[1]`, then sums the Zarr array `args[0]` (i64) with the
+/// default options; says the sum.
+#[cfg(all(target_os = "linux", feature = "zarr"))]
+fn child_cgroup_sum_zarr(args: &[String]) {
+    std::fs::write(
+        Path::new(&args[1]).join("cgroup.procs"),
+        std::process::id().to_string(),
+    )
+    .unwrap();
+    let z = unsafe { ndarray_mmap::zarr::open::<i64>(&args[0]) }.unwrap();
+    tell_parent(&ndarray_mmap::ops::sum(&z).unwrap().to_string());
+}
+
+/// A zstd array of two 64 MiB chunks, and a gzip 2-d array in Fortran order with edge
+/// chunks, not cached, summed with the default options in a 64 MiB cgroup: each chunk is
+/// decoded a piece at a time (decoding one whole would take the whole limit), the sums are
+/// exact, and the cgroup peaks at no more than 3/4 of the limit.
+#[cfg(all(target_os = "linux", feature = "zarr"))]
+fn cgroup_streamed_chunks() {
+    use ndarray_mmap::zarr;
+    const TEST: &str = "compressed_chunks_bigger_than_a_64_mib_cgroup_are_decoded_as_a_stream";
+    let limit = 64u64 << 20;
+    let Some(cg) = memory_cgroup(TEST, limit) else {
+        return;
+    };
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = tmp.path().join("z.zarr");
+    let n = 8usize << 20; // 64 MiB of i64 per chunk
+    let mut w = unsafe {
+        zarr::CreateOptions::new()
+            .compressor(zarr::Compressor::zstd(1))
+            .create(&path, [2 * n], [n])
+    }
+    .unwrap();
+    for k in 0..2 {
+        let chunk = ndarray::Array1::from_shape_fn(n, |i| ((k * n + i) % 1000) as i64);
+        w.write_chunk(&[k], &chunk).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    // A 2-d array in Fortran order, gzip, whose edge chunks cut both axes: 32 MiB chunks,
+    // read run by run.
+    let path2 = tmp.path().join("f.zarr");
+    let (rows, cols) = (3000usize, 2500usize);
+    let mut w = unsafe {
+        zarr::CreateOptions::new()
+            .order(ndarray_mmap::Order::F)
+            .compressor(zarr::Compressor::gzip(1))
+            .create(&path2, [rows, cols], [2048, 2048])
+    }
+    .unwrap();
+    let value = |r: usize, c: usize| ((r * 7 + c * 13) % 1000) as i64;
+    for idx in w.chunk_indices().collect::<Vec<_>>() {
+        let region = w.region(&idx).unwrap();
+        let (r0, c0) = (region[0].start, region[1].start);
+        let part = ndarray::Array2::from_shape_fn((region[0].len(), region[1].len()), |(r, c)| {
+            value(r0 + r, c0 + c)
+        });
+        w.write_chunk(&idx, &part).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    for p in [&path, &path2] {
+        for e in walk_files(&p.join("c")) {
+            let f = std::fs::File::open(e).unwrap();
+            // SAFETY: a plain system call on an open descriptor.
+            unsafe {
+                libc::posix_fadvise(
+                    std::os::fd::AsRawFd::as_raw_fd(&f),
+                    0,
+                    0,
+                    libc::POSIX_FADV_DONTNEED,
+                )
+            };
+        }
+    }
+    let mut sums = Vec::new();
+    for p in [&path, &path2] {
+        let out = child(
+            "cgroup_sum_zarr",
+            &[p.to_str().unwrap(), cg.to_str().unwrap()],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "the child failed: {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        sums.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    let peak: u64 = std::fs::read_to_string(cg.join("memory.max_usage_in_bytes"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = std::fs::remove_dir(&cg);
+    let want: i64 = (0..2 * n).map(|i| (i % 1000) as i64).sum();
+    let want2: i64 = (0..rows)
+        .flat_map(|r| (0..cols).map(move |c| value(r, c)))
+        .sum();
+    assert_eq!(sums, [want.to_string(), want2.to_string()]);
+    eprintln!(
+        "sums of 64 MiB zstd and 32 MiB gzip chunks in a 64 MiB cgroup: peak {:.1} MiB",
+        peak as f64 / f64::from(1 << 20)
+    );
+    assert!(
+        peak * 4 <= limit * 3,
+        "the cgroup peaked at {:.1} MiB of its 64 MiB",
+        peak as f64 / f64::from(1 << 20)
+    );
+}
+
+/// Every file under `dir`.
+#[cfg(all(target_os = "linux", feature = "zarr"))]
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        match e.file_type().unwrap().is_dir() {
+            true => out.extend(walk_files(&e.path())),
+            false => out.push(e.path()),
+        }
+    }
+    out
 }
 
 /// Child: a file-size limit below the size of an existing output (which `pwrite` obeys,

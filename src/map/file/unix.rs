@@ -197,6 +197,15 @@ pub(super) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<(
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`.
+pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        match std::os::unix::fs::FileExt::read_at(file, buf, offset) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
+}
+
 pub(super) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
 }

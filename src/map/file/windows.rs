@@ -121,6 +121,15 @@ pub(super) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<(
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`.
+pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::windows::fs::FileExt;
+    match file.seek_read(buf, offset) {
+        // Windows reports a read at or past the end as this error, not as 0 bytes.
+        Err(e) if e.raw_os_error() == Some(38) => Ok(0),
+        r => r,
+    }
+}
+
 pub(super) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     use std::os::windows::fs::FileExt;
     let (mut buf, mut offset) = (buf, offset);
