@@ -801,13 +801,13 @@ pub(crate) fn npy_magic_at(file: &File, at: u64) -> io::Result<bool> {
     }
 }
 
-/// Reads exactly `buf.len()` bytes at `offset`.
 /// One positioned read of up to `buf.len()` bytes (0 at the end of the file).
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))]
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     os::read_at(file, buf, offset)
 }
 
+/// Reads exactly `buf.len()` bytes at `offset`.
 pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     os::read_exact_at(file, buf, offset)
 }

@@ -30,6 +30,8 @@ pub(crate) mod registry;
 pub(crate) mod residency;
 pub(crate) mod room;
 
+#[cfg(feature = "zarr")]
+pub(crate) use npy::ReplacingWriter;
 pub use npy::{create_npy, open_npy, open_npy_mut, write_npy};
 #[cfg_attr(not(feature = "zarr"), allow(unused_imports))]
 pub(crate) use npy::{read_small_file, write_file_new, write_file_replacing};

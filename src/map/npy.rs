@@ -554,6 +554,68 @@ pub(crate) fn write_file_replacing(
     }
 }
 
+/// A file written from its start, in order, then put at `path` in one step by the rules
+/// of [`write_file_replacing`] (a crash leaves the old file or the new one): a compressed
+/// Zarr chunk encoded as a stream. Dropped without [`commit`](Self::commit), it leaves
+/// nothing.
+#[cfg(feature = "zarr")]
+pub(crate) struct ReplacingWriter {
+    staged: file::Staged,
+    out: std::io::BufWriter<File>,
+    path: std::path::PathBuf,
+}
+
+#[cfg(feature = "zarr")]
+impl ReplacingWriter {
+    pub(crate) fn new(path: &Path) -> Result<Self, Error> {
+        let how = file::CreateHow {
+            create_new: false,
+            reserve: false,
+            wait: None,
+            no_follow: true,
+        };
+        let staged = file::stage(path, &[], 0, how)?;
+        let f = staged
+            .file
+            .try_clone()
+            .map_err(|e| Error::io(path, "create", e))?;
+        Ok(ReplacingWriter {
+            staged,
+            out: std::io::BufWriter::with_capacity(1 << 20, f),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Puts the file written at its path; with `leave_cold` (a bounded stream), written
+    /// back at once and dropped from the page cache, else its write-back started.
+    pub(crate) fn commit(self, leave_cold: bool) -> Result<(), Error> {
+        let ReplacingWriter { staged, out, path } = self;
+        out.into_inner()
+            .map_err(|e| Error::io(&path, "write", e.into_error()))?;
+        let (f, _) = staged.commit(&path)?;
+        match leave_cold {
+            true => {
+                super::pager::write_back_and_drop(&f).map_err(|e| Error::io(&path, "write back", e))
+            }
+            false => {
+                super::pager::start_file_writeback(&f);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(feature = "zarr")]
+impl std::io::Write for ReplacingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// Reads a small regular file whole (a Zarr array's `zarr.json`): FIFOs and devices are
 /// refused without blocking, and more than `limit` bytes is an error, not an endless read.
 #[cfg_attr(not(feature = "zarr"), allow(dead_code))]

@@ -791,17 +791,22 @@ pub(crate) fn read_some_at(
     leave_cold: bool,
 ) -> std::io::Result<usize> {
     let n = super::file::read_at(file, buf, offset)?;
-    #[cfg(target_os = "linux")]
     if leave_cold && n > 0 {
-        // Whole pages only, from the page boundary below (a folio only partly in the range
-        // stays: the next read drops it).
-        let page = page_size() as u64;
-        let lo = offset / page * page;
-        drop_cached(file, lo, offset + n as u64 - lo);
+        // Everything up to here, from the start: a large folio that straddled an earlier
+        // range is dropped once the reads have passed it (pages gone already cost nothing).
+        drop_from_cache(file, 0, offset + n as u64);
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = leave_cold;
     Ok(n)
+}
+
+/// `posix_fadvise(POSIX_FADV_DONTNEED)` of bytes `offset..offset + len` (`len` 0: to the
+/// end) of `file`; nothing off Linux.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn drop_from_cache(file: &std::fs::File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    drop_cached(file, offset, len);
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }
 
 /// Whether bytes `offset..offset + len` of `file` are all in the page cache (Linux 6.5

@@ -145,7 +145,9 @@ pub(super) trait Reader<'a, T> {
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
     fn piece(&mut self, piece: &[Slice]) -> ArrayViewD<'_, T>;
-    fn finish(&mut self);
+    /// The stream is over; a Zarr input checks that the chunk it decoded as a stream
+    /// ended where it should.
+    fn finish(&mut self) -> Result<(), Error>;
     /// The view and paging hooks of an input that is one view (for
     /// [`chunks`](super::chunks)); other kinds say why not.
     fn into_view(self: Box<Self>) -> Result<(ArrayViewD<'a, T>, Option<InPager<'a>>), Error>;
@@ -338,8 +340,7 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
         Ok(())
     }
     fn finish(&mut self, _completed: bool) -> Result<(), Error> {
-        self.src.finish();
-        Ok(())
+        self.src.finish()
     }
 }
 

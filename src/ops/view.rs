@@ -219,10 +219,11 @@ impl<'a, T> Reader<'a, T> for ViewIn<'a, T> {
             }
         }
     }
-    fn finish(&mut self) {
+    fn finish(&mut self) -> Result<(), Error> {
         if let Some(s) = self.stream.take() {
             s.finish();
         }
+        Ok(())
     }
     fn into_view(self: Box<Self>) -> Result<(ArrayViewD<'a, T>, Option<InPager<'a>>), Error> {
         Ok((self.view, self.pager))

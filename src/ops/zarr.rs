@@ -179,59 +179,77 @@ pub(crate) struct ZarrIn<'a, T> {
 /// whole: a bounded stream whose chunks take more than an eighth of the memory left
 /// (`room`), visited in their own order (`in_order`: pieces in memory order, in chunks
 /// laid out like the stream's `lead`).
-fn streams<T: Element>(array: &Array<T>, bounded: bool, in_order: bool, room: Option<u64>) -> bool {
-    bounded && in_order && array.is_coded() && room.is_some_and(|r| array.chunk_bytes() > r / 8)
+pub(super) fn streams<T: Element>(
+    array: &Array<T>,
+    bounded: bool,
+    in_order: bool,
+    room: Option<u64>,
+) -> bool {
+    bounded
+        && in_order
+        && array.streams_chunks()
+        && room.is_some_and(|r| array.chunk_bytes() > r / 8)
 }
 
 /// The runs of bytes of the box `rel` (chunk indices: start and length per axis) of a
 /// dense chunk of `shape` in `order` with elements of `elem` bytes, in the order of their
 /// offsets (the box's own elements in `order`): `(offset, len)` in bytes.
-fn runs(shape: &[usize], order: Order, rel: &[(usize, usize)], elem: usize) -> Vec<(u64, usize)> {
+pub(super) fn runs(
+    shape: &[usize],
+    order: Order,
+    rel: &[(usize, usize)],
+    elem: usize,
+) -> impl Iterator<Item = (u64, usize)> + use<> {
     let (mut shape, mut rel) = (shape.to_vec(), rel.to_vec());
     if order == Order::F {
         shape.reverse();
         rel.reverse();
     }
     let n = shape.len();
-    if rel.iter().any(|&(_, len)| len == 0) {
-        return Vec::new();
-    }
-    if n == 0 {
-        return vec![(0, elem)];
-    }
+    let empty = rel.iter().any(|&(_, len)| len == 0);
     // Strides in elements, C order.
     let mut stride = vec![1usize; n];
-    for ax in (0..n - 1).rev() {
+    for ax in (0..n.saturating_sub(1)).rev() {
         stride[ax] = stride[ax + 1] * shape[ax + 1];
     }
     // Axes after `k` are whole: each run spans them.
-    let mut k = n - 1;
+    let mut k = n.saturating_sub(1);
     while k > 0 && rel[k] == (0, shape[k]) {
         k -= 1;
     }
-    let run = rel[k].1 * stride[k] * elem;
-    let mut out = Vec::new();
-    let mut idx = vec![0usize; k];
-    loop {
-        let first: usize = (0..k)
-            .map(|ax| (rel[ax].0 + idx[ax]) * stride[ax])
-            .sum::<usize>()
-            + rel[k].0 * stride[k];
-        out.push(((first * elem) as u64, run));
-        // The next index of the axes before `k`, the last fastest.
+    let run = match n {
+        0 => elem,
+        _ => rel[k].1 * stride[k] * elem,
+    };
+    // The index of the axes before `k` (the last fastest); `None` once past the end.
+    let mut idx = (!empty).then(|| vec![0usize; k]);
+    std::iter::from_fn(move || {
+        let at = idx.as_mut()?;
+        let first = match n {
+            0 => 0,
+            _ => {
+                (0..k)
+                    .map(|ax| (rel[ax].0 + at[ax]) * stride[ax])
+                    .sum::<usize>()
+                    + rel[k].0 * stride[k]
+            }
+        };
+        let item = ((first * elem) as u64, run);
         let mut ax = k;
         loop {
             if ax == 0 {
-                return out;
-            }
-            ax -= 1;
-            idx[ax] += 1;
-            if idx[ax] < rel[ax].1 {
+                idx = None;
                 break;
             }
-            idx[ax] = 0;
+            ax -= 1;
+            at[ax] += 1;
+            if at[ax] < rel[ax].1 {
+                break;
+            }
+            at[ax] = 0;
         }
-    }
+        Some(item)
+    })
 }
 
 impl<'a, T: Element> ZarrIn<'a, T> {
@@ -248,6 +266,16 @@ impl<'a, T: Element> ZarrIn<'a, T> {
             ahead: None,
             streaming: false,
             stream: None,
+        }
+    }
+
+    /// The stream is done with the chunk it decoded as a stream, if any: the rest of it is
+    /// decoded and checked (exactly one chunk, and the codec's own checksum), as a chunk
+    /// decoded whole is.
+    fn end_stream(&mut self) -> Result<(), Error> {
+        match self.stream.take() {
+            Some((_, _, mut s)) => self.array.end_stream(&mut s),
+            None => Ok(()),
         }
     }
 
@@ -362,7 +390,7 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
             return Ok(());
         }
         self.leave();
-        self.stream = None;
+        self.end_stream()?;
         let bounded = self.policy.bounded;
         if self.streaming
             && let Some(s) = self.array.chunk_stream(&index, bounded)?
@@ -482,10 +510,10 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
         }
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self) -> Result<(), Error> {
         self.leave();
         self.ahead = None;
-        self.stream = None;
+        self.end_stream()
     }
 
     fn survey(&mut self) -> Result<Option<Survey>, Error> {
@@ -902,6 +930,7 @@ mod tests {
     #[test]
     fn runs_are_the_boxes_bytes_in_offset_order() {
         // A 4 x 6 chunk of 4-byte elements, C order: rows 1..3, columns 2..5.
+        let runs = |s: &[usize], o, r: &[(usize, usize)], e| runs(s, o, r, e).collect::<Vec<_>>();
         assert_eq!(
             runs(&[4, 6], Order::C, &[(1, 2), (2, 3)], 4),
             [(32, 12), (56, 12)]

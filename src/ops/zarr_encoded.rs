@@ -11,11 +11,12 @@ use ndarray::{ArrayD, ArrayViewMutD, Slice};
 
 use crate::element::Element;
 use crate::error::{Error, ZarrProblem};
-use crate::zarr::{WriteBehind, ZarrArrayMut};
+use crate::zarr::{ChunkWriter, WriteBehind, ZarrArrayMut};
 
 use super::overlap::{Operand, Survey};
 use super::part::Writer;
-use super::zarr::{dense_strides, place, relative};
+use super::plan::{Scratch, ScratchOf, same_order};
+use super::zarr::{dense_strides, place, relative, runs, streams};
 
 /// The chunk a stream is in: its index, where it starts, its whole buffer.
 struct Held<T> {
@@ -26,6 +27,18 @@ struct Held<T> {
     /// writes it): then the pieces given out so far, and how many elements they hold.
     fresh: Option<(Vec<Vec<Slice>>, usize)>,
     /// The chunk's elements inside the array (edge chunks overhang it).
+    inside: usize,
+}
+
+/// A chunk written as a stream (chunks bigger than the memory allows, only written):
+/// each piece is encoded as the stream leaves it.
+struct Encoding {
+    w: ChunkWriter,
+    index: Vec<usize>,
+    origin: Vec<usize>,
+    /// The last piece, in the chunk's indices (start, length per axis).
+    piece: Vec<(usize, usize)>,
+    written: usize,
     inside: usize,
 }
 
@@ -42,6 +55,11 @@ pub(super) struct ZarrEncOut<'a, T> {
     /// A bounded stream: chunk files written are written back and dropped from the page
     /// cache at once.
     bounded: bool,
+    /// Chunks are written as a stream (see [`streams`]): the one the stream is in, and the
+    /// piece being computed.
+    streaming: bool,
+    enc: Option<Encoding>,
+    scratch: Scratch,
 }
 
 impl<'a, T: Element> ZarrEncOut<'a, T> {
@@ -54,6 +72,9 @@ impl<'a, T: Element> ZarrEncOut<'a, T> {
             write_only: false,
             behind: None,
             bounded: false,
+            streaming: false,
+            enc: None,
+            scratch: Scratch::default(),
         }
     }
 
@@ -62,6 +83,14 @@ impl<'a, T: Element> ZarrEncOut<'a, T> {
     /// it later) takes the old values where it was not written, so nothing the stream did
     /// not reach changes.
     fn leave(&mut self) -> Result<(), Error> {
+        if let Some(e) = self.enc.take() {
+            // What the stream did not reach keeps its old values.
+            let keep_old = e.written < e.inside;
+            return self
+                .array
+                .array()
+                .finish_stream(e.w, keep_old, self.bounded);
+        }
         let Some(mut h) = self.held.take() else {
             return Ok(());
         };
@@ -129,14 +158,24 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
 
     fn start(
         &mut self,
-        _lead: &[isize],
+        lead: &[isize],
         bounded: bool,
         _sequential: bool,
-        _chunks_in_order: bool,
+        chunks_in_order: bool,
         _write_through: Option<bool>,
     ) {
         self.bounded = bounded;
-        self.behind = WriteBehind::new(self.array.array(), bounded);
+        let a = self.array.array();
+        let cs = a.chunk_shape();
+        let in_order = chunks_in_order && same_order(cs, &dense_strides(cs, a.order()), lead);
+        // Only a chunk the operation writes whole, in order, can be encoded as it comes.
+        self.streaming = self.write_only
+            && a.streams_chunks()
+            && streams(a, bounded, in_order, crate::map::room::memory_available());
+        self.behind = match self.streaming {
+            true => None,
+            false => WriteBehind::new(a, bounded),
+        };
     }
 
     /// Every chunk is checked before anything is written: readable as stored (sizes),
@@ -162,11 +201,26 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
 
     fn enter(&mut self, region: &[Range<usize>]) -> Result<(), Error> {
         let (index, origin, _) = place(self.array.array().chunk_shape(), region);
-        if self.held.as_ref().is_some_and(|h| h.index == index) {
+        if self.held.as_ref().is_some_and(|h| h.index == index)
+            || self.enc.as_ref().is_some_and(|e| e.index == index)
+        {
             return Ok(());
         }
         self.leave()?;
         let inside = self.array.region(&index)?.iter().map(|r| r.len()).product();
+        if self.streaming
+            && let Some(w) = self.array.array().chunk_writer(&index)?
+        {
+            self.enc = Some(Encoding {
+                w,
+                index,
+                origin,
+                piece: Vec::new(),
+                written: 0,
+                inside,
+            });
+            return Ok(());
+        }
         let spare = self.behind.as_mut().and_then(WriteBehind::spare);
         if !self.write_only {
             self.wait_for(&index)?;
@@ -205,6 +259,21 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
     }
 
     fn piece(&mut self, piece: &[Slice]) -> ArrayViewMutD<'_, T> {
+        if let Some(e) = &mut self.enc {
+            // Computed into the scratch buffer, encoded by `after`.
+            e.piece = relative(piece, &e.origin)
+                .iter()
+                .map(|s| {
+                    (
+                        s.start as usize,
+                        (s.end.unwrap_or(s.start) - s.start) as usize,
+                    )
+                })
+                .collect();
+            let lens: Vec<usize> = e.piece.iter().map(|p| p.1).collect();
+            e.written += lens.iter().product::<usize>();
+            return ScratchOf::<T>::view(&mut self.scratch, &lens, self.array.array().order());
+        }
         let h = self
             .held
             .as_mut()
@@ -216,6 +285,27 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
             pieces.push(rel);
         }
         v
+    }
+
+    /// A piece computed into the scratch buffer of a chunk written as a stream is
+    /// encoded, run by run in the chunk's order.
+    fn after(&mut self) -> Result<(), Error> {
+        let Some(e) = &mut self.enc else {
+            return Ok(());
+        };
+        let a = self.array.array();
+        let bytes = ScratchOf::<T>::bytes_mut(&mut self.scratch);
+        let mut at = 0;
+        for (offset, len) in runs(
+            a.chunk_shape(),
+            a.order(),
+            &e.piece,
+            std::mem::size_of::<T>(),
+        ) {
+            a.write_stream(&mut e.w, offset, &mut bytes[at..at + len])?;
+            at += len;
+        }
+        Ok(())
     }
 
     /// The chunk the stream is in is written, done or not: what it did not reach holds

@@ -13,6 +13,15 @@ use crate::element::Element;
 use crate::error::{Error, ZarrProblem};
 use crate::map::MapOptions;
 
+/// A chunk written as a stream, in order, encoded as it goes (see [`Array::chunk_writer`]).
+pub(crate) struct ChunkWriter {
+    encoder: Box<dyn super::codec::Encoding<crate::map::ReplacingWriter>>,
+    index: Vec<usize>,
+    path: PathBuf,
+    /// Decoded bytes written so far.
+    pos: u64,
+}
+
 /// A chunk's decoded bytes, read forward a piece at a time (see [`Array::chunk_stream`]).
 pub(crate) struct ChunkStream {
     reader: Box<dyn std::io::Read + Send>,
@@ -40,6 +49,15 @@ impl std::io::Read for Stored {
         )?;
         self.at += n as u64;
         Ok(n)
+    }
+}
+
+impl Drop for Stored {
+    /// What the kernel read ahead past the last read goes too.
+    fn drop(&mut self) {
+        if self.leave_cold {
+            crate::map::pager::drop_from_cache(&self.file, 0, 0);
+        }
     }
 }
 
@@ -501,6 +519,132 @@ impl<T: Element> Array<T> {
         }))
     }
 
+    /// Whether chunks decode and encode as a stream (one `zstd` or `gzip` codec, no shards).
+    pub(crate) fn streams_chunks(&self) -> bool {
+        self.layout.codecs.streams() && self.layout.shard.is_none()
+    }
+
+    /// Chunk `index` written anew as a stream: bytes go in, in the chunk's order, and are
+    /// encoded as they come into a file beside the old one, which
+    /// [`finish_stream`](Self::finish_stream) puts in its place in one step. `None` when
+    /// the chunks do not encode as a stream.
+    pub(crate) fn chunk_writer(&self, index: &[usize]) -> Result<Option<ChunkWriter>, Error> {
+        if !self.streams_chunks() {
+            return Ok(None);
+        }
+        let (path, _) = self.locate(index)?;
+        // No link on the way, before a directory is made and again before the file is.
+        self.check_no_links(&path)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
+        }
+        self.check_no_links(&path)?;
+        let w = crate::map::ReplacingWriter::new(&path)?;
+        let encoder = self
+            .layout
+            .codecs
+            .stream_encoder(w, self.chunk_bytes())
+            .map_err(|detail| self.encode_error(&path, detail))?;
+        Ok(encoder.map(|encoder| ChunkWriter {
+            encoder,
+            index: index.to_vec(),
+            path,
+            pos: 0,
+        }))
+    }
+
+    fn encode_error(&self, path: &Path, detail: String) -> Error {
+        zerr(
+            path,
+            ZarrProblem::Encode {
+                codecs: self.layout.codecs.names(),
+                detail,
+            },
+        )
+    }
+
+    /// Writes `bytes` (whole elements, in this machine's byte order; turned into the
+    /// stored order in place) at decoded offset `offset` of the chunk; the bytes between
+    /// the last write and `offset` hold the fill value.
+    pub(crate) fn write_stream(
+        &self,
+        w: &mut ChunkWriter,
+        offset: u64,
+        bytes: &mut [u8],
+    ) -> Result<(), Error> {
+        use std::io::Write;
+        self.fill_stream(w, offset)?;
+        self.layout.codecs.swap(bytes, std::mem::size_of::<T>());
+        w.encoder
+            .write_all(bytes)
+            .map_err(|e| Error::io(&w.path, "write", e))?;
+        w.pos = offset + bytes.len() as u64;
+        Ok(())
+    }
+
+    /// The fill value from the last write up to decoded offset `to`.
+    fn fill_stream(&self, w: &mut ChunkWriter, to: u64) -> Result<(), Error> {
+        use std::io::Write;
+        if to <= w.pos {
+            return Ok(());
+        }
+        let mut block = vec![self.layout.fill; (64 << 10) / std::mem::size_of::<T>().max(1)];
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut block);
+        self.layout.codecs.swap(bytes, std::mem::size_of::<T>());
+        while w.pos < to {
+            let n = (to - w.pos).min(bytes.len() as u64) as usize;
+            w.encoder
+                .write_all(&bytes[..n])
+                .map_err(|e| Error::io(&w.path, "write", e))?;
+            w.pos += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Ends chunk `w`: the bytes not written hold the old chunk's (`keep_old`: the stream
+    /// stopped inside the chunk; a chunk never written, the fill value) or the fill value
+    /// (past the array's edge), and the file is put in place in one step and counted as
+    /// written through this handle; with `leave_cold`, written back and dropped from the
+    /// page cache. On an error the old chunk stays as it was.
+    pub(crate) fn finish_stream(
+        &self,
+        mut w: ChunkWriter,
+        keep_old: bool,
+        leave_cold: bool,
+    ) -> Result<(), Error> {
+        use std::io::Write;
+        let total = self.chunk_bytes();
+        let old = match keep_old && w.pos < total {
+            true => self.chunk_stream(&w.index, false)?,
+            false => None,
+        };
+        match old {
+            Some(mut old) => {
+                let mut buf = vec![0u8; 1 << 20];
+                while w.pos < total {
+                    let n = (total - w.pos).min(buf.len() as u64) as usize;
+                    self.read_stream(&mut old, w.pos, &mut buf[..n])?;
+                    self.layout
+                        .codecs
+                        .swap(&mut buf[..n], std::mem::size_of::<T>());
+                    w.encoder
+                        .write_all(&buf[..n])
+                        .map_err(|e| Error::io(&w.path, "write", e))?;
+                    w.pos += n as u64;
+                }
+                self.end_stream(&mut old)?;
+            }
+            None => self.fill_stream(&mut w, total)?,
+        }
+        let writer = w
+            .encoder
+            .finish()
+            .map_err(|e| Error::io(&w.path, "write", e))?;
+        writer.commit(leave_cold)?;
+        self.mark_written(&w.path);
+        Ok(())
+    }
+
     fn decode_error(&self, path: &Path, detail: String) -> Error {
         zerr(
             path,
@@ -544,6 +688,41 @@ impl<T: Element> Array<T> {
         stream.reader.read_exact(buf).map_err(bad)?;
         stream.pos = offset + buf.len() as u64;
         self.layout.codecs.swap(buf, std::mem::size_of::<T>());
+        Ok(())
+    }
+
+    /// The end of `stream`: the rest of the chunk is decoded (and dropped), and the data
+    /// must end there: exactly one chunk, with the codec's own checks (gzip's CRC-32 and
+    /// length, zstd's checksum when the frame has one) passed, as for a chunk decoded
+    /// whole.
+    pub(crate) fn end_stream(&self, stream: &mut ChunkStream) -> Result<(), Error> {
+        use std::io::Read;
+        let raw = self.chunk_bytes();
+        let bad = |e: std::io::Error| {
+            self.decode_error(
+                &stream.path,
+                format!("its data cannot be decoded to one chunk: {e}"),
+            )
+        };
+        let rest = raw.saturating_sub(stream.pos);
+        let got = std::io::copy(&mut (&mut stream.reader).take(rest), &mut std::io::sink())
+            .map_err(bad)?;
+        let mut one = [0u8; 1];
+        let more = stream.reader.read(&mut one).map_err(bad)?;
+        stream.pos += got;
+        if got < rest || more > 0 {
+            return Err(self.decode_error(
+                &stream.path,
+                format!(
+                    "its data decodes to {} bytes, not the {raw} of a chunk",
+                    if more > 0 {
+                        "more than".to_string()
+                    } else {
+                        format!("{}", stream.pos)
+                    }
+                ),
+            ));
+        }
         Ok(())
     }
 

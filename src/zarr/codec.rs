@@ -7,7 +7,7 @@
 //! `miniz_oxide`) and `blosc-src` (c-blosc, as zarrs uses it); the two calls into c-blosc
 //! are this module's only `unsafe`.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 /// One bytes-to-bytes codec of a chain, with the level it compresses at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,20 +189,28 @@ impl Chain {
 impl Chain {
     /// A reader of a stored chunk's decoded bytes (before the byte order is undone: see
     /// [`swap`](Self::swap)), for chains that decode as a stream: one `zstd` or `gzip`
-    /// codec. `None` for the others (decoded whole). `raw` bytes at most come out of it
-    /// (a frame that asks for a window bigger than the chunk is refused), so a chunk
+    /// codec. `None` for the others (decoded whole). `raw` + 1 bytes at most come out of
+    /// it (a frame that asks for a window bigger than the chunk is refused), so a chunk
     /// bigger than the memory left is decoded a piece at a time.
     pub(crate) fn stream_decoder(
         &self,
         stored: Box<dyn Read + Send>,
         raw: u64,
     ) -> Result<Option<Box<dyn Read + Send>>, String> {
-        let limited = |d: Box<dyn Read + Send>| Some(Box::new(d.take(raw)) as Box<dyn Read + Send>);
+        // One byte more than a chunk may come out, so that `end_stream` can tell a chunk
+        // that decodes to more.
+        let limited =
+            |d: Box<dyn Read + Send>| Some(Box::new(d.take(raw + 1)) as Box<dyn Read + Send>);
         match self.codecs.as_slice() {
             [ByteCodec::Zstd { .. }] => {
                 let mut d = zstd::stream::read::Decoder::new(stored)
                     .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
-                let log = (64 - raw.max(1).leading_zeros()).clamp(10, 27);
+                // A window no larger than the chunk (rounded up to a power of two).
+                let log = raw
+                    .max(1)
+                    .next_power_of_two()
+                    .trailing_zeros()
+                    .clamp(10, 27);
                 d.window_log_max(log)
                     .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
                 Ok(limited(Box::new(d)))
@@ -210,6 +218,40 @@ impl Chain {
             [ByteCodec::Gzip { .. }] => {
                 Ok(limited(Box::new(flate2::read::MultiGzDecoder::new(stored))))
             }
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether chunks decode and encode as a stream ([`stream_decoder`](Self::stream_decoder),
+    /// [`stream_encoder`](Self::stream_encoder)).
+    pub(crate) fn streams(&self) -> bool {
+        matches!(
+            self.codecs.as_slice(),
+            [ByteCodec::Zstd { .. } | ByteCodec::Gzip { .. }]
+        )
+    }
+
+    /// An encoder of a chunk's bytes (in the stored byte order: see [`swap`](Self::swap))
+    /// into `w`, for chains that encode as a stream (one `zstd` or `gzip` codec).
+    pub(crate) fn stream_encoder<W: Write + Send + 'static>(
+        &self,
+        w: W,
+        raw: u64,
+    ) -> Result<Option<Box<dyn Encoding<W>>>, String> {
+        let bad = |e: std::io::Error| format!("a zstd encoder cannot be made: {e}");
+        match self.codecs.as_slice() {
+            [ByteCodec::Zstd { level }] => {
+                // The frame says its size (as a chunk encoded whole does), so its window
+                // is no larger than the chunk and readers may decode it as a stream.
+                let mut e = zstd::stream::write::Encoder::new(w, *level).map_err(bad)?;
+                e.set_pledged_src_size(Some(raw)).map_err(bad)?;
+                e.include_contentsize(true).map_err(bad)?;
+                Ok(Some(Box::new(e)))
+            }
+            [ByteCodec::Gzip { level }] => Ok(Some(Box::new(flate2::write::GzEncoder::new(
+                w,
+                flate2::Compression::new(*level),
+            )))),
             _ => Ok(None),
         }
     }
@@ -232,6 +274,24 @@ impl Chain {
             bytes = std::borrow::Cow::Owned(c.encode(&bytes)?);
         }
         Ok(bytes.into_owned())
+    }
+}
+
+/// A stream encoder ([`Chain::stream_encoder`]): bytes in, and at the end the writer
+/// back with the whole encoded chunk written to it.
+pub(crate) trait Encoding<W>: Write + Send {
+    fn finish(self: Box<Self>) -> std::io::Result<W>;
+}
+
+impl<W: Write + Send> Encoding<W> for zstd::stream::write::Encoder<'static, W> {
+    fn finish(self: Box<Self>) -> std::io::Result<W> {
+        (*self).finish()
+    }
+}
+
+impl<W: Write + Send> Encoding<W> for flate2::write::GzEncoder<W> {
+    fn finish(self: Box<Self>) -> std::io::Result<W> {
+        (*self).finish()
     }
 }
 

@@ -61,7 +61,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Slice};
 
 pub(crate) use ahead::{ReadAhead, WriteBehind};
 use array::Place;
-pub(crate) use array::{Array, ChunkFile, ChunkStream, misaligned};
+pub(crate) use array::{Array, ChunkFile, ChunkStream, ChunkWriter, misaligned};
 pub use create::{BloscName, Compressor, CreateOptions, Shuffle, create};
 pub use grid::ChunkIndices;
 
@@ -803,6 +803,44 @@ mod tests {
         assert_eq!(other.a.to_sync().len(), 1);
         other.flush().unwrap();
         assert_eq!(z.chunk(&[1]).unwrap().view()[3], 8);
+    }
+
+    /// A chunk decoded as a stream is checked as one decoded whole: it must decode to
+    /// exactly one chunk (more or fewer bytes are an error at its end).
+    #[test]
+    fn a_chunk_decoded_as_a_stream_must_end_where_a_chunk_does() {
+        let dir = tempfile::tempdir().unwrap();
+        // SAFETY: this test's own files.
+        let mut z = unsafe {
+            CreateOptions::<i32>::new()
+                .compressor(Compressor::zstd(3))
+                .create(dir.path().join("z.zarr"), [8], [4])
+        }
+        .unwrap();
+        z.write_chunk(&[0], &ndarray::arr1(&[1, 2, 3, 4])).unwrap();
+        let mut s =
+            z.a.chunk_stream(&[0], false)
+                .unwrap()
+                .expect("zstd streams");
+        let mut b = [0u8; 8];
+        z.a.read_stream(&mut s, 4, &mut b).unwrap();
+        assert_eq!(b, *bytemuck::cast_slice::<i32, u8>(&[2, 3]));
+        z.a.end_stream(&mut s).unwrap();
+        let path = z.chunk_path(&[0]).unwrap();
+        for (values, what) in [
+            (&[1, 2, 3, 4, 5][..], "longer"),
+            (&[1, 2, 3][..], "shorter"),
+        ] {
+            let frame = zstd::bulk::compress(bytemuck::cast_slice::<i32, u8>(values), 1).unwrap();
+            std::fs::write(&path, frame).unwrap();
+            let mut s =
+                z.a.chunk_stream(&[0], false)
+                    .unwrap()
+                    .expect("zstd streams");
+            let mut b = [0u8; 4];
+            z.a.read_stream(&mut s, 0, &mut b).unwrap();
+            assert!(z.a.end_stream(&mut s).is_err(), "a {what} chunk passed");
+        }
     }
 
     /// A chunk a failed stream made is taken back only while it is the file it made, nobody

@@ -94,7 +94,7 @@ pub(crate) fn suite() -> common::Suite {
     ));
     #[cfg(all(target_os = "linux", feature = "zarr"))]
     tests.push((
-        "compressed_chunks_bigger_than_a_64_mib_cgroup_are_decoded_as_a_stream",
+        "compressed_chunks_bigger_than_a_64_mib_cgroup_are_decoded_and_encoded_as_a_stream",
         cgroup_streamed_chunks,
     ));
     // Windows refuses to rename a file over one that is mapped: the case cannot arise there.
@@ -126,6 +126,8 @@ pub(crate) fn suite() -> common::Suite {
             ("fsize_add", child_fsize_add),
             #[cfg(all(target_os = "linux", feature = "zarr"))]
             ("cgroup_sum_zarr", child_cgroup_sum_zarr),
+            #[cfg(all(target_os = "linux", feature = "zarr"))]
+            ("cgroup_map_zarr", child_cgroup_map_zarr),
         ],
     )
 }
@@ -1277,14 +1279,48 @@ fn child_cgroup_sum_zarr(args: &[String]) {
     tell_parent(&ndarray_mmap::ops::sum(&z).unwrap().to_string());
 }
 
+/// Child: joins the cgroup `args[2]`, then writes `x + 1` of the Zarr array `args[0]`
+/// (i64) into the Zarr array `args[1]` with the default options and flushes it; says `ok`.
+#[cfg(all(target_os = "linux", feature = "zarr"))]
+fn child_cgroup_map_zarr(args: &[String]) {
+    std::fs::write(
+        Path::new(&args[2]).join("cgroup.procs"),
+        std::process::id().to_string(),
+    )
+    .unwrap();
+    let z = unsafe { ndarray_mmap::zarr::open::<i64>(&args[0]) }.unwrap();
+    let mut out = unsafe { ndarray_mmap::zarr::open_mut::<i64>(&args[1]) }.unwrap();
+    if args.get(3).map(String::as_str) == Some("cancel") {
+        // x + 2, cancelled a quarter of the way: says how many bytes were done.
+        let opts =
+            ndarray_mmap::ops::StreamOptions::new().progress(|p| match p.done * 4 >= p.total {
+                true => std::ops::ControlFlow::Break(()),
+                false => std::ops::ControlFlow::Continue(()),
+            });
+        match ndarray_mmap::ops::map_into_with(&z, &mut out, |x: i64| x + 2, opts) {
+            Err(Error::Cancelled { done, .. }) => {
+                out.flush().unwrap();
+                tell_parent(&done.to_string());
+            }
+            other => panic!("not cancelled: {other:?}"),
+        }
+        return;
+    }
+    ndarray_mmap::ops::map_into(&z, &mut out, |x: i64| x + 1).unwrap();
+    out.flush().unwrap();
+    tell_parent("ok");
+}
+
 /// A zstd array of two 64 MiB chunks, and a gzip 2-d array in Fortran order with edge
-/// chunks, not cached, summed with the default options in a 64 MiB cgroup: each chunk is
-/// decoded a piece at a time (decoding one whole would take the whole limit), the sums are
+/// chunks, not cached, summed with the default options in a 64 MiB cgroup, and x + 1 of the
+/// first written into a zstd array of 64 MiB chunks there: each chunk is decoded and
+/// encoded a piece at a time (one whole would take the whole limit), the results are
 /// exact, and the cgroup peaks at no more than 3/4 of the limit.
 #[cfg(all(target_os = "linux", feature = "zarr"))]
 fn cgroup_streamed_chunks() {
     use ndarray_mmap::zarr;
-    const TEST: &str = "compressed_chunks_bigger_than_a_64_mib_cgroup_are_decoded_as_a_stream";
+    const TEST: &str =
+        "compressed_chunks_bigger_than_a_64_mib_cgroup_are_decoded_and_encoded_as_a_stream";
     let limit = 64u64 << 20;
     let Some(cg) = memory_cgroup(TEST, limit) else {
         return;
@@ -1356,6 +1392,66 @@ fn cgroup_streamed_chunks() {
         );
         sums.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
     }
+    // And written: x + 1 into a zstd array of the same 64 MiB chunks, encoded as a stream.
+    let path3 = tmp.path().join("o.zarr");
+    drop(
+        unsafe {
+            zarr::CreateOptions::<i64>::new()
+                .compressor(zarr::Compressor::zstd(1))
+                .create(&path3, [2 * n], [n])
+        }
+        .unwrap(),
+    );
+    for e in walk_files(&path.join("c")) {
+        let f = std::fs::File::open(e).unwrap();
+        // SAFETY: a plain system call on an open descriptor.
+        unsafe {
+            libc::posix_fadvise(
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                0,
+                0,
+                libc::POSIX_FADV_DONTNEED,
+            )
+        };
+    }
+    let out = child(
+        "cgroup_map_zarr",
+        &[
+            path.to_str().unwrap(),
+            path3.to_str().unwrap(),
+            cg.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the child failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // x + 2, cancelled inside the first chunk: what it did not reach keeps x + 1 (the old
+    // chunk read as a stream while the new one is written).
+    let out = child(
+        "cgroup_map_zarr",
+        &[
+            path.to_str().unwrap(),
+            path3.to_str().unwrap(),
+            cg.to_str().unwrap(),
+            "cancel",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the child failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let done = done / 8;
+    assert!(done > 0 && done < n, "cancelled after {done} elements");
     let peak: u64 = std::fs::read_to_string(cg.join("memory.max_usage_in_bytes"))
         .unwrap()
         .trim()
@@ -1367,8 +1463,21 @@ fn cgroup_streamed_chunks() {
         .flat_map(|r| (0..cols).map(move |c| value(r, c)))
         .sum();
     assert_eq!(sums, [want.to_string(), want2.to_string()]);
+    let o = unsafe { zarr::open::<i64>(&path3) }.unwrap();
+    for k in 0..2 {
+        let c = o.chunk(&[k]).unwrap();
+        let bad = c.view().iter().enumerate().position(|(i, &x)| {
+            let j = k * n + i;
+            x != (j % 1000) as i64 + if j < done { 2 } else { 1 }
+        });
+        assert_eq!(
+            bad, None,
+            "chunk {k} (x + 2 up to {done}, then x + 1) is wrong at {bad:?}"
+        );
+    }
     eprintln!(
-        "sums of 64 MiB zstd and 32 MiB gzip chunks in a 64 MiB cgroup: peak {:.1} MiB",
+        "sums of 64 MiB zstd and 32 MiB gzip chunks, and x + 1 of the first into 64 MiB zstd \
+         chunks, in a 64 MiB cgroup: peak {:.1} MiB",
         peak as f64 / f64::from(1 << 20)
     );
     assert!(

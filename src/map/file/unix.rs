@@ -196,7 +196,7 @@ pub(super) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<(
     std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
 }
 
-/// Reads exactly `buf.len()` bytes at `offset`.
+/// One positioned read of up to `buf.len()` bytes (0 at the end of the file).
 pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     loop {
         match std::os::unix::fs::FileExt::read_at(file, buf, offset) {
@@ -206,6 +206,7 @@ pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
     }
 }
 
+/// Reads exactly `buf.len()` bytes at `offset`.
 pub(super) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
 }

@@ -120,7 +120,7 @@ pub(super) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<(
     Ok(())
 }
 
-/// Reads exactly `buf.len()` bytes at `offset`.
+/// One positioned read of up to `buf.len()` bytes (0 at the end of the file).
 pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     use std::os::windows::fs::FileExt;
     match file.seek_read(buf, offset) {
@@ -130,6 +130,7 @@ pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
     }
 }
 
+/// Reads exactly `buf.len()` bytes at `offset`.
 pub(super) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     use std::os::windows::fs::FileExt;
     let (mut buf, mut offset) = (buf, offset);
