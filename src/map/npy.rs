@@ -563,11 +563,26 @@ pub(crate) struct ReplacingWriter {
     staged: file::Staged,
     out: std::io::BufWriter<File>,
     path: std::path::PathBuf,
+    /// Written back and dropped from the page cache as it goes (a bounded stream): the
+    /// bytes handed to the file so far, where the write-back last started, and where the
+    /// pages were last dropped.
+    leave_cold: bool,
+    written: u64,
+    started: u64,
+    dropped: u64,
 }
+
+/// How far a [`ReplacingWriter`] of a bounded stream writes before it starts write-back of
+/// what it wrote (and drops what it started one step before).
+#[cfg(feature = "zarr")]
+const WRITE_BACK_STEP: u64 = 8 << 20;
 
 #[cfg(feature = "zarr")]
 impl ReplacingWriter {
-    pub(crate) fn new(path: &Path) -> Result<Self, Error> {
+    /// With `leave_cold` (a bounded stream), the file is written back and dropped from the
+    /// page cache as it is written, a few megabytes behind, so that a big chunk does not
+    /// sit whole in memory until it is committed.
+    pub(crate) fn new(path: &Path, leave_cold: bool) -> Result<Self, Error> {
         let how = file::CreateHow {
             create_new: false,
             reserve: false,
@@ -583,13 +598,34 @@ impl ReplacingWriter {
             staged,
             out: std::io::BufWriter::with_capacity(1 << 20, f),
             path: path.to_path_buf(),
+            leave_cold,
+            written: 0,
+            started: 0,
+            dropped: 0,
         })
+    }
+
+    /// Every [`WRITE_BACK_STEP`]: the write-back of what was written since the last step
+    /// starts, and what started one step before is waited for and dropped.
+    fn write_back_behind(&mut self) -> std::io::Result<()> {
+        if !self.leave_cold || self.written < self.started + WRITE_BACK_STEP {
+            return Ok(());
+        }
+        use std::io::Write;
+        self.out.flush()?;
+        let f = &self.staged.file;
+        super::pager::write_back_range(f, self.dropped, self.started, true)?;
+        super::pager::write_back_range(f, self.started, self.written, false)?;
+        (self.dropped, self.started) = (self.started, self.written);
+        Ok(())
     }
 
     /// Puts the file written at its path; with `leave_cold` (a bounded stream), written
     /// back at once and dropped from the page cache, else its write-back started.
     pub(crate) fn commit(self, leave_cold: bool) -> Result<(), Error> {
-        let ReplacingWriter { staged, out, path } = self;
+        let ReplacingWriter {
+            staged, out, path, ..
+        } = self;
         out.into_inner()
             .map_err(|e| Error::io(&path, "write", e.into_error()))?;
         let (f, _) = staged.commit(&path)?;
@@ -608,7 +644,10 @@ impl ReplacingWriter {
 #[cfg(feature = "zarr")]
 impl std::io::Write for ReplacingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.out.write(buf)
+        let n = self.out.write(buf)?;
+        self.written += n as u64;
+        self.write_back_behind()?;
+        Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -877,6 +877,48 @@ fn drop_cached(file: &std::fs::File, offset: u64, len: u64) {
     }
 }
 
+/// Bytes `lo..hi` of `file` (a file being written in order): with `wait`, written back
+/// (waiting) and dropped from the page cache; else their write-back started. A write-back
+/// error is returned (the wait consumes it). Nothing off Linux.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))]
+pub(crate) fn write_back_range(
+    file: &std::fs::File,
+    lo: u64,
+    hi: u64,
+    wait: bool,
+) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if lo < hi {
+        use std::os::fd::AsRawFd;
+        let how = match wait {
+            true => {
+                libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                    | libc::SYNC_FILE_RANGE_WRITE
+                    | libc::SYNC_FILE_RANGE_WAIT_AFTER
+            }
+            false => libc::SYNC_FILE_RANGE_WRITE,
+        };
+        // SAFETY: a plain system call on an open file descriptor; it reads no memory of ours.
+        let rc = unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                lo as libc::off64_t,
+                (hi - lo) as libc::off64_t,
+                how,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if wait {
+            drop_cached(file, lo, hi - lo);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, lo, hi, wait);
+    Ok(())
+}
+
 /// Writes `file` back to the disk and waits for it, then drops its pages from the page
 /// cache (a compressed chunk a bounded stream wrote, on the thread that wrote it); nothing
 /// off Linux. A write-back error is returned (and the pages kept): the wait consumes it,

@@ -209,7 +209,7 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
         self.leave()?;
         let inside = self.array.region(&index)?.iter().map(|r| r.len()).product();
         if self.streaming
-            && let Some(w) = self.array.array().chunk_writer(&index)?
+            && let Some(w) = self.array.array().chunk_writer(&index, self.bounded)?
         {
             self.enc = Some(Encoding {
                 w,
@@ -271,7 +271,6 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
                 })
                 .collect();
             let lens: Vec<usize> = e.piece.iter().map(|p| p.1).collect();
-            e.written += lens.iter().product::<usize>();
             return ScratchOf::<T>::view(&mut self.scratch, &lens, self.array.array().order());
         }
         let h = self
@@ -305,6 +304,9 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
             a.write_stream(&mut e.w, offset, &mut bytes[at..at + len])?;
             at += len;
         }
+        // Counted once encoded: a piece computed but never encoded (another operand failed
+        // first) keeps its old values.
+        e.written += e.piece.iter().map(|p| p.1).product::<usize>();
         Ok(())
     }
 

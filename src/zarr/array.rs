@@ -526,9 +526,14 @@ impl<T: Element> Array<T> {
 
     /// Chunk `index` written anew as a stream: bytes go in, in the chunk's order, and are
     /// encoded as they come into a file beside the old one, which
-    /// [`finish_stream`](Self::finish_stream) puts in its place in one step. `None` when
+    /// [`finish_stream`](Self::finish_stream) puts in its place in one step (with
+    /// `leave_cold`, written back and dropped from the page cache as it goes). `None` when
     /// the chunks do not encode as a stream.
-    pub(crate) fn chunk_writer(&self, index: &[usize]) -> Result<Option<ChunkWriter>, Error> {
+    pub(crate) fn chunk_writer(
+        &self,
+        index: &[usize],
+        leave_cold: bool,
+    ) -> Result<Option<ChunkWriter>, Error> {
         if !self.streams_chunks() {
             return Ok(None);
         }
@@ -539,7 +544,7 @@ impl<T: Element> Array<T> {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
         }
         self.check_no_links(&path)?;
-        let w = crate::map::ReplacingWriter::new(&path)?;
+        let w = crate::map::ReplacingWriter::new(&path, leave_cold)?;
         let encoder = self
             .layout
             .codecs
