@@ -570,6 +570,9 @@ pub(crate) struct ReplacingWriter {
     written: u64,
     started: u64,
     dropped: u64,
+    /// A write-back error met on the way: the commit fails with it (the bytes were taken,
+    /// so `write` itself succeeded).
+    failed: Option<std::io::Error>,
 }
 
 /// How far a [`ReplacingWriter`] of a bounded stream writes before it starts write-back of
@@ -602,6 +605,7 @@ impl ReplacingWriter {
             written: 0,
             started: 0,
             dropped: 0,
+            failed: None,
         })
     }
 
@@ -624,8 +628,16 @@ impl ReplacingWriter {
     /// back at once and dropped from the page cache, else its write-back started.
     pub(crate) fn commit(self, leave_cold: bool) -> Result<(), Error> {
         let ReplacingWriter {
-            staged, out, path, ..
+            staged,
+            out,
+            path,
+            failed,
+            ..
         } = self;
+        if let Some(e) = failed {
+            // Nothing is put in place: the staged file goes, the old one stays.
+            return Err(Error::io(&path, "write back", e));
+        }
         out.into_inner()
             .map_err(|e| Error::io(&path, "write", e.into_error()))?;
         let (f, _) = staged.commit(&path)?;
@@ -646,7 +658,13 @@ impl std::io::Write for ReplacingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.out.write(buf)?;
         self.written += n as u64;
-        self.write_back_behind()?;
+        // `n` bytes were taken whatever happens next: an error of the write-back is kept
+        // for the commit, not returned here (the encoder would send them again).
+        if self.failed.is_none()
+            && let Err(e) = self.write_back_behind()
+        {
+            self.failed = Some(e);
+        }
         Ok(n)
     }
 

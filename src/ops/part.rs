@@ -145,9 +145,9 @@ pub(super) trait Reader<'a, T> {
     }
     fn before(&mut self, piece: &[Slice]) -> Result<(), Error>;
     fn piece(&mut self, piece: &[Slice]) -> ArrayViewD<'_, T>;
-    /// The stream is over; a Zarr input checks that the chunk it decoded as a stream
-    /// ended where it should.
-    fn finish(&mut self) -> Result<(), Error>;
+    /// The stream is over (`completed`: every piece was done); a Zarr input then checks
+    /// that the chunk it decoded as a stream ended where it should.
+    fn finish(&mut self, completed: bool) -> Result<(), Error>;
     /// The view and paging hooks of an input that is one view (for
     /// [`chunks`](super::chunks)); other kinds say why not.
     fn into_view(self: Box<Self>) -> Result<(ArrayViewD<'a, T>, Option<InPager<'a>>), Error>;
@@ -339,8 +339,8 @@ impl<T: Clone + Sync + 'static> Part for Input<'_, T> {
     fn after(&mut self) -> Result<(), Error> {
         Ok(())
     }
-    fn finish(&mut self, _completed: bool) -> Result<(), Error> {
-        self.src.finish()
+    fn finish(&mut self, completed: bool) -> Result<(), Error> {
+        self.src.finish(completed)
     }
 }
 

@@ -219,7 +219,7 @@ impl<'a, T> Reader<'a, T> for ViewIn<'a, T> {
             }
         }
     }
-    fn finish(&mut self) -> Result<(), Error> {
+    fn finish(&mut self, _completed: bool) -> Result<(), Error> {
         if let Some(s) = self.stream.take() {
             s.finish();
         }

@@ -510,10 +510,17 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
         }
     }
 
-    fn finish(&mut self) -> Result<(), Error> {
+    fn finish(&mut self, completed: bool) -> Result<(), Error> {
         self.leave();
         self.ahead = None;
-        self.end_stream()
+        // A stream that stopped early (a cancel, an error) does not decode the rest.
+        match completed {
+            true => self.end_stream(),
+            false => {
+                self.stream = None;
+                Ok(())
+            }
+        }
     }
 
     fn survey(&mut self) -> Result<Option<Survey>, Error> {

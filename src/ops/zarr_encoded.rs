@@ -84,6 +84,10 @@ impl<'a, T: Element> ZarrEncOut<'a, T> {
     /// not reach changes.
     fn leave(&mut self) -> Result<(), Error> {
         if let Some(e) = self.enc.take() {
+            if e.w.is_empty() {
+                // Entered, never written: the chunk stays as it is.
+                return Ok(());
+            }
             // What the stream did not reach keeps its old values.
             let keep_old = e.written < e.inside;
             return self
@@ -301,7 +305,12 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
             &e.piece,
             std::mem::size_of::<T>(),
         ) {
-            a.write_stream(&mut e.w, offset, &mut bytes[at..at + len])?;
+            if let Err(err) = a.write_stream(&mut e.w, offset, &mut bytes[at..at + len]) {
+                // The encoder may hold part of what failed: the chunk is given up whole
+                // (its staged file goes), and the old one stays.
+                self.enc = None;
+                return Err(err);
+            }
             at += len;
         }
         // Counted once encoded: a piece computed but never encoded (another operand failed

@@ -20,6 +20,15 @@ pub(crate) struct ChunkWriter {
     path: PathBuf,
     /// Decoded bytes written so far.
     pos: u64,
+    /// A block of the fill value in the stored byte order (made on first use).
+    fill: Vec<u8>,
+}
+
+impl ChunkWriter {
+    /// Whether anything was written to it.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
 }
 
 /// A chunk's decoded bytes, read forward a piece at a time (see [`Array::chunk_stream`]).
@@ -555,6 +564,7 @@ impl<T: Element> Array<T> {
             index: index.to_vec(),
             path,
             pos: 0,
+            fill: Vec::new(),
         }))
     }
 
@@ -578,6 +588,14 @@ impl<T: Element> Array<T> {
         bytes: &mut [u8],
     ) -> Result<(), Error> {
         use std::io::Write;
+        if offset < w.pos {
+            return Err(zerr(
+                &w.path,
+                ZarrProblem::Unsupported {
+                    what: "writing a chunk encoded as a stream out of its order".into(),
+                },
+            ));
+        }
         self.fill_stream(w, offset)?;
         self.layout.codecs.swap(bytes, std::mem::size_of::<T>());
         w.encoder
@@ -593,13 +611,17 @@ impl<T: Element> Array<T> {
         if to <= w.pos {
             return Ok(());
         }
-        let mut block = vec![self.layout.fill; (64 << 10) / std::mem::size_of::<T>().max(1)];
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut block);
-        self.layout.codecs.swap(bytes, std::mem::size_of::<T>());
+        if w.fill.is_empty() {
+            let block = vec![self.layout.fill; (64 << 10) / std::mem::size_of::<T>().max(1)];
+            w.fill = bytemuck::cast_slice(&block).to_vec();
+            self.layout
+                .codecs
+                .swap(&mut w.fill, std::mem::size_of::<T>());
+        }
         while w.pos < to {
-            let n = (to - w.pos).min(bytes.len() as u64) as usize;
+            let n = (to - w.pos).min(w.fill.len() as u64) as usize;
             w.encoder
-                .write_all(&bytes[..n])
+                .write_all(&w.fill[..n])
                 .map_err(|e| Error::io(&w.path, "write", e))?;
             w.pos += n as u64;
         }
@@ -620,7 +642,7 @@ impl<T: Element> Array<T> {
         use std::io::Write;
         let total = self.chunk_bytes();
         let old = match keep_old && w.pos < total {
-            true => self.chunk_stream(&w.index, false)?,
+            true => self.chunk_stream(&w.index, leave_cold)?,
             false => None,
         };
         match old {
@@ -645,6 +667,9 @@ impl<T: Element> Array<T> {
             .encoder
             .finish()
             .map_err(|e| Error::io(&w.path, "write", e))?;
+        // No link on the way now either: a chunk's worth of computing went by since the
+        // check at `chunk_writer`.
+        self.check_no_links(&w.path)?;
         writer.commit(leave_cold)?;
         self.mark_written(&w.path);
         Ok(())
@@ -721,7 +746,7 @@ impl<T: Element> Array<T> {
                 format!(
                     "its data decodes to {} bytes, not the {raw} of a chunk",
                     if more > 0 {
-                        "more than".to_string()
+                        format!("more than {raw}")
                     } else {
                         format!("{}", stream.pos)
                     }

@@ -205,12 +205,8 @@ impl Chain {
             [ByteCodec::Zstd { .. }] => {
                 let mut d = zstd::stream::read::Decoder::new(stored)
                     .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
-                // A window no larger than the chunk (rounded up to a power of two).
-                let log = raw
-                    .max(1)
-                    .next_power_of_two()
-                    .trailing_zeros()
-                    .clamp(10, 27);
+                // A window no larger than twice the chunk (as for a chunk decoded whole).
+                let log = (64 - raw.max(1).leading_zeros()).clamp(10, 27);
                 d.window_log_max(log)
                     .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
                 Ok(limited(Box::new(d)))
