@@ -13,6 +13,17 @@ use crate::element::Element;
 use crate::error::{Error, ZarrProblem};
 use crate::map::MapOptions;
 
+/// The bytes the other byte order reverses in an element of `T`: the whole element, but
+/// each part of a complex number (Zarr stores its real and imaginary parts, each in the
+/// array's byte order).
+fn swap_unit<T: Element>() -> usize {
+    let size = std::mem::size_of::<T>();
+    match T::NPY_DESCR.contains('c') {
+        true => size / 2,
+        false => size,
+    }
+}
+
 /// A chunk written as a stream, in order, encoded as it goes (see [`Array::chunk_writer`]).
 pub(crate) struct ChunkWriter {
     encoder: Box<dyn super::codec::Encoding<crate::map::ReplacingWriter>>,
@@ -462,7 +473,7 @@ impl<T: Element> Array<T> {
             with_stored_buffer(len as usize, |stored| {
                 read(stored)?;
                 l.codecs
-                    .decode(stored, out, std::mem::size_of::<T>())
+                    .decode(stored, out, swap_unit::<T>())
                     .map_err(|detail| {
                         zerr(
                             path,
@@ -597,7 +608,7 @@ impl<T: Element> Array<T> {
             ));
         }
         self.fill_stream(w, offset)?;
-        self.layout.codecs.swap(bytes, std::mem::size_of::<T>());
+        self.layout.codecs.swap(bytes, swap_unit::<T>());
         w.encoder
             .write_all(bytes)
             .map_err(|e| Error::io(&w.path, "write", e))?;
@@ -614,9 +625,7 @@ impl<T: Element> Array<T> {
         if w.fill.is_empty() {
             let block = vec![self.layout.fill; (64 << 10) / std::mem::size_of::<T>().max(1)];
             w.fill = bytemuck::cast_slice(&block).to_vec();
-            self.layout
-                .codecs
-                .swap(&mut w.fill, std::mem::size_of::<T>());
+            self.layout.codecs.swap(&mut w.fill, swap_unit::<T>());
         }
         while w.pos < to {
             let n = (to - w.pos).min(w.fill.len() as u64) as usize;
@@ -651,9 +660,7 @@ impl<T: Element> Array<T> {
                 while w.pos < total {
                     let n = (total - w.pos).min(buf.len() as u64) as usize;
                     self.read_stream(&mut old, w.pos, &mut buf[..n])?;
-                    self.layout
-                        .codecs
-                        .swap(&mut buf[..n], std::mem::size_of::<T>());
+                    self.layout.codecs.swap(&mut buf[..n], swap_unit::<T>());
                     w.encoder
                         .write_all(&buf[..n])
                         .map_err(|e| Error::io(&w.path, "write", e))?;
@@ -717,7 +724,7 @@ impl<T: Element> Array<T> {
         }
         stream.reader.read_exact(buf).map_err(bad)?;
         stream.pos = offset + buf.len() as u64;
-        self.layout.codecs.swap(buf, std::mem::size_of::<T>());
+        self.layout.codecs.swap(buf, swap_unit::<T>());
         Ok(())
     }
 
@@ -952,7 +959,7 @@ impl<T: Element> Array<T> {
         let bytes = self
             .layout
             .codecs
-            .encode(bytemuck::cast_slice(raw), std::mem::size_of::<T>())
+            .encode(bytemuck::cast_slice(raw), swap_unit::<T>())
             .map_err(|detail| {
                 zerr(
                     &path,

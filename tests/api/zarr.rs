@@ -283,6 +283,7 @@ if __name__ == "__main__":
     save("crc_i4", counts, compressors=[ZstdCodec(level=1), Crc32cCodec()], fill_value=0)
     save("big_f8", smooth, serializer=BytesCodec(endian="big"), compressors=ZstdCodec(), fill_value=0)
     save("big_u2", counts.astype(">u2"), serializer=BytesCodec(endian="big"), compressors=None, fill_value=0)
+    save("big_c8", (smooth + 1j * smooth[::-1]).astype(">c8"), serializer=BytesCodec(endian="big"), compressors=ZstdCodec(), fill_value=0)
     save("fortran_f4", smooth.astype("f4"), filters=[TransposeCodec(order=(1, 0))], fill_value=0)
     from zarr.codecs import BloscCodec
     save("blosc_lz4_f4", smooth.astype("f4"), compressors=BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"), fill_value=0)
@@ -324,6 +325,14 @@ if __name__ == "__main__":
             "{name}: sums {s} and {w}"
         );
     }
+    // Complex numbers in the other byte order: each part swapped, not the whole element.
+    let z = unsafe { zarr::open::<num_complex::Complex<f32>>(p("big_c8.zarr")) }.unwrap();
+    let want = unsafe { open_npy::<num_complex::Complex<f32>>(p("big_c8.npy")) }.unwrap();
+    assert_eq!(
+        assemble(&z),
+        want.view().into_dyn(),
+        "big_c8: values differ"
+    );
     check::<f64>(tmp.path(), "default_f8");
     check::<i32>(tmp.path(), "default_i4");
     check::<f32>(tmp.path(), "gzip_f4");
