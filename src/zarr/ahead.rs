@@ -92,6 +92,16 @@ impl<R: Send + 'static> Pool<R> {
         })
     }
 
+    /// The pool for the codec work of `array`: `None` when its chunks are not coded or
+    /// [`threads`] allows none.
+    fn for_array<T: Element>(array: &Array<T>, name: &str) -> Option<Self> {
+        if !array.is_coded() {
+            return None;
+        }
+        let n = threads(array.chunk_bytes(), crate::map::room::memory_available());
+        Self::spawn(name, n)
+    }
+
     fn size(&self) -> usize {
         self.workers.len()
     }
@@ -165,12 +175,8 @@ impl<T: Element> ReadAhead<T> {
     /// A reader ahead for `array`, when its chunks are coded and [`threads`] allows any;
     /// `leave_cold`: see [`Array::read_chunk_into`].
     pub(crate) fn new(array: &Array<T>, leave_cold: bool) -> Option<Self> {
-        if !array.is_coded() {
-            return None;
-        }
-        let n = threads(array.chunk_bytes(), crate::map::room::memory_available());
         Some(ReadAhead {
-            pool: Pool::spawn("ndarray-mmap zarr read", n)?,
+            pool: Pool::for_array(array, "ndarray-mmap zarr read")?,
             reader: Arc::new(array.handle()),
             pending: VecDeque::new(),
             leave_cold,
@@ -255,12 +261,8 @@ impl<T: Element> WriteBehind<T> {
     /// A writer behind for `array`, when its chunks are coded and [`threads`] allows any;
     /// `leave_cold`: see [`Array::write_encoded`].
     pub(crate) fn new(array: &Array<T>, leave_cold: bool) -> Option<Self> {
-        if !array.is_coded() {
-            return None;
-        }
-        let n = threads(array.chunk_bytes(), crate::map::room::memory_available());
         Some(WriteBehind {
-            pool: Pool::spawn("ndarray-mmap zarr write", n)?,
+            pool: Pool::for_array(array, "ndarray-mmap zarr write")?,
             writer: Arc::new(array.handle()),
             pending: VecDeque::new(),
             spare: Vec::new(),

@@ -474,15 +474,7 @@ impl<T: Element> Array<T> {
                 read(stored)?;
                 l.codecs
                     .decode(stored, out, swap_unit::<T>())
-                    .map_err(|detail| {
-                        zerr(
-                            path,
-                            ZarrProblem::Decode {
-                                codecs: l.codecs.names(),
-                                detail,
-                            },
-                        )
-                    })
+                    .map_err(|detail| self.decode_error(path, detail))
             })?;
         }
         let dim = ndarray::IxDyn(&l.chunk);
@@ -960,15 +952,7 @@ impl<T: Element> Array<T> {
             .layout
             .codecs
             .encode(bytemuck::cast_slice(raw), swap_unit::<T>())
-            .map_err(|detail| {
-                zerr(
-                    &path,
-                    ZarrProblem::Encode {
-                        codecs: self.layout.codecs.names(),
-                        detail,
-                    },
-                )
-            })?;
+            .map_err(|detail| self.encode_error(&path, detail))?;
         // No link on the way, before a directory is made and again before the file is.
         self.check_no_links(&path)?;
         if let Some(parent) = path.parent() {

@@ -1362,35 +1362,14 @@ fn cgroup_streamed_chunks() {
     }
     w.flush().unwrap();
     drop(w);
-    for p in [&path, &path2] {
-        for e in walk_files(&p.join("c")) {
-            let f = std::fs::File::open(e).unwrap();
-            // SAFETY: a plain system call on an open descriptor.
-            unsafe {
-                libc::posix_fadvise(
-                    std::os::fd::AsRawFd::as_raw_fd(&f),
-                    0,
-                    0,
-                    libc::POSIX_FADV_DONTNEED,
-                )
-            };
-        }
-    }
+    evict_chunks(&path);
+    evict_chunks(&path2);
     let mut sums = Vec::new();
     for p in [&path, &path2] {
-        let out = child(
+        sums.push(child_says(
             "cgroup_sum_zarr",
             &[p.to_str().unwrap(), cg.to_str().unwrap()],
-        )
-        .output()
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "the child failed: {:?}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        sums.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        ));
     }
     // And written: x + 1 into a zstd array of the same 64 MiB chunks, encoded as a stream.
     let path3 = tmp.path().join("o.zarr");
@@ -1402,37 +1381,19 @@ fn cgroup_streamed_chunks() {
         }
         .unwrap(),
     );
-    for e in walk_files(&path.join("c")) {
-        let f = std::fs::File::open(e).unwrap();
-        // SAFETY: a plain system call on an open descriptor.
-        unsafe {
-            libc::posix_fadvise(
-                std::os::fd::AsRawFd::as_raw_fd(&f),
-                0,
-                0,
-                libc::POSIX_FADV_DONTNEED,
-            )
-        };
-    }
-    let out = child(
+    evict_chunks(&path);
+    let said = child_says(
         "cgroup_map_zarr",
         &[
             path.to_str().unwrap(),
             path3.to_str().unwrap(),
             cg.to_str().unwrap(),
         ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "the child failed: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(said, "ok");
     // x + 2, cancelled inside the first chunk: what it did not reach keeps x + 1 (the old
     // chunk read as a stream while the new one is written).
-    let out = child(
+    let said = child_says(
         "cgroup_map_zarr",
         &[
             path.to_str().unwrap(),
@@ -1440,16 +1401,8 @@ fn cgroup_streamed_chunks() {
             cg.to_str().unwrap(),
             "cancel",
         ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "the child failed: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
     );
-    let done: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let done: usize = said.parse().unwrap();
     let done = done / 8;
     assert!(done > 0 && done < n, "cancelled after {done} elements");
     let peak: u64 = std::fs::read_to_string(cg.join("memory.max_usage_in_bytes"))
@@ -1485,6 +1438,36 @@ fn cgroup_streamed_chunks() {
         "the cgroup peaked at {:.1} MiB of its 64 MiB",
         peak as f64 / f64::from(1 << 20)
     );
+}
+
+/// Runs child `name` with `args`; what it said, after checking that it succeeded.
+#[cfg(all(target_os = "linux", feature = "zarr"))]
+fn child_says(name: &str, args: &[&str]) -> String {
+    let out = child(name, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "the child failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Drops the chunk files of the Zarr array at `array` from the page cache.
+#[cfg(all(target_os = "linux", feature = "zarr"))]
+fn evict_chunks(array: &Path) {
+    for e in walk_files(&array.join("c")) {
+        let f = std::fs::File::open(e).unwrap();
+        // SAFETY: a plain system call on an open descriptor.
+        unsafe {
+            libc::posix_fadvise(
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                0,
+                0,
+                libc::POSIX_FADV_DONTNEED,
+            )
+        };
+    }
 }
 
 /// Every file under `dir`.
