@@ -811,3 +811,40 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
 pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     os::read_exact_at(file, buf, offset)
 }
+
+/// The bytes of a destination for a read of `len` bytes at file offset `offset`: `len`
+/// bytes of `buf` (grown as needed; old contents kept) starting at an address equal to
+/// `offset` modulo 64.
+///
+/// The kernel copies what `pread` reads with `rep movsb`, which on AMD's Zen cores runs
+/// about 3x slower when the destination is 1 to 63 bytes past the source within a page:
+/// exactly where a large allocation starts (16 bytes into a page) for a read at offset 0.
+/// Measured here (2-core EPYC VM, page cache warm, 650 KB reads): 1.3-1.7 GB/s at a distance
+/// of 4-24 bytes, 3.9-4.7 GB/s at 0, 32 and beyond. glibc's `memmove` avoids the same case
+/// in user space; the kernel's copy does not.
+#[cfg_attr(not(any(feature = "zarr", feature = "npz")), allow(dead_code))]
+pub(crate) fn read_buffer(buf: &mut Vec<u8>, len: usize, offset: u64) -> &mut [u8] {
+    const LINE: usize = 64;
+    if buf.len() < len + LINE {
+        buf.resize(len + LINE, 0);
+    }
+    let skip = (offset as usize).wrapping_sub(buf.as_ptr() as usize) % LINE;
+    &mut buf[skip..skip + len]
+}
+
+#[cfg(test)]
+mod read_buffer_tests {
+    #[test]
+    fn a_read_buffer_starts_where_the_file_offset_does_modulo_64() {
+        let mut buf = Vec::new();
+        for (len, offset) in [(0, 0), (1, 5), (4096, 63), (100, 64), (7, 1 << 40)] {
+            let b = super::read_buffer(&mut buf, len, offset);
+            assert_eq!(b.len(), len);
+            assert_eq!(
+                b.as_ptr() as usize % 64,
+                offset as usize % 64,
+                "{len} at {offset}"
+            );
+        }
+    }
+}

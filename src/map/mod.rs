@@ -46,6 +46,8 @@ pub(crate) use file::FileId;
 #[cfg(feature = "zarr")]
 pub(crate) use file::open_regular;
 #[cfg(feature = "zarr")]
+pub(crate) use file::read_buffer;
+#[cfg(feature = "zarr")]
 pub(crate) use file::{
     file_kind, identity_of_path, move_no_replace, probe_writable, remove_if_unused,
 };

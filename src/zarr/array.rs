@@ -470,7 +470,7 @@ impl<T: Element> Array<T> {
                 return Err(self.too_long(path, len));
             }
             // (`len` is at most a little more than the chunk's bytes, which fit in memory.)
-            with_stored_buffer(len as usize, |stored| {
+            with_stored_buffer(len as usize, offset, |stored| {
                 read(stored)?;
                 l.codecs
                     .decode(stored, out, swap_unit::<T>())
@@ -1063,16 +1063,16 @@ thread_local! {
 /// The most bytes of [`STORED`] kept for the next chunk.
 const KEEP_STORED: usize = 64 << 20;
 
-/// Runs `f` on a buffer of `len` bytes (of no particular content): this thread's kept one
-/// when it is free.
-fn with_stored_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+/// Runs `f` on a buffer of `len` bytes (of no particular content) to read from file offset
+/// `offset` ([`read_buffer`](crate::map::read_buffer): placed for the kernel's fast copy):
+/// this thread's kept one when it is free.
+fn with_stored_buffer<R>(len: usize, offset: u64, f: impl FnOnce(&mut [u8]) -> R) -> R {
     let mut buf = STORED.with(|c| {
         c.try_borrow_mut()
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default()
     });
-    buf.resize(len, 0);
-    let r = f(&mut buf[..len]);
+    let r = f(crate::map::read_buffer(&mut buf, len, offset));
     if buf.capacity() <= KEEP_STORED {
         STORED.with(|c| {
             if let Ok(mut v) = c.try_borrow_mut() {

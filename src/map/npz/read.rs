@@ -58,15 +58,17 @@ impl Npz {
             "open for reading",
         )?;
         let stored_len = usize::try_from(m.size).map_err(|_| bad("a member too large".into()))?;
-        let mut stored = vec![0u8; stored_len];
-        file::read_exact_at(&f, &mut stored, m.data_start)
+        let mut buf = Vec::new();
+        let stored = file::read_buffer(&mut buf, stored_len, m.data_start);
+        file::read_exact_at(&f, stored, m.data_start)
             .map_err(|e| Error::io(&self.path, "read a member of", e))?;
-        let raw = match m.method {
+        let inflated;
+        let raw: &[u8] = match m.method {
             CompressionMethod::Stored => stored,
             method if method == CompressionMethod::DEFLATE => {
                 // At most the size the archive gives, and exactly it.
                 let mut raw = Vec::new();
-                flate2::read::DeflateDecoder::new(stored.as_slice())
+                flate2::read::DeflateDecoder::new(&*stored)
                     .take(m.raw_size.saturating_add(1))
                     .read_to_end(&mut raw)
                     .map_err(|e| bad(format!("deflated data that does not inflate ({e})")))?;
@@ -77,7 +79,8 @@ impl Npz {
                         m.raw_size
                     )));
                 }
-                raw
+                inflated = raw;
+                &inflated
             }
             other => {
                 return Err(zerr(
@@ -91,7 +94,7 @@ impl Npz {
         };
         // As numpy's zipfile does: the bytes must match the directory's CRC-32.
         let mut crc = flate2::Crc::new();
-        crc.update(&raw);
+        crc.update(raw);
         if crc.sum() != m.crc32 {
             return Err(bad(format!(
                 "bytes whose CRC-32 ({:08x}) is not the archive's ({:08x}): a damaged archive",
@@ -104,7 +107,7 @@ impl Npz {
             let message = e.to_string();
             bad(format!("a .npy member that cannot be read: {message}"))
         };
-        let h = NpyHeader::parse(&raw).map_err(name_it)?;
+        let h = NpyHeader::parse(raw).map_err(name_it)?;
         h.check_element::<T>().map_err(name_it)?;
         let count = h
             .shape()
