@@ -51,8 +51,10 @@ def open(path, dtype=None, shape=None, mode="r", offset=0, order="C"):
     A ``.npy`` file gives its own dtype, shape and order; a raw file needs ``dtype``, and
     ``shape`` (one axis may be -1; the default is one axis over the whole file). ``mode``:
     ``"r"`` read-only (the array is not writeable), ``"r+"`` writes reach the file, ``"c"``
-    copy-on-write. Errors are ``OSError`` (the file), ``ValueError`` (its contents or the
-    shape) and ``TypeError`` (the dtype), with the crate's message.
+    copy-on-write. Every type the crate maps maps here: bool, the integers, float16,
+    float32, float64, complex64 and complex128. Errors are ``OSError`` (the file),
+    ``ValueError`` (its contents or the shape) and ``TypeError`` (the dtype), with the
+    crate's message.
     """
     m = _native.open(
         _os.fspath(path),

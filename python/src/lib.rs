@@ -130,6 +130,27 @@ macro_rules! storage {
     };
 }
 
+/// [`storage!`] over every [`Ty`]: `$T` is the Rust element type of `$ty`.
+macro_rules! storage_any {
+    ($ty:expr, $T:ident => $body:expr) => {
+        match $ty {
+            Ty::Computed(d) => storage!(d, $T => $body),
+            Ty::F16 => {
+                type $T = half::f16;
+                $body
+            }
+            Ty::C64 => {
+                type $T = num_complex::Complex<f32>;
+                $body
+            }
+            Ty::C128 => {
+                type $T = num_complex::Complex<f64>;
+                $body
+            }
+        }
+    };
+}
+
 /// An operand an evaluation holds for its duration, of one element type.
 trait Held: Send + Sync {
     fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o>;
@@ -366,15 +387,15 @@ struct Map {
     shape: Vec<usize>,
     /// In bytes.
     strides: Vec<isize>,
-    dtype: Dt,
+    dtype: Ty,
     writable: bool,
     path: String,
 }
 
 impl Map {
-    fn of(held: Box<dyn Held>, dtype: Dt, writable: bool, path: String) -> Map {
+    fn of(held: Box<dyn Held>, dtype: Ty, writable: bool, path: String) -> Map {
         let (ptr, shape, strides) = held.layout().unwrap_or_default();
-        let size = storage!(dtype, T => std::mem::size_of::<T>()) as isize;
+        let size = storage_any!(dtype, T => std::mem::size_of::<T>()) as isize;
         Map {
             held: Mutex::new(held),
             ptr,
@@ -396,7 +417,7 @@ impl Map {
         d.set_item("version", 3)?;
         d.set_item("shape", PyTuple::new(py, &self.shape)?)?;
         d.set_item("strides", PyTuple::new(py, &self.strides)?)?;
-        d.set_item("typestr", typestr(self.dtype))?;
+        d.set_item("typestr", self.dtype.typestr())?;
         d.set_item("data", (self.ptr, !self.writable))?;
         Ok(d)
     }
@@ -438,6 +459,88 @@ fn order(o: &str) -> PyResult<Order> {
             "order must be 'C' or 'F', not {o:?}"
         ))),
     }
+}
+
+/// The element type of a map: one `evaluate` computes in, or one that is only mapped
+/// (numpy's float16 and complex numbers: `open` and `create` map them, `evaluate` refuses
+/// them by name).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Ty {
+    Computed(Dt),
+    F16,
+    C64,
+    C128,
+}
+
+impl Ty {
+    /// From numpy's `dtype.name`.
+    fn from_name(name: &str) -> PyResult<Ty> {
+        Ok(match name {
+            "float16" => Ty::F16,
+            "complex64" => Ty::C64,
+            "complex128" => Ty::C128,
+            _ => Ty::Computed(Dt::from_name(name).ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "dtype {name:?} is not one ndarray_mmap maps (bool, int8..int64, \
+                     uint8..uint64, float16, float32, float64, complex64, complex128)"
+                ))
+            })?),
+        })
+    }
+
+    /// numpy's `dtype.name`.
+    fn name(self) -> &'static str {
+        match self {
+            Ty::Computed(d) => d.name(),
+            Ty::F16 => "float16",
+            Ty::C64 => "complex64",
+            Ty::C128 => "complex128",
+        }
+    }
+
+    /// numpy's type string in native byte order.
+    fn typestr(self) -> String {
+        let (kind, size) = match self {
+            Ty::Computed(d) => return typestr(d),
+            Ty::F16 => ('f', 2),
+            Ty::C64 => ('c', 8),
+            Ty::C128 => ('c', 16),
+        };
+        let end = if cfg!(target_endian = "little") {
+            '<'
+        } else {
+            '>'
+        };
+        format!("{end}{kind}{size}")
+    }
+
+    /// The type `evaluate` computes in: a `TypeError` naming `what` for the others.
+    fn computed(self, what: &str) -> PyResult<Dt> {
+        match self {
+            Ty::Computed(d) => Ok(d),
+            other => Err(PyTypeError::new_err(format!(
+                "{what} holds {}, which ndarray_mmap maps but evaluate does not compute in \
+                 (bool, int8..int64, uint8..uint64, float32, float64)",
+                other.name()
+            ))),
+        }
+    }
+}
+
+/// The element type of a `.npy` descriptor the crate maps (native byte order).
+fn npy_type(descr: &str) -> Option<Ty> {
+    let native = if cfg!(target_endian = "little") {
+        '<'
+    } else {
+        '>'
+    };
+    let d = descr.strip_prefix(['|', native, '=']).unwrap_or(descr);
+    Some(match d {
+        "f2" => Ty::F16,
+        "c8" => Ty::C64,
+        "c16" => Ty::C128,
+        _ => Ty::Computed(npy_dtype(descr)?),
+    })
 }
 
 /// numpy's dtype name of a `.npy` descriptor the crate maps.
@@ -489,14 +592,14 @@ fn open(
     }
     let (ty, shape) = if npy {
         let h = py.detach(|| NpyHeader::from_path(&path)).map_err(py_err)?;
-        let ty = npy_dtype(h.descr()).ok_or_else(|| {
+        let ty = npy_type(h.descr()).ok_or_else(|| {
             PyTypeError::new_err(format!(
-                "{name}: dtype {:?} is not one ndarray_mmap maps for evaluate",
+                "{name}: dtype {:?} is not one ndarray_mmap maps",
                 h.descr()
             ))
         })?;
         if let Some(want) = dtype
-            && self::dt(want)? != ty
+            && Ty::from_name(want)? != ty
         {
             return Err(PyTypeError::new_err(format!(
                 "{name} holds {}, not {want}",
@@ -508,7 +611,7 @@ fn open(
         let dtype = dtype.ok_or_else(|| {
             PyTypeError::new_err(format!("{name} is not a .npy file: give its dtype"))
         })?;
-        (self::dt(dtype)?, shape.unwrap_or_else(|| vec![-1]))
+        (Ty::from_name(dtype)?, shape.unwrap_or_else(|| vec![-1]))
     };
     let opts = MapOptions::new().offset(offset).order(order(order_)?);
     let writable = match mode {
@@ -522,7 +625,7 @@ fn open(
     };
     let held: Box<dyn Held> = py
         .detach(|| -> Result<Box<dyn Held>, Error> {
-            storage!(ty, T => {
+            storage_any!(ty, T => {
                 // SAFETY: the caller's contract (the README's): no other program truncates
                 // or rewrites the file while it is mapped, as with numpy.memmap.
                 unsafe {
@@ -552,13 +655,13 @@ fn create(
     shape: Vec<usize>,
     order_: &str,
 ) -> PyResult<Map> {
-    let ty = self::dt(dtype)?;
+    let ty = Ty::from_name(dtype)?;
     let npy = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let opts = MapOptions::new().order(order(order_)?);
     let name = path.display().to_string();
-    if ty == Dt::Bool && npy {
+    if ty == Ty::Computed(Dt::Bool) && npy {
         return Err(PyTypeError::new_err(format!(
             "{name}: bool .npy files are made by numpy (numpy.lib.format.open_memmap), then \
              opened"
@@ -566,7 +669,7 @@ fn create(
     }
     let held: Box<dyn Held> = py
         .detach(|| -> Result<Box<dyn Held>, Error> {
-            storage!(ty, T => {
+            storage_any!(ty, T => {
                 // SAFETY: the file is new; the caller's contract covers it afterwards.
                 unsafe {
                     Ok(if npy {
@@ -699,7 +802,7 @@ fn held_of(op: &Bound<'_, PyTuple>, write: bool) -> PyResult<(Held_, Dt)> {
                     m.get().path
                 )));
             }
-            let ty = m.get().dtype;
+            let ty = m.get().dtype.computed(&m.get().path)?;
             Ok((Held_::Map(m), ty))
         }
         "struct" => {

@@ -83,6 +83,37 @@ def test_create_then_numpy_reads_it(tmp_path):
     same(np.load(tmp_path / "c.npy"), np.arange(30.0).reshape(10, 3))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "complex64", "complex128"])
+def test_float16_and_complex_files_map_both_ways_and_evaluate_names_them(tmp_path, dtype):
+    a = (np.arange(24).reshape(4, 6) * 1.25 - 7).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * a[::-1].astype(dtype)
+    np.save(tmp_path / "a.npy", a)
+    m = nm.open(tmp_path / "a.npy")
+    assert m.dtype == np.dtype(dtype) and isinstance(m.base, nm.Map)
+    assert np.array_equal(m.view(np.uint8), a.view(np.uint8))  # bit for bit, no copy
+    a.tofile(tmp_path / "a.raw")
+    r = nm.open(tmp_path / "a.raw", dtype=dtype, shape=(-1, 6), mode="r+")
+    assert np.array_equal(r.view(np.uint8), a.view(np.uint8))
+    r[1, 2] = 3
+    nm.flush(r)
+    a[1, 2] = 3
+    assert np.array_equal(np.fromfile(tmp_path / "a.raw", dtype=dtype).reshape(4, 6), a)
+    c = nm.create(tmp_path / "c.npy", dtype=dtype, shape=(4, 6), order="F")
+    c[:] = a
+    nm.flush(c)
+    back = np.load(tmp_path / "c.npy")
+    assert back.dtype == np.dtype(dtype) and np.isfortran(back)
+    assert np.array_equal(back, a)
+    with pytest.raises(TypeError, match=dtype):
+        nm.open(tmp_path / "a.npy", dtype="float32")  # the header's type, named
+    with pytest.raises(TypeError, match=dtype):
+        nm.evaluate("m + 1", m=m)  # mapped, not computed in: named, nothing written
+    with pytest.raises(TypeError, match=dtype):
+        nm.evaluate("x * 2", x=np.ones((4, 6)), out=c)
+    assert np.array_equal(np.load(tmp_path / "c.npy"), a)
+
+
 def test_the_contract_example(tmp_path):
     a = data("float32", (64, 1024))
     np.save(tmp_path / "a.npy", a)
