@@ -325,6 +325,28 @@ impl<'a> Pages<'a> {
         Ok(())
     }
 
+    /// For bytes `lo..hi` of a map whose pages were brought in already (a Zarr chunk
+    /// mapped ahead of the stream): the file still holds them (one `fstat`, where a
+    /// second prefault would walk every page again). A file truncated behind the advisory
+    /// locks is then an `Err` naming the bytes, as [`prefault`](Self::prefault) makes it,
+    /// not a SIGBUS.
+    pub(crate) fn check_held(&self, lo: usize, hi: usize) -> Result<(), Error> {
+        let end = self.file_offset + hi as u64;
+        let source = match self.file.metadata() {
+            Ok(m) if m.len() >= end => return Ok(()),
+            Ok(m) => std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the file was cut to {} bytes while mapped", m.len()),
+            ),
+            Err(e) => e,
+        };
+        Err(Error::Unreadable {
+            path: self.path.to_path_buf(),
+            bytes: self.file_offset + lo as u64..end,
+            source,
+        })
+    }
+
     /// Whether pieces may be read through the file ([`read_at`](Self::read_at)): a shared
     /// map (a copy-on-write map may hold writes the file lacks).
     pub(crate) fn can_read_at(&self) -> bool {

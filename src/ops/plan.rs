@@ -248,6 +248,9 @@ pub(super) struct InStream<'p> {
     pub(super) released: usize,
     /// Dense pieces are read with `pread` (see [`read`](Self::read)).
     read_through: bool,
+    /// The map's pages were brought in already (a Zarr chunk mapped ahead of the stream):
+    /// each piece's bytes are checked to be in the file (`fstat`) instead of prefaulted.
+    populated: bool,
 }
 
 impl<'p> InStream<'p> {
@@ -265,12 +268,21 @@ impl<'p> InStream<'p> {
             bounded,
             released: 0,
             read_through: false,
+            populated: false,
         })
     }
 
     /// Reads dense pieces through the file when `yes` (see [`read`](Self::read)).
     pub(super) fn reading_through(mut self, yes: bool) -> Self {
         self.read_through = yes;
+        self
+    }
+
+    /// Skips the prefault of each piece when `yes`: the map's pages were brought in
+    /// already.
+    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
+    pub(super) fn populated(mut self, yes: bool) -> Self {
+        self.populated = yes;
         self
     }
 
@@ -283,6 +295,7 @@ impl<'p> InStream<'p> {
             bounded: self.bounded,
             released: self.released,
             read_through: self.read_through,
+            populated: self.populated,
             resident: self.pager.take_residency(),
         }
     }
@@ -297,6 +310,7 @@ impl<'p> InStream<'p> {
             bounded: state.bounded,
             released: state.released,
             read_through: state.read_through,
+            populated: state.populated,
         }
     }
 
@@ -309,6 +323,9 @@ impl<'p> InStream<'p> {
         if self.in_order && self.bounded && lo > self.released {
             self.pager.release(self.released, lo);
             self.released = lo;
+        }
+        if self.populated {
+            return self.pager.check_held(lo, hi);
         }
         self.pager.prefault(lo, hi, false)
     }
@@ -394,6 +411,7 @@ pub(super) struct InState {
     bounded: bool,
     released: usize,
     read_through: bool,
+    populated: bool,
     resident: Vec<u8>,
 }
 

@@ -398,23 +398,33 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
             self.stream = Some((index, origin, s));
             return Ok(());
         }
-        let chunk = match &mut self.ahead {
+        let (chunk, ahead) = match &mut self.ahead {
             Some((ahead, grid)) => {
                 let taken = ahead.take(&index);
                 let spare = if taken.is_none() { ahead.spare() } else { None };
                 // The next chunks are read while this one is (when it was not ahead) and
                 // while the stream computes.
                 ahead.ahead(&index, |i| grid.next(i));
-                taken.unwrap_or_else(|| self.array.read_chunk_into(&index, spare, bounded))?
+                match taken {
+                    Some(Ok(chunk)) => (chunk, true),
+                    // Read again here: the error (a lock since released, a page past
+                    // the array's edge) is the one of a read now, as without reading
+                    // ahead.
+                    Some(Err(_)) | None => {
+                        (self.array.read_chunk_into(&index, spare, bounded)?, false)
+                    }
+                }
             }
-            None => self.array.read_chunk_into(&index, None, bounded)?,
+            None => (self.array.read_chunk_into(&index, None, bounded)?, false),
         };
         let state = {
             let (v, pager) = in_parts(&chunk);
-            let in_order = self.policy.in_order(&self.lead, &v);
+            // A chunk mapped ahead has its pages in (see `ReadAhead::new`): no paging
+            // hints, no prefault (and no mapping lock taken for them beside the reader's).
+            let in_order = self.policy.in_order(&self.lead, &v) && !ahead;
             let through = self.policy.read_through;
             InStream::new(pager, in_order, self.policy.bounded).map(|mut s| {
-                s = s.reading_through(through);
+                s = s.reading_through(through).populated(ahead);
                 if in_order && self.policy.bounded {
                     s.pager.snapshot_residency_in(&mut self.residency);
                 }

@@ -1,7 +1,7 @@
-//! (zarr) A compressed array's codec work beside the stream: chunks read and decoded ahead
-//! of it ([`ReadAhead`]) and chunks encoded and written behind it ([`WriteBehind`]), on
-//! threads of their own, so that decoding, computing and encoding overlap and use every
-//! core. What is in flight is bounded ([`threads`]: a chunk per thread, as many threads as
+//! (zarr) A chunked array's work beside the stream: chunks read and decoded (or mapped and
+//! brought into memory) ahead of it ([`ReadAhead`]) and compressed chunks encoded and
+//! written behind it ([`WriteBehind`]), on threads of their own, so that decoding, paging,
+//! computing and encoding overlap and use every core. What is in flight is bounded ([`threads`]: a chunk per thread, as many threads as
 //! cores up to 4, fewer where the chunks in flight would take more than a quarter of the
 //! memory left, none on one core), and the stream takes every result in order, errors
 //! included: a chunk read ahead fails the stream only when the stream reaches it, and a
@@ -73,43 +73,49 @@ impl<R> Drop for Worker<R> {
 }
 
 /// A few workers taking jobs in turn; results are taken in the order the jobs were given.
+/// A worker's thread starts with its first job (a stream over one chunk starts none).
 struct Pool<R> {
     workers: Vec<Worker<R>>,
+    /// How many workers the pool may have.
+    size: usize,
+    name: &'static str,
     turn: usize,
     /// The worker of each job not taken yet, oldest first.
     queue: VecDeque<usize>,
 }
 
 impl<R: Send + 'static> Pool<R> {
-    fn spawn(name: &str, n: usize) -> Option<Self> {
-        let workers = (0..n)
-            .map(|_| Worker::spawn(name))
-            .collect::<Option<Vec<_>>>()?;
-        (!workers.is_empty()).then_some(Pool {
-            workers,
+    fn spawn(name: &'static str, n: usize) -> Option<Self> {
+        (n > 0).then(|| Pool {
+            workers: Vec::new(),
+            size: n,
+            name,
             turn: 0,
             queue: VecDeque::new(),
         })
     }
 
-    /// The pool for the codec work of `array`: `None` when its chunks are not coded or
-    /// [`threads`] allows none.
-    fn for_array<T: Element>(array: &Array<T>, name: &str) -> Option<Self> {
-        if !array.is_coded() {
-            return None;
-        }
+    /// The pool for the chunk work of `array`: `None` when [`threads`] allows none.
+    fn for_array<T: Element>(array: &Array<T>, name: &'static str) -> Option<Self> {
         let n = threads(array.chunk_bytes(), crate::map::room::memory_available());
         Self::spawn(name, n)
     }
 
     fn size(&self) -> usize {
-        self.workers.len()
+        self.size
     }
 
-    /// Queues `job` on the next worker; `false` when that worker's thread is gone.
+    /// Queues `job` on the next worker; `false` when that worker's thread is gone or
+    /// cannot start.
     fn submit(&mut self, job: Job<R>) -> bool {
         let w = self.turn;
-        self.turn = (w + 1) % self.workers.len();
+        if w == self.workers.len() {
+            let Some(worker) = Worker::spawn(self.name) else {
+                return false;
+            };
+            self.workers.push(worker);
+        }
+        self.turn = (w + 1) % self.size;
         let sent = self.workers[w].submit(job);
         if sent {
             self.queue.push_back(w);
@@ -172,9 +178,17 @@ pub(crate) struct ReadAhead<T> {
 }
 
 impl<T: Element> ReadAhead<T> {
-    /// A reader ahead for `array`, when its chunks are coded and [`threads`] allows any;
-    /// `leave_cold`: see [`Array::read_chunk_into`].
+    /// A reader ahead for `array`, when [`threads`] allows any, and its chunks are coded
+    /// or the stream is not bounded (`leave_cold`: see [`Array::read_chunk_into`]).
+    ///
+    /// A chunk that maps is mapped and its pages brought in (`MADV_POPULATE_READ`) ahead:
+    /// the page tables of a small chunk cost more than summing it, and they are filled on
+    /// another core meanwhile. A bounded stream maps its chunks as it goes, so that its
+    /// pages are released behind it.
     pub(crate) fn new(array: &Array<T>, leave_cold: bool) -> Option<Self> {
+        if leave_cold && !array.is_coded() {
+            return None;
+        }
         Some(ReadAhead {
             pool: Pool::for_array(array, "ndarray-mmap zarr read")?,
             reader: Arc::new(array.handle()),
@@ -214,7 +228,14 @@ impl<T: Element> ReadAhead<T> {
             let reader = Arc::clone(&self.reader);
             let at = n.clone();
             let (spare, cold) = (self.spare.pop(), self.leave_cold);
-            let read = move || reader.read_chunk_into(&at, spare, cold);
+            let read = move || {
+                let chunk = reader.read_chunk_into(&at, spare, cold)?;
+                if let (Some(m), _) = chunk.mapped() {
+                    let (_, pages) = m.stream_parts();
+                    pages.prefault(0, m.as_bytes().len(), false)?;
+                }
+                Ok(chunk)
+            };
             if !self.pool.submit(Box::new(read)) {
                 return;
             }
@@ -261,6 +282,9 @@ impl<T: Element> WriteBehind<T> {
     /// A writer behind for `array`, when its chunks are coded and [`threads`] allows any;
     /// `leave_cold`: see [`Array::write_encoded`].
     pub(crate) fn new(array: &Array<T>, leave_cold: bool) -> Option<Self> {
+        if !array.is_coded() {
+            return None;
+        }
         Some(WriteBehind {
             pool: Pool::for_array(array, "ndarray-mmap zarr write")?,
             writer: Arc::new(array.handle()),
@@ -369,6 +393,19 @@ mod tests {
         let got: Vec<_> = (0..10).map(|_| p.take()).collect();
         assert_eq!(got, (0..10).map(Some).collect::<Vec<_>>());
         assert_eq!(p.take(), None);
+    }
+
+    #[test]
+    fn a_pool_starts_a_thread_only_for_work() {
+        let mut p = Pool::<usize>::spawn("test", 3).expect("a pool");
+        assert_eq!(p.workers.len(), 0);
+        assert!(p.submit(Box::new(|| 7)));
+        assert_eq!((p.workers.len(), p.take()), (1, Some(7)));
+        for k in 0..5 {
+            assert!(p.submit(Box::new(move || k)));
+        }
+        assert_eq!(p.workers.len(), 3);
+        assert!(Pool::<usize>::spawn("test", 0).is_none());
     }
 
     #[test]

@@ -600,3 +600,40 @@ fn read_through_reads_zarr_chunks_cut_across_an_inner_axis() {
         }
     }
 }
+
+/// Another program holds an exclusive lock on chunk 1 while the stream is in chunk 0 and
+/// lets it go before the stream gets there: the chunk read ahead met the lock, so the
+/// stream reads it again when it reaches it, and the sum succeeds as it would have without
+/// reading ahead (the error of a read ahead is never the stream's).
+#[cfg(unix)]
+#[test]
+fn a_lock_released_before_the_stream_reaches_a_chunk_read_ahead_does_not_fail_it() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.zarr");
+    let n = 1 << 16;
+    let mut w = unsafe { zarr::create::<i32>(&path, &[4 * n], &[n]) }.unwrap();
+    for k in 0..4 {
+        w.chunk_mut(&[k]).unwrap().view_mut().fill(1);
+    }
+    w.flush().unwrap();
+    drop(w);
+    let holder = std::fs::File::open(path.join("c").join("1")).unwrap();
+    // SAFETY: a plain call on an open descriptor.
+    assert_eq!(unsafe { libc::flock(holder.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let z = unsafe { zarr::open::<i32>(&path) }.unwrap();
+    let mut first = true;
+    let opts = ops::StreamOptions::new()
+        .paging(ops::Paging::Cached)
+        .chunk_bytes(4096)
+        .progress(|_| {
+            if first {
+                first = false;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                // SAFETY: as above.
+                assert_eq!(unsafe { libc::flock(holder.as_raw_fd(), libc::LOCK_UN) }, 0);
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+    assert_eq!(ops::sum_with(&z, opts).unwrap(), (4 * n) as i64);
+}

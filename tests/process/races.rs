@@ -97,6 +97,11 @@ pub(crate) fn suite() -> common::Suite {
         "compressed_chunks_bigger_than_a_64_mib_cgroup_are_decoded_and_encoded_as_a_stream",
         cgroup_streamed_chunks,
     ));
+    #[cfg(all(target_os = "linux", feature = "zarr"))]
+    tests.push((
+        "a_zarr_chunk_truncated_after_it_was_mapped_ahead_is_an_err_not_a_crash",
+        truncated_chunk_ahead,
+    ));
     // Windows refuses to rename a file over one that is mapped: the case cannot arise there.
     #[cfg(unix)]
     tests.push((
@@ -124,6 +129,8 @@ pub(crate) fn suite() -> common::Suite {
             ("cgroup_add", child_cgroup_add),
             #[cfg(target_os = "linux")]
             ("fsize_add", child_fsize_add),
+            #[cfg(all(target_os = "linux", feature = "zarr"))]
+            ("truncated_chunk_sum", child_truncated_chunk_sum),
             #[cfg(all(target_os = "linux", feature = "zarr"))]
             ("cgroup_sum_zarr", child_cgroup_sum_zarr),
             #[cfg(all(target_os = "linux", feature = "zarr"))]
@@ -1517,4 +1524,72 @@ fn rlimit_fsize() {
         out.status
     );
     assert_eq!(said.trim(), "ok 3", "{said}");
+}
+
+/// Child: the sum of a 4-chunk uncompressed Zarr array (`args[0]`) in the page cache, whose
+/// chunk `args[1]` another program cuts to nothing when the stream is in chunk 0, after
+/// the read-ahead has mapped and populated the next chunks. Exits 3 on
+/// `Error::Unreadable` naming that chunk file, 0 when the sum finished, 4 otherwise; a
+/// SIGBUS shows as the signal.
+#[cfg(all(target_os = "linux", feature = "zarr"))]
+fn child_truncated_chunk_sum(args: &[String]) {
+    use ndarray_mmap::ops::{self, Paging, StreamOptions};
+    let z = unsafe { ndarray_mmap::zarr::open::<i32>(&args[0]) }.unwrap();
+    let target = Path::new(&args[0]).join("c").join(&args[1]);
+    let mut first = true;
+    let opts = StreamOptions::new()
+        .paging(Paging::Cached)
+        .chunk_bytes(4096)
+        .progress(|_| {
+            if first {
+                first = false;
+                // The threads reading ahead map and populate chunks 1.. meanwhile.
+                std::thread::sleep(Duration::from_millis(200));
+                let f = std::fs::OpenOptions::new().write(true).open(&target);
+                f.and_then(|f| f.set_len(0)).unwrap();
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+    match ops::sum_with(&z, opts) {
+        Ok(_) => std::process::exit(0),
+        Err(e @ Error::Unreadable { .. }) if e.to_string().contains(target.to_str().unwrap()) => {
+            eprintln!("{e}");
+            std::process::exit(3)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(4)
+        }
+    }
+}
+
+/// The chunks after the stream's are mapped and their pages brought in on other threads
+/// (an uncompressed array in the page cache): a chunk file cut short after that, behind
+/// the advisory locks, is still an `Err(Unreadable)` naming it when the stream reaches
+/// it (its length is checked instead of a second prefault), never a SIGBUS.
+#[cfg(all(target_os = "linux", feature = "zarr"))]
+fn truncated_chunk_ahead() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("a.zarr");
+    let n = 1 << 16; // 256 KiB chunks of i32
+    let mut w = unsafe { ndarray_mmap::zarr::create::<i32>(&path, &[4 * n], &[n]) }.unwrap();
+    for k in 0..4 {
+        w.chunk_mut(&[k]).unwrap().view_mut().fill(1);
+    }
+    w.flush().unwrap();
+    drop(w);
+    for chunk in ["1", "2"] {
+        let out = child("truncated_chunk_sum", &[path.to_str().unwrap(), chunk])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.signal(),
+            None,
+            "chunk {chunk}: died of a signal: {said}"
+        );
+        assert_eq!(out.status.code(), Some(3), "chunk {chunk}: {said}");
+        std::fs::write(path.join("c").join(chunk), vec![0u8; 4 * n]).unwrap();
+    }
 }
