@@ -824,12 +824,21 @@ pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Res
 /// in user space; the kernel's copy does not.
 #[cfg_attr(not(any(feature = "zarr", feature = "npz")), allow(dead_code))]
 pub(crate) fn read_buffer(buf: &mut Vec<u8>, len: usize, offset: u64) -> &mut [u8] {
+    let skip = read_start(buf, len, offset);
+    &mut buf[skip..skip + len]
+}
+
+/// Where in `buf` the bytes of [`read_buffer`] start.
+#[cfg_attr(not(any(feature = "zarr", feature = "npz")), allow(dead_code))]
+pub(crate) fn read_start(buf: &mut Vec<u8>, len: usize, offset: u64) -> usize {
     const LINE: usize = 64;
-    if buf.len() < len + LINE {
+    if buf.is_empty() {
+        // Zeroed by the allocator (fresh pages, not a pass over them).
+        *buf = vec![0; len + LINE];
+    } else if buf.len() < len + LINE {
         buf.resize(len + LINE, 0);
     }
-    let skip = (offset as usize).wrapping_sub(buf.as_ptr() as usize) % LINE;
-    &mut buf[skip..skip + len]
+    (offset as usize).wrapping_sub(buf.as_ptr() as usize) % LINE
 }
 
 #[cfg(test)]

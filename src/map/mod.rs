@@ -46,11 +46,11 @@ pub(crate) use file::FileId;
 #[cfg(feature = "zarr")]
 pub(crate) use file::open_regular;
 #[cfg(feature = "zarr")]
-pub(crate) use file::read_buffer;
-#[cfg(feature = "zarr")]
 pub(crate) use file::{
     file_kind, identity_of_path, move_no_replace, probe_writable, remove_if_unused,
 };
+#[cfg(feature = "zarr")]
+pub(crate) use file::{read_buffer, read_start};
 
 /// Maps `path` read-only as an array of `T` with `shape`; one length may be `-1`,
 /// inferred from the file's length. Shorthand for [`MapOptions::new().open(..)`](MapOptions::open).

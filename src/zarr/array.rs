@@ -50,24 +50,58 @@ pub(crate) struct ChunkStream {
     path: PathBuf,
 }
 
-/// A chunk file's stored bytes, read in order; with `leave_cold`, each megabyte read is
-/// dropped from the page cache behind the reader.
+/// A chunk file's stored bytes, read in order a megabyte at a time into a buffer of its own
+/// (placed for the kernel's fast copy: [`read_buffer`](crate::map::read_buffer)); with
+/// `leave_cold`, each megabyte read is dropped from the page cache behind the reader.
 struct Stored {
     file: std::fs::File,
     at: u64,
     leave_cold: bool,
+    buf: Vec<u8>,
+    /// The bytes of `buf` read and not consumed yet.
+    unread: std::ops::Range<usize>,
+}
+
+impl Stored {
+    fn new(file: std::fs::File, leave_cold: bool) -> Self {
+        Stored {
+            file,
+            at: 0,
+            leave_cold,
+            buf: Vec::new(),
+            unread: 0..0,
+        }
+    }
+}
+
+impl std::io::BufRead for Stored {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.unread.is_empty() {
+            const READ: usize = 1 << 20;
+            let start = crate::map::read_start(&mut self.buf, READ, self.at);
+            let n = crate::map::pager::read_some_at(
+                &self.file,
+                &mut self.buf[start..start + READ],
+                self.at,
+                self.leave_cold,
+            )?;
+            self.at += n as u64;
+            self.unread = start..start + n;
+        }
+        Ok(&self.buf[self.unread.clone()])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.unread.start = (self.unread.start + n).min(self.unread.end);
+    }
 }
 
 impl std::io::Read for Stored {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let want = buf.len().min(1 << 20);
-        let n = crate::map::pager::read_some_at(
-            &self.file,
-            &mut buf[..want],
-            self.at,
-            self.leave_cold,
-        )?;
-        self.at += n as u64;
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let have = std::io::BufRead::fill_buf(self)?;
+        let n = have.len().min(out.len());
+        out[..n].copy_from_slice(&have[..n]);
+        std::io::BufRead::consume(self, n);
         Ok(n)
     }
 }
@@ -516,11 +550,7 @@ impl<T: Element> Array<T> {
         }
         // A file cached before the stream stays cached.
         let leave_cold = leave_cold && !crate::map::pager::all_cached(&file, 0, len);
-        let stored: Box<dyn std::io::Read + Send> = Box::new(Stored {
-            file,
-            at: 0,
-            leave_cold,
-        });
+        let stored: Box<dyn std::io::BufRead + Send> = Box::new(Stored::new(file, leave_cold));
         let decoder = codecs
             .stream_decoder(stored, self.chunk_bytes())
             .map_err(|detail| self.decode_error(&path, detail))?;

@@ -194,7 +194,7 @@ impl Chain {
     /// bigger than the memory left is decoded a piece at a time.
     pub(crate) fn stream_decoder(
         &self,
-        stored: Box<dyn Read + Send>,
+        stored: Box<dyn std::io::BufRead + Send>,
         raw: u64,
     ) -> Result<Option<Box<dyn Read + Send>>, String> {
         // One byte more than a chunk may come out, so that `end_stream` can tell a chunk
@@ -203,7 +203,7 @@ impl Chain {
             |d: Box<dyn Read + Send>| Some(Box::new(d.take(raw + 1)) as Box<dyn Read + Send>);
         match self.codecs.as_slice() {
             [ByteCodec::Zstd { .. }] => {
-                let mut d = zstd::stream::read::Decoder::new(stored)
+                let mut d = zstd::stream::read::Decoder::with_buffer(stored)
                     .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
                 // A window no larger than twice the chunk (as for a chunk decoded whole).
                 let log = (64 - raw.max(1).leading_zeros()).clamp(10, 27);
@@ -211,9 +211,9 @@ impl Chain {
                     .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
                 Ok(limited(Box::new(d)))
             }
-            [ByteCodec::Gzip { .. }] => {
-                Ok(limited(Box::new(flate2::read::MultiGzDecoder::new(stored))))
-            }
+            [ByteCodec::Gzip { .. }] => Ok(limited(Box::new(
+                flate2::bufread::MultiGzDecoder::new(stored),
+            ))),
             _ => Ok(None),
         }
     }
