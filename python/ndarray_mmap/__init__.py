@@ -145,6 +145,17 @@ def _dt_name(dt):
     return n
 
 
+# Types ``open`` and ``create`` map but ``evaluate`` does not compute in.
+_MAPPED_ONLY = frozenset(["float16", "complex64", "complex128"])
+
+
+def _computed(dt, what):
+    """A ``TypeError`` naming ``what`` when ``evaluate`` does not compute in ``dt``."""
+    if dt.name in _MAPPED_ONLY:
+        raise TypeError(f"{what} holds {dt.name}, which ndarray_mmap maps but evaluate does "
+                        "not compute in (bool, int8..int64, uint8..uint64, float32, float64)")
+
+
 def _operand(v, name, write=False):
     if type(v) is _np.ndarray and v.base is None:
         # An array that owns its memory (the common small case): contiguous, no map behind.
@@ -164,6 +175,7 @@ def _operand(v, name, write=False):
                             compressor=_compressor_of(meta))
         m = _native.open(p, None, None, "r+" if write else "r", 0, "C")
         a = _np.asarray(m)
+        _computed(a.dtype, f"{name} ({p})")
         return _Operand(("map", m), a.dtype.name, a.shape, keep=a)
     if isinstance(v, _native.Map):
         v = _np.asarray(v)
@@ -177,6 +189,7 @@ def _operand(v, name, write=False):
                          "stride): each element must be written once")
     m = _map_of(a)
     if m is not None:
+        _computed(a.dtype, f"{name} ({m.path})")
         return _Operand(("map", m), a.dtype.name, a.shape, keep=a)
     # A whole numpy.memmap: mapped again by the crate, which streams it (read-ahead, and
     # pages dropped behind the stream when they do not fit).

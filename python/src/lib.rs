@@ -593,10 +593,19 @@ fn open(
     let (ty, shape) = if npy {
         let h = py.detach(|| NpyHeader::from_path(&path)).map_err(py_err)?;
         let ty = npy_type(h.descr()).ok_or_else(|| {
-            PyTypeError::new_err(format!(
-                "{name}: dtype {:?} is not one ndarray_mmap maps",
-                h.descr()
-            ))
+            let foreign = if cfg!(target_endian = "little") {
+                '>'
+            } else {
+                '<'
+            };
+            let why = match h.descr().starts_with(foreign) {
+                true => {
+                    "is not in this machine's byte order (numpy: a.byteswap().view(\
+                         a.dtype.newbyteorder()) makes a copy that is)"
+                }
+                false => "is not one ndarray_mmap maps",
+            };
+            PyTypeError::new_err(format!("{name}: dtype {:?} {why}", h.descr()))
         })?;
         if let Some(want) = dtype
             && Ty::from_name(want)? != ty

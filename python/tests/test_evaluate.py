@@ -107,8 +107,13 @@ def test_float16_and_complex_files_map_both_ways_and_evaluate_names_them(tmp_pat
     assert np.array_equal(back, a)
     with pytest.raises(TypeError, match=dtype):
         nm.open(tmp_path / "a.npy", dtype="float32")  # the header's type, named
-    with pytest.raises(TypeError, match=dtype):
+    with pytest.raises(TypeError, match=f"a.npy\\) holds {dtype}"):
         nm.evaluate("m + 1", m=m)  # mapped, not computed in: named, nothing written
+    with pytest.raises(TypeError, match=f"a.npy\\) holds {dtype}"):
+        nm.evaluate("m + 1", m=str(tmp_path / "a.npy"))
+    np.save(tmp_path / "big.npy", a.astype(a.dtype.newbyteorder(">")))
+    with pytest.raises(TypeError, match="byte order"):
+        nm.open(tmp_path / "big.npy")
     with pytest.raises(TypeError, match=dtype):
         nm.evaluate("x * 2", x=np.ones((4, 6)), out=c)
     assert np.array_equal(np.load(tmp_path / "c.npy"), a)

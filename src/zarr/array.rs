@@ -57,17 +57,22 @@ struct Stored {
     file: std::fs::File,
     at: u64,
     leave_cold: bool,
+    /// Bytes per read.
+    read: usize,
     buf: Vec<u8>,
     /// The bytes of `buf` read and not consumed yet.
     unread: std::ops::Range<usize>,
 }
 
 impl Stored {
-    fn new(file: std::fs::File, leave_cold: bool) -> Self {
+    /// The reader of `file`, `len` bytes long when opened (a read at a time: a megabyte,
+    /// or the whole of a smaller file).
+    fn new(file: std::fs::File, len: u64, leave_cold: bool) -> Self {
         Stored {
             file,
             at: 0,
             leave_cold,
+            read: usize::try_from(len).map_or(1 << 20, |n| n.clamp(1, 1 << 20)),
             buf: Vec::new(),
             unread: 0..0,
         }
@@ -77,11 +82,10 @@ impl Stored {
 impl std::io::BufRead for Stored {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         if self.unread.is_empty() {
-            const READ: usize = 1 << 20;
-            let start = crate::map::read_start(&mut self.buf, READ, self.at);
+            let start = crate::map::read_start(&mut self.buf, self.read, self.at);
             let n = crate::map::pager::read_some_at(
                 &self.file,
-                &mut self.buf[start..start + READ],
+                &mut self.buf[start..start + self.read],
                 self.at,
                 self.leave_cold,
             )?;
@@ -550,7 +554,7 @@ impl<T: Element> Array<T> {
         }
         // A file cached before the stream stays cached.
         let leave_cold = leave_cold && !crate::map::pager::all_cached(&file, 0, len);
-        let stored: Box<dyn std::io::BufRead + Send> = Box::new(Stored::new(file, leave_cold));
+        let stored: Box<dyn std::io::BufRead + Send> = Box::new(Stored::new(file, len, leave_cold));
         let decoder = codecs
             .stream_decoder(stored, self.chunk_bytes())
             .map_err(|detail| self.decode_error(&path, detail))?;

@@ -843,6 +843,69 @@ mod tests {
         }
     }
 
+    /// A stored chunk of several megabytes (read a megabyte at a time, each read placed anew
+    /// for the kernel's copy) decodes as a stream to its values, zstd and gzip alike, and
+    /// one with a byte after its frame is an error at its end.
+    #[test]
+    fn a_chunk_of_megabytes_decodes_as_a_stream_and_must_end_with_its_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 3 << 18; // 3 MiB of u32, stored at about that size
+        let mut x = 0x9E37_79B9u32;
+        let values: Vec<u32> = (0..2 * n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x
+            })
+            .collect();
+        for (name, c) in [("z", Compressor::zstd(1)), ("g", Compressor::gzip(1))] {
+            // SAFETY: this test's own files.
+            let mut z = unsafe {
+                CreateOptions::<u32>::new().compressor(c).create(
+                    dir.path().join(name),
+                    [2 * n],
+                    [n],
+                )
+            }
+            .unwrap();
+            z.write_chunk(&[1], &ndarray::arr1(&values[n..])).unwrap();
+            let path = z.chunk_path(&[1]).unwrap();
+            assert!(
+                std::fs::metadata(&path).unwrap().len() > 3 << 20,
+                "{name}: incompressible"
+            );
+            let read_all = |z: &ZarrArrayMut<u32>| -> Result<Vec<u32>, Error> {
+                let mut s = z.a.chunk_stream(&[1], false)?.expect("streams");
+                let mut got = vec![0u32; n];
+                // Pieces of odd sizes across the reads' boundaries.
+                let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut got);
+                let mut at = 0;
+                for piece in [5, 1 << 20, 3 << 19, 7].into_iter().cycle() {
+                    let end = (at + piece).min(bytes.len());
+                    z.a.read_stream(&mut s, at as u64, &mut bytes[at..end])?;
+                    at = end;
+                    if at == bytes.len() {
+                        break;
+                    }
+                }
+                z.a.end_stream(&mut s)?;
+                Ok(got)
+            };
+            assert!(
+                read_all(&z).unwrap() == values[n..],
+                "{name}: values differ"
+            );
+            let mut stored = std::fs::read(&path).unwrap();
+            stored.push(0);
+            std::fs::write(&path, &stored).unwrap();
+            let e = read_all(&z)
+                .expect_err("a byte after the frame passed")
+                .to_string();
+            assert!(e.contains("cannot be decoded to one chunk"), "{name}: {e}");
+        }
+    }
+
     /// A chunk a failed stream made is taken back only while it is the file it made, nobody
     /// maps it and it holds the fill value only: never one another writer took up, wrote or
     /// put in its place.
