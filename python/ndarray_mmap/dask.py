@@ -16,7 +16,7 @@ import os as _os
 
 import numpy as _np
 
-from . import _native, _result_type, _names, _zarr_meta, _compressor_of
+from . import _native, _result_type, _names, _zarr_meta, _compressor_of, _computed
 
 __all__ = ["evaluate"]
 
@@ -70,6 +70,7 @@ def evaluate(ex, out, chunks_per_task=None, **operands):
                             None if comp is None else comp[0], 0 if comp is None else comp[1])
     om = _zarr_meta(out)
     odt = _np.dtype(om["data_type"]).name
+    _computed(_np.dtype(odt), f"the output ({out})")  # refused before the graph runs
     if tuple(om["shape"]) != shape or \
             tuple(om["chunk_grid"]["configuration"]["chunk_shape"]) != chunks:
         raise ValueError(f"{out}: shape {om['shape']} in chunks of "

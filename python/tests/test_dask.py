@@ -57,6 +57,15 @@ def test_mismatched_grids_are_refused_before_any_task(tmp_path):
     assert not (tmp_path / "x.zarr").exists()
 
 
+def test_an_output_evaluate_does_not_compute_in_is_refused_before_the_graph(tmp_path):
+    arrays(tmp_path)
+    out = tmp_path / "h.zarr"
+    zarr.create_array(out, shape=(512, 384), chunks=(64, 96), dtype="float16")
+    with pytest.raises(TypeError, match="h.zarr\\) holds float16"):
+        nmd.evaluate("a + 1", out=str(out), a=str(tmp_path / "a.zarr"))
+    assert sorted(os.listdir(out)) == ["zarr.json"]  # no chunk written
+
+
 def _kill_first_task(marker):
     """Runs in each worker: the first task started anywhere kills its worker process."""
     import ndarray_mmap.dask as m
