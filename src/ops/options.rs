@@ -387,8 +387,9 @@ impl<'a> StreamOptions<'a> {
     /// that write-back for maps of 16 MiB or more, so the stream's thread does not wait
     /// for it.
     ///
-    /// **By default the engine decides:** on for outputs of 16 MiB or more, off below
-    /// (their flush is short anyway). Measured with `benches/policy_matrix.sh`: on, a
+    /// **By default the engine decides:** on for outputs of 16 MiB or more (a Zarr
+    /// array's whole size, however small its chunks), off below (their flush is short
+    /// anyway). Measured with `benches/policy_matrix.sh`: on, a
     /// flush after the stream overlaps it; with no flush, the stream's time is unchanged
     /// and the kernel writes the pages a little earlier than it would have (extra disk
     /// writes only when the same bytes are written again before the kernel's own

@@ -643,10 +643,13 @@ impl<T: Element> Writer<T> for ZarrOut<'_, T> {
         write_through: Option<bool>,
     ) {
         self.lead = lead.to_vec();
+        // The engine's choice by the whole output's size, not a chunk's: small chunks of a
+        // big array are handed to write-back as they finish too.
+        let big = self.mapped_len() >= super::plan::WRITE_BEHIND_MIN;
         self.policy = Policy {
             bounded,
             sequential: chunks_in_order,
-            write_through,
+            write_through: write_through.or(Some(big)),
             read_through: false,
         };
     }

@@ -1478,6 +1478,59 @@ fn a_default_stream_starts_writing_a_big_output_back() {
     }
 }
 
+/// The same for a Zarr output of 32 MiB in 1 MiB chunks: the engine decides by the whole
+/// array's size, so each small chunk is handed to write-back as it finishes (it was not
+/// before, and a flush of such an array then wrote every chunk). `write_through(false)`
+/// leaves the pages dirty.
+#[cfg(all(target_os = "linux", feature = "zarr"))]
+#[test]
+fn a_default_stream_starts_writing_back_the_small_chunks_of_a_big_zarr_output() {
+    use ndarray_mmap::zarr;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let n = 8 << 20; // 32 MiB of f32
+    let a = ndarray::Array1::<f32>::from_elem(n, 1.5);
+    // Pages of the chunk files: (dirty or under write-back, cached).
+    let dirty_chunks = |path: &std::path::Path| {
+        let mut sum = (0, 0);
+        for e in std::fs::read_dir(path.join("c")).unwrap() {
+            let (d, c) = dirty_pages(&e.unwrap().path());
+            sum = (sum.0 + d, sum.1 + c);
+        }
+        sum
+    };
+    let run = |name: &str, opts: StreamOptions| {
+        let path = dir.path().join(name);
+        let mut c = unsafe { zarr::create::<f32>(&path, &[n], &[n / 32]) }.unwrap();
+        ops::map_into_with(&a, &mut c, |x| x * 2.0, opts).unwrap();
+        assert_eq!(c.chunk(&[31]).unwrap().view()[n / 32 - 1], 3.0);
+        (path, c)
+    };
+    let (path, _kept) = run(
+        "kept.zarr",
+        StreamOptions::new()
+            .paging(ops::Paging::Cached)
+            .write_through(false),
+    );
+    let (dirty, cached) = dirty_chunks(&path);
+    assert!(
+        cached > 0 && dirty * 10 > cached * 9,
+        "write_through(false): only {dirty} of {cached} pages dirty"
+    );
+    let (path, _c) = run("default.zarr", StreamOptions::new());
+    let start = std::time::Instant::now();
+    loop {
+        let (dirty, cached) = dirty_chunks(&path);
+        if dirty * 10 < cached.max(1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "a default stream left {dirty} of {cached} pages of its chunks dirty 10 s later"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Resident kilobytes of this process's maps of `path` (`/proc/self/smaps`).
 #[cfg(target_os = "linux")]
 fn mapped_rss_kib(path: &std::path::Path) -> u64 {
