@@ -643,13 +643,14 @@ impl<T: Element> Writer<T> for ZarrOut<'_, T> {
         write_through: Option<bool>,
     ) {
         self.lead = lead.to_vec();
-        // The engine's choice by the whole output's size, not a chunk's: small chunks of a
-        // big array are handed to write-back as they finish too.
+        // The engine's choice by the whole output's size too, not only a chunk's: small
+        // chunks of a big array are handed to write-back as they finish (a big chunk of a
+        // small array still is, by its own size).
         let big = self.mapped_len() >= super::plan::WRITE_BEHIND_MIN;
         self.policy = Policy {
             bounded,
             sequential: chunks_in_order,
-            write_through: write_through.or(Some(big)),
+            write_through: write_through.or(big.then_some(true)),
             read_through: false,
         };
     }
