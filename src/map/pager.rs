@@ -353,6 +353,11 @@ impl<'a> Pages<'a> {
         !self.private
     }
 
+    /// Where byte 0 of the map lies in the file.
+    pub(crate) fn file_offset(&self) -> u64 {
+        self.file_offset
+    }
+
     /// Reads bytes `lo..lo + buf.len()` of the map through the file (`pread`), not the map:
     /// the same bytes (one page cache), but a file truncated behind the locks is a short
     /// read, so an `Err` naming the bytes, never a SIGBUS.

@@ -356,6 +356,7 @@ impl<'p> InStream<'p> {
             self.pager.release(self.released, lo);
             self.released = lo;
         }
+        scratch.reading_at(Some(self.pager.file_offset() + lo as u64));
         scratch.view(piece.shape(), order);
         if dense.is_some() {
             self.pager.read_at(lo, scratch.bytes_mut())?;
@@ -623,6 +624,24 @@ pub(super) fn same_order(shape: &[usize], strides: &[isize], out_strides: &[isiz
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_scratch_read_lands_32_to_47_bytes_past_the_file_offset_modulo_64() {
+        let mut s = Scratch::default();
+        for at in (0..64u64).chain([4093, 1 << 33]) {
+            ScratchOf::<f32>::reading_at(&mut s, Some(at));
+            let n = 100 + at as usize % 64; // views of different lengths
+            let v = ScratchOf::<f32>::view(&mut s, &[n], crate::Order::C);
+            let p = v.as_ptr() as usize;
+            assert_eq!(p % 16, 0);
+            let past = p.wrapping_sub(at as usize) % 64;
+            assert!((32..48).contains(&past), "at {at}: {past} bytes past");
+            assert_eq!(ScratchOf::<f32>::bytes(&s).len(), 4 * n);
+        }
+        // A view not read from a file starts the buffer.
+        let p = ScratchOf::<u8>::view(&mut s, &[10], crate::Order::C).as_ptr() as usize;
+        assert_eq!(p, s.words.as_ptr() as usize);
+    }
+
     fn pieces(shape: &[usize], strides: &[isize], chunk: usize) -> Vec<Vec<Slice>> {
         Plan::new(shape, strides, chunk).collect()
     }
@@ -739,7 +758,12 @@ mod tests {
 #[derive(Default)]
 pub(super) struct Scratch {
     words: Vec<u128>,
+    /// Where the last view starts, in bytes (a multiple of 16).
+    start: usize,
     len: usize,
+    /// The file offset the next view is read from, when it is (see
+    /// [`ScratchOf::reading_at`]).
+    read_at: Option<u64>,
 }
 
 /// [`Scratch`] for elements of `T`, where `T` is known to be plain data.
@@ -753,26 +777,46 @@ pub(super) trait ScratchOf<T> {
     fn bytes_mut(&mut self) -> &mut [u8];
     /// The last view again, read-only, as `shape` in `order` (what it was made with).
     fn last(&self, shape: &[usize], order: crate::Order) -> ArrayViewD<'_, T>;
+    /// The next view is filled by a `pread` at file offset `at` (`None`: it is not): it
+    /// is placed where the kernel's copy is fast (see `map::file::read_buffer`).
+    fn reading_at(&mut self, at: Option<u64>);
 }
 
 impl<T: bytemuck::Pod> ScratchOf<T> for Scratch {
     fn view(&mut self, shape: &[usize], order: crate::Order) -> ArrayViewMutD<'_, T> {
         let n = shape.iter().product::<usize>() * std::mem::size_of::<T>();
-        if self.words.len() * 16 < n {
-            self.words.resize(n.div_ceil(16), 0);
+        // 48 bytes of room to move the start by.
+        if self.words.len() * 16 < n + 48 {
+            self.words.resize((n + 48).div_ceil(16), 0);
         }
+        // Read at `at`: the one start of 0, 16, 32, 48 that puts the destination 32 to 47
+        // bytes (modulo 64) past the source, never the 1-31 where the copy is slow.
+        let base = self.words.as_ptr() as usize;
+        self.start = self.read_at.take().map_or(0, |at| {
+            let past = |s: usize| (base + s).wrapping_sub(at as usize) % 64;
+            [0, 16, 32, 48]
+                .into_iter()
+                .find(|&s| past(s) >= 32 && past(s) < 48)
+                .unwrap_or(0)
+        });
         self.len = n;
-        let bytes = &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.words)[..n];
+        let bytes =
+            &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.words)[self.start..self.start + n];
         crate::bytes::view_mut::<T, ndarray::IxDyn>(bytes, ndarray::IxDyn(shape), order)
             .expect("a buffer aligned to 16 bytes, of exactly the shape's length")
     }
 
     fn bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice::<u128, u8>(&self.words)[..self.len]
+        &bytemuck::cast_slice::<u128, u8>(&self.words)[self.start..self.start + self.len]
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.words)[..self.len]
+        &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.words)
+            [self.start..self.start + self.len]
+    }
+
+    fn reading_at(&mut self, at: Option<u64>) {
+        self.read_at = at;
     }
 
     fn last(&self, shape: &[usize], order: crate::Order) -> ArrayViewD<'_, T> {
