@@ -287,7 +287,8 @@ impl<T: Element> WriteBehind<T> {
         }
         Some(WriteBehind {
             pool: Pool::for_array(array, "ndarray-mmap zarr write")?,
-            writer: Arc::new(array.handle()),
+            // (Its files count for `array`'s flush as soon as they are in place.)
+            writer: Arc::new(array.writer()),
             pending: VecDeque::new(),
             spare: Vec::new(),
             leave_cold,

@@ -135,8 +135,9 @@ pub(crate) struct Array<T> {
     indexes: IndexCache,
     /// The chunk (or shard) files written through this handle: what `ZarrArrayMut::flush`
     /// syncs (not every file of the array, which made a flush per task of a job over many
-    /// tasks cost the whole array's files each time). See [`Written`].
-    written: std::sync::Mutex<Written>,
+    /// tasks cost the whole array's files each time). See [`Written`]. Shared with the
+    /// handle of the threads that write chunks behind a stream ([`writer`](Self::writer)).
+    written: std::sync::Arc<std::sync::Mutex<Written>>,
 }
 
 /// The files a handle wrote: those written whole (a compressed chunk, replaced) until a
@@ -233,6 +234,17 @@ impl<T: Element> Array<T> {
     /// [`ahead`](super::ahead)): the same layout, caches of its own, nothing written.
     pub(crate) fn handle(&self) -> Self {
         Array::new(&self.dir, self.layout.clone())
+    }
+
+    /// Another handle of the same array, for a thread that writes chunks for this one:
+    /// the files it writes count as written through this handle (for its flush) the moment
+    /// they are in place, even when the stream that wanted them stops before it hears back
+    /// (an error, a panic in the caller's function).
+    pub(crate) fn writer(&self) -> Self {
+        Array {
+            written: std::sync::Arc::clone(&self.written),
+            ..self.handle()
+        }
     }
 
     /// Notes that the file at `path` was written whole through this handle (see

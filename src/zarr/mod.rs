@@ -906,6 +906,45 @@ mod tests {
         }
     }
 
+    /// The chunks a stream wrote behind it count for the array's flush as soon as they are
+    /// in place, even when the stream stops before it hears back: a panic in the caller's
+    /// function leaves no chunk file on the disk that `flush` would not sync.
+    #[test]
+    fn chunks_written_behind_a_stream_that_panicked_are_synced_by_the_flush() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let (n, chunks) = (4096, 64);
+        // SAFETY: this test's own files.
+        let mut z = unsafe {
+            CreateOptions::<i32>::new()
+                .compressor(Compressor::zstd(1))
+                .create(dir.path().join("z.zarr"), [n * chunks], [n])
+        }
+        .unwrap();
+        let a = ndarray::Array1::from_iter(0..(n * chunks) as i32);
+        let seen = AtomicUsize::new(0);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::ops::map_into(&a, &mut z, |x: i32| {
+                if seen.fetch_add(1, Ordering::Relaxed) == 40 * n {
+                    panic!("the caller's function fails");
+                }
+                x + 1
+            })
+        }));
+        assert!(r.is_err(), "the function's panic goes to the caller");
+        let on_disk: std::collections::BTreeSet<PathBuf> = (0..chunks)
+            .filter_map(|k| z.chunk_path(&[k]).ok().filter(|p| p.exists()))
+            .collect();
+        assert!(on_disk.len() >= 30, "{} chunks written", on_disk.len());
+        let to_sync = z.a.to_sync();
+        let unsynced: Vec<_> = on_disk.difference(&to_sync).collect();
+        assert!(
+            unsynced.is_empty(),
+            "written and left out of the flush: {unsynced:?}"
+        );
+        z.flush().unwrap();
+    }
+
     /// A chunk a failed stream made is taken back only while it is the file it made, nobody
     /// maps it and it holds the fill value only: never one another writer took up, wrote or
     /// put in its place.
