@@ -324,15 +324,14 @@ impl<T: Element> WriteBehind<T> {
         older
     }
 
-    /// The oldest write's result: its file counted as written through `array` (for the
-    /// flush), its buffer kept for the next chunk.
+    /// The oldest write's result (its file counted for `array`'s flush by the writer
+    /// thread already: see [`Array::writer`]), its buffer kept for the next chunk.
     fn collect(&mut self, array: &Array<T>) -> Result<(), Error> {
         self.pending.pop_front();
-        let (path, buf) = self
+        let (_, buf) = self
             .pool
             .take()
             .unwrap_or_else(|| Err(stopped(array, "write a chunk of")))?;
-        array.mark_written(&path);
         if self.spare.len() < self.pool.size() * QUEUED as usize {
             self.spare.push(buf);
         }

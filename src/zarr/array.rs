@@ -239,7 +239,9 @@ impl<T: Element> Array<T> {
     /// Another handle of the same array, for a thread that writes chunks for this one:
     /// the files it writes count as written through this handle (for its flush) the moment
     /// they are in place, even when the stream that wanted them stops before it hears back
-    /// (an error, a panic in the caller's function).
+    /// (an error, a panic in the caller's function). Its writes never overlap a flush of
+    /// this handle (the stream that owns the threads holds the array mutably, and joins
+    /// them before it returns or unwinds), so `synced` cannot drop a newer write.
     pub(crate) fn writer(&self) -> Self {
         Array {
             written: std::sync::Arc::clone(&self.written),
@@ -250,33 +252,32 @@ impl<T: Element> Array<T> {
     /// Notes that the file at `path` was written whole through this handle (see
     /// [`Written`]).
     pub(crate) fn mark_written(&self, path: &Path) {
-        if let Ok(mut w) = self.written.lock() {
-            w.whole.insert(path.to_path_buf());
-        }
+        self.record().whole.insert(path.to_path_buf());
     }
 
     /// Notes that the file at `path` is mapped writable through this handle.
     pub(crate) fn mark_mapped(&self, path: &Path) {
-        if let Ok(mut w) = self.written.lock() {
-            w.mapped.insert(path.to_path_buf());
-        }
+        self.record().mapped.insert(path.to_path_buf());
+    }
+
+    /// The record of files written, whole even after a thread panicked holding it.
+    fn record(&self) -> std::sync::MutexGuard<'_, Written> {
+        self.written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The files a flush syncs now: every one mapped writable and every one written whole
     /// since the last [`synced`](Self::synced).
     pub(crate) fn to_sync(&self) -> std::collections::BTreeSet<PathBuf> {
-        self.written
-            .lock()
-            .map(|w| w.whole.union(&w.mapped).cloned().collect())
-            .unwrap_or_default()
+        let w = self.record();
+        w.whole.union(&w.mapped).cloned().collect()
     }
 
     /// `paths` (from [`to_sync`](Self::to_sync)) and their directories are synced: the
     /// files written whole among them need no sync again.
     pub(crate) fn synced(&self, paths: &std::collections::BTreeSet<PathBuf>) {
-        if let Ok(mut w) = self.written.lock() {
-            w.whole.retain(|p| !paths.contains(p));
-        }
+        self.record().whole.retain(|p| !paths.contains(p));
     }
 
     pub(super) fn open(dir: &Path) -> Result<Self, Error> {
@@ -715,9 +716,11 @@ impl<T: Element> Array<T> {
         // No link on the way now either: a chunk's worth of computing went by since the
         // check at `chunk_writer`.
         self.check_no_links(&w.path)?;
-        writer.commit(leave_cold)?;
+        // Counted for the flush before the commit: a commit can fail after its rename (a
+        // write-back error), with the new file in place (a file that did not change, or
+        // is missing, costs the flush nothing).
         self.mark_written(&w.path);
-        Ok(())
+        writer.commit(leave_cold)
     }
 
     fn decode_error(&self, path: &Path, detail: String) -> Error {
@@ -1005,8 +1008,9 @@ impl<T: Element> Array<T> {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
         }
         self.check_no_links(&path)?;
-        crate::map::write_file_replacing(&path, &bytes, leave_cold)?;
+        // Counted for the flush first: the write can fail after its rename.
         self.mark_written(&path);
+        crate::map::write_file_replacing(&path, &bytes, leave_cold)?;
         Ok(path)
     }
 
