@@ -72,14 +72,26 @@ fn typestr(dt: Dt) -> String {
         Dt::F32 => ('f', 4),
         Dt::F64 => ('f', 8),
     };
-    let end = if size == 1 {
-        '|'
-    } else if cfg!(target_endian = "little") {
-        '<'
-    } else {
-        '>'
-    };
+    let end = if size == 1 { '|' } else { NATIVE };
     format!("{end}{kind}{size}")
+}
+
+/// numpy's byte-order marks of this machine's order and of the other one.
+const NATIVE: char = if cfg!(target_endian = "little") {
+    '<'
+} else {
+    '>'
+};
+const FOREIGN: char = if cfg!(target_endian = "little") {
+    '>'
+} else {
+    '<'
+};
+
+/// A `.npy` descriptor's type code, without its byte-order mark when that is this
+/// machine's (or none applies): `"<f4"` -> `"f4"` on a little-endian machine.
+fn type_code(descr: &str) -> &str {
+    descr.strip_prefix(['|', NATIVE, '=']).unwrap_or(descr)
 }
 
 /// The storage type of `dt` (numpy's bool is stored as `u8`).
@@ -506,12 +518,7 @@ impl Ty {
             Ty::C64 => ('c', 8),
             Ty::C128 => ('c', 16),
         };
-        let end = if cfg!(target_endian = "little") {
-            '<'
-        } else {
-            '>'
-        };
-        format!("{end}{kind}{size}")
+        format!("{NATIVE}{kind}{size}")
     }
 
     /// The type `evaluate` computes in: a `TypeError` naming `what` for the others.
@@ -529,13 +536,7 @@ impl Ty {
 
 /// The element type of a `.npy` descriptor the crate maps (native byte order).
 fn npy_type(descr: &str) -> Option<Ty> {
-    let native = if cfg!(target_endian = "little") {
-        '<'
-    } else {
-        '>'
-    };
-    let d = descr.strip_prefix(['|', native, '=']).unwrap_or(descr);
-    Some(match d {
+    Some(match type_code(descr) {
         "f2" => Ty::F16,
         "c8" => Ty::C64,
         "c16" => Ty::C128,
@@ -545,13 +546,7 @@ fn npy_type(descr: &str) -> Option<Ty> {
 
 /// numpy's dtype name of a `.npy` descriptor the crate maps.
 fn npy_dtype(descr: &str) -> Option<Dt> {
-    let native = if cfg!(target_endian = "little") {
-        '<'
-    } else {
-        '>'
-    };
-    let d = descr.strip_prefix(['|', native, '=']).unwrap_or(descr);
-    Some(match d {
+    Some(match type_code(descr) {
         "b1" => Dt::Bool,
         "i1" => Dt::I8,
         "u1" => Dt::U8,
@@ -593,12 +588,7 @@ fn open(
     let (ty, shape) = if npy {
         let h = py.detach(|| NpyHeader::from_path(&path)).map_err(py_err)?;
         let ty = npy_type(h.descr()).ok_or_else(|| {
-            let foreign = if cfg!(target_endian = "little") {
-                '>'
-            } else {
-                '<'
-            };
-            let why = match h.descr().starts_with(foreign) {
+            let why = match h.descr().starts_with(FOREIGN) {
                 true => {
                     "is not in this machine's byte order (numpy: a.byteswap().view(\
                          a.dtype.newbyteorder()) makes a copy that is)"
