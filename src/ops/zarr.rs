@@ -420,7 +420,7 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
         let state = {
             let (v, pager) = in_parts(&chunk);
             // A chunk mapped ahead has its pages in (see `ReadAhead::new`): no paging
-            // hints, no prefault (and no mapping lock taken for them beside the reader's).
+            // hints, and a length check instead of a prefault (`InStream::populated`).
             let in_order = self.policy.in_order(&self.lead, &v) && !ahead;
             let through = self.policy.read_through;
             InStream::new(pager, in_order, self.policy.bounded).map(|mut s| {

@@ -1,14 +1,14 @@
 //! (zarr) A chunked array's work beside the stream: chunks read and decoded (or mapped and
 //! brought into memory) ahead of it ([`ReadAhead`]) and compressed chunks encoded and
 //! written behind it ([`WriteBehind`]), on threads of their own, so that decoding, paging,
-//! computing and encoding overlap and use every core. What is in flight is bounded ([`threads`]: a chunk per thread, as many threads as
-//! cores up to 4, fewer where the chunks in flight would take more than a quarter of the
-//! memory left, none on one core), and the stream takes every result in order, errors
+//! computing and encoding overlap and use every core. What is in flight is bounded
+//! ([`threads`]: a chunk per thread, as many threads as cores up to 4, fewer where the
+//! chunks in flight would take more than a quarter of the memory left, none on one
+//! core), and the stream takes every result in order, errors
 //! included: a chunk read ahead fails the stream only when the stream reaches it, and a
 //! chunk written behind fails it at a later write or at the end.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
@@ -268,7 +268,7 @@ impl<T: Element> ReadAhead<T> {
 /// Chunks of a coded array encoded and written on threads of their own, behind the
 /// stream: one per thread in flight while the stream fills the next.
 pub(crate) struct WriteBehind<T> {
-    pool: Pool<Result<(PathBuf, ArrayD<T>), Error>>,
+    pool: Pool<Result<ArrayD<T>, Error>>,
     writer: Arc<Array<T>>,
     /// The chunks on the threads, oldest first.
     pending: VecDeque<Vec<usize>>,
@@ -312,11 +312,7 @@ impl<T: Element> WriteBehind<T> {
         };
         let writer = Arc::clone(&self.writer);
         let (at, cold) = (index.clone(), self.leave_cold);
-        let job = move || {
-            writer
-                .write_encoded(&at, &chunk, cold)
-                .map(|path| (path, chunk))
-        };
+        let job = move || writer.write_encoded(&at, &chunk, cold).map(|_| chunk);
         if !self.pool.submit(Box::new(job)) {
             return older.and(Err(stopped(array, "write a chunk of")));
         }
@@ -328,7 +324,7 @@ impl<T: Element> WriteBehind<T> {
     /// thread already: see [`Array::writer`]), its buffer kept for the next chunk.
     fn collect(&mut self, array: &Array<T>) -> Result<(), Error> {
         self.pending.pop_front();
-        let (_, buf) = self
+        let buf = self
             .pool
             .take()
             .unwrap_or_else(|| Err(stopped(array, "write a chunk of")))?;
