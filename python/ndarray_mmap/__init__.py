@@ -127,6 +127,17 @@ class _Operand:
         self.compressor = compressor
 
 
+def _chunk_shape(meta):
+    """The chunk shape of a Zarr v3 array's metadata: a sharded array's inner chunks (the
+    unit it is read and written in), not its shards."""
+    shape = meta["chunk_grid"]["configuration"]["chunk_shape"]
+    for c in meta.get("codecs", []):
+        if c.get("name") == "sharding_indexed":
+            shape = c["configuration"]["chunk_shape"]
+            break
+    return tuple(shape)
+
+
 def _compressor_of(meta):
     for c in meta.get("codecs", []):
         if c.get("name") in ("zstd", "gzip"):
@@ -170,8 +181,7 @@ def _operand(v, name, write=False):
         if _os.path.isdir(p):
             meta = _zarr_meta(p)
             dt = _np.dtype(meta["data_type"]).name
-            grid = meta["chunk_grid"]["configuration"]["chunk_shape"]
-            return _Operand(("zarr", p, dt), dt, meta["shape"], chunks=tuple(grid),
+            return _Operand(("zarr", p, dt), dt, meta["shape"], chunks=_chunk_shape(meta),
                             compressor=_compressor_of(meta))
         m = _native.open(p, None, None, "r+" if write else "r", 0, "C")
         a = _np.asarray(m)

@@ -5,10 +5,11 @@ running ndarray-mmap's engine on its chunks in whatever worker dask gives it.
 >>> t = nmd.evaluate("2*a + 3*b + c", out="d.zarr", a="a.zarr", b="b.zarr", c="c.zarr")
 >>> t.compute()        # any scheduler: threads, processes, dask.distributed
 
-The output array is created (when missing) before the graph is built, with the inputs' chunk
-grid and compressor; every task writes only its own chunks, each whole (a compressed chunk
-replaces its file in one step), so a task killed mid-way and run again by dask leaves a
-correct array. The inputs must share one shape and chunk grid.
+The output array is created (when missing) before the graph is built, with the first input's
+chunk grid and compressor; every task writes only its own chunks, each whole (a compressed
+chunk replaces its file in one step), so a task killed mid-way and run again by dask leaves a
+correct array. The inputs and the output share one shape; their chunk grids may differ (an
+input on another grid than the output's is read from the chunks each output chunk overlaps).
 """
 
 import json as _json
@@ -16,7 +17,7 @@ import os as _os
 
 import numpy as _np
 
-from . import _native, _result_type, _names, _zarr_meta, _compressor_of, _computed
+from . import _native, _result_type, _names, _zarr_meta, _compressor_of, _computed, _chunk_shape
 
 __all__ = ["evaluate"]
 
@@ -56,13 +57,11 @@ def evaluate(ex, out, chunks_per_task=None, **operands):
         raise ValueError("the dask evaluate writes arrays: reductions go through "
                          "ndarray_mmap.evaluate")
     shape = tuple(metas[0]["shape"])
-    chunks = tuple(metas[0]["chunk_grid"]["configuration"]["chunk_shape"])
+    chunks = _chunk_shape(metas[0])
     for (p, _), m in zip(inputs, metas):
-        if tuple(m["shape"]) != shape or \
-                tuple(m["chunk_grid"]["configuration"]["chunk_shape"]) != chunks:
-            raise ValueError(f"{p}: shape {m['shape']} in chunks of "
-                             f"{m['chunk_grid']['configuration']['chunk_shape']}, not {list(shape)}"
-                             f" in chunks of {list(chunks)}: the inputs need one grid")
+        if tuple(m["shape"]) != shape:
+            raise ValueError(f"{p}: shape {m['shape']}, not {list(shape)} (the first input's): "
+                             "the dask evaluate needs one shape (it does not broadcast)")
     out = _os.fspath(out)
     if not _os.path.exists(_os.path.join(out, "zarr.json")):
         comp = _compressor_of(metas[0])
@@ -71,11 +70,9 @@ def evaluate(ex, out, chunks_per_task=None, **operands):
     om = _zarr_meta(out)
     odt = _np.dtype(om["data_type"]).name
     _computed(_np.dtype(odt), f"the output ({out})")  # refused before the graph runs
-    if tuple(om["shape"]) != shape or \
-            tuple(om["chunk_grid"]["configuration"]["chunk_shape"]) != chunks:
-        raise ValueError(f"{out}: shape {om['shape']} in chunks of "
-                         f"{om['chunk_grid']['configuration']['chunk_shape']}, not the inputs' "
-                         f"{list(shape)} in chunks of {list(chunks)}")
+    if tuple(om["shape"]) != shape:
+        raise ValueError(f"{out}: shape {om['shape']}, not the inputs' {list(shape)}")
+    chunks = _chunk_shape(om)  # the tasks' grid
     grid = [-(-s // c) if c else 0 for s, c in zip(shape, chunks)]
     indices = list(_np.ndindex(*grid))
     if chunks_per_task is None:

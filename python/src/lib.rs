@@ -241,13 +241,97 @@ impl<T: AnyElement> Held for zarr::Chunk<T> {
 /// A Zarr array read chunk by chunk (any element type).
 trait Chunked: Send + Sync {
     fn chunk(&self, index: &[usize]) -> Result<Box<dyn Held + '_>, Error>;
+    /// The values in `region` (the array's coordinates, inside it), copied from the chunks
+    /// it overlaps: those decoded last are kept in `recent` for the next regions.
+    fn region(
+        &self,
+        region: &[std::ops::Range<usize>],
+        recent: &mut Recent,
+    ) -> Result<Box<dyn Held + '_>, Error>;
     fn chunk_shape(&self) -> Vec<usize>;
     fn shape(&self) -> Vec<usize>;
+}
+
+/// The chunks of an input read last (any element type), up to [`Recent::BYTES`] (at
+/// least one): an input whose chunks are bigger than the output's is decoded once per
+/// task, not once per output chunk it overlaps.
+#[derive(Default)]
+struct Recent {
+    /// Oldest first.
+    chunks: std::collections::VecDeque<(Vec<usize>, Box<dyn std::any::Any + Send>)>,
+}
+
+impl Recent {
+    const BYTES: usize = 64 << 20;
+
+    /// Chunk `index` of `array`, read now unless it is kept.
+    fn get<T: AnyElement>(
+        &mut self,
+        array: &ZarrArray<T>,
+        index: &[usize],
+    ) -> Result<&zarr::Chunk<T>, Error> {
+        let kept = self.chunks.iter().position(|(i, _)| i == index);
+        let k = match kept {
+            Some(k) => k,
+            None => {
+                let chunk = array.chunk(index)?;
+                let each = array.chunk_shape().iter().product::<usize>() * size_of::<T>();
+                let keep = (Self::BYTES / each.max(1)).max(1);
+                while self.chunks.len() >= keep {
+                    self.chunks.pop_front();
+                }
+                self.chunks.push_back((index.to_vec(), Box::new(chunk)));
+                self.chunks.len() - 1
+            }
+        };
+        Ok(self.chunks[k]
+            .1
+            .downcast_ref::<zarr::Chunk<T>>()
+            .expect("one input's chunks are of one type"))
+    }
+}
+
+impl<T: AnyElement> Held for ndarray::ArrayD<T> {
+    fn input<'a, 'o>(&'a self, z: ZipDyn<'a, 'o>) -> ZipDyn<'a, 'o> {
+        z.input(self)
+    }
 }
 
 impl<T: AnyElement> Chunked for ZarrArray<T> {
     fn chunk(&self, index: &[usize]) -> Result<Box<dyn Held + '_>, Error> {
         Ok(Box::new(ZarrArray::chunk(self, index)?))
+    }
+    fn region(
+        &self,
+        region: &[std::ops::Range<usize>],
+        recent: &mut Recent,
+    ) -> Result<Box<dyn Held + '_>, Error> {
+        use ndarray::{Dimension, Slice};
+        let shape: Vec<usize> = region.iter().map(|r| r.len()).collect();
+        let mut out = ndarray::ArrayD::from_elem(IxDyn(&shape), T::zeroed());
+        let cs = ZarrArray::chunk_shape(self);
+        // The chunks the region overlaps, along each axis.
+        let first: Vec<usize> = region.iter().zip(cs).map(|(r, &c)| r.start / c).collect();
+        let ends: Vec<usize> = region
+            .iter()
+            .zip(cs)
+            .map(|(r, &c)| r.end.div_ceil(c))
+            .collect();
+        let counts: Vec<usize> = first.iter().zip(&ends).map(|(f, e)| e - f).collect();
+        for k in ndarray::indices(IxDyn(&counts)) {
+            let index: Vec<usize> = first.iter().zip(k.slice()).map(|(f, k)| f + k).collect();
+            let held = ZarrArray::region(self, &index)?;
+            let chunk = recent.get(self, &index)?;
+            let (mut to, mut from) = (out.view_mut(), chunk.view());
+            for (axis, (r, h)) in region.iter().zip(&held).enumerate() {
+                let (lo, hi) = (r.start.max(h.start), r.end.min(h.end));
+                let axis = ndarray::Axis(axis);
+                to.slice_axis_inplace(axis, Slice::from(lo - r.start..hi - r.start));
+                from.slice_axis_inplace(axis, Slice::from(lo - h.start..hi - h.start));
+            }
+            to.assign(&from);
+        }
+        Ok(Box::new(out))
     }
     fn chunk_shape(&self) -> Vec<usize> {
         ZarrArray::chunk_shape(self).to_vec()
@@ -258,9 +342,9 @@ impl<T: AnyElement> Chunked for ZarrArray<T> {
 }
 
 /// Writes chunks `indices` of the Zarr array `out` (of type `T`): each computed into a
-/// buffer from the inputs' same chunks, then written whole ([`ZarrArrayMut::write_chunk`]:
-/// a compressed chunk replaced in one step).
-#[allow(clippy::too_many_arguments)]
+/// buffer from the inputs' values in its region (an input on the output's grid lends its
+/// chunk; one on another grid is copied from the chunks the region overlaps), then written
+/// whole ([`ZarrArrayMut::write_chunk`]: a compressed chunk replaced in one step).
 fn chunk_task<T: AnyElement>(
     out: &std::path::Path,
     ins: &[Box<dyn Chunked>],
@@ -272,25 +356,33 @@ fn chunk_task<T: AnyElement>(
     // SAFETY: the caller's contract: nothing truncates the chunk files meanwhile.
     let mut w = unsafe { zarr::open_mut::<T>(out) }.map_err(Stop::Engine)?;
     for a in ins {
-        if a.chunk_shape() != w.chunk_shape() || a.shape() != w.shape() {
+        if a.shape() != w.shape() {
             return Err(Stop::Program(format!(
-                "an input of shape {:?} in chunks of {:?} does not match the output's shape {:?} \
-                 in chunks of {:?} (the dask evaluate needs one grid)",
+                "an input of shape {:?} does not match the output's shape {:?} (the dask \
+                 evaluate does not broadcast)",
                 a.shape(),
-                a.chunk_shape(),
                 w.shape(),
-                w.chunk_shape()
             )));
         }
     }
+    let same_grid: Vec<bool> = ins
+        .iter()
+        .map(|a| a.chunk_shape() == w.chunk_shape())
+        .collect();
+    let mut recent: Vec<Recent> = ins.iter().map(|_| Recent::default()).collect();
     // One buffer for every chunk of the task (a new one per chunk cost its page faults).
     let mut store: Vec<T> = Vec::new();
     for idx in indices {
         let region = w.region(idx).map_err(Stop::Engine)?;
         let shape: Vec<usize> = region.iter().map(|r| r.len()).collect();
-        let chunks = ins
+        let values = ins
             .iter()
-            .map(|a| a.chunk(idx))
+            .zip(&same_grid)
+            .zip(&mut recent)
+            .map(|((a, &same), recent)| match same {
+                true => a.chunk(idx),
+                false => a.region(&region, recent),
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(Stop::Engine)?;
         let n: usize = shape.iter().product();
@@ -298,18 +390,18 @@ fn chunk_task<T: AnyElement>(
         let mut buf = ndarray::ArrayViewMutD::from_shape(IxDyn(&shape), &mut store[..n])
             .expect("a buffer of the region's length");
         let mut z = ZipDyn::new(&shape).overwrite(&mut buf);
-        for c in &chunks {
+        for c in &values {
             z = c.input(z);
         }
         run::elementwise(z, prog, vars, &mut *tick)?;
-        drop(chunks);
+        drop(values);
         w.write_chunk(idx, &buf).map_err(Stop::Engine)?;
     }
     w.flush().map_err(Stop::Engine)
 }
 
-/// Evaluates `expr` over Zarr arrays (`inputs`: (path, dtype) per name, one chunk grid)
-/// into chunks `indices` of the Zarr array `out` (path, dtype): what one dask task runs.
+/// Evaluates `expr` over Zarr arrays (`inputs`: (path, dtype) per name, of the output's
+/// shape, on any chunk grid) into chunks `indices` of the Zarr array `out` (path, dtype): what one dask task runs.
 #[pyfunction]
 fn evaluate_chunks(
     py: Python<'_>,

@@ -48,10 +48,52 @@ def test_threads_scheduler_matches_numpy(tmp_path, compressors):
     assert np.array_equal(got, want)  # bit for bit: each step rounds in float32, as numpy
 
 
-def test_mismatched_grids_are_refused_before_any_task(tmp_path):
+def test_inputs_on_other_grids_than_the_output_match_numpy(tmp_path):
+    v = arrays(tmp_path)  # a, b, c: (512, 384) in chunks of (64, 96), zstd
+    # e: chunks that straddle the output's on both axes, uncompressed (mapped), with an
+    # edge chunk cut on each axis; f: one chunk bigger than a task, sharded, and int16
+    e = (RNG.standard_normal((512, 384)) * 10).astype(np.float32)
+    zarr.create_array(tmp_path / "e.zarr", shape=e.shape, chunks=(100, 70), dtype="float32",
+                      compressors=None)[...] = e
+    f = RNG.integers(-300, 300, (512, 384)).astype(np.int16)
+    zarr.create_array(tmp_path / "f.zarr", shape=f.shape, shards=(512, 384), chunks=(256, 192),
+                      dtype="int16")[...] = f
+    t = nmd.evaluate("a * e - f + b", out=str(tmp_path / "x.zarr"), chunks_per_task=5,
+                     a=str(tmp_path / "a.zarr"), b=str(tmp_path / "b.zarr"),
+                     e=str(tmp_path / "e.zarr"), f=str(tmp_path / "f.zarr"))
+    done = dask.compute(t, scheduler="threads")[0]
+    assert sum(n for _, n in done) == 8 * 4  # the first input's grid
+    got = zarr.open_array(tmp_path / "x.zarr")[...]
+    want = v["a"] * e - f + v["b"]
+    assert got.dtype == want.dtype == np.float32
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("sharded_inputs", [True, False])
+def test_an_existing_sharded_output_is_written_in_every_inner_chunk(tmp_path, sharded_inputs):
+    # uncompressed shards of 2 x 2 inner chunks (shards are written in place, so the output
+    # is written whole first): the tasks' grid is the inner chunks', 8 x 4 of them, not the
+    # 4 x 2 shards (with inputs sharded the same way, 8 of the 32 were written, silently)
+    v = {}
+    for n in "ab":
+        v[n] = (RNG.standard_normal((512, 384)) * 10).astype(np.float32)
+        kw = {"shards": (128, 192)} if sharded_inputs else {}
+        zarr.create_array(tmp_path / f"{n}.zarr", shape=(512, 384), chunks=(64, 96),
+                          dtype="float32", compressors=None, **kw)[...] = v[n]
+    out = tmp_path / "s.zarr"
+    zarr.create_array(out, shape=(512, 384), shards=(128, 192), chunks=(64, 96),
+                      dtype="float32", compressors=None)[...] = np.full((512, 384), 7, np.float32)
+    t = nmd.evaluate("a + b", out=str(out), chunks_per_task=3, a=str(tmp_path / "a.zarr"),
+                     b=str(tmp_path / "b.zarr"))
+    done = dask.compute(t, scheduler="threads")[0]
+    assert sum(n for _, n in done) == 8 * 4
+    assert np.array_equal(zarr.open_array(out)[...], v["a"] + v["b"])
+
+
+def test_inputs_of_another_shape_are_refused_before_any_task(tmp_path):
     arrays(tmp_path)
-    zarr.create_array(tmp_path / "e.zarr", shape=(512, 384), chunks=(32, 96), dtype="float32")
-    with pytest.raises(ValueError, match="one grid"):
+    zarr.create_array(tmp_path / "e.zarr", shape=(512, 383), chunks=(64, 96), dtype="float32")
+    with pytest.raises(ValueError, match="shape \\[512, 383\\], not \\[512, 384\\]"):
         nmd.evaluate("a + e", out=str(tmp_path / "x.zarr"), a=str(tmp_path / "a.zarr"),
                      e=str(tmp_path / "e.zarr"))
     assert not (tmp_path / "x.zarr").exists()
