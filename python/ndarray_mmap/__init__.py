@@ -16,6 +16,7 @@ numpy arrays, maps, ``numpy.memmap`` objects, or paths of ``.npy`` files and Zar
 """
 
 import mmap as _mmap
+import operator as _operator
 import os as _os
 import re as _re
 import sys as _sys
@@ -37,12 +38,30 @@ def _dtype_name(dtype):
     return d.name
 
 
-def _shape(shape):
+def _shape(shape, path, minus_one=False):
+    """``shape`` as a tuple of ints: an axis that is not an integer (2.5, "3") or is
+    negative (but for one -1 where ``minus_one``) is a ``TypeError``/``ValueError`` naming
+    the path and the axis."""
     if shape is None:
         return None
     if isinstance(shape, (int, _np.integer)):
-        return (int(shape),)
-    return tuple(int(s) for s in shape)
+        shape = (shape,)
+    out = []
+    for k, s in enumerate(shape):
+        try:
+            n = _operator.index(s)
+        except TypeError:
+            raise TypeError(f"{path}: axis {k} of the shape {shape!r} is {s!r}, not an "
+                            "integer") from None
+        if n < 0 and not (minus_one and n == -1):
+            raise ValueError(f"{path}: axis {k} of the shape {shape!r} is {n}"
+                             + (" (-1 alone stands for the rest of the file)" if minus_one
+                                else ", not a length"))
+        if n > _sys.maxsize:
+            raise ValueError(f"{path}: axis {k} of the shape {shape!r} is {n}, longer than "
+                             "any file")
+        out.append(n)
+    return tuple(out)
 
 
 def open(path, dtype=None, shape=None, mode="r", offset=0, order="C"):
@@ -56,12 +75,16 @@ def open(path, dtype=None, shape=None, mode="r", offset=0, order="C"):
     ``ValueError`` (its contents or the shape) and ``TypeError`` (the dtype), with the
     crate's message.
     """
+    path = _os.fspath(path)
+    offset = _operator.index(offset)
+    if offset < 0:
+        raise ValueError(f"{path}: offset {offset} is before the file's start")
     m = _native.open(
-        _os.fspath(path),
+        path,
         None if dtype is None else _dtype_name(dtype),
-        _shape(shape),
+        _shape(shape, path, minus_one=True),
         mode,
-        int(offset),
+        offset,
         order,
     )
     return _np.asarray(m)
@@ -71,7 +94,8 @@ def create(path, dtype, shape, order="C"):
     """Creates ``path`` (``.npy`` when it ends so, else raw) of ``dtype`` and ``shape``,
     zero-filled, atomically (a crash leaves the old file or none), its disk space
     reserved; returns a writeable numpy array over it."""
-    m = _native.create(_os.fspath(path), _dtype_name(dtype), _shape(shape), order)
+    path = _os.fspath(path)
+    m = _native.create(path, _dtype_name(dtype), _shape(shape, path), order)
     return _np.asarray(m)
 
 
@@ -138,10 +162,44 @@ def _chunk_shape(meta):
     return tuple(shape)
 
 
-def _compressor_of(meta):
+def _inner_codecs(meta):
+    """A Zarr v3 array's codecs, with those of its shards' inner chunks after them."""
+    codecs = list(meta.get("codecs", []))
     for c in meta.get("codecs", []):
+        if c.get("name") == "sharding_indexed":
+            codecs += c.get("configuration", {}).get("codecs", [])
+    return codecs
+
+
+def _compressor_of(meta):
+    """The compressor a new output takes after an input: the input's zstd or gzip (in its
+    shards too) at its level; zarr-python's default (zstd, level 0) for another one (blosc,
+    ...); None for an uncompressed input."""
+    codecs = _inner_codecs(meta)
+    for c in codecs:
         if c.get("name") in ("zstd", "gzip"):
             return c["name"], int(c.get("configuration", {}).get("level", 0))
+    if any(c.get("name") not in ("bytes", "transpose", "crc32c", "sharding_indexed")
+           for c in codecs):
+        return "zstd", 0
+    return None
+
+
+def _sharded_output_problem(meta):
+    """Why chunks of this sharded array cannot be written one by one, or None: its shards
+    are written in place, so their inner chunks must be uncompressed, and not sharded
+    again."""
+    for c in meta.get("codecs", []):
+        if c.get("name") != "sharding_indexed":
+            continue
+        inner = c.get("configuration", {}).get("codecs", [])
+        if any(i.get("name") == "sharding_indexed" for i in inner):
+            return "its shards are sharded again (nested sharding is not supported)"
+        coded = [i.get("name") for i in inner if i.get("name") not in ("bytes", "transpose")]
+        if coded:
+            return (f"its shards' inner chunks are coded ({', '.join(map(str, coded))}): shards "
+                    "are written in place, so only uncompressed ones can be written chunk by "
+                    "chunk (write the output without shards)")
     return None
 
 
@@ -222,7 +280,8 @@ def _operand(v, name, write=False):
         if write:
             raise ValueError(f"{name}: the output must be aligned, in native byte order, "
                              "with non-negative strides")
-        a = _np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+        # (a copy: ascontiguousarray would keep a contiguous array that is misaligned)
+        a = _np.array(a, dtype=a.dtype.newbyteorder("="), order="C", copy=True)
     n = _dt_name(a.dtype)
     return _Operand(("struct", a.__array_struct__, n), n, a.shape, keep=a)
 
@@ -234,6 +293,8 @@ _TOKEN = _re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[A-Za-z_][A-Za-z0-9_
 # compiled programs: a call on small arrays is then mostly the native call itself.
 def _self_overlapping(a):
     """Whether two indices of ``a`` reach the same bytes (a broadcast or as_strided view)."""
+    if a.size == 0:
+        return False  # (an empty map's strides may be 0)
     axes = sorted((abs(st), n) for n, st in zip(a.shape, a.strides) if n > 1)
     reach = a.itemsize
     for st, n in axes:
@@ -292,6 +353,12 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
     ``max``, whole or ``axis=k``) return numpy's result. ``progress(done, total)`` is
     called between chunks (bytes); Ctrl-C stops there with ``KeyboardInterrupt``.
     """
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total), not "
+                        f"{type(progress).__name__}")
+    if out is not None and not isinstance(out, (str, _os.PathLike, _np.ndarray, _native.Map)):
+        raise TypeError(f"out must be a numpy array, a map or a path (.npy, Zarr), not "
+                        f"{type(out).__name__}")
     names = _names(ex)
     frame = None
     values = {}
@@ -318,6 +385,8 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
     if scalars:
         ex = _substitute(ex, scalars)
         names = _names(ex)
+    if out is not None and not isinstance(out, (str, _os.PathLike)):
+        _check_views_of_out(out, {n: values[n] for n in names})
     ops = [_operand(values[n], n) for n in names]
     rdt, reduce, axis = _result_type(ex, [o.dtype for o in ops])
     try:
@@ -343,6 +412,7 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
         r = _np.frombuffer(data, dtype=dt).reshape(rshape).copy()
         return r[()] if axis is None else r
     result = None
+    made = None  # (path, a directory that was there before): what a failed call removes
     if out is None:
         result = _np.empty(shape, dtype=rdt)
         target = _operand(result, "out", write=True)
@@ -351,11 +421,29 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
         if p.endswith(".npy") or not (p.endswith(".zarr") or _os.path.isdir(p)):
             npy = p.lower().endswith(".npy")
             # An input that is this file: let its read-only map go, and read it through
-            # the output's (in place).
-            same = [i for i, o in enumerate(ops) if o.desc[0] == "map"
-                    and _os.path.exists(p) and _same_file(o.desc[1].path, p)]
+            # the output's (in place) when it is the same view of the file as the output
+            # will be; another view of it would be read while it is written: refused.
+            same = []
+            if _os.path.exists(p):
+                for i, n in enumerate(names):
+                    f = _file_of(values[n])
+                    if f is None or not _same_file(f, p):
+                        continue
+                    o = ops[i]
+                    a = _np.asarray(o.desc[1]) if o.desc[0] == "map" else None
+                    whole = a is not None and (npy or (
+                        a.dtype == _np.dtype(rdt) and a.flags.c_contiguous
+                        and a.nbytes == _os.path.getsize(p)))
+                    if not whole or tuple(a.shape) != shape:
+                        raise ValueError(
+                            f"{n} reads {p}, the output, through another view of the file "
+                            "(another offset, dtype, shape or order): it would be read while "
+                            f"it is written (copy it first: numpy.array({n}))")
+                    same.append(i)
             for i in same:
                 ops[i] = descs[i] = None
+            if not _os.path.exists(p):
+                made = (p, False)
             if _os.path.exists(p):
                 m = _native.open(p, None if npy else rdt, None if npy else shape, "r+", 0, "C")
             elif npy and rdt == "bool":
@@ -369,7 +457,12 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
                 ops[i] = _Operand(("map", m), result.dtype.name, result.shape, keep=result)
                 descs[i] = ops[i].desc
         else:
+            if _os.path.isdir(p) and not _os.path.exists(_os.path.join(p, "zarr.json")) \
+                    and _os.listdir(p):
+                raise ValueError(f"{p}: a directory that is not a Zarr array (no zarr.json) "
+                                 "and not empty: give a new path for the output")
             if not _os.path.exists(_os.path.join(p, "zarr.json")):
+                made = (p, _os.path.isdir(p))
                 z = next((o for o in ops if o.chunks is not None), None)
                 chunks = z.chunks if z is not None and len(z.chunks) == len(shape) else \
                     _default_chunks(shape, _np.dtype(rdt).itemsize)
@@ -382,6 +475,42 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
     else:
         target = _operand(out, "out", write=True)
         result = out
+    try:
+        _run(ex, ops, descs, shape, out, target, progress)
+    except BaseException:
+        # A failed call (an error, Ctrl-C) leaves no output it created, half written.
+        if made is not None:
+            del result, target
+            _remove_made(*made)
+        raise
+    return result
+
+
+def _remove_made(path, was_dir):
+    import shutil
+    if not was_dir and not _os.path.isdir(path):
+        try:
+            _os.remove(path)
+        except OSError:
+            pass
+        return
+    if not was_dir:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    # An empty directory given as the output: empty again.
+    for name in _os.listdir(path):
+        q = _os.path.join(path, name)
+        if _os.path.isdir(q) and not _os.path.islink(q):
+            shutil.rmtree(q, ignore_errors=True)
+        else:
+            try:
+                _os.remove(q)
+            except OSError:
+                pass
+
+
+def _run(ex, ops, descs, shape, out, target, progress):
+    """The elementwise evaluate's last checks and its run into ``target``."""
     if tuple(target.shape) != shape:
         try:
             ok = tuple(_np.broadcast_shapes(target.shape, shape)) == target.shape
@@ -409,7 +538,64 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
             descs[i] = ("struct", a.__array_struct__, _dt_name(a.dtype))
             o.keep = (o.keep, a)
     _native.evaluate(ex, descs, list(shape), target.desc, None, progress)
-    return result
+
+
+def _file_of(v):
+    """The file a numpy array (or map, or path) reads, when it is one: a map made by
+    ``open``/``create``, a ``numpy.memmap`` (``numpy.load(mmap_mode=...)`` too) or a view
+    of one, or a path that is not a directory; else None."""
+    if isinstance(v, (str, _os.PathLike)):
+        p = _os.fspath(v)
+        return p if _os.path.isfile(p) else None
+    b = v
+    while b is not None:
+        if isinstance(b, _native.Map):
+            return b.path
+        if isinstance(b, _np.memmap) and getattr(b, "filename", None):
+            return _os.fspath(b.filename)
+        b = getattr(b, "base", None)
+    return None
+
+
+def _memmap_view(a):
+    """(first byte's offset in the file, shape, strides, dtype) of a view of a
+    ``numpy.memmap``, else None."""
+    b = a
+    while b is not None and not (isinstance(b, _np.memmap) and isinstance(b.base, _mmap.mmap)):
+        b = getattr(b, "base", None)
+    if b is None:
+        return None
+    start = a.__array_interface__["data"][0] - b.__array_interface__["data"][0]
+    return (b.offset + start, tuple(a.shape), tuple(a.strides), a.dtype)
+
+
+def _check_views_of_out(out, values):
+    """Refuses an input that reads the output's file through another view of it than the
+    output's own (two maps of one file are two addresses: no memory check sees them): it
+    would be read while it is written. The output's own view is read in place."""
+    oa = _np.asarray(out)
+    f = _file_of(oa)
+    if f is None:
+        return
+    oi = oa.__array_interface__
+    for n, v in values.items():
+        if not isinstance(v, (str, _os.PathLike, _np.ndarray, _native.Map)):
+            continue
+        g = _file_of(v)
+        if g is None or not _same_file(f, g):
+            continue
+        if not isinstance(v, (str, _os.PathLike)):
+            a = _np.asarray(v)
+            ai = a.__array_interface__
+            if (ai["data"][0] == oi["data"][0] and a.shape == oa.shape
+                    and a.strides == oa.strides and a.dtype == oa.dtype):
+                continue  # the output itself
+            mv = _memmap_view(a)
+            if mv is not None and mv == _memmap_view(oa):
+                continue  # the same bytes of the file, mapped twice
+        raise ValueError(f"{n} reads {f}, the output's file, through another view of it "
+                         "than the output's: it would be read while it is written (pass the "
+                         f"output's own array, or copy it first: numpy.array({n}))")
 
 
 def _same_file(a, b):

@@ -5,11 +5,14 @@ running ndarray-mmap's engine on its chunks in whatever worker dask gives it.
 >>> t = nmd.evaluate("2*a + 3*b + c", out="d.zarr", a="a.zarr", b="b.zarr", c="c.zarr")
 >>> t.compute()        # any scheduler: threads, processes, dask.distributed
 
-The output array is created (when missing) before the graph is built, with the first input's
-chunk grid and compressor; every task writes only its own chunks, each whole (a compressed
-chunk replaces its file in one step), so a task killed mid-way and run again by dask leaves a
+The output array is created (when missing) before the graph is built, in the first input's
+chunks (a sharded input's inner chunks) with its zstd or gzip compressor (zstd for another
+one, none for none); every task writes only its own chunks, each whole (a compressed chunk
+replaces its file in one step), so a task killed mid-way and run again by dask leaves a
 correct array. The inputs and the output share one shape; their chunk grids may differ (an
 input on another grid than the output's is read from the chunks each output chunk overlaps).
+An existing sharded output is written in place: its inner chunks must be uncompressed and
+every one of them present (zarr-python leaves out those equal to the fill value).
 """
 
 import json as _json
@@ -17,7 +20,8 @@ import os as _os
 
 import numpy as _np
 
-from . import _native, _result_type, _names, _zarr_meta, _compressor_of, _computed, _chunk_shape
+from . import (_native, _result_type, _names, _zarr_meta, _compressor_of, _computed,
+               _chunk_shape, _sharded_output_problem)
 
 __all__ = ["evaluate"]
 
@@ -42,12 +46,23 @@ def evaluate(ex, out, chunks_per_task=None, **operands):
     """
     import dask
 
+    if chunks_per_task is not None and (
+            isinstance(chunks_per_task, bool) or not isinstance(chunks_per_task, int)
+            or chunks_per_task < 1):
+        raise ValueError(f"chunks_per_task must be a positive integer, not {chunks_per_task!r}")
     names = _names(ex)
     missing = [n for n in names if n not in operands]
     if missing:
         raise ValueError(f"{ex!r}: no array for {missing} (pass each as name='path.zarr')")
+    if not names:
+        raise ValueError(f"{ex!r} reads no array: the dask evaluate writes a Zarr array "
+                         "computed from others")
     inputs, metas = [], []
     for n in names:
+        if not isinstance(operands[n], (str, _os.PathLike)):
+            raise TypeError(f"{n}: the dask evaluate reads Zarr arrays by path, not "
+                            f"{type(operands[n]).__name__} (numpy arrays and scalars go "
+                            "through ndarray_mmap.evaluate)")
         p = _os.fspath(operands[n])
         meta = _zarr_meta(p)
         metas.append(meta)
@@ -72,6 +87,9 @@ def evaluate(ex, out, chunks_per_task=None, **operands):
     _computed(_np.dtype(odt), f"the output ({out})")  # refused before the graph runs
     if tuple(om["shape"]) != shape:
         raise ValueError(f"{out}: shape {om['shape']}, not the inputs' {list(shape)}")
+    why = _sharded_output_problem(om)
+    if why is not None:
+        raise ValueError(f"{out}: {why}")
     chunks = _chunk_shape(om)  # the tasks' grid
     grid = [-(-s // c) if c else 0 for s, c in zip(shape, chunks)]
     indices = list(_np.ndindex(*grid))

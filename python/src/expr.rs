@@ -205,6 +205,17 @@ impl Op {
     pub fn is_comparison(self) -> bool {
         matches!(self, Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Eq | Op::Ne)
     }
+
+    /// The comparison with its sides swapped: `a < b` is `b > a`.
+    fn mirrored(self) -> Op {
+        match self {
+            Op::Lt => Op::Gt,
+            Op::Le => Op::Ge,
+            Op::Gt => Op::Lt,
+            Op::Ge => Op::Le,
+            op => op,
+        }
+    }
 }
 
 /// A function of the language.
@@ -383,7 +394,14 @@ struct Parser<'s> {
     toks: Vec<(Tok, usize)>,
     at: usize,
     names: Vec<String>,
+    /// How deep the tree being built is, at most (each operator of a chain counts).
+    depth: usize,
 }
+
+/// The deepest tree an expression may make: the tree is walked by recursion (typing,
+/// folding, compiling, dropping), and a deeper one would overflow the caller's stack (a
+/// thread's is 2 MiB or more; each level takes well under 1 KiB).
+const MAX_DEPTH: usize = 1000;
 
 /// Python's binary precedence, loosest first: `|`, `&`, comparisons are looser still (as in
 /// Python, `a > 0 & b > 0` is `a > (0 & b) > 0`; write `(a > 0) & (b > 0)`).
@@ -437,6 +455,22 @@ impl Parser<'_> {
         }
     }
 
+    /// One level deeper (to be undone by `leave`): an error past [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<(), SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(SyntaxError(format!(
+                "the expression nests deeper than {MAX_DEPTH} levels (operators in a chain \
+                 count one each): split it into several evaluate calls"
+            )));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
     fn expect(&mut self, sym: &str) -> Result<(), SyntaxError> {
         if self.eat(sym) {
             Ok(())
@@ -447,6 +481,14 @@ impl Parser<'_> {
 
     /// A binary expression whose operators bind at least as tightly as `min`.
     fn expr(&mut self, min: u8) -> Result<Node, SyntaxError> {
+        let depth = self.depth;
+        let r = self.chain(min);
+        self.depth = depth;
+        r
+    }
+
+    /// [`expr`](Self::expr), each operator one level deeper for what follows it.
+    fn chain(&mut self, min: u8) -> Result<Node, SyntaxError> {
         let mut left = self.unary()?;
         let mut compared = false;
         while let Some(Tok::Sym(s)) = self.peek() {
@@ -463,6 +505,7 @@ impl Parser<'_> {
                 compared = true;
             }
             self.at += 1;
+            self.enter()?;
             let right = self.expr(prec + 1)?;
             left = Node::Binary(op, Box::new(left), Box::new(right));
         }
@@ -471,6 +514,13 @@ impl Parser<'_> {
 
     /// Unary `-`, `+`, `~`, binding looser than `**` on their right.
     fn unary(&mut self) -> Result<Node, SyntaxError> {
+        self.enter()?;
+        let r = self.unary_();
+        self.leave();
+        r
+    }
+
+    fn unary_(&mut self) -> Result<Node, SyntaxError> {
         if self.eat("-") {
             return Ok(Node::Unary(Op::Neg, Box::new(self.unary()?)));
         }
@@ -504,7 +554,10 @@ impl Parser<'_> {
                 self.error(&format!("{text:?} is not a number"))
             }),
             Tok::Sym("(") => {
-                let e = self.expr(0)?;
+                self.enter()?;
+                let e = self.expr(0);
+                self.leave();
+                let e = e?;
                 self.expect(")")?;
                 Ok(e)
             }
@@ -550,7 +603,10 @@ impl Parser<'_> {
         let mut args = Vec::new();
         if !self.eat(")") {
             loop {
-                args.push(self.expr(0)?);
+                self.enter()?;
+                let arg = self.expr(0);
+                self.leave();
+                args.push(arg?);
                 if self.eat(")") {
                     break;
                 }
@@ -596,6 +652,7 @@ pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
         toks: lex(src)?,
         at: 0,
         names: Vec::new(),
+        depth: 0,
     };
     let mut reduce = None;
     let outer = match (p.toks.first(), p.toks.get(1)) {
@@ -643,7 +700,9 @@ pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
 fn fold(n: Node) -> Result<Node, String> {
     Ok(match n {
         Node::Unary(op, a) => match (op, fold(*a)?) {
-            (Op::Neg, Node::Int(v)) => Node::Int(-v),
+            (Op::Neg, Node::Int(v)) => {
+                Node::Int(v.checked_neg().ok_or("integer literal overflow")?)
+            }
             (Op::Neg, Node::Float(v)) => Node::Float(-v),
             (Op::Not, Node::Int(v)) => Node::Int(!v),
             (op, a) => Node::Unary(op, Box::new(a)),
@@ -657,20 +716,17 @@ fn fold(n: Node) -> Result<Node, String> {
             };
             match (&a, &b) {
                 (Node::Int(x), Node::Int(y)) => match op {
-                    Op::Add => Node::Int(x + y),
-                    Op::Sub => Node::Int(x - y),
+                    Op::Add => Node::Int(x.checked_add(*y).ok_or("integer literal overflow")?),
+                    Op::Sub => Node::Int(x.checked_sub(*y).ok_or("integer literal overflow")?),
                     Op::Mul => Node::Int(x.checked_mul(*y).ok_or("integer literal overflow")?),
                     Op::Div if *y == 0 => return Err("division by zero in the literals".into()),
                     Op::Div => Node::Float(*x as f64 / *y as f64),
                     Op::Mod if *y == 0 => return Err("modulo by zero in the literals".into()),
-                    Op::Mod => Node::Int(
-                        x.rem_euclid(*y)
-                            + if *y < 0 && x.rem_euclid(*y) != 0 {
-                                *y
-                            } else {
-                                0
-                            },
-                    ),
+                    Op::Mod => Node::Int({
+                        // Python's modulo: the sign of the divisor (no overflow: |r| < |y|).
+                        let r = x.checked_rem_euclid(*y).ok_or("integer literal overflow")?;
+                        if *y < 0 && r != 0 { r + *y } else { r }
+                    }),
                     Op::Pow if *y >= 0 => Node::Int(
                         u32::try_from(*y)
                             .ok()
@@ -812,7 +868,16 @@ pub fn type_of(n: &Node, vars: &[Dt]) -> Result<Typed, String> {
         }
         Node::Binary(op, a, b) => {
             let (a, b) = (type_of(a, vars)?, type_of(b, vars)?);
+            if op.is_comparison()
+                && let Some(t) = exact_comparison(*op, &a, &b)
+            {
+                return Ok(t);
+            }
             let (mut c, _) = combine(a.ty, b.ty, op.symbol())?;
+            if *op == Op::Div && !c.is_float() {
+                // True division of integers is float64's, whatever the Python integer.
+                c = Dt::F64;
+            }
             if op.is_comparison()
                 && (check_weak_range(&a, c).is_err() || check_weak_range(&b, c).is_err())
             {
@@ -910,6 +975,58 @@ pub fn type_of(n: &Node, vars: &[Dt]) -> Result<Typed, String> {
             }
         }
     })
+}
+
+/// A comparison numpy makes by integer value where the promoted type would round: a
+/// Python integer out of an integer array type's range (every element gets one answer),
+/// and a signed array beside a `uint64` one (promoted to float64, which would round both
+/// past 2**53). `None` for every other comparison.
+fn exact_comparison(op: Op, a: &Typed, b: &Typed) -> Option<Typed> {
+    let node = |compute, op, x: Typed, y: Typed| Typed {
+        ty: Ty::Array(Dt::Bool),
+        compute,
+        node: Node::Binary(op, Box::new(x.node.clone()), Box::new(y.node.clone())),
+        kids: vec![x, y],
+    };
+    for (x, w, op) in [(a, b, op), (b, a, op.mirrored())] {
+        // `x op w`, `w` a Python integer beyond `x`'s type.
+        if let (Ty::Array(dt), Node::Int(v)) = (x.ty, &w.node)
+            && dt.is_int()
+        {
+            let (lo, hi) = dt.range();
+            if *v < lo || *v > hi {
+                let above = *v > hi;
+                let truth = match op {
+                    Op::Lt | Op::Le => above,
+                    Op::Gt | Op::Ge => !above,
+                    Op::Eq => false,
+                    _ => true,
+                };
+                // `x == x` holds for every integer, `x != x` for none.
+                let always = if truth { Op::Eq } else { Op::Ne };
+                return Some(node(dt, always, x.clone(), x.clone()));
+            }
+        }
+    }
+    let (s, u, op) = match (a.ty, b.ty) {
+        (Ty::Array(x), Ty::Array(Dt::U64)) if x.is_signed() => (a, b, op),
+        (Ty::Array(Dt::U64), Ty::Array(y)) if y.is_signed() => (b, a, op.mirrored()),
+        _ => return None,
+    };
+    // `s op u`: by the sign of `s`, then as uint64 (where `s` is not negative).
+    let zero = Typed {
+        ty: Ty::WeakInt,
+        compute: Dt::I64,
+        node: Node::Int(0),
+        kids: Vec::new(),
+    };
+    let (join, sign) = match op {
+        Op::Lt | Op::Le | Op::Ne => (Op::Or, Op::Lt),
+        _ => (Op::And, Op::Ge),
+    };
+    let sign = node(Dt::I64, sign, s.clone(), zero);
+    let unsigned = node(Dt::U64, op, s.clone(), u.clone());
+    Some(node(Dt::Bool, join, sign, unsigned))
 }
 
 /// numpy refuses a Python integer out of the range of the integer type it takes.

@@ -252,9 +252,11 @@ trait Chunked: Send + Sync {
     fn shape(&self) -> Vec<usize>;
 }
 
-/// The chunks of an input read last (any element type), up to [`Recent::BYTES`] (at
-/// least one): an input whose chunks are bigger than the output's is decoded once per
-/// task, not once per output chunk it overlaps.
+/// The chunks of an input read last (any element type): up to [`Recent::COUNT`] and
+/// [`Recent::BYTES`] of them (at least one), so that output chunks side by side inside one
+/// input chunk read it once. (A chunk kept may hold an open file and a map: the count
+/// bounds those. The task's output chunks go row by row: where a row of them crosses more
+/// input chunks than are kept, each is read again for the next row.)
 #[derive(Default)]
 struct Recent {
     /// Oldest first.
@@ -263,6 +265,7 @@ struct Recent {
 
 impl Recent {
     const BYTES: usize = 64 << 20;
+    const COUNT: usize = 16;
 
     /// Chunk `index` of `array`, read now unless it is kept.
     fn get<T: AnyElement>(
@@ -274,12 +277,13 @@ impl Recent {
         let k = match kept {
             Some(k) => k,
             None => {
-                let chunk = array.chunk(index)?;
                 let each = array.chunk_shape().iter().product::<usize>() * size_of::<T>();
-                let keep = (Self::BYTES / each.max(1)).max(1);
+                let keep = (Self::BYTES / each.max(1)).clamp(1, Self::COUNT);
+                // The oldest go before the new one is read.
                 while self.chunks.len() >= keep {
                     self.chunks.pop_front();
                 }
+                let chunk = array.chunk(index)?;
                 self.chunks.push_back((index.to_vec(), Box::new(chunk)));
                 self.chunks.len() - 1
             }
@@ -1151,14 +1155,19 @@ fn evaluate<'py>(
             not_held_here(m).map_err(Stop::Program)?;
         }
         let _marked = Marked::new(&all);
-        let guards = distinct
-            .iter()
-            .map(|m| m.get().held.lock().map_err(poisoned))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut out_guard = match &out_map {
-            Some(m) => Some(m.get().held.lock().map_err(poisoned)?),
+        // Locked in one order, by address, whatever the operands' order: two calls over
+        // the same maps named in opposite orders would otherwise wait on each other forever.
+        let mut by_address: Vec<usize> = (0..all.len()).collect();
+        by_address.sort_by_key(|&k| std::ptr::from_ref::<Map>(all[k]) as usize);
+        let mut locked: Vec<Option<_>> = all.iter().map(|_| None).collect();
+        for k in by_address {
+            locked[k] = Some(all[k].held.lock().map_err(poisoned)?);
+        }
+        let mut out_guard = match out_map {
+            Some(_) => locked.pop().flatten(),
             None => None,
         };
+        let guards: Vec<_> = locked.into_iter().flatten().collect();
         let mut z = ZipDyn::new(&shape);
         // The output first: it leads the chunking.
         let out_ref: Option<&mut Box<dyn Held>> = match (&mut out_guard, &mut out_held) {

@@ -152,3 +152,61 @@ def test_a_local_cluster_of_two_processes_with_a_worker_killed(tmp_path):
     assert np.array_equal(got, want)
     # And the same arrays through nm.evaluate, one process:
     assert np.array_equal(nm.evaluate("2*a + 3*b + c", **paths(tmp_path)), got)
+
+
+def test_bad_arguments_are_refused_before_the_graph(tmp_path):
+    arrays(tmp_path)
+    a = str(tmp_path / "a.zarr")
+    for k in (-1, 0, 1.5, True):
+        with pytest.raises(ValueError, match="chunks_per_task must be a positive integer"):
+            nmd.evaluate("a + 1", out=str(tmp_path / "x.zarr"), chunks_per_task=k, a=a)
+    with pytest.raises(TypeError, match="b: the dask evaluate reads Zarr arrays by path"):
+        nmd.evaluate("a + b", out=str(tmp_path / "x.zarr"), a=a, b=np.ones((512, 384)))
+    with pytest.raises(ValueError, match="reads no array"):
+        nmd.evaluate("1 + 2", out=str(tmp_path / "x.zarr"))
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_a_sharded_output_with_compressed_inner_chunks_is_refused_before_the_graph(tmp_path):
+    arrays(tmp_path)
+    out = tmp_path / "s.zarr"
+    zarr.create_array(out, shape=(512, 384), shards=(128, 192), chunks=(64, 96),
+                      dtype="float32")[...] = 7  # zarr-python's default: zstd inside
+    before = {f: os.path.getmtime(os.path.join(r, f)) for r, _, fs in os.walk(out) for f in fs}
+    with pytest.raises(ValueError, match="inner chunks are coded"):
+        nmd.evaluate("a + 1", out=str(out), a=str(tmp_path / "a.zarr"))
+    after = {f: os.path.getmtime(os.path.join(r, f)) for r, _, fs in os.walk(out) for f in fs}
+    assert before == after
+
+
+def test_many_small_mapped_input_chunks_keep_few_files_open(tmp_path):
+    # 1024 uncompressed inner chunks read for one output chunk: each kept chunk holds an
+    # open file and a map, so they were all kept open (EMFILE under a limit of 256).
+    import resource
+    b = (RNG.standard_normal((256, 256)) * 10).astype(np.float32)
+    zarr.create_array(tmp_path / "b.zarr", shape=b.shape, shards=(256, 256), chunks=(8, 8),
+                      dtype="float32", compressors=None)[...] = b
+    a = (RNG.standard_normal((256, 256)) * 10).astype(np.float32)
+    zarr.create_array(tmp_path / "a.zarr", shape=a.shape, chunks=(256, 256),
+                      dtype="float32")[...] = a
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        t = nmd.evaluate("a + b", out=str(tmp_path / "o.zarr"), a=str(tmp_path / "a.zarr"),
+                         b=str(tmp_path / "b.zarr"))
+        dask.compute(t, scheduler="synchronous")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert np.array_equal(zarr.open_array(tmp_path / "o.zarr")[...], a + b)
+
+
+def test_a_new_output_takes_the_compressor_inside_a_sharded_inputs_shards(tmp_path):
+    v = (RNG.standard_normal((512, 384)) * 10).astype(np.float32)
+    zarr.create_array(tmp_path / "a.zarr", shape=v.shape, shards=(128, 192), chunks=(64, 96),
+                      dtype="float32")[...] = v  # zstd inside the shards
+    dask.compute(nmd.evaluate("a * 2", out=str(tmp_path / "o.zarr"),
+                              a=str(tmp_path / "a.zarr")), scheduler="threads")
+    o = zarr.open_array(tmp_path / "o.zarr")
+    assert o.chunks == (64, 96) and o.shards is None
+    assert [type(c).__name__ for c in o.compressors] == ["ZstdCodec"]
+    assert np.array_equal(o[...], v * 2)

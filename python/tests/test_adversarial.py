@@ -1,0 +1,203 @@
+"""What an adversary tried against the package (session 12): each case was a crash, a hang,
+a wrong result, a file changed by a failed call, or a vague error before its fix."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import ndarray_mmap as nm
+
+
+def test_an_expression_nesting_past_the_limit_is_an_error_not_a_crash():
+    # 20 000 terms or parentheses overflowed the stack (SIGSEGV); run in a child process so
+    # that a crash fails this test and not the whole session.
+    code = (
+        "import numpy as np, ndarray_mmap as nm\n"
+        "for ex in ['+'.join(['a'] * 20000), '(' * 20000 + 'a' + ')' * 20000,\n"
+        "           '-' * 100000 + 'a', 'abs(' * 5000 + 'a' + ')' * 5000]:\n"
+        "    try:\n"
+        "        nm.evaluate(ex, a=np.ones(3))\n"
+        "    except ValueError as e:\n"
+        "        assert 'nests deeper than 1000' in str(e), e\n"
+        "    else:\n"
+        "        raise SystemExit('no error for ' + ex[:20])\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+    # Within the limit, a long chain still evaluates.
+    a = np.arange(5.0)
+    np.testing.assert_array_equal(nm.evaluate("+".join(["a"] * 900), a=a), a * 900)
+
+
+def test_two_threads_over_the_same_maps_in_opposite_orders_finish(tmp_path):
+    x = nm.create(str(tmp_path / "x.npy"), "f8", (64,))
+    y = nm.create(str(tmp_path / "y.npy"), "f8", (64,))
+    x[:] = 1
+    y[:] = 2
+    errors = []
+
+    def work(p, q):
+        o = np.empty(64)
+        end = time.monotonic() + 5  # the calls met in the lock window after ~14 000 each
+        try:
+            while time.monotonic() < end:
+                nm.evaluate("p + q", out=o, p=p, q=q)
+            assert (o == 3).all()
+        except BaseException as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    ts = [threading.Thread(target=work, args=(x, y), daemon=True),
+          threading.Thread(target=work, args=(y, x), daemon=True)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in ts), "the two calls wait on each other"
+    assert errors == []
+
+
+def test_an_input_that_is_another_view_of_the_outputs_file_is_refused(tmp_path):
+    n = 600  # 2.9 MB: more than one chunk of the engine's
+    p = tmp_path / "m.bin"
+    np.arange(n * n, dtype="f8").tofile(p)
+    before = p.read_bytes()
+    m = np.memmap(p, dtype="f8", mode="r+", shape=(n, n))
+    for out, b in [(m, m.T), (m.T, m), (m[1:], m[:-1])]:
+        with pytest.raises(ValueError, match="through another view"):
+            nm.evaluate("b + 1", out=out, b=b)
+    q = tmp_path / "p.npy"
+    np.save(q, np.arange(n * n, dtype="f8").reshape(n, n))
+    with pytest.raises(ValueError, match="another view"):
+        nm.evaluate("b + 1", out=str(q), b=np.load(q, mmap_mode="r").T)
+    with pytest.raises(ValueError, match="another view"):
+        nm.evaluate("b + 1", out=nm.open(q, mode="r+"), b=np.load(q, mmap_mode="r").T)
+    del m
+    assert p.read_bytes() == before
+    # The output's own view, or the same bytes mapped twice, is read in place.
+    m = np.memmap(p, dtype="f8", mode="r+", shape=(n, n))
+    nm.evaluate("b + 1", out=m, b=m)
+    m2 = np.memmap(p, dtype="f8", mode="r", shape=(n, n))
+    nm.evaluate("b * 2", out=m, b=m2)
+    m.flush()
+    want = (np.arange(n * n, dtype="f8").reshape(n, n) + 1) * 2
+    np.testing.assert_array_equal(np.fromfile(p, "f8").reshape(n, n), want)
+
+
+def test_an_output_path_that_an_input_reads_at_another_offset_is_refused(tmp_path):
+    p = tmp_path / "xo.bin"
+    np.arange(8, dtype="f4").tofile(p)
+    before = p.read_bytes()
+    x = nm.open(p, dtype="f4", shape=(4,), offset=16)
+    with pytest.raises(ValueError, match="another view of the file"):
+        nm.evaluate("x * 2", out=str(p), x=x)
+    h = nm.open(p, dtype="i2", shape=(2,))
+    with pytest.raises(ValueError, match="another view of the file"):
+        # int16 read, int32 written over it: its bytes were read as int32
+        nm.evaluate("h + i", out=str(p), h=h, i=np.ones(2, np.int32))
+    del x, h
+    assert p.read_bytes() == before
+    # The whole file, same type: in place.
+    w = nm.open(p, dtype="f4", shape=(8,))
+    nm.evaluate("w * 2", out=str(p), w=w)
+    np.testing.assert_array_equal(np.fromfile(p, "f4"), np.arange(8, dtype="f4") * 2)
+
+
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
+def test_integer_comparisons_are_exact_as_numpys(op):
+    i = np.array([2**62 + 1, 2**62, -1, 0, 2**63 - 1, -2**63], np.int64)
+    u = np.array([2**62, 2**62 + 1, 2**64 - 1, 0, 2**63, 2**63], np.uint64)
+    for a, b in [(i, u), (u, i), (i.astype(np.int8), u), (u, i.astype(np.int16))]:
+        want = eval(f"a {op} b")
+        np.testing.assert_array_equal(nm.evaluate(f"a {op} b", a=a, b=b), want)
+    # Python integers beyond the array type: every element gets numpy's one answer.
+    for a, v in [(i, 2**63), (i, -2**63 - 1), (u, 2**64), (u, -1),
+                 (np.array([5, -3], np.int8), 1000), (np.array([5], np.uint16), -70000)]:
+        for ex, want in [(f"a {op} {v}", eval(f"a {op} v")),
+                         (f"{v} {op} a", eval(f"v {op} a"))]:
+            np.testing.assert_array_equal(nm.evaluate(ex, a=a), want)
+
+
+def test_literals_that_overflow_are_an_error_not_a_wrapped_value():
+    a = np.zeros(2)
+    for ex in ["a + (170141183460469231731687303715884105727 + 1)",
+               "a + -(-170141183460469231731687303715884105727 - 1)",
+               "a + (-170141183460469231731687303715884105727 - 2)"]:
+        with pytest.raises(ValueError, match="overflow"):
+            nm.evaluate(ex, a=a)
+
+
+def test_true_division_by_any_python_integer_is_numpys():
+    for dt, v in [("uint8", 256), ("int8", 128), ("uint16", -1), ("int64", 2**63), ("int32", 7)]:
+        a = np.array([0, 1, 100], dt)
+        want = a / v
+        got = nm.evaluate("a / x", a=a, x=v)
+        assert got.dtype == want.dtype == np.float64
+        np.testing.assert_array_equal(got, want)
+
+
+def test_arguments_of_the_wrong_kind_are_refused_before_anything_is_written(tmp_path):
+    a = np.ones(4)
+    with pytest.raises(TypeError, match="out must be"):
+        nm.evaluate("a + 1", out=[0.0] * 4, a=a)
+    with pytest.raises(TypeError, match="out must be"):
+        nm.evaluate("a + 1", out=(a,), a=a)
+    for progress in (5, "x"):
+        with pytest.raises(TypeError, match="progress must be a callable"):
+            nm.evaluate("a + 1", out=str(tmp_path / "new.npy"), a=a, progress=progress)
+    assert not (tmp_path / "new.npy").exists()
+    d = tmp_path / "userdir"
+    d.mkdir()
+    (d / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a Zarr array"):
+        nm.evaluate("a + 1", out=str(d), a=a)
+    assert sorted(os.listdir(d)) == ["notes.txt"]
+
+
+def test_a_failed_call_leaves_no_output_it_created(tmp_path):
+    a = np.full(100_000, 2, np.int32)
+    b = np.ones(100_000, np.int32)
+    b[-1] = -1  # found while running: numpy's ValueError
+    for out in ["new.npy", "new.zarr"]:
+        with pytest.raises(ValueError, match="negative integer powers"):
+            nm.evaluate("a ** b", out=str(tmp_path / out), a=a, b=b)
+        assert not (tmp_path / out).exists()
+    keep = tmp_path / "empty.zarr"
+    keep.mkdir()
+    with pytest.raises(ValueError, match="negative integer powers"):
+        nm.evaluate("a ** b", out=str(keep), a=a, b=b)
+    assert keep.is_dir() and os.listdir(keep) == []
+
+
+def test_odd_but_valid_operands_and_outputs(tmp_path):
+    buf = bytearray(8 * 10 + 1)
+    x = np.frombuffer(buf, "f8", count=10, offset=1)  # contiguous, misaligned
+    x_vals = np.arange(10.0)
+    np.frombuffer(buf, "u1")[1:] = x_vals.view("u1")
+    np.testing.assert_array_equal(nm.evaluate("x * 2", x=x), x_vals * 2)
+    e = nm.create(str(tmp_path / "e.npy"), "f4", (0, 4))  # empty: its strides may be 0
+    nm.evaluate("a + 1", out=e, a=np.ones((0, 4), "f4"))
+    assert e.shape == (0, 4)
+
+
+def test_shapes_that_are_not_lengths_are_named(tmp_path):
+    p = str(tmp_path / "s.npy")
+    with pytest.raises(TypeError, match="axis 0 of the shape .* is 2.9, not an integer"):
+        nm.create(p, "f4", (2.9, 3))
+    with pytest.raises(ValueError, match=r"s\.npy: axis 1 of the shape .* is -3"):
+        nm.create(p, "f4", (2, -3))
+    with pytest.raises(ValueError, match="longer than any file"):
+        nm.create(p, "f4", (2**63,))
+    assert not os.path.exists(p)
+    raw = tmp_path / "r.bin"
+    raw.write_bytes(bytes(24))
+    with pytest.raises(TypeError, match="not an integer"):
+        nm.open(raw, dtype="f4", shape=(1.9, 3))
+    with pytest.raises(ValueError, match="before the file's start"):
+        nm.open(raw, dtype="f4", offset=-4)
+    assert nm.open(raw, dtype="f4", shape=(-1, 3)).shape == (2, 3)
