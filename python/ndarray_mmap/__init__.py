@@ -333,11 +333,12 @@ def _substitute(ex, scalars):
     """Python scalars go into the expression as literals: weak, as numpy treats them."""
     def repl(m):
         w = m.group(0)
-        if w in scalars:
+        if w in scalars and not ex[m.end():].lstrip().startswith("("):  # (not a call)
             v = scalars[w]
             if isinstance(v, bool):
                 return "True" if v else "False"
-            return f"({v!r})"
+            # The number's own text (an int or float subclass's repr may be anything).
+            return f"({int(v)!r})" if isinstance(v, int) else f"({float(v)!r})"
         return w
     return _TOKEN.sub(repl, ex)
 

@@ -136,6 +136,15 @@ impl Dt {
         }
     }
 
+    /// The smallest float type this type casts to safely: 0 float16, 1 float32, 2 float64.
+    fn float_rank(self) -> u8 {
+        match self {
+            Dt::Bool | Dt::I8 | Dt::U8 => 0,
+            Dt::I16 | Dt::U16 | Dt::F32 => 1,
+            _ => 2,
+        }
+    }
+
     /// The type of floating functions (`sqrt`, `exp`, ...) of this type, as numpy's.
     fn float_of(self) -> Result<Dt, String> {
         match self {
@@ -951,8 +960,19 @@ pub fn type_of(n: &Node, vars: &[Dt]) -> Result<Typed, String> {
                     (c, c)
                 }
                 Func::Arctan2 => {
+                    // numpy's loop: the first float type both sides cast to safely (int8 and
+                    // uint16: float32), not the float type of their promotion (int32's).
                     let (c, _) = combine(kids[0].ty, kids[1].ty, "arctan2")?;
-                    let c = c.float_of()?;
+                    let side = |t: Ty| match t {
+                        Ty::Array(x) => x,
+                        _ => c,
+                    };
+                    let (x, y) = (side(kids[0].ty), side(kids[1].ty));
+                    let c = match x.float_rank().max(y.float_rank()) {
+                        0 => x.float_of()?, // float16: refused by name
+                        1 => Dt::F32,
+                        _ => Dt::F64,
+                    };
                     (c, c)
                 }
                 Func::Abs | Func::Floor | Func::Ceil => match kids[0].ty {

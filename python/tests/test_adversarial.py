@@ -201,3 +201,31 @@ def test_shapes_that_are_not_lengths_are_named(tmp_path):
     with pytest.raises(ValueError, match="before the file's start"):
         nm.open(raw, dtype="f4", offset=-4)
     assert nm.open(raw, dtype="f4", shape=(-1, 3)).shape == (2, 3)
+
+
+def test_arctan2_computes_in_numpys_loop_type():
+    for x, y in [("int8", "uint16"), ("int16", "uint16"), ("uint16", "float32"),
+                 ("int32", "float32"), ("float32", "float32"), ("int16", "int16")]:
+        a = np.arange(1, 6).astype(x)
+        b = np.arange(2, 7).astype(y)
+        got = nm.evaluate("arctan2(a, b)", a=a, b=b)
+        assert got.dtype == np.arctan2(a, b).dtype, (x, y, got.dtype)
+    with pytest.raises(TypeError, match="float16"):
+        nm.evaluate("arctan2(a, b)", a=np.ones(2, "int8"), b=np.ones(2, "uint8"))
+
+
+def test_scalars_go_in_as_their_numbers(tmp_path):
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Sneaky(float):
+        def __repr__(self):
+            return "b"
+
+    a = np.arange(4.0)
+    np.testing.assert_array_equal(nm.evaluate("a * k", a=a, k=Level.HIGH), a * 3)
+    np.testing.assert_array_equal(nm.evaluate("a + s", a=a, s=Sneaky(0.5)), a + 0.5)
+    # A scalar named like a function stays a function where it is called.
+    np.testing.assert_array_equal(nm.evaluate("sqrt(a) + sqrt", a=a, sqrt=1.0), np.sqrt(a) + 1)
