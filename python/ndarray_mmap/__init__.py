@@ -387,7 +387,7 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
         ex = _substitute(ex, scalars)
         names = _names(ex)
     if out is not None and not isinstance(out, (str, _os.PathLike)):
-        _check_views_of_out(out, {n: values[n] for n in names})
+        values.update(_check_views_of_out(out, {n: values[n] for n in names}))
     ops = [_operand(values[n], n) for n in names]
     rdt, reduce, axis = _result_type(ex, [o.dtype for o in ops])
     try:
@@ -431,7 +431,8 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
                     if f is None or not _same_file(f, p):
                         continue
                     o = ops[i]
-                    a = _np.asarray(o.desc[1]) if o.desc[0] == "map" else None
+                    a = _np.asarray(o.desc[1]) if o.desc[0] == "map" \
+                        and not o.desc[1].copy_on_write else None
                     whole = a is not None and (npy or (
                         a.dtype == _np.dtype(rdt) and a.flags.c_contiguous
                         and a.nbytes == _os.path.getsize(p)))
@@ -444,7 +445,7 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
             for i in same:
                 ops[i] = descs[i] = None
             if not _os.path.exists(p):
-                made = (p, False)
+                made = (_os.path.abspath(p), False)
             if _os.path.exists(p):
                 m = _native.open(p, None if npy else rdt, None if npy else shape, "r+", 0, "C")
             elif npy and rdt == "bool":
@@ -463,7 +464,14 @@ def evaluate(ex, out=None, progress=None, local_dict=None, global_dict=None, **o
                 raise ValueError(f"{p}: a directory that is not a Zarr array (no zarr.json) "
                                  "and not empty: give a new path for the output")
             if not _os.path.exists(_os.path.join(p, "zarr.json")):
-                made = (p, _os.path.isdir(p))
+                top = _os.path.abspath(p)
+                if _os.path.isdir(top):
+                    made = (top, True)  # an empty directory given: emptied again
+                else:
+                    # The first of its directories missing (the create makes the parents).
+                    while not _os.path.exists(_os.path.dirname(top)):
+                        top = _os.path.dirname(top)
+                    made = (top, False)
                 z = next((o for o in ops if o.chunks is not None), None)
                 chunks = z.chunks if z is not None and len(z.chunks) == len(shape) else \
                     _default_chunks(shape, _np.dtype(rdt).itemsize)
@@ -558,45 +566,93 @@ def _file_of(v):
     return None
 
 
-def _memmap_view(a):
-    """(first byte's offset in the file, shape, strides, dtype) of a view of a
-    ``numpy.memmap``, else None."""
+def _file_view(a):
+    """(file's device and inode, the first element's byte in it, shape, strides, dtype) of
+    an array over a shared map of a file (a ``numpy.memmap`` or a view of one, a map made by
+    ``open``/``create``); None otherwise, and for copy-on-write maps (their memory is not
+    the file's)."""
     b = a
-    while b is not None and not (isinstance(b, _np.memmap) and isinstance(b.base, _mmap.mmap)):
+    while b is not None:
+        if isinstance(b, _native.Map):
+            if b.copy_on_write:
+                return None
+            path, start = b.path, b.offset
+            base = b.__array_interface__["data"][0]
+            break
+        if isinstance(b, _np.memmap) and isinstance(b.base, _mmap.mmap):
+            if getattr(b, "mode", None) in ("c", "copyonwrite") or not b.filename:
+                return None
+            path, start = _os.fspath(b.filename), b.offset
+            base = b.__array_interface__["data"][0]
+            break
         b = getattr(b, "base", None)
-    if b is None:
+    else:
         return None
-    start = a.__array_interface__["data"][0] - b.__array_interface__["data"][0]
-    return (b.offset + start, tuple(a.shape), tuple(a.strides), a.dtype)
+    try:
+        st = _os.stat(path)
+    except OSError:
+        return None
+    first = start + a.__array_interface__["data"][0] - base
+    return ((st.st_dev, st.st_ino), first, tuple(a.shape), tuple(a.strides), a.dtype)
+
+
+def _bytes_of(view):
+    """The file bytes ``lo..hi`` a ``_file_view`` spans."""
+    _, first, shape, strides, dtype = view
+    if 0 in shape:
+        return first, first
+    lo = first + sum(st * (n - 1) for n, st in zip(shape, strides) if st < 0)
+    hi = first + sum(st * (n - 1) for n, st in zip(shape, strides) if st > 0) + dtype.itemsize
+    return lo, hi
 
 
 def _check_views_of_out(out, values):
-    """Refuses an input that reads the output's file through another view of it than the
-    output's own (two maps of one file are two addresses: no memory check sees them): it
-    would be read while it is written. The output's own view is read in place."""
+    """Inputs that read the output's file: the output's own view is read in place; a view
+    sharing the output's memory is copied first (numpy's rule: as if every input were read
+    before any write); the same bytes mapped again, with the same layout, are read in place;
+    bytes of the file the output does not write are read as they are. Any other view of the
+    file (another layout over the bytes written, a copy-on-write map) is refused: two maps
+    of one file are two addresses, which no memory check sees, and it would be read while
+    it is written. Returns the inputs to replace (by their copies)."""
     oa = _np.asarray(out)
     f = _file_of(oa)
     if f is None:
-        return
+        return {}
     oi = oa.__array_interface__
+    ov = _file_view(oa)
+    copies = {}
     for n, v in values.items():
         if not isinstance(v, (str, _os.PathLike, _np.ndarray, _native.Map)):
             continue
         g = _file_of(v)
         if g is None or not _same_file(f, g):
             continue
-        if not isinstance(v, (str, _os.PathLike)):
+        if isinstance(v, (str, _os.PathLike)):
+            try:
+                a = _np.load(_os.fspath(v), mmap_mode="r")  # its view of the file
+            except (OSError, ValueError):
+                a = None
+        else:
             a = _np.asarray(v)
+        if a is not None:
             ai = a.__array_interface__
             if (ai["data"][0] == oi["data"][0] and a.shape == oa.shape
                     and a.strides == oa.strides and a.dtype == oa.dtype):
                 continue  # the output itself
-            mv = _memmap_view(a)
-            if mv is not None and mv == _memmap_view(oa):
-                continue  # the same bytes of the file, mapped twice
+            if not isinstance(v, (str, _os.PathLike)) and _np.may_share_memory(a, oa):
+                copies[n] = _np.array(a, copy=True)
+                continue
+            av = _file_view(a)
+            if av is not None and ov is not None:
+                if av == ov:
+                    continue  # the same bytes, mapped again
+                (alo, ahi), (olo, ohi) = _bytes_of(av), _bytes_of(ov)
+                if ahi <= olo or ohi <= alo:
+                    continue  # bytes the output does not write
         raise ValueError(f"{n} reads {f}, the output's file, through another view of it "
                          "than the output's: it would be read while it is written (pass the "
                          f"output's own array, or copy it first: numpy.array({n}))")
+    return copies
 
 
 def _same_file(a, b):

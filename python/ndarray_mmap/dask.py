@@ -16,6 +16,7 @@ every one of them present (zarr-python leaves out those equal to the fill value)
 """
 
 import json as _json
+import operator as _operator
 import os as _os
 
 import numpy as _np
@@ -46,10 +47,17 @@ def evaluate(ex, out, chunks_per_task=None, **operands):
     """
     import dask
 
-    if chunks_per_task is not None and (
-            isinstance(chunks_per_task, bool) or not isinstance(chunks_per_task, int)
-            or chunks_per_task < 1):
-        raise ValueError(f"chunks_per_task must be a positive integer, not {chunks_per_task!r}")
+    if chunks_per_task is not None:
+        k = None
+        if not isinstance(chunks_per_task, bool):
+            try:
+                k = _operator.index(chunks_per_task)
+            except TypeError:
+                pass
+        if k is None or k < 1:
+            raise ValueError(f"chunks_per_task must be a positive integer, not "
+                             f"{chunks_per_task!r}")
+        chunks_per_task = k
     names = _names(ex)
     missing = [n for n in names if n not in operands]
     if missing:
@@ -77,6 +85,9 @@ def evaluate(ex, out, chunks_per_task=None, **operands):
         if tuple(m["shape"]) != shape:
             raise ValueError(f"{p}: shape {m['shape']}, not {list(shape)} (the first input's): "
                              "the dask evaluate needs one shape (it does not broadcast)")
+    if not isinstance(out, (str, _os.PathLike)):
+        raise TypeError(f"out: the dask evaluate writes a Zarr array by path, not "
+                        f"{type(out).__name__}")
     out = _os.fspath(out)
     if not _os.path.exists(_os.path.join(out, "zarr.json")):
         comp = _compressor_of(metas[0])

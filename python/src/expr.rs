@@ -403,8 +403,10 @@ struct Parser<'s> {
     toks: Vec<(Tok, usize)>,
     at: usize,
     names: Vec<String>,
-    /// How deep the tree being built is, at most (each operator of a chain counts).
+    /// How deep the parse's own recursion is.
     depth: usize,
+    /// The height of the node parsed last (a leaf is 0).
+    height: usize,
 }
 
 /// The deepest tree an expression may make: the tree is walked by recursion (typing,
@@ -467,13 +469,28 @@ impl Parser<'_> {
     /// One level deeper (to be undone by `leave`): an error past [`MAX_DEPTH`].
     fn enter(&mut self) -> Result<(), SyntaxError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(SyntaxError(format!(
-                "the expression nests deeper than {MAX_DEPTH} levels (operators in a chain \
-                 count one each): split it into several evaluate calls"
-            )));
+        self.check(self.depth)
+    }
+
+    fn too_deep() -> SyntaxError {
+        SyntaxError(format!(
+            "the expression nests deeper than {MAX_DEPTH} levels (operators in a chain count \
+             one each): split it into several evaluate calls"
+        ))
+    }
+
+    fn check(&self, levels: usize) -> Result<(), SyntaxError> {
+        match levels > MAX_DEPTH {
+            true => Err(Self::too_deep()),
+            false => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The node made of children of heights `kids`: its height is recorded and checked.
+    fn made(&mut self, node: Node, kids: &[usize]) -> Result<Node, SyntaxError> {
+        self.height = kids.iter().max().map_or(0, |h| h + 1);
+        self.check(self.height)?;
+        Ok(node)
     }
 
     fn leave(&mut self) {
@@ -490,15 +507,8 @@ impl Parser<'_> {
 
     /// A binary expression whose operators bind at least as tightly as `min`.
     fn expr(&mut self, min: u8) -> Result<Node, SyntaxError> {
-        let depth = self.depth;
-        let r = self.chain(min);
-        self.depth = depth;
-        r
-    }
-
-    /// [`expr`](Self::expr), each operator one level deeper for what follows it.
-    fn chain(&mut self, min: u8) -> Result<Node, SyntaxError> {
         let mut left = self.unary()?;
+        let mut height = self.height;
         let mut compared = false;
         while let Some(Tok::Sym(s)) = self.peek() {
             let Some((prec, op)) = binary(s) else { break };
@@ -514,10 +524,14 @@ impl Parser<'_> {
                 compared = true;
             }
             self.at += 1;
-            self.enter()?;
             let right = self.expr(prec + 1)?;
-            left = Node::Binary(op, Box::new(left), Box::new(right));
+            left = self.made(
+                Node::Binary(op, Box::new(left), Box::new(right)),
+                &[height, self.height],
+            )?;
+            height = self.height;
         }
+        self.height = height;
         Ok(left)
     }
 
@@ -530,14 +544,15 @@ impl Parser<'_> {
     }
 
     fn unary_(&mut self) -> Result<Node, SyntaxError> {
-        if self.eat("-") {
-            return Ok(Node::Unary(Op::Neg, Box::new(self.unary()?)));
+        for (sym, op) in [("-", Op::Neg), ("~", Op::Not)] {
+            if self.eat(sym) {
+                let a = self.unary()?;
+                let h = self.height;
+                return self.made(Node::Unary(op, Box::new(a)), &[h]);
+            }
         }
         if self.eat("+") {
             return self.unary();
-        }
-        if self.eat("~") {
-            return Ok(Node::Unary(Op::Not, Box::new(self.unary()?)));
         }
         self.power()
     }
@@ -545,9 +560,11 @@ impl Parser<'_> {
     /// `x ** y`, right-associative; its right side may be unary (`a ** -b`).
     fn power(&mut self) -> Result<Node, SyntaxError> {
         let base = self.atom()?;
+        let h = self.height;
         if self.eat("**") {
             let exp = self.unary()?;
-            return Ok(Node::Binary(Op::Pow, Box::new(base), Box::new(exp)));
+            let kids = [h, self.height];
+            return self.made(Node::Binary(Op::Pow, Box::new(base), Box::new(exp)), &kids);
         }
         Ok(base)
     }
@@ -558,15 +575,17 @@ impl Parser<'_> {
         };
         self.at += 1;
         match tok {
-            Tok::Num(text) => number(&text).ok_or_else(|| {
-                self.at -= 1;
-                self.error(&format!("{text:?} is not a number"))
-            }),
+            Tok::Num(text) => {
+                self.height = 0;
+                number(&text).ok_or_else(|| {
+                    self.at -= 1;
+                    self.error(&format!("{text:?} is not a number"))
+                })
+            }
             Tok::Sym("(") => {
-                self.enter()?;
-                let e = self.expr(0);
-                self.leave();
-                let e = e?;
+                // (Its height is the inner expression's; the recursion is counted in
+                // `unary`.)
+                let e = self.expr(0)?;
                 self.expect(")")?;
                 Ok(e)
             }
@@ -574,6 +593,7 @@ impl Parser<'_> {
                 if self.eat("(") {
                     return self.call(&name);
                 }
+                self.height = 0;
                 Ok(match name.as_str() {
                     "True" => Node::Bool(true),
                     "False" => Node::Bool(false),
@@ -610,12 +630,11 @@ impl Parser<'_> {
             return Err(self.error(&what));
         };
         let mut args = Vec::new();
+        let mut heights = Vec::new();
         if !self.eat(")") {
             loop {
-                self.enter()?;
-                let arg = self.expr(0);
-                self.leave();
-                args.push(arg?);
+                args.push(self.expr(0)?);
+                heights.push(self.height);
                 if self.eat(")") {
                     break;
                 }
@@ -630,7 +649,7 @@ impl Parser<'_> {
                 self.src
             )));
         }
-        Ok(Node::Call(f, args))
+        self.made(Node::Call(f, args), &heights)
     }
 }
 
@@ -662,6 +681,7 @@ pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
         at: 0,
         names: Vec::new(),
         depth: 0,
+        height: 0,
     };
     let mut reduce = None;
     let outer = match (p.toks.first(), p.toks.get(1)) {
@@ -1022,9 +1042,22 @@ fn exact_comparison(op: Op, a: &Typed, b: &Typed) -> Option<Typed> {
                     Op::Eq => false,
                     _ => true,
                 };
-                // `x == x` holds for every integer, `x != x` for none.
+                // `(x & 0) == 0` holds for every integer, `!=` for none (`x` computed once:
+                // a copy of it would double the work at each comparison nested inside).
+                let zero = |compute| Typed {
+                    ty: Ty::WeakInt,
+                    compute,
+                    node: Node::Int(0),
+                    kids: Vec::new(),
+                };
+                let masked = Typed {
+                    ty: Ty::Array(dt),
+                    compute: dt,
+                    node: Node::Binary(Op::And, Box::new(x.node.clone()), Box::new(Node::Int(0))),
+                    kids: vec![x.clone(), zero(dt)],
+                };
                 let always = if truth { Op::Eq } else { Op::Ne };
-                return Some(node(dt, always, x.clone(), x.clone()));
+                return Some(node(dt, always, masked, zero(dt)));
             }
         }
     }
@@ -1033,6 +1066,12 @@ fn exact_comparison(op: Op, a: &Typed, b: &Typed) -> Option<Typed> {
         (Ty::Array(Dt::U64), Ty::Array(y)) if y.is_signed() => (b, a, op.mirrored()),
         _ => return None,
     };
+    // The signed side is computed twice below: where it is more than a few operations
+    // (a copy of it would double the work of every such comparison nested inside), it is
+    // compared in float64 as before, exact to 2**53.
+    if size(s) > 16 {
+        return None;
+    }
     // `s op u`: by the sign of `s`, then as uint64 (where `s` is not negative).
     let zero = Typed {
         ty: Ty::WeakInt,
@@ -1047,6 +1086,20 @@ fn exact_comparison(op: Op, a: &Typed, b: &Typed) -> Option<Typed> {
     let sign = node(Dt::I64, sign, s.clone(), zero);
     let unsigned = node(Dt::U64, op, s.clone(), u.clone());
     Some(node(Dt::Bool, join, sign, unsigned))
+}
+
+/// The nodes of a typed tree, counting up to 17 at most.
+fn size(t: &Typed) -> usize {
+    let mut n = 0;
+    let mut stack = vec![t];
+    while let Some(t) = stack.pop() {
+        n += 1;
+        if n > 16 {
+            break;
+        }
+        stack.extend(&t.kids);
+    }
+    n
 }
 
 /// numpy refuses a Python integer out of the range of the integer type it takes.

@@ -498,10 +498,21 @@ struct Map {
     dtype: Ty,
     writable: bool,
     path: String,
+    /// Where its first element is in the file.
+    offset: u64,
+    /// Copy-on-write: its memory is not the file's once written.
+    copy: bool,
 }
 
 impl Map {
-    fn of(held: Box<dyn Held>, dtype: Ty, writable: bool, path: String) -> Map {
+    fn of(
+        held: Box<dyn Held>,
+        dtype: Ty,
+        writable: bool,
+        path: String,
+        offset: u64,
+        copy: bool,
+    ) -> Map {
         let (ptr, shape, strides) = held.layout().unwrap_or_default();
         let size = storage_any!(dtype, T => std::mem::size_of::<T>()) as isize;
         Map {
@@ -512,6 +523,8 @@ impl Map {
             dtype,
             writable,
             path,
+            offset,
+            copy,
         }
     }
 }
@@ -546,6 +559,18 @@ impl Map {
     #[getter]
     fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Where the first element is in the file (a `.npy` file's header length).
+    #[getter]
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Whether writes stay in this process's memory (mode "c", copy-on-write).
+    #[getter]
+    fn copy_on_write(&self) -> bool {
+        self.copy
     }
 
     fn __repr__(&self) -> String {
@@ -681,7 +706,7 @@ fn open(
              and shape are for raw files)"
         )));
     }
-    let (ty, shape) = if npy {
+    let (ty, shape, data_at) = if npy {
         let h = py.detach(|| NpyHeader::from_path(&path)).map_err(py_err)?;
         let ty = npy_type(h.descr()).ok_or_else(|| {
             let why = match h.descr().starts_with(FOREIGN) {
@@ -701,12 +726,16 @@ fn open(
                 ty.name()
             )));
         }
-        (ty, Vec::new())
+        (ty, Vec::new(), h.data_offset() as u64)
     } else {
         let dtype = dtype.ok_or_else(|| {
             PyTypeError::new_err(format!("{name} is not a .npy file: give its dtype"))
         })?;
-        (Ty::from_name(dtype)?, shape.unwrap_or_else(|| vec![-1]))
+        (
+            Ty::from_name(dtype)?,
+            shape.unwrap_or_else(|| vec![-1]),
+            offset,
+        )
     };
     let opts = MapOptions::new().offset(offset).order(order(order_)?);
     let writable = match mode {
@@ -736,7 +765,7 @@ fn open(
             })
         })
         .map_err(py_err)?;
-    Ok(Map::of(held, ty, writable, name))
+    Ok(Map::of(held, ty, writable, name, data_at, mode == "c"))
 }
 
 /// Creates `path` (a `.npy` file, or raw) of `dtype` and `shape`, zeroed, atomically, its
@@ -776,7 +805,14 @@ fn create(
             })
         })
         .map_err(py_err)?;
-    Ok(Map::of(held, ty, true, name))
+    let data_at = match npy {
+        true => py
+            .detach(|| NpyHeader::from_path(&path))
+            .map_err(py_err)?
+            .data_offset() as u64,
+        false => 0,
+    };
+    Ok(Map::of(held, ty, true, name, data_at, false))
 }
 
 /// Creates a Zarr v3 array at `path`: `dtype`, `shape`, `chunks`, and a compressor

@@ -18,8 +18,11 @@ def test_an_expression_nesting_past_the_limit_is_an_error_not_a_crash():
     # that a crash fails this test and not the whole session.
     code = (
         "import numpy as np, ndarray_mmap as nm\n"
+        "e = 'a'\n"
+        "for _ in range(20):\n"
+        "    e = '(' + e + '+a' * 900 + ')'\n"  # each chain under the limit, the tree not
         "for ex in ['+'.join(['a'] * 20000), '(' * 20000 + 'a' + ')' * 20000,\n"
-        "           '-' * 100000 + 'a', 'abs(' * 5000 + 'a' + ')' * 5000]:\n"
+        "           '-' * 100000 + 'a', 'abs(' * 5000 + 'a' + ')' * 5000, e]:\n"
         "    try:\n"
         "        nm.evaluate(ex, a=np.ones(3))\n"
         "    except ValueError as e:\n"
@@ -30,9 +33,38 @@ def test_an_expression_nesting_past_the_limit_is_an_error_not_a_crash():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
-    # Within the limit, a long chain still evaluates.
+    # Within the limit, a long chain still evaluates, on a thread of 2 MiB of stack too.
     a = np.arange(5.0)
     np.testing.assert_array_equal(nm.evaluate("+".join(["a"] * 900), a=a), a * 900)
+    got = []
+    old = threading.stack_size(2 << 20)
+    try:
+        t = threading.Thread(target=lambda: got.append(
+            nm.evaluate("-" * 990 + "a" + "+a" * 5, a=a)))
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old)
+    np.testing.assert_array_equal(got[0], a * 6)  # an even number of minus signs
+
+
+def test_nested_exact_comparisons_cost_what_numpy_does():
+    # Each exact comparison computed its operand twice: 20 nested ones took 2**20 copies
+    # (seconds at 16, an abort for memory at 20).
+    code = (
+        "import numpy as np, ndarray_mmap as nm\n"
+        "a = np.arange(8, dtype=np.int64); u = np.arange(8, dtype=np.uint64) + 3\n"
+        "for cmp in ['< u', '< 2**70']:\n"
+        "    e = 'a'\n"
+        "    for _ in range(24):\n"
+        "        e = f'(({e}) {cmp}) + 0'\n"
+        "    got = nm.evaluate(e, a=a, u=u)\n"
+        "    want = eval(e.replace('2**70', '(2**70)'), {'a': a, 'u': u})\n"
+        "    assert got.dtype == want.dtype and (got == want).all(), (got, want)\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
 
 
 def test_two_threads_over_the_same_maps_in_opposite_orders_finish(tmp_path):
@@ -68,7 +100,8 @@ def test_an_input_that_is_another_view_of_the_outputs_file_is_refused(tmp_path):
     np.arange(n * n, dtype="f8").tofile(p)
     before = p.read_bytes()
     m = np.memmap(p, dtype="f8", mode="r+", shape=(n, n))
-    for out, b in [(m, m.T), (m.T, m), (m[1:], m[:-1])]:
+    m2 = np.memmap(p, dtype="f8", mode="r", shape=(n, n))  # another map of the file
+    for out, b in [(m, m2.T), (m.T, m2), (m[1:], m2[:-1])]:
         with pytest.raises(ValueError, match="through another view"):
             nm.evaluate("b + 1", out=out, b=b)
     q = tmp_path / "p.npy"
@@ -77,7 +110,11 @@ def test_an_input_that_is_another_view_of_the_outputs_file_is_refused(tmp_path):
         nm.evaluate("b + 1", out=str(q), b=np.load(q, mmap_mode="r").T)
     with pytest.raises(ValueError, match="another view"):
         nm.evaluate("b + 1", out=nm.open(q, mode="r+"), b=np.load(q, mmap_mode="r").T)
-    del m
+    c = np.memmap(p, dtype="f8", mode="c", shape=(n, n))
+    c[:] = 5  # its own memory now
+    with pytest.raises(ValueError, match="through another view"):
+        nm.evaluate("b + 1", out=m, b=c)
+    del m, m2, c
     assert p.read_bytes() == before
     # The output's own view, or the same bytes mapped twice, is read in place.
     m = np.memmap(p, dtype="f8", mode="r+", shape=(n, n))
@@ -87,6 +124,20 @@ def test_an_input_that_is_another_view_of_the_outputs_file_is_refused(tmp_path):
     m.flush()
     want = (np.arange(n * n, dtype="f8").reshape(n, n) + 1) * 2
     np.testing.assert_array_equal(np.fromfile(p, "f8").reshape(n, n), want)
+    # Views of the output's own memory are read as numpy reads them: copied first.
+    for out, b in [(m[1:], m[:-1]), (m, m.T), (m, m[::-1])]:
+        want = np.array(b) + 1
+        nm.evaluate("b + 1", out=out, b=b)
+        np.testing.assert_array_equal(out, want)
+    # The same bytes through two kinds of map, and bytes the output does not write.
+    q = tmp_path / "q.npy"
+    np.save(q, np.arange(1000.0))
+    w = nm.open(q, mode="r+")
+    nm.evaluate("x * 2", out=w, x=nm.open(q))
+    nm.evaluate("x + 1", out=w[:500], x=np.load(q, mmap_mode="r")[500:])
+    want = np.arange(1000.0) * 2
+    want[:500] = want[500:] + 1
+    np.testing.assert_array_equal(np.load(q), want)
 
 
 def test_an_output_path_that_an_input_reads_at_another_offset_is_refused(tmp_path):
@@ -96,11 +147,15 @@ def test_an_output_path_that_an_input_reads_at_another_offset_is_refused(tmp_pat
     x = nm.open(p, dtype="f4", shape=(4,), offset=16)
     with pytest.raises(ValueError, match="another view of the file"):
         nm.evaluate("x * 2", out=str(p), x=x)
+    c = nm.open(p, dtype="f4", mode="c")
+    c[:] = 5  # its own memory: the file still holds 0..7
+    with pytest.raises(ValueError, match="another view of the file"):
+        nm.evaluate("c + 1", out=str(p), c=c)
     h = nm.open(p, dtype="i2", shape=(2,))
     with pytest.raises(ValueError, match="another view of the file"):
         # int16 read, int32 written over it: its bytes were read as int32
         nm.evaluate("h + i", out=str(p), h=h, i=np.ones(2, np.int32))
-    del x, h
+    del x, h, c
     assert p.read_bytes() == before
     # The whole file, same type: in place.
     w = nm.open(p, dtype="f4", shape=(8,))
@@ -167,6 +222,21 @@ def test_a_failed_call_leaves_no_output_it_created(tmp_path):
         with pytest.raises(ValueError, match="negative integer powers"):
             nm.evaluate("a ** b", out=str(tmp_path / out), a=a, b=b)
         assert not (tmp_path / out).exists()
+    # A relative path, the working directory changed meanwhile (by the progress callback):
+    # what the call made goes, and nothing of the same name elsewhere.
+    (tmp_path / "work").mkdir()
+    (tmp_path / "other" / "sub").mkdir(parents=True)
+    (tmp_path / "other" / "sub" / "o.npy").write_bytes(b"mine")
+    here = os.getcwd()
+    os.chdir(tmp_path / "work")
+    try:
+        with pytest.raises(ValueError, match="negative integer powers"):
+            nm.evaluate("a ** b", out="sub/deeper/o.zarr", a=a, b=b,
+                        progress=lambda d, t: os.chdir(tmp_path / "other"))
+    finally:
+        os.chdir(here)
+    assert os.listdir(tmp_path / "work") == []
+    assert (tmp_path / "other" / "sub" / "o.npy").read_bytes() == b"mine"
     keep = tmp_path / "empty.zarr"
     keep.mkdir()
     with pytest.raises(ValueError, match="negative integer powers"):

@@ -164,7 +164,11 @@ def test_bad_arguments_are_refused_before_the_graph(tmp_path):
         nmd.evaluate("a + b", out=str(tmp_path / "x.zarr"), a=a, b=np.ones((512, 384)))
     with pytest.raises(ValueError, match="reads no array"):
         nmd.evaluate("1 + 2", out=str(tmp_path / "x.zarr"))
+    with pytest.raises(TypeError, match="out: the dask evaluate writes a Zarr array by path"):
+        nmd.evaluate("a + 1", out=np.ones((512, 384)), a=a)
     assert not (tmp_path / "x.zarr").exists()
+    t = nmd.evaluate("a + 1", out=str(tmp_path / "x.zarr"), chunks_per_task=np.int64(5), a=a)
+    assert sum(n for _, n in dask.compute(t, scheduler="threads")[0]) == 8 * 4
 
 
 def test_a_sharded_output_with_compressed_inner_chunks_is_refused_before_the_graph(tmp_path):
