@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${MIB:-512}; LIMIT=${LIMIT:-256}; REPS=${REPS:-3}; DIR=${DIR:-target/pyeval}
+source benches/quiet.sh  # QUIET=1 (root): DAMON and free page reporting off for the run
 [ "$(id -u)" = 0 ] || { echo "$0: needs root (drop_caches, cgroups)" >&2; exit 2; }
 python3 -c 'import numexpr' 2>/dev/null || python3 -m pip install --quiet numexpr
 python3 -c 'import ndarray_mmap' || { echo "$0: pip install ./python first" >&2; exit 2; }

@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${MIB:-512}; REPS=${REPS:-3}; LIMIT=${LIMIT:-128}; COLD=${COLD:-1}
+source benches/quiet.sh  # QUIET=1 (root): DAMON and free page reporting off for the run
 DIR=$(realpath -m "${DIR:-target/zarr_peers}")
 SETS=${SETS:-"64:none 64:zstd 64:blosc-lz4 1:none 1:zstd 1:blosc-lz4"}
 MEMLIMIT=$(pwd)/benches/memlimit
