@@ -70,38 +70,6 @@ impl Residency {
     }
 }
 
-impl Residency {
-    /// Starts reading bytes `0..len` of `file` into the page cache (`POSIX_FADV_WILLNEED`:
-    /// the kernel reads them in large requests at once, while the stream computes), unless
-    /// all of them are there (`cachestat`). Which pages were cached before is recorded
-    /// first, so that a bounded stream still drops only those it brought in. A hint:
-    /// nothing is read when that record cannot be made, and failures are ignored.
-    #[cfg(target_os = "linux")]
-    #[cfg_attr(not(feature = "zarr"), allow(dead_code))] // used by Zarr operands
-    pub(crate) fn read_ahead(&mut self, file: &File, len: u64) {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::MetadataExt;
-        if len == 0 || super::pager::all_cached(file, 0, len) {
-            return;
-        }
-        let Ok(meta) = file.metadata() else {
-            return;
-        };
-        let key = (meta.dev(), meta.ino());
-        if self
-            .of(key, meta.len(), || file_residency(file, meta.len()))
-            .is_none()
-        {
-            return;
-        }
-        let len = libc::off_t::try_from(len).unwrap_or(libc::off_t::MAX);
-        // SAFETY: a plain system call on an open descriptor; it reads no memory of ours.
-        unsafe {
-            libc::posix_fadvise(file.as_raw_fd(), 0, len, libc::POSIX_FADV_WILLNEED);
-        }
-    }
-}
-
 /// Which pages of the first `len` bytes of `file` are in the page cache (`mincore` on a
 /// map of them that is never read). `None` where that fails.
 #[cfg(target_os = "linux")]

@@ -173,15 +173,7 @@ pub(crate) struct ZarrIn<'a, T> {
     /// (see [`streams`]): the one the stream is in, its index and first element.
     streaming: bool,
     stream: Option<(Vec<usize>, Vec<usize>, ChunkStream)>,
-    /// A bounded stream over mapped chunks: each chunk's file and the next one's are asked
-    /// for whole as the stream enters it (see [`Array::read_ahead`]), in this order.
-    hint: Option<GridOrder>,
 }
-
-/// What a bounded stream asks the kernel to read ahead of each mapped chunk: up to 4 MiB
-/// of it and of the next (per input; a bigger chunk's file is then read ahead by the
-/// kernel as the stream goes).
-const HINT_BYTES: u64 = 4 << 20;
 
 /// Whether a stream decodes the coded chunks of `array` a piece at a time instead of
 /// whole: a bounded stream whose chunks take more than an eighth of the memory left
@@ -274,7 +266,6 @@ impl<'a, T: Element> ZarrIn<'a, T> {
             ahead: None,
             streaming: false,
             stream: None,
-            hint: None,
         }
     }
 
@@ -387,8 +378,6 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
             false => ReadAhead::new(a, bounded)
                 .map(|r| (r, GridOrder::new(a.shape(), a.chunk_shape(), lead))),
         };
-        self.hint = (bounded && !self.streaming && self.ahead.is_none() && !a.is_coded())
-            .then(|| GridOrder::new(a.shape(), a.chunk_shape(), lead));
     }
 
     /// The stream moves to `region`: maps the chunk holding it, unless it is mapped.
@@ -426,17 +415,7 @@ impl<'a, T: Element> Reader<'a, T> for ZarrIn<'a, T> {
                     }
                 }
             }
-            None => {
-                if let Some(order) = &self.hint {
-                    self.array
-                        .read_ahead(&index, HINT_BYTES, &mut self.residency);
-                    if let Some(next) = order.next(&index) {
-                        self.array
-                            .read_ahead(&next, HINT_BYTES, &mut self.residency);
-                    }
-                }
-                (self.array.read_chunk_into(&index, None, bounded)?, false)
-            }
+            None => (self.array.read_chunk_into(&index, None, bounded)?, false),
         };
         let state = {
             let (v, pager) = in_parts(&chunk);

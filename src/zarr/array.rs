@@ -903,35 +903,6 @@ impl<T: Element> Array<T> {
         super::grid::grid(&self.layout.shape, &self.layout.chunk)
     }
 
-    /// Starts reading the file of chunk `index`, its first `cap` bytes, into the page
-    /// cache while the stream computes ([`Residency::read_ahead`]): an uncompressed chunk
-    /// in a file of its own, on Linux. A chunk paged by faults is read in steps of the
-    /// kernel's read-ahead window (128 KiB), each a wait; this asks for it in one go, and
-    /// for the next chunk before the stream reaches it. A hint: a chunk that is missing
-    /// or not a file is left to its read to report.
-    #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
-    pub(crate) fn read_ahead(
-        &self,
-        index: &[usize],
-        cap: u64,
-        record: &mut crate::map::residency::Residency,
-    ) {
-        #[cfg(target_os = "linux")]
-        {
-            if self.layout.shard.is_some() || !self.layout.codecs.is_plain() {
-                return;
-            }
-            let Ok((path, _)) = self.locate(index) else {
-                return;
-            };
-            let mut oo = std::fs::OpenOptions::new();
-            oo.read(true);
-            if let Ok(file) = crate::map::open_regular(&path, &oo, "open for reading") {
-                record.read_ahead(&file, self.chunk_bytes().min(cap));
-            }
-        }
-    }
-
     /// Checks `index` against the grid; returns the chunk's file and its lengths cut to
     /// the array's edge.
     pub(super) fn locate(&self, index: &[usize]) -> Result<(PathBuf, Vec<usize>), Error> {

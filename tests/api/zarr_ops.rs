@@ -581,49 +581,6 @@ fn bounded_streams_leave_the_page_cache_as_they_found_it_whatever_the_chunking()
     assert_eq!(assemble(&d), a.mapv(|x| x + 1));
 }
 
-/// A bounded stream over uncompressed chunks asks for the next chunk's file while it
-/// computes the one it is in (a chunk paged by faults alone came in a read-ahead window at a
-/// time, each a wait, and the next file only once the stream reached it), and still drops
-/// what it brought in behind it.
-#[cfg(target_os = "linux")]
-#[test]
-fn a_bounded_stream_reads_the_next_chunk_ahead_and_drops_it_behind() {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let mut a = seq(&[1024, 256]);
-    let z = zarr_with(dir.path(), "a.zarr", &mut a, &[256, 256], false, 0, &[]);
-    z.flush().unwrap();
-    let pa = dir.path().join("a.zarr");
-    evict(&pa);
-    let (res, all) = cached(&pa);
-    assert!(
-        res * 10 < all,
-        "eviction did not work here: {res} of {all} pages cached"
-    );
-    let next = pa.join("c").join("1").join("0");
-    assert!(next.is_file());
-    // While the stream is in the first chunk (its first pieces of 64 KiB), the second
-    // chunk's file is in the page cache (or on its way).
-    let mut seen: Option<(usize, usize)> = None;
-    let opts = StreamOptions::new()
-        .chunk_bytes(64 << 10)
-        .paging(Paging::Bounded)
-        .progress(|p| {
-            if seen.is_none() && p.done <= 128 << 10 {
-                seen = Some(crate::page_cache::resident(&next));
-            }
-            ControlFlow::Continue(())
-        });
-    let s = ops::sum_with(&z, opts).unwrap();
-    assert_eq!(s, a.iter().map(|&x| i64::from(x)).sum::<i64>());
-    let (res, all) = seen.expect("a progress call in the first chunk");
-    assert!(
-        res * 2 > all,
-        "the next chunk's file had {res} of {all} pages in while the stream was in the first"
-    );
-    let (res, all) = cached(&pa);
-    assert!(res * 10 < all, "input: {res} of {all} pages still cached");
-}
-
 /// Compressed arrays too: under `Paging::Bounded`, the stored bytes a stream reads (on the
 /// threads that decode ahead) and the chunk files it writes (on the threads that encode
 /// behind) leave the page cache as they found it: cold stays cold, warm stays warm.
