@@ -13,6 +13,14 @@ import pytest
 import ndarray_mmap as nm
 
 
+def in_a_child(code):
+    """Runs ``code`` in a new Python: a crash (a signal) fails the test that runs it, not the
+    whole session."""
+    r = subprocess.run([sys.executable, "-c", code + "print('ok')\n"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+
+
 def test_an_expression_nesting_past_the_limit_is_an_error_not_a_crash():
     # 20 000 terms or parentheses overflowed the stack (SIGSEGV); run in a child process so
     # that a crash fails this test and not the whole session.
@@ -29,10 +37,8 @@ def test_an_expression_nesting_past_the_limit_is_an_error_not_a_crash():
         "        assert 'nests deeper than 1000' in str(e), e\n"
         "    else:\n"
         "        raise SystemExit('no error for ' + ex[:20])\n"
-        "print('ok')\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+    in_a_child(code)
     # Within the limit, a long chain still evaluates, on a thread of 2 MiB of stack too.
     a = np.arange(5.0)
     np.testing.assert_array_equal(nm.evaluate("+".join(["a"] * 900), a=a), a * 900)
@@ -61,10 +67,8 @@ def test_nested_exact_comparisons_cost_what_numpy_does():
         "    got = nm.evaluate(e, a=a, u=u)\n"
         "    want = eval(e.replace('2**70', '(2**70)'), {'a': a, 'u': u})\n"
         "    assert got.dtype == want.dtype and (got == want).all(), (got, want)\n"
-        "print('ok')\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+    in_a_child(code)
 
 
 def test_two_threads_over_the_same_maps_in_opposite_orders_finish(tmp_path):
