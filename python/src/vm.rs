@@ -9,10 +9,23 @@ use crate::expr::{Dt, Func, Node, Op, Typed};
 /// Elements per block.
 pub const BLOCK: usize = 4096;
 
-/// numpy's bool: one byte, any nonzero byte is true.
-#[derive(Clone, Copy, Default, PartialEq, PartialOrd, Debug)]
+/// numpy's bool: one byte, any nonzero byte is true (and compares as true: a byte written
+/// by another tool as 0xFF equals numpy's 1).
+#[derive(Clone, Copy, Default, Debug)]
 #[repr(transparent)]
 pub struct B8(pub u8);
+
+impl PartialEq for B8 {
+    fn eq(&self, o: &Self) -> bool {
+        self.get() == o.get()
+    }
+}
+
+impl PartialOrd for B8 {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        self.get().partial_cmp(&o.get())
+    }
+}
 
 impl B8 {
     fn get(self) -> bool {

@@ -303,3 +303,13 @@ def test_scalars_go_in_as_their_numbers(tmp_path):
     np.testing.assert_array_equal(nm.evaluate("a + s", a=a, s=Sneaky(0.5)), a + 0.5)
     # A scalar named like a function stays a function where it is called.
     np.testing.assert_array_equal(nm.evaluate("sqrt(a) + sqrt", a=a, sqrt=1.0), np.sqrt(a) + 1)
+
+
+def test_bool_bytes_other_than_0_and_1_are_true():
+    # Written by another tool (0xFF for true): compared as numpy compares them.
+    bb = np.array([0, 5, 255, 1], np.uint8).view(bool)
+    t = np.array([True, True, True, False])
+    for op in ["==", "!=", "<", ">", "<=", ">="]:
+        np.testing.assert_array_equal(nm.evaluate(f"bb {op} t", bb=bb, t=t), eval(f"bb {op} t"))
+    np.testing.assert_array_equal(nm.evaluate("where(bb, 1, 0)", bb=bb), np.where(bb, 1, 0))
+    np.testing.assert_array_equal(nm.evaluate("bb + 0", bb=bb), bb + 0)
