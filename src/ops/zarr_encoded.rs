@@ -103,9 +103,11 @@ impl<'a, T: Element> ZarrEncOut<'a, T> {
         {
             self.wait_for(&h.index)?;
             let array = self.array.array();
-            let mut old = array
-                .read_chunk(&h.index)?
-                .into_whole(array.chunk_shape(), array.order());
+            let mut old = array.read_chunk(&h.index)?.into_whole(
+                array.chunk_shape(),
+                array.order(),
+                array.dir(),
+            )?;
             for p in &pieces {
                 old.slice_each_axis_mut(|d| p[d.axis.index()])
                     .assign(&h.chunk.slice_each_axis(|d| p[d.axis.index()]));
@@ -240,13 +242,19 @@ impl<T: Element> Writer<T> for ZarrEncOut<'_, T> {
                     buf.fill(array.fill_value());
                     buf
                 }
-                None => crate::zarr::Chunk::fill_of(array, chunk_shape.len())
-                    .into_whole(chunk_shape, array.order()),
+                None => crate::zarr::Chunk::fill_of(array, chunk_shape.len()).into_whole(
+                    chunk_shape,
+                    array.order(),
+                    array.dir(),
+                )?,
             };
             (chunk, Some((Vec::new(), 0)))
         } else {
             let old = array.read_chunk(&index)?;
-            (old.into_whole(chunk_shape, array.order()), None)
+            (
+                old.into_whole(chunk_shape, array.order(), array.dir())?,
+                None,
+            )
         };
         self.held = Some(Held {
             index,

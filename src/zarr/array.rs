@@ -510,7 +510,7 @@ impl<T: Element> Array<T> {
         };
         let mut data: Vec<T> = match spare {
             Some(v) if v.len() == n => v,
-            _ => vec![bytemuck::Zeroable::zeroed(); n],
+            _ => super::chunk_buffer(n, bytemuck::Zeroable::zeroed(), path)?,
         };
         let out: &mut [u8] = bytemuck::cast_slice_mut(&mut data);
         if l.codecs.is_plain() {

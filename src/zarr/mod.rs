@@ -176,8 +176,13 @@ impl<T: Element> Chunk<T> {
     /// The whole stored chunk (not cut to the array's edge) as an array of its own, in
     /// the chunk's order: what a stream updates and encodes again. `shape` and `order` are
     /// the chunk's.
-    pub(crate) fn into_whole(self, shape: &[usize], order: crate::Order) -> ArrayD<T> {
-        match self.data {
+    pub(crate) fn into_whole(
+        self,
+        shape: &[usize],
+        order: crate::Order,
+        path: &Path,
+    ) -> Result<ArrayD<T>, Error> {
+        Ok(match self.data {
             ChunkData::Owned(a) => a,
             ChunkData::Mapped(m) => m.view().to_owned(),
             ChunkData::Fill(one) => {
@@ -186,13 +191,9 @@ impl<T: Element> Chunk<T> {
                     .next()
                     .copied()
                     .unwrap_or_else(bytemuck::Zeroable::zeroed);
-                let dim = ndarray::IxDyn(shape);
-                match order {
-                    crate::Order::F => ArrayD::from_elem(ndarray::ShapeBuilder::f(dim), fill),
-                    _ => ArrayD::from_elem(dim, fill),
-                }
+                filled(shape, order, fill, path)?
             }
-        }
+        })
     }
 
     /// The buffer of a chunk read into one (decoded), for the next chunk read
@@ -562,11 +563,7 @@ impl<T: Element> ZarrArrayMut<T> {
                 return self.a.write_encoded_raw(index, raw, false).map(drop);
             }
         }
-        let dim = ndarray::IxDyn(&l.chunk);
-        let mut whole = match l.order {
-            crate::Order::F => ndarray::ArrayD::from_elem(ndarray::ShapeBuilder::f(dim), l.fill),
-            _ => ndarray::ArrayD::from_elem(dim, l.fill),
-        };
+        let mut whole = filled(&l.chunk, l.order, l.fill, self.a.dir())?;
         whole
             .slice_each_axis_mut(|ax| ndarray::Slice::from(0..shape[ax.axis.index()]))
             .assign(&data.view().into_dyn());
@@ -702,6 +699,45 @@ fn sync_file(path: &Path) -> Result<(), Error> {
         Err(e) => return Err(Error::io(path, "open for syncing", e)),
     };
     f.sync_all().map_err(|e| Error::io(path, "sync", e))
+}
+
+/// A buffer of `n` elements `value`, or an `Err` naming the bytes when memory cannot hold
+/// them: a chunk's size comes from `zarr.json`, which anyone may write (a chunk shape of
+/// 2**35 asked for 128 GiB, and the allocation's failure aborted the process).
+pub(crate) fn chunk_buffer<T: Clone>(n: usize, value: T, path: &Path) -> Result<Vec<T>, Error> {
+    let mut v = Vec::new();
+    if v.try_reserve_exact(n).is_err() {
+        return Err(Error::io(
+            path,
+            "hold a chunk of",
+            std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!(
+                    "{} bytes (its chunk shape) do not fit in memory",
+                    n.saturating_mul(std::mem::size_of::<T>())
+                ),
+            ),
+        ));
+    }
+    v.resize(n, value);
+    Ok(v)
+}
+
+/// A whole chunk of `shape` in `order`, every element `fill` (see [`chunk_buffer`]).
+pub(crate) fn filled<T: Clone>(
+    shape: &[usize],
+    order: crate::Order,
+    fill: T,
+    path: &Path,
+) -> Result<ArrayD<T>, Error> {
+    let n = shape.iter().product();
+    let v = chunk_buffer(n, fill, path)?;
+    let dim = ndarray::IxDyn(shape);
+    Ok(match order {
+        crate::Order::F => ArrayD::from_shape_vec(ndarray::ShapeBuilder::f(dim), v),
+        _ => ArrayD::from_shape_vec(dim, v),
+    }
+    .expect("a buffer of the shape's length"))
 }
 
 /// Opens the Zarr v3 array at directory `path` read-only; chunks map on demand.

@@ -637,3 +637,40 @@ fn a_lock_released_before_the_stream_reaches_a_chunk_read_ahead_does_not_fail_it
         });
     assert_eq!(ops::sum_with(&z, opts).unwrap(), (4 * n) as i64);
 }
+
+/// A chunk shape far bigger than memory in someone's `zarr.json` (2**35 elements: 128 GiB
+/// for 64 of data): reading, summing and writing the chunk are errors naming it. The
+/// allocation's failure aborted the process before.
+#[test]
+fn a_chunk_bigger_than_memory_is_an_err_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.zarr");
+    let mut w = unsafe {
+        zarr::CreateOptions::new()
+            .compressor(zarr::Compressor::zstd(1))
+            .create(&path, [64], [64])
+    }
+    .unwrap();
+    w.write_chunk(&[0], &ndarray::Array1::<f32>::ones(64))
+        .unwrap();
+    drop(w);
+    let meta = path.join("zarr.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let hostile = text.replacen("[64]", "[34359738368]", 2); // the shape stays 64: the chunk grows
+    assert_ne!(hostile, text);
+    let hostile = hostile.replacen("[34359738368]", "[64]", 1);
+    std::fs::write(&meta, hostile).unwrap();
+    let z = unsafe { zarr::open::<f32>(&path) }.unwrap();
+    assert_eq!(
+        (z.shape(), z.chunk_shape()),
+        (&[64][..], &[34359738368][..])
+    );
+    let e = z.chunk(&[0]).map(drop).unwrap_err();
+    assert!(e.to_string().contains("do not fit in memory"), "{e}");
+    assert!(ops::sum(&z).is_err());
+    let mut w = unsafe { zarr::open_mut::<f32>(&path) }.unwrap();
+    let e = w
+        .write_chunk(&[0], &ndarray::Array1::<f32>::zeros(64))
+        .unwrap_err();
+    assert!(e.to_string().contains("do not fit in memory"), "{e}");
+}
