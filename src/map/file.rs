@@ -43,6 +43,25 @@ pub(crate) fn identity_of_path(path: &Path) -> Option<io::Result<FileId>> {
     os::identity_of_path(path)
 }
 
+/// The identity of the entry `path` names now, not following a link there (a link is
+/// itself: never the file it points to); `None` off Unix.
+#[cfg_attr(not(feature = "zarr"), allow(dead_code))] // Zarr chunks
+pub(crate) fn identity_of_entry(path: &Path) -> Option<io::Result<FileId>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(std::fs::symlink_metadata(path).map(|m| FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// What a file is opened for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {

@@ -47,7 +47,8 @@ pub(crate) use file::FileId;
 pub(crate) use file::open_regular;
 #[cfg(feature = "zarr")]
 pub(crate) use file::{
-    file_kind, identity_of_path, move_no_replace, probe_writable, remove_if_unused,
+    file_kind, identity_of_entry, identity_of_path, move_no_replace, probe_writable,
+    remove_if_unused,
 };
 #[cfg(feature = "zarr")]
 pub(crate) use file::{read_buffer, read_start};

@@ -357,6 +357,33 @@ impl<T: Element> Array<T> {
         Ok(())
     }
 
+    /// After a chunk file was opened by `path` to be written in place: the file opened
+    /// (`opened`) is the entry at `path`, reached through no link. Whoever else can write
+    /// the directory could swap a link in between [`check_no_links`](Self::check_no_links)
+    /// and the open, which then followed it out of the array's directory; this refuses
+    /// such a file before any byte of it is written. (Unix; elsewhere the checks before.)
+    pub(crate) fn check_opened(
+        &self,
+        path: &Path,
+        opened: crate::map::FileId,
+    ) -> Result<(), Error> {
+        self.check_no_links(path)?;
+        match crate::map::identity_of_entry(path) {
+            Some(Ok(now)) if now == opened => Ok(()),
+            Some(Ok(_)) => Err(zerr(
+                path,
+                ZarrProblem::Unsupported {
+                    what: "writing a chunk whose file changed while it was opened (a link or \
+                           another file was put in its place): the file opened may lie \
+                           outside the array's directory"
+                        .into(),
+                },
+            )),
+            Some(Err(e)) => Err(Error::io(path, "inspect", e)),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }

@@ -622,6 +622,7 @@ impl<T: Element> ZarrArrayMut<T> {
                     self.a.check_one_name(&path)?;
                     // SAFETY: the contract of `open_mut` / `create` covers every chunk file.
                     let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
+                    self.a.check_opened(&path, map.file_id())?;
                     self.a.mark_mapped(&path);
                     return Ok((ChunkMut { map, edge }, None));
                 }
@@ -634,6 +635,7 @@ impl<T: Element> ZarrArrayMut<T> {
                     let opts = opts.offset(offset).len(self.a.chunk_bytes());
                     // SAFETY: the contract of `open_mut` covers every shard file.
                     let map = unsafe { opts.open_mut::<T>(&path, l.chunk.as_slice()) }?;
+                    self.a.check_opened(&path, map.file_id())?;
                     self.a.mark_mapped(&path);
                     return Ok((ChunkMut { map, edge }, None));
                 }

@@ -674,3 +674,58 @@ fn a_chunk_bigger_than_memory_is_an_err_not_an_abort() {
         .unwrap_err();
     assert!(e.to_string().contains("do not fit in memory"), "{e}");
 }
+
+/// Someone who can write the array's directory keeps swapping a link to a file outside it
+/// in place of a chunk file, and the real file back: the checks before the open saw the
+/// real file, the open followed the link, and the chunk's writes reached the file outside
+/// (within seconds, every run). The file opened is now checked to be the entry at the
+/// path before anything is written.
+#[cfg(unix)]
+#[test]
+fn a_link_swapped_in_while_a_chunk_is_opened_is_never_written_through() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.bin");
+    std::fs::write(&victim, [7u8; 16]).unwrap();
+    let path = dir.path().join("a.zarr");
+    let mut w = unsafe { zarr::create::<f32>(&path, &[4], &[4]) }.unwrap();
+    w.chunk_mut(&[0]).unwrap().view_mut().fill(2.0);
+    let chunk = chunk_file(&path, &[0]);
+    let real = std::fs::read(&chunk).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, chunk, victim, real) = (stop.clone(), chunk.clone(), victim.clone(), real);
+        std::thread::spawn(move || {
+            let (link, copy) = (chunk.with_extension("l"), chunk.with_extension("r"));
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&link);
+                std::os::unix::fs::symlink(&victim, &link).unwrap();
+                std::fs::rename(&link, &chunk).unwrap();
+                std::fs::write(&copy, &real).unwrap();
+                std::fs::rename(&copy, &chunk).unwrap();
+            }
+        })
+    };
+    let (mut written, mut refused) = (0, 0);
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(3) {
+        match w.chunk_mut(&[0]) {
+            Ok(mut c) => {
+                c.view_mut().fill(1.0);
+                written += 1;
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        [7u8; 16],
+        "written through the link ({written} chunks written, {refused} refused)"
+    );
+    assert!(
+        written > 0 && refused > 0,
+        "{written} written, {refused} refused"
+    );
+}
