@@ -472,16 +472,13 @@ impl Parser<'_> {
         self.check(self.depth)
     }
 
-    fn too_deep() -> SyntaxError {
-        SyntaxError(format!(
-            "the expression nests deeper than {MAX_DEPTH} levels (operators in a chain count \
-             one each): split it into several evaluate calls"
-        ))
-    }
-
+    /// An error when `levels` is past [`MAX_DEPTH`].
     fn check(&self, levels: usize) -> Result<(), SyntaxError> {
         match levels > MAX_DEPTH {
-            true => Err(Self::too_deep()),
+            true => Err(SyntaxError(format!(
+                "the expression nests deeper than {MAX_DEPTH} levels (operators in a chain \
+                 count one each): split it into several evaluate calls"
+            ))),
             false => Ok(()),
         }
     }
@@ -910,20 +907,14 @@ pub fn type_of(n: &Node, vars: &[Dt]) -> Result<Typed, String> {
             if op.is_comparison()
                 && (check_weak_range(&a, c).is_err() || check_weak_range(&b, c).is_err())
             {
-                // numpy compares a Python integer out of the array type's range by value:
-                // here in float64, which orders every such integer beyond the type's range.
+                // (Integer arrays are `exact_comparison`'s: what is left is a bool array
+                // beside a Python integer beyond int64, compared by value in float64.)
                 c = Dt::F64;
             }
             check_weak_range(&a, c)?;
             check_weak_range(&b, c)?;
             let ty = match op {
                 _ if op.is_comparison() => Dt::Bool,
-                Op::Div => {
-                    if !c.is_float() {
-                        c = Dt::F64;
-                    }
-                    c
-                }
                 Op::Sub if c == Dt::Bool => {
                     return Err(
                         "numpy boolean subtract, the `-` operator, is not supported, \

@@ -405,7 +405,8 @@ fn chunk_task<T: AnyElement>(
 }
 
 /// Evaluates `expr` over Zarr arrays (`inputs`: (path, dtype) per name, of the output's
-/// shape, on any chunk grid) into chunks `indices` of the Zarr array `out` (path, dtype): what one dask task runs.
+/// shape, on any chunk grid) into chunks `indices` of the Zarr array `out` (path, dtype):
+/// what one dask task runs.
 #[pyfunction]
 fn evaluate_chunks(
     py: Python<'_>,

@@ -395,8 +395,9 @@ impl<'a> StreamOptions<'a> {
     /// the same bytes are written again before the kernel's own write-back, 30 s later).
     /// The chunks of a Zarr array under 16 MiB each are handed over by the stream's own
     /// thread, one call per chunk: with 1 MiB chunks (`benches/zarr_peers.sh`) the stream
-    /// alone measured up to 20% slower, and the stream and its flush 25% faster. `false` keeps every page dirty in memory until the kernel
-    /// or a flush writes it; `true` writes through whatever the size.
+    /// alone measured up to 20% slower, and the stream and its flush 25% faster. `false`
+    /// keeps every page dirty in memory until the kernel or a flush writes it; `true`
+    /// writes through whatever the size.
     ///
     /// Has no effect under [`Paging::Bounded`], which writes back as it goes anyway, and
     /// acts only where write-back can be started (Linux), on shared (not copy-on-write)
